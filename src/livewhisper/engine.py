@@ -1,0 +1,291 @@
+"""One safe, fast call into whisper.cpp: audio in, typed segments and words out.
+
+:class:`Engine` owns one whisper.cpp context per calling thread (a context is never
+shared between threads) and takes an immutable :class:`DecodeOptions` per call, so no
+option can leak from one call into the next. Audio is validated and made contiguous
+float32 before whisper.cpp sees it; chunks under 1 s are padded (whisper.cpp drops
+them otherwise) and, for greedy decoding, the encoder's ``audio_ctx`` is sized to the
+chunk, which makes short chunks several times faster.
+
+Example::
+
+    with Engine("tiny.en-q8_0") as engine:
+        result = engine.transcribe(audio, DecodeOptions(language="en"))
+        print(result.text, result.words[0])
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32
+from livewhisper.errors import AudioError, DecodeOptionsError, LiveWhisperError
+from livewhisper.events import Segment, Transcription, Word
+from livewhisper.models.ggml import read_ggml
+from livewhisper.models.names import DEFAULT_MODEL
+from livewhisper.models.resolve import resolve
+
+MIN_SECONDS = 1.05  # whisper.cpp silently skips input under 1 s
+MAX_AUDIO_CTX = 1500  # encoder positions for Whisper's 30 s window (50 per second)
+AUDIO_CTX_MARGIN = 64  # positions beyond the audio: a little context keeps greedy text intact
+AUDIO_CTX_FLOOR = 192
+
+
+def _pw() -> Any:
+    import _pywhispercpp
+
+    return _pywhispercpp
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode one chunk. Immutable: pass a new one (``dataclasses.replace``) to change.
+
+    ``language=None`` detects the language (slower than naming it). ``beam_size=1`` is
+    greedy decoding, the fastest. ``temperature_increment`` > 0 re-decodes at higher
+    temperatures when the text looks wrong (``logprob_threshold``, ``entropy_threshold``);
+    ``no_speech_threshold`` lets Whisper skip windows it judges silent. ``audio_ctx=None``
+    sizes the encoder context to the chunk for greedy decoding (full 30 s for beam search,
+    which loops with a short context); ``0`` always uses the full context.
+
+    Example: ``DecodeOptions(language="es", initial_prompt="Glosario: ...")``.
+    """
+
+    language: str | None = None
+    translate: bool = False
+    initial_prompt: str = ""
+    beam_size: int = 1
+    temperature: float = 0.0
+    temperature_increment: float = 0.2
+    logprob_threshold: float = -1.0
+    entropy_threshold: float = 2.4
+    no_speech_threshold: float = 0.6
+    audio_ctx: int | None = None
+    suppress_non_speech: bool = True
+    max_tokens: int = 0
+    single_segment: bool = False
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1 or self.beam_size > 16:
+            raise DecodeOptionsError(f"beam_size must be 1 to 16, not {self.beam_size}")
+        if not 0.0 <= self.temperature <= 1.0:
+            raise DecodeOptionsError(f"temperature must be within 0..1, not {self.temperature}")
+        if self.temperature_increment < 0:
+            raise DecodeOptionsError("temperature_increment must not be negative")
+        if self.audio_ctx is not None and not 0 <= self.audio_ctx <= MAX_AUDIO_CTX:
+            raise DecodeOptionsError(f"audio_ctx must be within 0..{MAX_AUDIO_CTX}")
+        if self.language is not None:
+            code = self.language.strip().lower()
+            if code in ("", "auto"):
+                object.__setattr__(self, "language", None)
+            elif _pw().whisper_lang_id(code) < 0:
+                raise DecodeOptionsError(
+                    f"unknown language {self.language!r}: use an ISO 639-1 code such as 'en', "
+                    "'es', 'de', or None to detect it"
+                )
+            else:
+                object.__setattr__(self, "language", code)
+
+
+def audio_ctx_for(seconds: float) -> int:
+    """The encoder context that covers ``seconds`` of audio with a safe margin."""
+    needed = math.ceil(seconds * MAX_AUDIO_CTX / 30.0) + AUDIO_CTX_MARGIN
+    return min(MAX_AUDIO_CTX, max(AUDIO_CTX_FLOOR, -(-needed // 32) * 32))
+
+
+@dataclass
+class _Context:
+    handle: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Engine:
+    """A whisper.cpp model ready to transcribe; one context per thread that calls it.
+
+    ``model`` is a name (``"base-q8_0"``) or a path, resolved with
+    :func:`livewhisper.models.resolve`; ``threads`` is the number of CPU threads per call
+    (default: all cores, at most 8).
+
+    Example::
+
+        engine = Engine("base-q8_0", threads=2)
+        print(engine.transcribe(samples, DecodeOptions(language="es")).text)
+        engine.close()
+    """
+
+    def __init__(self, model: str | Path = DEFAULT_MODEL, *, threads: int | None = None) -> None:
+        self.path = resolve(model)
+        self.model_name = str(model)
+        self.threads = threads or min(8, os.cpu_count() or 1)
+        if self.threads < 1:
+            raise DecodeOptionsError("threads must be at least 1")
+        header = read_ggml(self.path).hparams
+        self.multilingual = header.multilingual
+        self._local = threading.local()
+        self._contexts: list[_Context] = []
+        self._registry_lock = threading.Lock()
+        self._closed = False
+        _quiet_logs()
+        self._context()  # load now, so a bad model fails here and not mid-stream
+
+    def _context(self) -> _Context:
+        ctx: _Context | None = getattr(self._local, "ctx", None)
+        if ctx is not None:
+            return ctx
+        with self._registry_lock:
+            if self._closed:
+                raise LiveWhisperError("this Engine is closed")
+            pw = _pw()
+            params = pw.whisper_context_default_params()
+            params.use_gpu = False
+            handle = pw.whisper_init_from_file_with_params(str(self.path), params)
+            if handle is None:
+                raise LiveWhisperError(f"whisper.cpp could not load {self.path}")
+            ctx = _Context(handle)
+            self._contexts.append(ctx)
+        self._local.ctx = ctx
+        return ctx
+
+    def transcribe(
+        self,
+        audio: npt.ArrayLike,
+        options: DecodeOptions | None = None,
+        *,
+        sample_rate: int = SAMPLE_RATE,
+    ) -> Transcription:
+        """Transcribe up to 30 s of mono audio (longer audio is decoded window by window).
+
+        ``audio`` is float (-1..1) or int16 samples at ``sample_rate`` (resampled to 16 kHz
+        if need be). Raises :class:`AudioError` for empty, non-finite or misshapen audio.
+        """
+        opts = options or DecodeOptions()
+        samples = as_mono_float32(audio, sample_rate)
+        if samples.size == 0:
+            raise AudioError("the audio is empty: nothing to transcribe")
+        duration = samples.size / SAMPLE_RATE
+        if samples.size < MIN_SECONDS * SAMPLE_RATE:
+            padded = np.zeros(int(MIN_SECONDS * SAMPLE_RATE), dtype=np.float32)
+            padded[: samples.size] = samples
+            samples = padded
+        language = opts.language
+        if not self.multilingual:
+            if language not in (None, "en"):
+                raise DecodeOptionsError(
+                    f"{self.model_name} is an English-only model and cannot decode "
+                    f"language {language!r}; use a multilingual model such as 'base-q8_0'"
+                )
+            if opts.translate:
+                raise DecodeOptionsError(f"{self.model_name} is English-only: it cannot translate")
+            language = "en"
+        ctx = self._context()
+        params = self._params(opts, language, samples.size / SAMPLE_RATE)
+        with ctx.lock:
+            status = _pw().whisper_full(ctx.handle, params, samples, samples.size)
+            if status != 0:
+                raise LiveWhisperError(f"whisper.cpp failed to decode (status {status})")
+            return self._collect(ctx.handle, duration, language)
+
+    def _params(self, opts: DecodeOptions, language: str | None, seconds: float) -> Any:
+        pw = _pw()
+        strategy = (
+            pw.whisper_sampling_strategy.WHISPER_SAMPLING_GREEDY
+            if opts.beam_size == 1
+            else pw.whisper_sampling_strategy.WHISPER_SAMPLING_BEAM_SEARCH
+        )
+        p = pw.whisper_full_default_params(strategy)
+        p.n_threads = self.threads
+        p.print_progress = p.print_realtime = p.print_timestamps = p.print_special = False
+        p.no_context = True  # prompts are ours to give, per call
+        p.token_timestamps = True
+        p.language = language or "auto"
+        p.detect_language = False
+        p.translate = opts.translate
+        p.initial_prompt = opts.initial_prompt
+        p.temperature = opts.temperature
+        p.temperature_inc = opts.temperature_increment
+        p.logprob_thold = opts.logprob_threshold
+        p.entropy_thold = opts.entropy_threshold
+        p.no_speech_thold = opts.no_speech_threshold
+        p.suppress_blank = True
+        p.suppress_nst = opts.suppress_non_speech
+        p.max_tokens = opts.max_tokens
+        p.single_segment = opts.single_segment
+        if opts.beam_size > 1:
+            p.beam_search = {"beam_size": opts.beam_size, "patience": -1.0}
+        if opts.audio_ctx is not None:
+            p.audio_ctx = opts.audio_ctx
+        elif opts.beam_size == 1 and seconds < 30.0:
+            p.audio_ctx = audio_ctx_for(seconds)
+        else:
+            p.audio_ctx = 0
+        return p
+
+    def _collect(self, handle: Any, duration: float, language: str | None) -> Transcription:
+        pw = _pw()
+        eot = pw.whisper_token_eot(handle)
+        segments = []
+        for i in range(pw.whisper_full_n_segments(handle)):
+            words: list[Word] = []
+            logprobs: list[float] = []
+            pending: list[tuple[bytes, float, float, float]] = []
+            for j in range(pw.whisper_full_n_tokens(handle, i)):
+                data = pw.whisper_full_get_token_data(handle, i, j)
+                if data.id >= eot:
+                    continue
+                piece = pw.whisper_token_to_bytes(handle, data.id)
+                logprobs.append(data.plog)
+                if pending and piece[:1] == b" ":
+                    words.append(_word(pending, duration))
+                    pending = []
+                pending.append((piece, data.t0 / 100.0, data.t1 / 100.0, data.p))
+            if pending:
+                words.append(_word(pending, duration))
+            text = pw.whisper_full_get_segment_text(handle, i).decode("utf-8", errors="replace")
+            start = min(pw.whisper_full_get_segment_t0(handle, i) / 100.0, duration)
+            end = min(pw.whisper_full_get_segment_t1(handle, i) / 100.0, duration)
+            avg = float(np.mean(logprobs)) if logprobs else 0.0
+            segments.append(Segment(text, start, max(start, end), tuple(words), avg))
+        detected = language or pw.whisper_lang_str(pw.whisper_full_lang_id(handle))
+        return Transcription(tuple(segments), detected, duration)
+
+    def close(self) -> None:
+        """Free every whisper.cpp context. Call once no thread is transcribing."""
+        with self._registry_lock:
+            self._closed = True
+            contexts, self._contexts = self._contexts, []
+        for ctx in contexts:
+            with ctx.lock:
+                _pw().whisper_free(ctx.handle)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _word(pieces: list[tuple[bytes, float, float, float]], duration: float) -> Word:
+    text = b"".join(p[0] for p in pieces).decode("utf-8", errors="replace")
+    start = min(pieces[0][1], duration)
+    end = min(max(pieces[-1][2], start), duration)
+    probability = float(np.mean([p[3] for p in pieces]))
+    return Word(text, start, end, probability)
+
+
+_logs_quieted = False
+
+
+def _quiet_logs() -> None:
+    """Keep whisper.cpp's load and timing chatter off the user's terminal."""
+    global _logs_quieted
+    if not _logs_quieted and not os.environ.get("LIVEWHISPER_DEBUG"):
+        _pw().whisper_log_set(lambda *args: None)
+        _logs_quieted = True

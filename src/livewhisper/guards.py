@@ -1,0 +1,254 @@
+"""Checks against Whisper's hallucinations: phantom phrases and repetition loops.
+
+Whisper was trained on subtitles, so on silence, noise or music it tends to "hear" the
+things subtitles say when nobody speaks ("Thank you.", "Thanks for watching!", credits of
+the subtitling community), and under stress it can loop, writing one phrase over and
+over. These functions recognise both from the text alone; what to do about it (drop the
+text, retry, keep it when the VAD was sure of speech) is the caller's decision.
+
+Example::
+
+    if is_phantom(text) or is_repetitive(text):
+        text = ""
+    prompt = prompt_from_history(final_texts)
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Sequence
+
+from livewhisper.wer import normalize
+
+__all__ = [
+    "PHANTOM_PHRASES",
+    "compression_ratio",
+    "is_phantom",
+    "is_repetitive",
+    "prompt_from_history",
+    "strip_repeats",
+]
+
+PHANTOM_PHRASES = frozenset(
+    normalize(phrase)
+    for phrase in (
+        # English
+        "you",
+        "Thank you.",
+        "Thank you very much.",
+        "Thank you so much.",
+        "Thanks.",
+        "Thanks for watching!",
+        "Thanks for watching.",
+        "Thank you for watching.",
+        "Thank you so much for watching.",
+        "Thank you for watching and see you next time.",
+        "Thanks for watching, see you next time.",
+        "Thank you for listening.",
+        "Please subscribe.",
+        "Please subscribe to my channel.",
+        "Like and subscribe.",
+        "Don't forget to like and subscribe.",
+        "Subtitles by the Amara.org community",
+        "Subtitles by Amara.org",
+        "Transcription by CastingWords",
+        "Bye.",
+        "Bye-bye.",
+        # Spanish
+        "Gracias.",
+        "Muchas gracias.",
+        "Gracias por ver.",
+        "Gracias por ver el video.",
+        "Gracias por mirar.",
+        "¡Suscríbete!",
+        "Suscríbete al canal.",
+        "¡Suscríbete y dale like!",
+        "Subtítulos realizados por la comunidad de Amara.org",
+        "Subtítulos por la comunidad de Amara.org",
+        "Subtitulado por la comunidad de Amara.org",
+        "¡Hasta la próxima!",
+        # French, German, Portuguese, Italian: the same subtitle credits
+        "Sous-titres réalisés par la communauté d'Amara.org",
+        "Sous-titrage Société Radio-Canada",
+        "Merci d'avoir regardé.",
+        "Untertitel der Amara.org-Community",
+        "Untertitel im Auftrag des ZDF, 2017",
+        "Untertitel von Stephanie Geiges",
+        "Vielen Dank.",
+        "Obrigado.",
+        "Legendas pela comunidade Amara.org",
+        "Sottotitoli creati dalla comunità Amara.org",
+        "Grazie.",
+        # Japanese, Chinese, Korean: "thank you for watching"
+        "ご視聴ありがとうございました",
+        "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目",
+        "谢谢观看",
+        "시청해주셔서 감사합니다",
+    )
+)
+"""Normalised texts that Whisper writes for silence or noise (:func:`is_phantom`)."""
+
+# Whole-text annotations Whisper emits instead of words: [BLANK_AUDIO], (music),
+# [Music], *sighs*, ♪ ... ♪, and so on.
+_TAGS = re.compile(r"\[[^\]]*\]|\([^)]*\)|<[^>]*>|\{[^}]*\}|\*[^*]*\*|♪[^♪]*♪")
+_NO_WORDS = re.compile(r"[\W_]*")
+
+
+def is_phantom(text: str) -> bool:
+    """Whether ``text`` is what Whisper writes when nobody speaks.
+
+    True for a known phantom phrase (:data:`PHANTOM_PHRASES`, compared after
+    :func:`~livewhisper.wer.normalize`), for a phrase repeated ("Thank you. Thank you."),
+    and for text with no words outside tags and punctuation ("[BLANK_AUDIO]", "(music)",
+    "*sighs*", "♪♪", "", "..."). Such phrases are sometimes really said; use this where
+    the audio is in doubt, e.g. a short utterance or a high no-speech probability.
+
+    Example::
+
+        >>> is_phantom(" Thanks for watching!"), is_phantom("[Music]"), is_phantom("Thanks, Anna.")
+        (True, True, False)
+    """
+    if _NO_WORDS.fullmatch(_TAGS.sub(" ", text)):
+        return True
+    words = normalize(text).split()
+    if not words:
+        return True
+    for size in range(1, len(words) + 1):
+        if len(words) % size == 0:
+            unit = words[:size]
+            if words == unit * (len(words) // size) and " ".join(unit) in PHANTOM_PHRASES:
+                return True
+    return False
+
+
+def compression_ratio(text: str) -> float:
+    """UTF-8 length of ``text`` over its zlib-compressed length; 0.0 for empty text.
+
+    Ordinary sentences score about 1 to 2; text that loops compresses well and scores
+    high. Whisper itself treats a ratio above 2.4 as a failed decode.
+
+    Example::
+
+        >>> compression_ratio("ask not what your country can do for you") < 1.5
+        True
+        >>> compression_ratio("I'm sorry. " * 20) > 2.4
+        True
+    """
+    data = text.encode("utf-8")
+    if not data:
+        return 0.0
+    return len(data) / len(zlib.compress(data))
+
+
+def is_repetitive(text: str, max_ratio: float = 2.4, max_repeats: int = 4) -> bool:
+    """Whether ``text`` looks like a decoding loop.
+
+    True when its :func:`compression_ratio` exceeds ``max_ratio`` (long loops) or when a
+    word or phrase of up to eight words occurs more than ``max_repeats`` times in a row
+    (short loops, too short to compress well). The default of 4 lets real emphasis
+    ("no, no, no, no") through. Words are compared normalised.
+
+    Example::
+
+        >>> is_repetitive("the the the the the the"), is_repetitive("words words words words")
+        (True, False)
+    """
+    if max_repeats < 1:
+        raise ValueError(f"max_repeats must be at least 1, got {max_repeats}")
+    if compression_ratio(text) > max_ratio:
+        return True
+    words = normalize(text).split()
+    return any(count > max_repeats for _, _, count in _runs(words, max_repeats))
+
+
+def strip_repeats(text: str, max_repeats: int = 4) -> str:
+    """``text`` with runs of a repeated word or phrase cut to ``max_repeats`` copies.
+
+    Salvages a looping decode: "I see. I see. I see. I see. I see. I see." becomes four
+    "I see." with the default. Words are compared normalised, and the kept words keep
+    their original spelling and punctuation.
+
+    Example::
+
+        >>> strip_repeats("Go go go go go go now!", max_repeats=2)
+        'Go go now!'
+    """
+    if max_repeats < 1:
+        raise ValueError(f"max_repeats must be at least 1, got {max_repeats}")
+    raw = text.split()
+    keys = [normalize(w) for w in raw]
+    changed = True
+    while changed:
+        changed = False
+        for start, size, count in _runs(keys, max_repeats):
+            if count > max_repeats:
+                cut = slice(start + size * max_repeats, start + size * count)
+                del raw[cut]
+                del keys[cut]
+                changed = True
+                break
+    return " ".join(raw)
+
+
+def prompt_from_history(finals: Sequence[str], max_chars: int = 200) -> str:
+    """An initial prompt for the next decode from the latest final texts, oldest first.
+
+    Continuity helps Whisper with names, spelling and punctuation style, but a prompt
+    that contains a loop or a phantom phrase invites Whisper to write it again; so texts
+    that :func:`is_repetitive` or :func:`is_phantom` flag are left out, as is a text
+    equal to the one after it. The result is the end of the remaining texts joined by
+    spaces, at most ``max_chars`` long, cut at a word boundary.
+
+    Example::
+
+        >>> prompt_from_history(["Hello Anna.", "Thank you.", "Let's begin with the agenda."])
+        "Hello Anna. Let's begin with the agenda."
+        >>> prompt_from_history(["one two three four"], max_chars=10)
+        'three four'
+    """
+    if max_chars < 0:
+        raise ValueError(f"max_chars must be >= 0, got {max_chars}")
+    kept: list[str] = []
+    length = -1  # no space before the first text
+    for text in reversed(finals):
+        text = " ".join(text.split())
+        if not text or is_phantom(text) or is_repetitive(text):
+            continue
+        if kept and normalize(text) == normalize(kept[-1]):
+            continue
+        kept.append(text)
+        length += len(text) + 1
+        if length >= max_chars:
+            break
+    joined = " ".join(reversed(kept))
+    if len(joined) <= max_chars:
+        return joined
+    cut = joined[len(joined) - max_chars :]
+    # Begin at a word: drop the partial word the cut landed in, unless it landed on one.
+    if not joined[len(joined) - max_chars - 1].isspace():
+        cut = cut.partition(" ")[2]
+    return cut.strip()
+
+
+def _runs(words: Sequence[str], max_repeats: int) -> list[tuple[int, int, int]]:
+    """Runs of a phrase of 1 to 8 words repeated back to back, as (start, size, count).
+
+    Only runs of more than ``max_repeats`` copies are reported. The scan is quadratic at
+    worst, which is cheap for the few hundred words a Whisper window can hold.
+    """
+    found: list[tuple[int, int, int]] = []
+    n = len(words)
+    for size in range(1, min(8, n // (max_repeats + 1)) + 1):
+        start = 0
+        while start + size * 2 <= n:
+            unit = words[start : start + size]
+            count = 1
+            while words[start + size * count : start + size * (count + 1)] == unit:
+                count += 1
+            if count > max_repeats:
+                found.append((start, size, count))
+                start += size * count
+            else:
+                start += 1
+    return found

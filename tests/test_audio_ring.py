@@ -1,0 +1,168 @@
+"""RingBuffer: order under threads, overflow accounting, timeouts and close."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from livewhisper.audio import RingBuffer
+from livewhisper.errors import AudioError, ConfigError
+
+
+def test_threaded_producer_consumer_keeps_every_sample_in_order() -> None:
+    total = 400_000  # exact in float32 (below 2**24)
+    ring = RingBuffer(4096)
+    sizes = np.random.default_rng(1).integers(1, 700, size=10_000)
+    received: list[np.ndarray] = []
+    written = 0
+
+    def consume() -> None:
+        while (block := ring.read(512, timeout=5.0)) is not None:
+            received.append(block)
+
+    consumer = threading.Thread(target=consume, name="test-consumer")
+    consumer.start()
+    pos = 0
+    for size in sizes:
+        if pos >= total:
+            break
+        block = np.arange(pos, min(pos + size, total), dtype=np.float32)
+        # The producer waits for room itself: the ring never blocks a writer.
+        stored = 0
+        while stored < len(block):
+            n = ring.write(block[stored:])
+            stored += n
+            if n == 0:
+                time.sleep(0.0005)
+        written += stored
+        pos += len(block)
+    ring.close()
+    consumer.join(timeout=10)
+    assert not consumer.is_alive()
+
+    # Partial writes count as overflow; what matters here is that what was stored arrives.
+    out = np.concatenate(received)
+    assert written == total
+    np.testing.assert_array_equal(out, np.arange(total, dtype=np.float32))
+    assert len(received) > 10  # the reader really ran concurrently
+
+
+def test_threaded_stereo_frames_stay_whole() -> None:
+    ring = RingBuffer(1000, channels=2)
+    frames = np.stack([np.arange(50_000), -np.arange(50_000)], axis=1).astype(np.float32)
+    out: list[np.ndarray] = []
+    reader = threading.Thread(
+        target=lambda: out.extend(iter(lambda: ring.read(333, timeout=5.0), None))
+    )
+    reader.start()
+    for start in range(0, len(frames), 250):
+        while ring.available > 700:  # stay under capacity so nothing is dropped
+            time.sleep(0.0005)
+        assert ring.write(frames[start : start + 250]) == 250
+    ring.close()
+    reader.join(timeout=10)
+    result = np.concatenate(out)
+    assert result.shape == frames.shape
+    np.testing.assert_array_equal(result, frames)
+    assert ring.overflow_samples == 0
+
+
+def test_overflow_drops_new_data_and_counts_it() -> None:
+    ring = RingBuffer(100)
+    assert ring.write(np.arange(80, dtype=np.float32)) == 80
+    assert ring.write(np.arange(80, 130, dtype=np.float32)) == 20
+    assert ring.write(np.ones(5, dtype=np.float32)) == 0
+    assert ring.available == 100
+    assert ring.overflow_samples == 30 + 5
+    assert ring.overflows == 2
+    # The oldest audio is kept: the first 100 samples, in order.
+    out = ring.read(1000, timeout=0)
+    assert out is not None
+    np.testing.assert_array_equal(out, np.arange(100, dtype=np.float32))
+    # Room again after reading.
+    assert ring.write(np.zeros(10, dtype=np.float32)) == 10
+    assert ring.overflows == 2
+
+
+def test_wraparound() -> None:
+    ring = RingBuffer(10)
+    ring.write(np.arange(7, dtype=np.float32))
+    assert ring.read(5, timeout=0) is not None
+    ring.write(np.arange(7, 15, dtype=np.float32))  # wraps past the end of storage
+    out = ring.read(100, timeout=0)
+    assert out is not None
+    np.testing.assert_array_equal(out, np.arange(5, 15, dtype=np.float32))
+
+
+def test_read_returns_at_most_max_samples() -> None:
+    ring = RingBuffer(10)
+    ring.write(np.arange(6, dtype=np.float32))
+    first = ring.read(4, timeout=0)
+    assert first is not None and first.tolist() == [0, 1, 2, 3]
+    assert ring.available == 2
+
+
+def test_read_timeout_returns_empty() -> None:
+    ring = RingBuffer(10, channels=2)
+    start = time.monotonic()
+    out = ring.read(5, timeout=0.1)
+    elapsed = time.monotonic() - start
+    assert out is not None and out.shape == (0, 2) and out.dtype == np.float32
+    assert 0.09 <= elapsed < 1.0
+
+
+def test_read_wakes_on_write() -> None:
+    ring = RingBuffer(10)
+    threading.Timer(0.1, ring.write, args=(np.ones(3, dtype=np.float32),)).start()
+    start = time.monotonic()
+    out = ring.read(10, timeout=5.0)
+    assert out is not None and len(out) == 3
+    assert time.monotonic() - start < 2.0
+
+
+def test_close_wakes_blocked_reader() -> None:
+    ring = RingBuffer(10)
+    result: list[object] = []
+    reader = threading.Thread(target=lambda: result.append(ring.read(10, timeout=30.0)))
+    reader.start()
+    time.sleep(0.1)
+    assert reader.is_alive()  # really blocked
+    start = time.monotonic()
+    ring.close()
+    reader.join(timeout=5)
+    assert not reader.is_alive()
+    assert time.monotonic() - start < 1.0
+    assert result == [None]
+
+
+def test_close_drains_then_none() -> None:
+    ring = RingBuffer(10)
+    ring.write(np.ones(4, dtype=np.float32))
+    ring.close()
+    assert ring.write(np.ones(4, dtype=np.float32)) == 0  # ignored, not an overflow
+    assert ring.overflow_samples == 0
+    out = ring.read(10, timeout=0)
+    assert out is not None and len(out) == 4
+    assert ring.read(10, timeout=1.0) is None
+
+
+def test_clear() -> None:
+    ring = RingBuffer(10)
+    ring.write(np.ones(4, dtype=np.float32))
+    assert ring.clear() == 4
+    assert ring.available == 0
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ConfigError):
+        RingBuffer(0)
+    with pytest.raises(ConfigError):
+        RingBuffer(10, channels=0)
+    ring = RingBuffer(10, channels=2)
+    with pytest.raises(AudioError, match=r"shape \(n, 2\)"):
+        ring.write(np.zeros(4, dtype=np.float32))
+    with pytest.raises(ValueError):
+        ring.read(0, timeout=0)

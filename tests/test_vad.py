@@ -1,0 +1,124 @@
+"""SpeechDetector on real speech and on generated silence and noise."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from livewhisper.errors import AudioError, ConfigError
+from livewhisper.vad import SAMPLE_RATE, SpeechDetector, VadConfig, _to_pcm16
+
+DATA = Path("/work/shared/data/en")
+
+
+def load(name: str) -> npt.NDArray[np.float32]:
+    with wave.open(str(DATA / f"{name}.wav")) as w:
+        assert w.getframerate() == SAMPLE_RATE and w.getnchannels() == 1
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    return pcm.astype(np.float32) / 32768.0
+
+
+def speech_fraction(audio: npt.NDArray[np.float32], detector: SpeechDetector) -> float:
+    n = detector.frame_samples
+    flags = [detector.is_speech(audio[i : i + n]) for i in range(0, len(audio) - n + 1, n)]
+    return float(np.mean(flags))
+
+
+def test_defaults() -> None:
+    config = VadConfig()
+    assert (config.aggressiveness, config.frame_ms, config.frame_samples) == (2, 30, 480)
+
+
+@pytest.mark.parametrize(("frame_ms", "samples"), [(10, 160), (20, 320), (30, 480)])
+def test_frame_samples(frame_ms: int, samples: int) -> None:
+    assert SpeechDetector(VadConfig(frame_ms=frame_ms)).frame_samples == samples
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"aggressiveness": -1},
+        {"aggressiveness": 4},
+        {"aggressiveness": 1.5},
+        {"aggressiveness": True},
+        {"frame_ms": 25},
+        {"frame_ms": 0},
+        {"frame_ms": 30.0001},
+    ],
+)
+def test_invalid_config(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError, match="VadConfig"):
+        VadConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_real_speech_is_mostly_speech() -> None:
+    assert speech_fraction(load("jfk"), SpeechDetector()) > 0.85
+
+
+@pytest.mark.parametrize("frame_ms", [10, 20, 30])
+def test_digital_silence_is_never_speech(frame_ms: int) -> None:
+    silence = np.zeros(5 * SAMPLE_RATE, dtype=np.float32)
+    assert speech_fraction(silence, SpeechDetector(VadConfig(frame_ms=frame_ms))) == 0.0
+
+
+def test_steady_low_noise_is_not_speech() -> None:
+    rng = np.random.default_rng(0)
+    hiss = rng.normal(0.0, 0.003, 10 * SAMPLE_RATE).astype(np.float32)
+    t = np.arange(10 * SAMPLE_RATE) / SAMPLE_RATE
+    hum = (0.01 * np.sin(2 * np.pi * 50 * t)).astype(np.float32)
+    assert speech_fraction(hiss, SpeechDetector()) < 0.05
+    assert speech_fraction(hum, SpeechDetector()) < 0.05
+
+
+def test_speech_then_silence_in_one_stream() -> None:
+    detector = SpeechDetector()
+    speech = load("ps_0880")
+    n = detector.frame_samples
+    assert speech_fraction(speech, detector) > 0.8
+    # WebRTC holds its decision for a few frames after speech: skip those.
+    silence = np.zeros(3 * SAMPLE_RATE, dtype=np.float32)
+    flags = [detector.is_speech(silence[i : i + n]) for i in range(0, len(silence) - n + 1, n)]
+    assert not any(flags[10:])
+
+
+def test_stricter_modes_hear_less_speech() -> None:
+    # Unscripted speech with long pauses and breathing: where the modes differ most.
+    audio = load("mfa_cold_corpus")
+    fractions = [speech_fraction(audio, SpeechDetector(VadConfig(m))) for m in range(4)]
+    assert fractions == sorted(fractions, reverse=True)
+    assert fractions[3] < fractions[0] - 0.1
+
+
+def test_loud_frames_are_clipped_not_wrapped() -> None:
+    pcm = np.frombuffer(_to_pcm16(np.array([2.0, -2.0, 0.5, -1.0], dtype=np.float32)), "<i2")
+    assert pcm.tolist() == [32767, -32767, 16384, -32767]
+
+
+def test_overdriven_speech_is_still_speech() -> None:
+    loud = load("jfk") * 20.0
+    assert speech_fraction(loud, SpeechDetector()) > 0.85
+
+
+def test_accepts_float64_frames() -> None:
+    detector = SpeechDetector()
+    assert detector.is_speech(np.zeros(480, dtype=np.float64)) is False
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [np.zeros(479, np.float32), np.zeros(481, np.float32), np.zeros((2, 480), np.float32)],
+)
+def test_rejects_frames_of_the_wrong_shape(frame: npt.NDArray[np.float32]) -> None:
+    with pytest.raises(AudioError, match="480 mono samples"):
+        SpeechDetector().is_speech(frame)
+
+
+def test_rejects_nan() -> None:
+    frame = np.zeros(480, dtype=np.float32)
+    frame[7] = np.nan
+    with pytest.raises(AudioError, match="NaN"):
+        SpeechDetector().is_speech(frame)
