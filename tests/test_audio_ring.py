@@ -25,6 +25,7 @@ def test_threaded_producer_consumer_keeps_every_sample_in_order() -> None:
 
     consumer = threading.Thread(target=consume, name="test-consumer")
     consumer.start()
+    deadline = time.monotonic() + 20
     pos = 0
     for size in sizes:
         if pos >= total:
@@ -36,6 +37,7 @@ def test_threaded_producer_consumer_keeps_every_sample_in_order() -> None:
             n = ring.write(block[stored:])
             stored += n
             if n == 0:
+                assert consumer.is_alive() and time.monotonic() < deadline
                 time.sleep(0.0005)
         written += stored
         pos += len(block)
@@ -54,12 +56,17 @@ def test_threaded_stereo_frames_stay_whole() -> None:
     ring = RingBuffer(1000, channels=2)
     frames = np.stack([np.arange(50_000), -np.arange(50_000)], axis=1).astype(np.float32)
     out: list[np.ndarray] = []
-    reader = threading.Thread(
-        target=lambda: out.extend(iter(lambda: ring.read(333, timeout=5.0), None))
-    )
+
+    def consume() -> None:
+        while (block := ring.read(333, timeout=5.0)) is not None:
+            out.append(block)
+
+    reader = threading.Thread(target=consume, name="test-consumer")
     reader.start()
+    deadline = time.monotonic() + 20
     for start in range(0, len(frames), 250):
         while ring.available > 700:  # stay under capacity so nothing is dropped
+            assert reader.is_alive() and time.monotonic() < deadline
             time.sleep(0.0005)
         assert ring.write(frames[start : start + 250]) == 250
     ring.close()

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import threading
@@ -36,7 +37,10 @@ from livewhisper.models.resolve import resolve
 MIN_SECONDS = 1.05  # whisper.cpp silently skips input under 1 s
 MAX_AUDIO_CTX = 1500  # encoder positions for Whisper's 30 s window (50 per second)
 AUDIO_CTX_MARGIN = 64  # positions beyond the audio: a little context keeps greedy text intact
-AUDIO_CTX_FLOOR = 192
+# Measured on the bundled tiny.en: a context much shorter than ~15 s makes greedy decoding
+# loop ("ask not to ask not to...") and the temperature fallback then costs more than the
+# shorter encoder saves; from 768 up the words match the full context.
+AUDIO_CTX_FLOOR = 768
 
 
 def _pw() -> Any:
@@ -287,5 +291,9 @@ def _quiet_logs() -> None:
     """Keep whisper.cpp's load and timing chatter off the user's terminal."""
     global _logs_quieted
     if not _logs_quieted and not os.environ.get("LIVEWHISPER_DEBUG"):
-        _pw().whisper_log_set(lambda *args: None)
+        pw = _pw()
+        pw.whisper_log_set(lambda *args: None)
+        # ggml logs during process teardown, after Python is gone: restore the C logger
+        # first, or that late call into a dead interpreter crashes the process.
+        atexit.register(pw.whisper_log_set, None)
         _logs_quieted = True

@@ -1,0 +1,129 @@
+"""Write timed text as txt, srt, vtt, json or jsonl.
+
+Each writer takes segments (anything with ``text``, ``start`` and ``end``; words too for
+json) and returns the whole document as a string, so files and HTTP responses share one
+implementation. :func:`jsonl_line` serves streams written one final at a time.
+
+Example::
+
+    print(to_srt(result.segments))
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+from livewhisper.events import Word
+
+
+class Timed(Protocol):
+    """Timed text: a :class:`~livewhisper.events.Segment` or a :class:`~livewhisper.events.Final`."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def start(self) -> float: ...
+    @property
+    def end(self) -> float: ...
+
+
+FORMATS = ("txt", "srt", "vtt", "json", "jsonl")
+"""Every output format livewhisper writes."""
+
+
+def timestamp(seconds: float, separator: str = ",") -> str:
+    """``HH:MM:SS,mmm`` (srt) or with ``separator="."`` ``HH:MM:SS.mmm`` (vtt)."""
+    millis = max(0, round(seconds * 1000))
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def _cues(segments: Iterable[Timed]) -> list[Timed]:
+    return [s for s in segments if s.text.strip()]
+
+
+def to_txt(segments: Iterable[Timed]) -> str:
+    """One line per segment."""
+    return "".join(f"{s.text.strip()}\n" for s in _cues(segments))
+
+
+def srt_cue(index: int, segment: Timed) -> str:
+    """One numbered SubRip cue, blank line included."""
+    return (
+        f"{index}\n{timestamp(segment.start)} --> {timestamp(max(segment.end, segment.start))}\n"
+        f"{segment.text.strip()}\n\n"
+    )
+
+
+def to_srt(segments: Iterable[Timed]) -> str:
+    """SubRip subtitles."""
+    return "".join(srt_cue(i, s) for i, s in enumerate(_cues(segments), start=1))
+
+
+VTT_HEADER = "WEBVTT\n\n"
+
+
+def vtt_cue(segment: Timed) -> str:
+    """One WebVTT cue, blank line included."""
+    start, end = timestamp(segment.start, "."), timestamp(max(segment.end, segment.start), ".")
+    return f"{start} --> {end}\n{segment.text.strip()}\n\n"
+
+
+def to_vtt(segments: Iterable[Timed]) -> str:
+    """WebVTT subtitles."""
+    return VTT_HEADER + "".join(vtt_cue(s) for s in _cues(segments))
+
+
+def _words(segment: Timed) -> list[dict[str, Any]]:
+    words: Sequence[Word] = getattr(segment, "words", ())
+    return [
+        {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
+         "probability": round(w.probability, 4)}
+        for w in words
+    ]
+
+
+def segment_dict(segment: Timed) -> dict[str, Any]:
+    """A segment as a JSON-ready dict: text, start, end, words."""
+    return {
+        "text": segment.text.strip(),
+        "start": round(segment.start, 3),
+        "end": round(segment.end, 3),
+        "words": _words(segment),
+    }
+
+
+def to_json(segments: Iterable[Timed], *, language: str = "", duration: float = 0.0) -> str:
+    """A JSON document: the full text, the language, and every segment with its words."""
+    cues = _cues(segments)
+    doc = {
+        "text": " ".join(s.text.strip() for s in cues),
+        "language": language,
+        "duration": round(duration, 3),
+        "segments": [segment_dict(s) for s in cues],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+
+
+def jsonl_line(segment: Timed) -> str:
+    """One segment as one JSON line."""
+    return json.dumps(segment_dict(segment), ensure_ascii=False) + "\n"
+
+
+def to_jsonl(segments: Iterable[Timed]) -> str:
+    """One JSON object per line, one line per segment."""
+    return "".join(jsonl_line(s) for s in _cues(segments))
+
+
+WRITERS: dict[str, Callable[[Iterable[Timed]], str]] = {
+    "txt": to_txt,
+    "srt": to_srt,
+    "vtt": to_vtt,
+    "json": to_json,
+    "jsonl": to_jsonl,
+}
+"""Each format's whole-document writer."""

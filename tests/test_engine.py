@@ -1,0 +1,127 @@
+"""The whisper.cpp engine on real weights and real speech."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.errors import AudioError, DecodeOptionsError
+from livewhisper.wer import normalize, word_error_rate
+
+JFK_WORDS = (
+    "and so my fellow americans ask not what your country can do for you "
+    "ask what you can do for your country"
+)
+
+
+@pytest.mark.parametrize("model", ["tiny.en", "tiny.en-q8_0"])
+def test_jfk_gives_the_exact_words(model: str, jfk: np.ndarray) -> None:
+    with Engine(model, threads=2) as engine:
+        result = engine.transcribe(jfk, DecodeOptions(language="en"))
+    assert normalize(result.text) == JFK_WORDS
+    assert result.language == "en"
+    assert result.text[0].isupper() and result.text.endswith(".")  # punctuated
+
+
+def test_words_carry_monotonic_times_within_the_audio(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    result = tiny_engine.transcribe(jfk)
+    words = result.words
+    assert normalize("".join(w.word for w in words)) == JFK_WORDS
+    starts = [w.start for w in words]
+    assert starts == sorted(starts)
+    assert all(0.0 <= w.start <= w.end <= result.duration for w in words)
+    assert words[-1].end > 9.0  # "country" is said at the end of the 11 s clip
+    assert all(0.0 < w.probability <= 1.0 for w in words)
+
+
+def test_options_never_leak_into_the_next_call(base_engine: Engine, jfk: np.ndarray) -> None:
+    fresh = base_engine.transcribe(jfk)
+    assert fresh.language == "en"
+    odd = DecodeOptions(
+        language="de",
+        translate=True,
+        initial_prompt="Hallo Welt.",
+        beam_size=3,
+        temperature=0.4,
+        temperature_increment=0.0,
+        single_segment=True,
+    )
+    base_engine.transcribe(jfk, odd)
+    again = base_engine.transcribe(jfk)
+    assert again.text == fresh.text and again.language == "en"
+    assert [s.start for s in again.segments] == [s.start for s in fresh.segments]
+
+
+def test_spanish_with_language_set_and_detected(
+    base_engine: Engine, spanish_speech: tuple[np.ndarray, str]
+) -> None:
+    audio, text = spanish_speech
+    chosen = base_engine.transcribe(audio, DecodeOptions(language="es"))
+    assert chosen.language == "es"
+    assert word_error_rate(text, chosen.text) < 0.5, chosen.text
+    detected = base_engine.transcribe(audio)
+    assert detected.language == "es"
+    assert word_error_rate(text, detected.text) < 0.5, detected.text
+
+
+def test_short_chunks_are_padded_not_dropped(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    # "And so my fellow" lies within the first 1.9 s; whisper.cpp alone returns nothing < 1 s
+    result = tiny_engine.transcribe(jfk[: int(0.9 * 16000)])
+    assert result.duration == pytest.approx(0.9)
+    assert "and" in normalize(result.text).split()
+
+
+def test_int16_and_other_rates_are_accepted(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    as_int16 = (jfk * 32767).astype(np.int16)
+    assert normalize(tiny_engine.transcribe(as_int16).text) == JFK_WORDS
+    at_8k = jfk[::2].copy()  # crude decimation; the engine resamples 8 kHz back up
+    assert word_error_rate(JFK_WORDS, tiny_engine.transcribe(at_8k, sample_rate=8000).text) < 0.3
+
+
+@pytest.mark.parametrize(
+    ("audio", "message"),
+    [
+        (np.zeros(0, dtype=np.float32), "empty"),
+        (np.full(16000, np.nan, dtype=np.float32), "NaN|finite"),
+        (np.zeros((2, 2, 2), dtype=np.float32), "dimension|shape"),
+        (np.array(["a", "b"]), "dtype|numeric|type"),
+    ],
+)
+def test_bad_audio_is_a_clear_error(tiny_engine: Engine, audio: np.ndarray, message: str) -> None:
+    with pytest.raises(AudioError, match=message):
+        tiny_engine.transcribe(audio)
+
+
+def test_bad_sample_rate_is_a_clear_error(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    with pytest.raises(AudioError, match="sample rate"):
+        tiny_engine.transcribe(jfk, sample_rate=0)
+
+
+def test_bad_options_are_clear_errors(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    with pytest.raises(DecodeOptionsError, match="unknown language"):
+        DecodeOptions(language="klingon")
+    with pytest.raises(DecodeOptionsError, match="beam_size"):
+        DecodeOptions(beam_size=0)
+    with pytest.raises(DecodeOptionsError, match="English-only"):
+        tiny_engine.transcribe(jfk, DecodeOptions(language="es"))
+    assert DecodeOptions(language="auto").language is None
+    assert DecodeOptions(language=" ES ").language == "es"
+
+
+def test_each_thread_gets_its_own_context(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    results: dict[int, str] = {}
+
+    def work(i: int) -> None:
+        results[i] = tiny_engine.transcribe(jfk[: 16000 * (6 + i)]).text
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 2
+    assert normalize(results[0]).startswith("and so my fellow americans")
+    assert len(normalize(results[1]).split()) >= len(normalize(results[0]).split())
