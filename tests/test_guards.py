@@ -15,7 +15,7 @@ from livewhisper.guards import (
     strip_repeats,
 )
 
-DATA = Path("/work/shared/data/en")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "en"
 REFERENCES = sorted(DATA.glob("*.txt"))
 
 

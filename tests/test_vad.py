@@ -12,7 +12,7 @@ import pytest
 from livewhisper.errors import AudioError, ConfigError
 from livewhisper.vad import SAMPLE_RATE, SpeechDetector, VadConfig, _to_pcm16
 
-DATA = Path("/work/shared/data/en")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "en"
 
 
 def load(name: str) -> npt.NDArray[np.float32]:

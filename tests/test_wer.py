@@ -10,7 +10,7 @@ import pytest
 
 from livewhisper.wer import FILLERS, corpus_wer, normalize, word_error_rate
 
-DATA = Path("/work/shared/data/en")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "en"
 
 
 def reference_distance(ref: list[str], hyp: list[str]) -> int:

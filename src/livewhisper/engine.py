@@ -99,10 +99,10 @@ class DecodeOptions:
                 object.__setattr__(self, "language", code)
 
 
-def audio_ctx_for(seconds: float) -> int:
-    """The encoder context that covers ``seconds`` of audio with a safe margin."""
+def audio_ctx_for(seconds: float, floor: int = AUDIO_CTX_FLOOR) -> int:
+    """The encoder context that covers ``seconds`` of audio with a margin, at least ``floor``."""
     needed = math.ceil(seconds * MAX_AUDIO_CTX / 30.0) + AUDIO_CTX_MARGIN
-    return min(MAX_AUDIO_CTX, max(AUDIO_CTX_FLOOR, -(-needed // 32) * 32))
+    return min(MAX_AUDIO_CTX, max(floor, -(-needed // 32) * 32))
 
 
 @dataclass

@@ -82,6 +82,10 @@ def import_sounddevice() -> ModuleType:
         raise DependencyError(
             "microphone input needs the sounddevice package: pip install 'livewhisper[mic]'"
         ) from exc
+    except Exception as exc:
+        # The import also initialises PortAudio, whose failure is a PortAudioError, a class
+        # we cannot name here because the module that defines it failed to import.
+        raise DeviceError(f"PortAudio could not be initialised: {exc}") from exc
     module: ModuleType = sounddevice
     return module
 

@@ -1,0 +1,309 @@
+"""Live dictation: an audio source in, :class:`Partial` and :class:`Final` events out.
+
+:class:`Dictation` wires the pipeline: a capture thread reads the source and runs the
+:class:`~livewhisper.gate.SpeechGate` (VAD, segmenter, partial schedule); a
+:class:`~livewhisper.transcriber.Transcriber` thread decodes; events reach callbacks,
+blocking iterators and async iterators.
+
+Example::
+
+    import livewhisper
+
+    with livewhisper.Dictation(language="en", on_final=lambda f: print(f.text)) as d:
+        input("Speak; press Enter to stop.\\n")
+
+    # or: iterate over a file played as if it were a microphone
+    for event in livewhisper.Dictation(source="talk.wav"):
+        if isinstance(event, livewhisper.Final):
+            print(event.text)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy.typing as npt
+
+from livewhisper.audio.sources import AudioSource, FileSource, Microphone, PushSource
+from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.errors import LiveWhisperError
+from livewhisper.events import Event, Final, Partial
+from livewhisper.gate import SpeechGate, StreamConfig
+from livewhisper.models.names import DEFAULT_MODEL
+from livewhisper.segmenter import SegmenterConfig
+from livewhisper.transcriber import Transcriber, WorkerStats
+from livewhisper.vad import VadConfig
+
+_READ_TIMEOUT = 0.1
+_MAX_QUEUED_PARTIALS = 8
+
+
+@dataclass(frozen=True)
+class DictationStats:
+    """A snapshot of a running dictation: stream time, backlog, losses, work done."""
+
+    stream_seconds: float
+    overflow_samples: int
+    worker: WorkerStats
+
+
+class _Subscribers:
+    """Fan events out to iterators; a slow iterator loses partials, never finals."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queues: list[collections.deque[Event | None]] = []
+        self._cond = threading.Condition(self._lock)
+        self._async: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event | None]]] = []
+        self._ended = False
+
+    def add(self) -> collections.deque[Event | None]:
+        with self._lock:
+            queue: collections.deque[Event | None] = collections.deque()
+            if self._ended:
+                queue.append(None)
+            self._queues.append(queue)
+            return queue
+
+    def add_async(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[Event | None]:
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        with self._lock:
+            if self._ended:
+                queue.put_nowait(None)
+            self._async.append((loop, queue))
+        return queue
+
+    def publish(self, event: Event | None) -> None:
+        with self._cond:
+            if event is None:
+                self._ended = True
+            for queue in self._queues:
+                if isinstance(event, Partial):
+                    partials = sum(isinstance(e, Partial) for e in queue)
+                    if partials >= _MAX_QUEUED_PARTIALS:
+                        continue
+                queue.append(event)
+            for loop, aqueue in self._async:
+                try:
+                    loop.call_soon_threadsafe(aqueue.put_nowait, event)
+                except RuntimeError:  # the loop is closed: that iterator is gone
+                    pass
+            self._cond.notify_all()
+
+    def take(self, queue: collections.deque[Event | None]) -> Event | None:
+        with self._cond:
+            self._cond.wait_for(lambda: bool(queue))
+            return queue.popleft()
+
+
+class Dictation:
+    """Live speech-to-text from a microphone, a file or pushed audio.
+
+    * ``model``: a model name, path or a ready :class:`~livewhisper.engine.Engine`.
+    * ``source``: an :class:`~livewhisper.audio.sources.AudioSource`; a file path (played
+      in real time, as if spoken); ``"push"`` to :meth:`feed` audio yourself; or None
+      for the default microphone.
+    * ``on_partial`` / ``on_final`` / ``on_error``: callbacks, run on the worker thread
+      (keep them quick).
+    * ``decode``, ``vad``, ``segmenter``, ``stream``: the options of each stage;
+      ``language`` overrides ``decode.language``.
+
+    Use :meth:`start`/:meth:`stop` or a ``with`` block; iterate (``for event in d``,
+    ``async for event in d``) to receive events until the source ends.
+
+    Example::
+
+        d = Dictation(source="push", language="en", on_final=print).start()
+        d.feed(samples, sample_rate=48000)
+        d.finish()
+        d.wait()
+    """
+
+    def __init__(
+        self,
+        model: str | Path | Engine = DEFAULT_MODEL,
+        *,
+        language: str | None = None,
+        source: AudioSource | str | Path | None = None,
+        on_partial: Callable[[Partial], None] | None = None,
+        on_final: Callable[[Final], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        decode: DecodeOptions | None = None,
+        vad: VadConfig | None = None,
+        segmenter: SegmenterConfig | None = None,
+        stream: StreamConfig | None = None,
+        threads: int | None = None,
+    ) -> None:
+        decode = decode or DecodeOptions()
+        if language is not None:
+            decode = replace(decode, language=language)
+        self.stream_config = stream or StreamConfig()
+        self.gate = SpeechGate(vad, segmenter, self.stream_config)
+        self.source = _make_source(source)
+        self._own_engine = not isinstance(model, Engine)
+        self.engine = model if isinstance(model, Engine) else Engine(model, threads=threads)
+        self._on_partial, self._on_final, self._on_error = on_partial, on_final, on_error
+        self._subscribers = _Subscribers()
+        self.transcriber = Transcriber(
+            self.engine, decode, self._dispatch, on_error=self._error,
+            prompt_history=self.stream_config.prompt_history,
+        )
+        self._capture = threading.Thread(target=self._capture_loop, name="livewhisper-capture",
+                                         daemon=True)
+        self._stopping = threading.Event()
+        self._done = threading.Event()
+        self._started = False
+        self.error: BaseException | None = None
+
+    # -- life cycle ------------------------------------------------------------------
+    def start(self) -> Dictation:
+        """Open the source and start the threads; returns ``self``."""
+        if self._started:
+            return self
+        self._started = True
+        try:
+            self.source.open()
+        except BaseException:
+            self._close_engine()
+            raise
+        self.transcriber.start()
+        self._capture.start()
+        return self
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop listening, finish the utterance in progress if time allows, release all.
+
+        Returns within about ``timeout`` seconds whatever the state.
+        """
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        self.source.close()
+        if self._started:
+            self._capture.join(max(0.0, deadline - time.monotonic()))
+            self.transcriber.stop(max(0.0, deadline - time.monotonic()))
+        self._finish_events()
+        if not self._capture.is_alive() and self.transcriber.join(0):
+            self._close_engine()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the source has ended and every final is out; True if it has."""
+        return self._done.wait(timeout)
+
+    def __enter__(self) -> Dictation:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- push interface ----------------------------------------------------------------
+    def feed(self, samples: npt.ArrayLike, sample_rate: float | None = None) -> None:
+        """Push audio (``source="push"`` only): any rate, mono or multi-channel."""
+        self._push_source().feed(samples, sample_rate)
+
+    def finish(self) -> None:
+        """End the pushed stream: the last utterance is finalized, then iteration ends."""
+        self._push_source().finish()
+
+    def _push_source(self) -> PushSource:
+        if not isinstance(self.source, PushSource):
+            raise LiveWhisperError("feed() and finish() need Dictation(source='push')")
+        return self.source
+
+    # -- events ------------------------------------------------------------------------
+    def __iter__(self) -> Iterator[Event]:
+        """Events until the source ends (starts the dictation if needed)."""
+        queue = self._subscribers.add()
+        self.start()
+        while True:
+            event = self._subscribers.take(queue)
+            if event is None:
+                return
+            yield event
+
+    async def __aiter__(self) -> AsyncIterator[Event]:
+        """Events until the source ends, for ``async for``."""
+        queue = self._subscribers.add_async(asyncio.get_running_loop())
+        self.start()
+        while True:
+            event = await queue.get()
+            if event is None:
+                return
+            yield event
+
+    @property
+    def stats(self) -> DictationStats:
+        """Stream time, audio lost to overflow, and the worker's counters."""
+        return DictationStats(self.gate.time, self.source.overflow_samples,
+                              self.transcriber.stats)
+
+    # -- internals -----------------------------------------------------------------
+    def _capture_loop(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                block = self.source.read(_READ_TIMEOUT)
+                if block is None:
+                    break
+                if block.size:
+                    for job in self.gate.push(block, time.monotonic()):
+                        self._submit(job)
+            for job in self.gate.flush(time.monotonic()):
+                self._submit(job)
+        except BaseException as exc:
+            self._error(exc)
+        finally:
+            self.transcriber.queue.close()
+            threading.Thread(target=self._await_worker, name="livewhisper-finish",
+                             daemon=True).start()
+
+    def _submit(self, job: object) -> None:
+        from livewhisper.gate import FinalJob, PartialJob
+
+        assert isinstance(job, (FinalJob, PartialJob))
+        while not self.transcriber.queue.put(job, timeout=0.5):
+            if self._stopping.is_set():
+                return
+
+    def _await_worker(self) -> None:
+        self.transcriber.join()
+        self._finish_events()
+
+    def _finish_events(self) -> None:
+        if not self._done.is_set() and not self.transcriber.join(0) and not self._stopping.is_set():
+            return
+        if not self._done.is_set():
+            self._done.set()
+            self._subscribers.publish(None)
+
+    def _dispatch(self, event: Event) -> None:
+        callback = self._on_final if isinstance(event, Final) else self._on_partial
+        if callback is not None:
+            try:
+                callback(event)  # type: ignore[arg-type]
+            except Exception as exc:
+                self._error(exc)
+        self._subscribers.publish(event)
+
+    def _error(self, exc: BaseException) -> None:
+        self.error = exc
+        if self._on_error is not None:
+            self._on_error(exc)
+
+    def _close_engine(self) -> None:
+        if self._own_engine:
+            self.engine.close()
+
+
+def _make_source(source: AudioSource | str | Path | None) -> AudioSource:
+    if source is None:
+        return Microphone()
+    if isinstance(source, AudioSource):
+        return source
+    if str(source) == "push":
+        return PushSource()
+    return FileSource(Path(source), realtime=True)

@@ -1,0 +1,175 @@
+"""The capture stage: audio blocks -> VAD frames -> utterances -> decode jobs.
+
+Pure bookkeeping, no threads: :class:`SpeechGate` cuts incoming 16 kHz blocks into VAD
+frames, feeds the :class:`~livewhisper.segmenter.Segmenter`, and says what to decode:
+a :class:`FinalJob` for every utterance that ends (never dropped), and a
+:class:`PartialJob` for the open utterance every ``partial_interval`` seconds of stream
+time, plus one as soon as the speaker pauses, so the final can often reuse it.
+
+Example::
+
+    gate = SpeechGate()
+    for job in gate.push(block, arrival=time.monotonic()):
+        worker.submit(job)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from livewhisper.errors import ConfigError
+from livewhisper.segmenter import (
+    SAMPLE_RATE,
+    Segmenter,
+    SegmenterConfig,
+    UtteranceEnded,
+    UtteranceStarted,
+)
+from livewhisper.vad import SpeechDetector, VadConfig
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """How often partial text is produced, and how much history prompts the next decode.
+
+    * ``partials``: produce partial text at all (True).
+    * ``partial_interval``: stream seconds between partial decodes of an open utterance (0.6).
+    * ``first_partial_after``: speech needed before the first partial (0.5).
+    * ``early_decode_after``: silence after speech that triggers a decode ahead of the
+      final, which the final reuses when no speech follows (0.2; must be < the pause).
+    * ``prompt_history``: recent finals used as the initial prompt (3; 0 disables).
+
+    Example: ``StreamConfig(partial_interval=1.0)`` halves the CPU spent on partials.
+    """
+
+    partials: bool = True
+    partial_interval: float = 0.6
+    first_partial_after: float = 0.5
+    early_decode_after: float = 0.2
+    prompt_history: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("partial_interval", "first_partial_after", "early_decode_after"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"StreamConfig.{name} must be a positive number of seconds")
+        if not isinstance(self.prompt_history, int) or self.prompt_history < 0:
+            raise ConfigError("StreamConfig.prompt_history must be a whole number >= 0")
+
+
+@dataclass(frozen=True)
+class PartialJob:
+    """Decode the open utterance ``utterance`` as it stands: ``audio`` starts at ``start``."""
+
+    utterance: int
+    audio: npt.NDArray[np.float32] = field(repr=False)
+    start: float
+    arrival: float
+
+    @property
+    def end(self) -> float:
+        """Stream time of the last sample."""
+        return self.start + len(self.audio) / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class FinalJob:
+    """Decode the whole of utterance ``utterance``; ``speech_end`` is where its speech stops."""
+
+    utterance: int
+    audio: npt.NDArray[np.float32] = field(repr=False)
+    start: float
+    speech_end: float
+    arrival: float
+    forced: bool = False
+
+
+Job = PartialJob | FinalJob
+
+
+class SpeechGate:
+    """VAD + segmenter + the schedule of partial decodes, for one stream.
+
+    ``push`` takes blocks of any length; ``arrival`` is the wall-clock time
+    (``time.monotonic()``) the block arrived, carried into jobs to measure latency.
+    """
+
+    def __init__(
+        self,
+        vad: VadConfig | None = None,
+        segmenter: SegmenterConfig | None = None,
+        stream: StreamConfig | None = None,
+    ) -> None:
+        self.detector = SpeechDetector(vad or VadConfig())
+        self.segmenter = Segmenter(segmenter or SegmenterConfig())
+        self.stream = stream or StreamConfig()
+        if self.stream.early_decode_after >= self.segmenter.config.pause:
+            raise ConfigError("StreamConfig.early_decode_after must be shorter than the pause")
+        self._frame = self.detector.frame_samples
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._utterance = 0
+        self._open = False
+        self._last_partial = 0.0  # stream time of the audio end of the last partial job
+        self._last_speech = 0.0
+        self._early_done = False
+
+    @property
+    def time(self) -> float:
+        """Stream time in seconds of everything pushed so far."""
+        return self.segmenter.time
+
+    def push(self, block: npt.NDArray[np.float32], arrival: float) -> list[Job]:
+        """Take the next block of 16 kHz mono audio; return the jobs it makes due."""
+        data = np.concatenate((self._pending, block)) if self._pending.size else block
+        n_frames = len(data) // self._frame
+        jobs: list[Job] = []
+        for i in range(n_frames):
+            frame = data[i * self._frame : (i + 1) * self._frame]
+            speech = self.detector.is_speech(frame)
+            if speech:
+                self._last_speech = self.segmenter.time + self._frame / SAMPLE_RATE
+                self._early_done = False
+            self._handle(self.segmenter.push(frame, speech), arrival, jobs)
+        self._pending = data[n_frames * self._frame :].copy()
+        if self._open and self.stream.partials:
+            self._schedule_partial(arrival, jobs)
+        return jobs
+
+    def flush(self, arrival: float) -> list[Job]:
+        """End of stream: the open utterance, if any, becomes a final job."""
+        jobs: list[Job] = []
+        self._handle(self.segmenter.flush(), arrival, jobs)
+        return jobs
+
+    def _handle(self, events: list[object], arrival: float, jobs: list[Job]) -> None:
+        for event in events:
+            if isinstance(event, UtteranceStarted):
+                self._utterance += 1
+                self._open = True
+                self._last_partial = event.start
+                self._early_done = False
+            elif isinstance(event, UtteranceEnded):
+                jobs.append(
+                    FinalJob(self._utterance, event.audio, event.start, event.end, arrival,
+                             event.forced)
+                )
+                self._open = False  # after a forced cut, an UtteranceStarted may follow
+
+    def _schedule_partial(self, arrival: float, jobs: list[Job]) -> None:
+        start = self.segmenter.current_start
+        if start is None:
+            return
+        now = self.time
+        silent_for = now - self._last_speech
+        due = now - self._last_partial >= self.stream.partial_interval
+        early = silent_for >= self.stream.early_decode_after and not self._early_done
+        if now - start < self.stream.first_partial_after or not (due or early):
+            return
+        if early:
+            self._early_done = True
+        self._last_partial = now
+        jobs.append(PartialJob(self._utterance, self.segmenter.current_audio(), start, arrival))

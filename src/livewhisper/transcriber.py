@@ -1,0 +1,277 @@
+"""The inference worker: decode jobs in, :class:`Partial` and :class:`Final` events out.
+
+One worker thread per whisper.cpp context, fed by :class:`JobQueue`: final jobs wait in a
+bounded FIFO and are never dropped; partial jobs share a single slot, so when inference
+falls behind only the newest partial is kept and the rest are skipped (and counted).
+Finals go first. A final reuses the last partial's decode when that already covered all
+of the utterance's speech, which saves a whole decode at the moment latency matters.
+
+Example::
+
+    worker = Transcriber(engine, DecodeOptions(language="en"), emit=print)
+    worker.start()
+    worker.queue.put(job)
+    worker.stop()
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from livewhisper.agreement import LocalAgreement
+from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.events import Event, Final, Partial, Transcription, Word
+from livewhisper.gate import FinalJob, Job, PartialJob
+from livewhisper.guards import is_phantom, is_repetitive, prompt_from_history, strip_repeats
+
+log = logging.getLogger("livewhisper")
+
+# A reused partial must have heard this much beyond the end of speech.
+_REUSE_MARGIN = 0.05
+# Phantom phrases are dropped from utterances this short or this unsure (see guards.py).
+_PHANTOM_MAX_SPEECH = 2.0
+_PHANTOM_MIN_PROBABILITY = 0.6
+
+
+class JobQueue:
+    """Finals in a bounded FIFO (``put`` waits when full), partials in a one-job slot."""
+
+    def __init__(self, max_finals: int = 32) -> None:
+        self._finals: collections.deque[FinalJob] = collections.deque()
+        self._partial: PartialJob | None = None
+        self._max = max_finals
+        self._cond = threading.Condition()
+        self._closed = False
+        self.skipped_partials = 0
+
+    def put(self, job: Job, timeout: float | None = None) -> bool:
+        """Queue ``job``; False only if a final found the queue full for ``timeout`` s."""
+        with self._cond:
+            if isinstance(job, PartialJob):
+                if self._partial is not None:
+                    self.skipped_partials += 1
+                self._partial = job
+            else:
+                if not self._cond.wait_for(lambda: len(self._finals) < self._max, timeout):
+                    return False
+                if self._partial is not None and self._partial.utterance <= job.utterance:
+                    self._partial = None  # the final supersedes it
+                    self.skipped_partials += 1
+                self._finals.append(job)
+            self._cond.notify_all()
+            return True
+
+    def get(self, timeout: float) -> Job | None:
+        """The next job, finals first; None after ``timeout`` s or once closed and empty."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._finals or self._partial is not None or self._closed, timeout
+            )
+            if self._finals:
+                job: Job = self._finals.popleft()
+            elif self._partial is not None:
+                job, self._partial = self._partial, None
+            else:
+                return None
+            self._cond.notify_all()
+            return job
+
+    @property
+    def backlog(self) -> int:
+        """Final jobs waiting for the worker."""
+        with self._cond:
+            return len(self._finals)
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    def close(self, *, discard: bool = False) -> None:
+        """Wake the worker so that it exits once the queue is empty (now, if ``discard``)."""
+        with self._cond:
+            self._closed = True
+            if discard:
+                self._finals.clear()
+                self._partial = None
+            self._cond.notify_all()
+
+
+@dataclass
+class _LastPartial:
+    utterance: int
+    end: float
+    result: Transcription
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """What the worker has done: decodes run, partials skipped, finals reused, backlog."""
+
+    decodes: int
+    skipped_partials: int
+    reused_finals: int
+    backlog: int
+    busy_seconds: float
+
+
+class Transcriber:
+    """Runs decode jobs on one thread with one whisper.cpp context, and emits events.
+
+    ``emit`` receives every :class:`Partial` and :class:`Final`; ``on_error`` any
+    exception a decode raised (the worker carries on with the next job).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        decode: DecodeOptions,
+        emit: Callable[[Event], None],
+        *,
+        on_error: Callable[[BaseException], None] | None = None,
+        prompt_history: int = 3,
+        name: str = "livewhisper-transcriber",
+    ) -> None:
+        self.engine = engine
+        self.decode = decode
+        self.queue = JobQueue()
+        self._emit = emit
+        self._on_error = on_error
+        self._history: collections.deque[str] = collections.deque(maxlen=max(prompt_history, 1))
+        self._use_history = prompt_history > 0
+        self._agreement = LocalAgreement()
+        self._agreement_utterance = -1
+        self._last_partial: _LastPartial | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._decodes = self._reused = 0
+        self._busy = 0.0
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        """Start the worker thread."""
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> bool:
+        """Finish the queued jobs and stop; True if the thread ended within ``timeout``.
+
+        Jobs still queued at the deadline are discarded, so the thread ends right after
+        the decode in progress, if any.
+        """
+        self.queue.close()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.queue.close(discard=True)
+        return not self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end after :meth:`stop` or a closed queue."""
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def stats(self) -> WorkerStats:
+        """Counters for monitoring and benchmarks."""
+        return WorkerStats(self._decodes, self.queue.skipped_partials, self._reused,
+                           self.queue.backlog, self._busy)
+
+    def _run(self) -> None:
+        while True:
+            job = self.queue.get(timeout=0.5)
+            if job is None:
+                if self.queue.closed:
+                    return
+                continue
+            try:
+                if isinstance(job, FinalJob):
+                    self._final(job)
+                else:
+                    self._partial(job)
+            except Exception as exc:  # a failed decode must not end the stream
+                log.exception("decode failed")
+                if self._on_error is not None:
+                    self._on_error(exc)
+
+    def _options(self, job: Job) -> DecodeOptions:
+        options = self.decode
+        if self._use_history and not options.initial_prompt:
+            options = replace(options, initial_prompt=prompt_from_history(list(self._history)))
+        if isinstance(job, PartialJob):
+            # Partials are interim: a doubtful one is not worth a second decode, the
+            # final will have it right. (A shorter encoder context than the engine's
+            # floor would be cheaper still, but with whisper.cpp 1.8 it makes greedy
+            # decoding loop: measured, see benchmarks/streaming.py.)
+            options = replace(options, temperature_increment=0.0)
+        return options
+
+    def _transcribe(self, job: Job) -> Transcription:
+        started = time.perf_counter()
+        result = self.engine.transcribe(job.audio, self._options(job))
+        self._busy += time.perf_counter() - started
+        self._decodes += 1
+        return result
+
+    def _partial(self, job: PartialJob) -> None:
+        result = self._transcribe(job)
+        self._last_partial = _LastPartial(job.utterance, job.end, result)
+        if job.utterance != self._agreement_utterance:
+            self._agreement.reset()
+            self._agreement_utterance = job.utterance
+        words = [w.with_offset(job.start) for w in result.words]
+        self._agreement.update(words)
+        text = _clean(result.text)
+        if not text or is_phantom(text):
+            return
+        # The agreed prefix never changes, so the text shown is that prefix plus the
+        # newest hypothesis's words after it: no flicker in what was already shown.
+        stable = "".join(w.word for w in self._agreement.committed).strip()
+        shown = "".join(w.word for w in self._agreement.committed + self._agreement.pending)
+        text = _clean(shown) or text
+        self._emit(
+            Partial(text, job.start if not words else words[0].start, job.end, stable,
+                    result.language, job.arrival, time.monotonic())
+        )
+
+    def _final(self, job: FinalJob) -> None:
+        last = self._last_partial
+        if (
+            last is not None
+            and last.utterance == job.utterance
+            and last.end >= job.speech_end + _REUSE_MARGIN
+            and not job.forced
+        ):
+            result = last.result
+            self._reused += 1
+        else:
+            result = self._transcribe(job)
+        self._last_partial = None
+        self._agreement.reset()
+        words = tuple(w.with_offset(job.start) for w in result.words)
+        text = _clean(result.text)
+        if not text or self._is_noise(text, words, job):
+            return
+        if self._use_history:
+            self._history.append(text)
+        start = words[0].start if words else job.start
+        end = max(words[-1].end, start) if words else job.speech_end
+        self._emit(Final(text, start, end, words, result.language, job.arrival, time.monotonic()))
+
+    @staticmethod
+    def _is_noise(text: str, words: tuple[Word, ...], job: FinalJob) -> bool:
+        if not is_phantom(text):
+            return False
+        speech = job.speech_end - job.start
+        confidence = sum(w.probability for w in words) / len(words) if words else 0.0
+        return speech < _PHANTOM_MAX_SPEECH or confidence < _PHANTOM_MIN_PROBABILITY
+
+
+def _clean(text: str) -> str:
+    text = " ".join(text.split())
+    return strip_repeats(text) if is_repetitive(text) else text

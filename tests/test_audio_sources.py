@@ -1,0 +1,225 @@
+"""FileSource, ArraySource and PushSource: pacing, completeness, errors and shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import soundfile
+import soxr
+from audio_fixtures import best_ncc, fixture_jfk_audio, fixture_jfk_path  # noqa: F401
+
+from livewhisper.audio import (
+    SAMPLE_RATE,
+    ArraySource,
+    AudioSource,
+    FileSource,
+    PushSource,
+)
+from livewhisper.errors import AudioError, ConfigError
+
+
+@pytest.fixture(name="short_clip")
+def fixture_short_clip(tmp_path: Path, jfk_audio: npt.NDArray[np.float32]) -> Path:
+    """The first 1.5 s of the JFK clip as a 44.1 kHz stereo FLAC."""
+    part = soxr.resample(jfk_audio[: int(1.5 * SAMPLE_RATE)], SAMPLE_RATE, 44100)
+    path = tmp_path / "short.flac"
+    soundfile.write(path, np.stack([part, part], axis=1), 44100)
+    return path
+
+
+def _drain(source: AudioSource, timeout: float = 1.0) -> tuple[np.ndarray, list[int]]:
+    sizes = []
+    blocks = []
+    while (block := source.read(timeout)) is not None:
+        assert block.dtype == np.float32 and block.ndim == 1
+        sizes.append(len(block))
+        if block.size:
+            blocks.append(block)
+    return np.concatenate(blocks), sizes
+
+
+@pytest.mark.parametrize("speed", [1.0, 2.0])
+def test_file_source_realtime_pacing(short_clip: Path, speed: float) -> None:
+    with FileSource(short_clip, realtime=True, speed=speed) as source:
+        start = time.monotonic()
+        first = source.read(timeout=1.0)
+        first_at = time.monotonic() - start
+        rest, _ = _drain(source)
+        elapsed = time.monotonic() - start
+    audio = np.concatenate([first, rest]) if first is not None else rest
+    expected = 1.5 / speed
+    print(f"speed {speed}: {elapsed:.3f} s for {expected:.3f} s expected")
+    assert len(audio) == int(1.5 * SAMPLE_RATE)
+    assert expected * 0.9 <= elapsed <= expected + 0.5
+    assert first_at < 0.1  # the first 20 ms block is due after 20 / speed ms
+
+
+def test_file_source_realtime_returns_everything_due_to_a_slow_reader(short_clip: Path) -> None:
+    with FileSource(short_clip, block_seconds=0.02) as source:
+        time.sleep(0.5)
+        block = source.read(timeout=0)
+        assert block is not None
+        # About 0.5 s of audio at once, in whole 20 ms blocks.
+        assert 0.45 * SAMPLE_RATE <= len(block) <= 0.7 * SAMPLE_RATE
+        assert len(block) % 320 == 0
+
+
+def test_file_source_read_timeout_returns_empty(short_clip: Path) -> None:
+    with FileSource(short_clip, block_seconds=0.5) as source:
+        start = time.monotonic()
+        block = source.read(timeout=0.1)  # the first block is due at 0.5 s
+        assert block is not None and block.size == 0
+        assert 0.09 <= time.monotonic() - start < 0.4
+
+
+def test_file_source_fast_mode(
+    short_clip: Path,
+    jfk_path: Path,
+    jfk_audio: npt.NDArray[np.float32],
+) -> None:
+    with FileSource(jfk_path, realtime=False, block_seconds=0.02) as source:
+        start = time.monotonic()
+        audio, sizes = _drain(source)
+        elapsed = time.monotonic() - start
+    print(f"fast mode: 11 s of audio in {elapsed * 1000:.1f} ms")
+    assert elapsed < 1.0
+    np.testing.assert_array_equal(audio, jfk_audio)
+    assert set(sizes) == {320}  # 11 s is a whole number of 20 ms blocks
+
+    with FileSource(short_clip, realtime=False) as source:
+        audio, _ = _drain(source)
+    ncc, _ = best_ncc(jfk_audio[: len(audio)], audio, max_lag=100)
+    assert ncc > 0.99  # resampled from 44.1 kHz stereo
+
+
+def test_close_interrupts_a_paced_read(short_clip: Path) -> None:
+    source = FileSource(short_clip, speed=0.01, block_seconds=0.5).open()  # due in 50 s
+    result: list[object] = []
+    reader = threading.Thread(target=lambda: result.append(source.read(timeout=20.0)))
+    reader.start()
+    time.sleep(0.1)
+    assert reader.is_alive()
+    start = time.monotonic()
+    source.close()
+    reader.join(timeout=5)
+    assert not reader.is_alive()
+    assert time.monotonic() - start < 0.5
+    assert result == [None]
+
+
+def test_file_source_errors(tmp_path: Path) -> None:
+    source = FileSource(tmp_path / "missing.wav")
+    assert source.name == "file missing.wav"
+    with pytest.raises(AudioError, match="not found"):
+        source.open()
+    with pytest.raises(ConfigError):
+        FileSource(tmp_path / "x.wav", speed=0)
+    with pytest.raises(ConfigError):
+        FileSource(tmp_path / "x.wav", block_seconds=-1)
+
+
+def test_lifecycle(short_clip: Path) -> None:
+    source = FileSource(short_clip, realtime=False)
+    with pytest.raises(AudioError, match="not open"):
+        source.read(timeout=0)
+    with source:
+        assert source.open() is source  # opening twice is harmless
+        assert source.read(timeout=0) is not None
+    assert source.closed
+    assert source.read(timeout=0) is None
+    source.close()  # idempotent
+    with pytest.raises(AudioError, match="closed"):
+        source.open()
+
+
+def test_array_source_iterates_in_blocks() -> None:
+    samples = np.arange(1000, dtype=np.int16)
+    with ArraySource(samples, block_seconds=0.01) as source:
+        blocks = list(source)
+    assert [len(b) for b in blocks] == [160] * 6 + [40]
+    np.testing.assert_allclose(np.concatenate(blocks), samples / 32768)
+
+
+def test_array_source_realtime_speed() -> None:
+    with ArraySource(np.zeros(SAMPLE_RATE, dtype=np.float32), realtime=True, speed=4.0) as src:
+        start = time.monotonic()
+        total = sum(len(b) for b in src)
+        elapsed = time.monotonic() - start
+    assert total == SAMPLE_RATE
+    assert 0.22 <= elapsed < 0.6
+
+
+# PushSource --------------------------------------------------------------------------------
+
+
+def test_push_source_44k_in_blocks(jfk_audio: npt.NDArray[np.float32]) -> None:
+    pcm44 = soxr.resample(jfk_audio, SAMPLE_RATE, 44100)
+    pcm44 = np.round(pcm44 * 32767).astype(np.int16)  # what a browser or socket sends
+    source = PushSource(sample_rate=44100).open()
+    assert source.name == "push (44100 Hz)"
+    received: list[np.ndarray] = []
+    reader = threading.Thread(target=lambda: received.extend(source))
+    reader.start()
+    queued = 0
+    for start in range(0, len(pcm44), 441):  # 10 ms blocks
+        queued += source.feed(pcm44[start : start + 441])
+    source.finish()
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    audio = np.concatenate(received)
+    assert abs(len(audio) - len(jfk_audio)) <= 2
+    assert 0 < len(audio) - queued < 1000  # finish() queued the resampler's tail
+    ncc, lag = best_ncc(jfk_audio, audio, max_lag=800)
+    print(f"push 44.1 kHz int16: NCC {ncc:.5f} at lag {lag}")
+    assert ncc > 0.99 and abs(lag) <= 2
+    assert source.overflow_samples == 0
+    source.close()
+
+
+def test_push_source_rate_per_call_and_stereo() -> None:
+    source = PushSource().open()
+    source.feed(np.ones((1600, 2), dtype=np.float32))
+    source.feed(np.ones(4800, dtype=np.float32), sample_rate=48000)
+    source.finish()
+    audio, _ = _drain(source, timeout=0)
+    assert abs(len(audio) - 3200) <= 2
+    np.testing.assert_allclose(audio[:1600], 1.0)
+
+
+def test_push_source_errors() -> None:
+    source = PushSource()
+    with pytest.raises(AudioError, match="NaN"):
+        source.feed(np.array([0.0, np.nan]))
+    with pytest.raises(AudioError, match="3-d"):
+        source.feed(np.zeros((2, 2, 2)))
+    with pytest.raises(AudioError, match="positive"):
+        source.feed(np.zeros(10), sample_rate=0)
+    with pytest.raises(AudioError, match="positive"):
+        PushSource(sample_rate=-1)
+    source.finish()
+    with pytest.raises(AudioError, match="after finish"):
+        source.feed(np.zeros(10))
+
+
+def test_push_source_overflow_is_counted() -> None:
+    source = PushSource(buffer_seconds=0.1).open()  # 1600 samples
+    assert source.feed(np.zeros(1000, dtype=np.float32)) == 1000
+    assert source.feed(np.zeros(1000, dtype=np.float32)) == 600
+    assert source.overflow_samples == 400
+
+
+def test_push_source_read_timeout_and_close_from_another_thread() -> None:
+    source = PushSource().open()
+    block = source.read(timeout=0.05)
+    assert block is not None and block.size == 0
+    threading.Timer(0.1, source.close).start()
+    start = time.monotonic()
+    assert source.read(timeout=10.0) is None
+    assert time.monotonic() - start < 1.0
+    with pytest.raises(AudioError):
+        source.feed(np.zeros(10))
