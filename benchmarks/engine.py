@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -66,6 +67,7 @@ def measure(
         measure("whisper.cpp", "tiny.en", "q8_0", seconds=5, threads=2, repeats=3)
     """
     audio = speech(seconds)
+    load_average = os.getloadavg()[0]
     started = time.perf_counter()
     decode: Callable[[], str]
     if engine == WHISPER_CPP:
@@ -122,6 +124,7 @@ def measure(
         "min_s": round(min(times), 4),
         "rtf": round(median / seconds, 4),
         "times": [round(t, 4) for t in times],
+        "load_avg": round(load_average, 2),
         "text": text,
     }
 
@@ -289,12 +292,14 @@ BENCHMARK = Benchmark(
         Column("min_s", "min s", "{:.3f}"),
         Column("rtf", "RTF", "{:.3f}"),
         Column("peak_rss_mb", "peak RSS MB", "{:.0f}"),
-        Column("load_s", "load s", "{:.2f}"),
+        Column("load_s", "model load s", "{:.2f}"),
+        Column("load_avg", "load avg", "{:.1f}"),
         Column("error", "error"),
     ),
     notes=(
         "TIMINGS ARE NOISY: 2-core machine shared with other engineers' test runs; compare "
-        "rows of one run, and prefer min s when the load average was high.",
+        "rows of one run, and prefer min s when the load average (1 min, at the start of the "
+        "configuration) was high.",
         "Each configuration runs in a fresh process (load, 1 warm-up call, N timed calls); "
         "peak RSS is that process's ru_maxrss, Python, numpy and the engine's imports included.",
         "Chunks: the first N s of the shared English clips joined (JFK first); RTF = s/call / N.",

@@ -77,15 +77,33 @@ def test_a_hypothesis_without_a_text_anchor_is_aligned_by_time() -> None:
     assert text(agreement.committed) == "And so my"  # ends at 0.9 s
     # Every committed word rewritten; "my" decoded again straddling the boundary.
     hypothesis = [
-        Word(" End", 0.0, 0.3, 0.5),
-        Word(" sew", 0.3, 0.6, 0.5),
-        Word(" mine", 0.6, 0.85, 0.5),
+        Word(" Ensemble", 0.0, 0.85, 0.5),
         Word(" my", 0.8, 1.1, 0.5),
         Word(" fellow", 1.1, 1.4, 0.5),
     ]
     agreement.update(hypothesis)
     assert text(agreement.pending) == "fellow"
     assert text(agreement.update([*hypothesis, Word(" Americans", 1.4, 2.0, 0.5)])) == "fellow"
+
+
+def test_a_word_inserted_before_the_committed_ones_is_skipped() -> None:
+    agreement = LocalAgreement()
+    agreement.update(words("And so my fellow"))
+    agreement.update(words("And so my fellow"))
+    # A filler appears in front; the committed words are found again after it.
+    assert agreement.update(words("Um, and so my fellow Americans")) == ()
+    assert text(agreement.pending) == "Americans"
+    assert text(agreement.update(words("Um, and so my fellow Americans ask"))) == "Americans"
+    assert text(agreement.committed) == "And so my fellow Americans"
+
+
+def test_a_repeated_phrase_is_aligned_where_the_committed_words_ended() -> None:
+    agreement = LocalAgreement()
+    agreement.update(words("So you can do"))
+    agreement.update(words("So you can do"))
+    # The speaker repeats "you can do": the first one is the committed one.
+    agreement.update(words("Sew you can do you can do it"))
+    assert text(agreement.pending) == "you can do it"
 
 
 def test_the_same_hypothesis_twice_commits_all_of_it() -> None:

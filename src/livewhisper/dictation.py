@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -34,7 +35,7 @@ from livewhisper.audio.sources import AudioSource, FileSource, Microphone, PushS
 from livewhisper.engine import DecodeOptions, Engine
 from livewhisper.errors import LiveWhisperError
 from livewhisper.events import Event, Final, Partial
-from livewhisper.gate import SpeechGate, StreamConfig
+from livewhisper.gate import Job, SpeechGate, StreamConfig
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.segmenter import SegmenterConfig
 from livewhisper.transcriber import Transcriber, WorkerStats
@@ -90,10 +91,9 @@ class _Subscribers:
                         continue
                 queue.append(event)
             for loop, aqueue in self._async:
-                try:
+                # A closed loop means that iterator is gone: nothing to deliver to.
+                with contextlib.suppress(RuntimeError):
                     loop.call_soon_threadsafe(aqueue.put_nowait, event)
-                except RuntimeError:  # the loop is closed: that iterator is gone
-                    pass
             self._cond.notify_all()
 
     def take(self, queue: collections.deque[Event | None]) -> Event | None:
@@ -151,11 +151,15 @@ class Dictation:
         self._on_partial, self._on_final, self._on_error = on_partial, on_final, on_error
         self._subscribers = _Subscribers()
         self.transcriber = Transcriber(
-            self.engine, decode, self._dispatch, on_error=self._error,
+            self.engine,
+            decode,
+            self._dispatch,
+            on_error=self._error,
             prompt_history=self.stream_config.prompt_history,
         )
-        self._capture = threading.Thread(target=self._capture_loop, name="livewhisper-capture",
-                                         daemon=True)
+        self._capture = threading.Thread(
+            target=self._capture_loop, name="livewhisper-capture", daemon=True
+        )
         self._stopping = threading.Event()
         self._done = threading.Event()
         self._started = False
@@ -239,8 +243,7 @@ class Dictation:
     @property
     def stats(self) -> DictationStats:
         """Stream time, audio lost to overflow, and the worker's counters."""
-        return DictationStats(self.gate.time, self.source.overflow_samples,
-                              self.transcriber.stats)
+        return DictationStats(self.gate.time, self.source.overflow_samples, self.transcriber.stats)
 
     # -- internals -----------------------------------------------------------------
     def _capture_loop(self) -> None:
@@ -258,13 +261,11 @@ class Dictation:
             self._error(exc)
         finally:
             self.transcriber.queue.close()
-            threading.Thread(target=self._await_worker, name="livewhisper-finish",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._await_worker, name="livewhisper-finish", daemon=True
+            ).start()
 
-    def _submit(self, job: object) -> None:
-        from livewhisper.gate import FinalJob, PartialJob
-
-        assert isinstance(job, (FinalJob, PartialJob))
+    def _submit(self, job: Job) -> None:
         while not self.transcriber.queue.put(job, timeout=0.5):
             if self._stopping.is_set():
                 return

@@ -19,7 +19,7 @@ from livewhisper.events import Word
 
 
 class Timed(Protocol):
-    """Timed text: a :class:`~livewhisper.events.Segment` or a :class:`~livewhisper.events.Final`."""
+    """Timed text, such as a :class:`~livewhisper.events.Segment` or a ``Final``."""
 
     @property
     def text(self) -> str: ...
@@ -81,8 +81,12 @@ def to_vtt(segments: Iterable[Timed]) -> str:
 def _words(segment: Timed) -> list[dict[str, Any]]:
     words: Sequence[Word] = getattr(segment, "words", ())
     return [
-        {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3),
-         "probability": round(w.probability, 4)}
+        {
+            "word": w.word,
+            "start": round(w.start, 3),
+            "end": round(w.end, 3),
+            "probability": round(w.probability, 4),
+        }
         for w in words
     ]
 

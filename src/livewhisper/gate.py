@@ -26,6 +26,7 @@ from livewhisper.segmenter import (
     SAMPLE_RATE,
     Segmenter,
     SegmenterConfig,
+    SegmenterEvent,
     UtteranceEnded,
     UtteranceStarted,
 )
@@ -145,7 +146,7 @@ class SpeechGate:
         self._handle(self.segmenter.flush(), arrival, jobs)
         return jobs
 
-    def _handle(self, events: list[object], arrival: float, jobs: list[Job]) -> None:
+    def _handle(self, events: list[SegmenterEvent], arrival: float, jobs: list[Job]) -> None:
         for event in events:
             if isinstance(event, UtteranceStarted):
                 self._utterance += 1
@@ -154,8 +155,9 @@ class SpeechGate:
                 self._early_done = False
             elif isinstance(event, UtteranceEnded):
                 jobs.append(
-                    FinalJob(self._utterance, event.audio, event.start, event.end, arrival,
-                             event.forced)
+                    FinalJob(
+                        self._utterance, event.audio, event.start, event.end, arrival, event.forced
+                    )
                 )
                 self._open = False  # after a forced cut, an UtteranceStarted may follow
 

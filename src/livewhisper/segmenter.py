@@ -145,11 +145,11 @@ class SegmenterConfig:
             raise ConfigError(
                 f"SegmenterConfig.split_window must be at least 0.2 s, got {self.split_window!r}"
             )
-        floor = self.split_window + self.pre_roll + self.onset_window
-        if self.max_utterance <= floor:
+        if self.split_window > self.max_utterance / 2:
             raise ConfigError(
-                f"SegmenterConfig.max_utterance ({self.max_utterance!r}) must exceed "
-                f"split_window + pre_roll + onset_window ({floor:g} s)"
+                f"SegmenterConfig.split_window ({self.split_window!r}) must be at most half "
+                f"of max_utterance ({self.max_utterance!r}), so that a forced cut never "
+                f"leaves a first part shorter than half the limit"
             )
 
 
@@ -289,6 +289,8 @@ class Segmenter:
         self._onset = _samples(c.onset)
         self._onset_window = _samples(c.onset_window)
         self._split_window = _samples(c.split_window)
+        # Room for the longest utterance plus the pre-roll history and a few frames, so
+        # the buffer never needs to grow for frames of ordinary size.
         self._audio = _Audio(self._max + _samples(2.0))
         self._recent: list[_Frame] = []  # frames within the onset window
         self._frames: list[_Frame] = []  # frames of the open candidate or utterance
@@ -388,8 +390,10 @@ class Segmenter:
         resuming = recent_speech > 0 and gap < self._pause + self._onset_window
         if gap >= self._pause and not resuming:
             self._close(events)
-        elif stop - self._start > self._max:
-            self._split(events)
+        else:
+            # A loop, not an if: one long frame may hold more than one cut's worth.
+            while stop - self._start > self._max:
+                self._split(events)
         return events
 
     def flush(self) -> list[SegmenterEvent]:

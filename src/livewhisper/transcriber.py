@@ -179,8 +179,9 @@ class Transcriber:
     @property
     def stats(self) -> WorkerStats:
         """Counters for monitoring and benchmarks."""
-        return WorkerStats(self._decodes, self.queue.skipped_partials, self._reused,
-                           self.queue.backlog, self._busy)
+        return WorkerStats(
+            self._decodes, self.queue.skipped_partials, self._reused, self.queue.backlog, self._busy
+        )
 
     def _run(self) -> None:
         while True:
@@ -235,8 +236,15 @@ class Transcriber:
         shown = "".join(w.word for w in self._agreement.committed + self._agreement.pending)
         text = _clean(shown) or text
         self._emit(
-            Partial(text, job.start if not words else words[0].start, job.end, stable,
-                    result.language, job.arrival, time.monotonic())
+            Partial(
+                text,
+                job.start if not words else words[0].start,
+                job.end,
+                stable,
+                result.language,
+                job.arrival,
+                time.monotonic(),
+            )
         )
 
     def _final(self, job: FinalJob) -> None:

@@ -16,12 +16,12 @@ import sys
 from collections.abc import Callable, Sequence
 
 from livewhisper import __version__
-from livewhisper.cli import models_cmd, transcribe_cmd
+from livewhisper.cli import models_cmd
 from livewhisper.errors import LiveWhisperError
 
 Handler = Callable[[argparse.Namespace], int]
 
-_COMMANDS = (models_cmd, transcribe_cmd)
+_COMMANDS = (models_cmd,)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -24,12 +24,16 @@ EXAMPLES = """examples:
 def register(commands: Any) -> None:
     """Add ``models`` and its sub-commands to the top-level parser."""
     parser = commands.add_parser(
-        "models", help="list, prepare, download, convert and quantize models",
+        "models",
+        help="list, prepare, download, convert and quantize models",
         description="Manage whisper.cpp models. Cache: $LIVEWHISPER_HOME or ~/.cache/livewhisper.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    p = sub.add_parser("list", help="every known model and whether it is cached, bundled or downloadable")
+    p = sub.add_parser(
+        "list", help="every known model and whether it is cached, bundled or downloadable"
+    )
     p.set_defaults(handler=_list)
     p = sub.add_parser("path", help="print the path of a ready model file, preparing it if needed")
     p.add_argument("name", nargs="?", default=DEFAULT_MODEL)

@@ -83,8 +83,12 @@ def read_vocab(tokenizer_json: Path) -> list[bytes]:
 def hparams_of(model: CT2Model, ftype: int) -> HParams:
     """whisper.cpp hyper-parameters read off a CTranslate2 Whisper model."""
     v = model.variables
-    n_audio_layer = sum(1 for k in v if k.startswith("encoder/layer_") and k.endswith("ffn/linear_0/weight"))
-    n_text_layer = sum(1 for k in v if k.startswith("decoder/layer_") and k.endswith("ffn/linear_0/weight"))
+    n_audio_layer = sum(
+        1 for k in v if k.startswith("encoder/layer_") and k.endswith("ffn/linear_0/weight")
+    )
+    n_text_layer = sum(
+        1 for k in v if k.startswith("decoder/layer_") and k.endswith("ffn/linear_0/weight")
+    )
     audio_pos = model.get("encoder/position_encodings/encodings")
     text_pos = model.get("decoder/position_encodings/encodings")
     return HParams(
@@ -161,7 +165,9 @@ def convert_ct2(
 ) -> Path:
     """Convert CTranslate2 Whisper weights to a whisper.cpp file at ``out`` (atomically)."""
     if precision not in FTYPE or precision == "f32":
-        raise ValueError(f"unsupported precision {precision!r}: use one of f16, q8_0, q5_1, q5_0, q4_0")
+        raise ValueError(
+            f"unsupported precision {precision!r}: use one of f16, q8_0, q5_1, q5_0, q4_0"
+        )
     model = read_ct2(files.model_parts)
     if model.spec != "WhisperSpec":
         raise ModelFormatError(f"{files.model_parts[0]} holds a {model.spec}, not a Whisper model")
@@ -174,8 +180,14 @@ def convert_ct2(
         raise ModelFormatError(f"{files.model_parts[0]}: unexpected tensor shapes ({wrong[:3]})")
     with atomic_output(out) as f:
         names = write_ggml(f, hp, mel_filters(hp.n_mels), vocab, tensors)
-        bar = tqdm(names, total=len(tensors), desc=f"converting to {out.name}", unit="tensor",
-                   disable=not progress, leave=False)
+        bar = tqdm(
+            names,
+            total=len(tensors),
+            desc=f"converting to {out.name}",
+            unit="tensor",
+            disable=not progress,
+            leave=False,
+        )
         for _ in bar:
             pass
     return out
@@ -195,7 +207,13 @@ def quantize_model(src: Path, out: Path, precision: str, *, progress: bool = Tru
     tensors = ((name, model.tensor(name)) for name in model.tensors)
     with atomic_output(out) as f:
         names = write_ggml(f, hp, model.mel_filters, model.vocab, tensors)
-        for _ in tqdm(names, total=len(model.tensors), desc=f"quantizing to {out.name}",
-                      unit="tensor", disable=not progress, leave=False):
+        for _ in tqdm(
+            names,
+            total=len(model.tensors),
+            desc=f"quantizing to {out.name}",
+            unit="tensor",
+            disable=not progress,
+            leave=False,
+        ):
             pass
     return out

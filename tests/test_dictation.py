@@ -1,0 +1,155 @@
+"""The streaming core end to end: real speech, real webrtcvad, real whisper.cpp."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import EN, read_wav
+
+from livewhisper.dictation import Dictation
+from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.errors import LiveWhisperError
+from livewhisper.events import Final, Partial
+from livewhisper.wer import corpus_wer, normalize
+
+# Clips of one utterance each (the mfa_* clips hold long pauses, where dictation rightly
+# ends an utterance, and the single-word clips are too short to measure much).
+CLIPS = ["jfk", "ps_0870", "ps_0890", "ps_0920", "libri_61-70968-0000", "ps_cards_005"]
+GAP = 1.5
+BLOCK = 320  # 20 ms, as a microphone delivers it
+
+
+def _stream(names: list[str]) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    parts, spans, t = [np.zeros(int(0.5 * 16000), np.float32)], [], 0.5
+    for name in names:
+        clip = read_wav(EN / f"{name}.wav")
+        parts += [clip, np.zeros(int(GAP * 16000), np.float32)]
+        spans.append((t, t + len(clip) / 16000))
+        t += len(clip) / 16000 + GAP
+    return np.concatenate(parts), spans
+
+
+def _feed(d: Dictation, audio: np.ndarray, realtime: bool) -> None:
+    t0 = time.monotonic()
+    for i in range(0, len(audio), BLOCK):
+        if realtime:
+            delay = t0 + i / 16000 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        d.feed(audio[i : i + BLOCK])
+    d.finish()
+
+
+def test_one_final_per_clip_at_real_time_pace(tiny_engine: Engine) -> None:
+    audio, spans = _stream(CLIPS)
+    partials: list[Partial] = []
+    with Dictation(tiny_engine, source="push", language="en", on_partial=partials.append) as d:
+        feeder = threading.Thread(target=_feed, args=(d, audio, True))
+        feeder.start()
+        finals = [e for e in d if isinstance(e, Final)]
+        feeder.join()
+    assert len(finals) == len(CLIPS), [f.text for f in finals]
+    for final, (start, end) in zip(finals, spans, strict=True):
+        assert start - 0.5 <= final.start and final.end <= end + 0.5  # inside its clip
+        assert final.words and final.words[0].start == final.start
+        assert 0 <= final.latency < 10
+    offline = [
+        tiny_engine.transcribe(read_wav(EN / f"{n}.wav"), DecodeOptions(language="en"))
+        for n in CLIPS
+    ]
+    refs = [(EN / f"{n}.txt").read_text() for n in CLIPS]
+    streamed = corpus_wer(zip(refs, [f.text for f in finals], strict=True))
+    baseline = corpus_wer(zip(refs, [o.text for o in offline], strict=True))
+    assert streamed <= baseline + 0.01, (streamed, baseline)
+    assert partials, "partial text should appear while speech goes on"
+    assert all(p.text.startswith(p.stable) for p in partials)
+
+
+@pytest.mark.parametrize("kind", ["silence", "noise"])
+def test_no_text_from_silence_or_low_noise(tiny_engine: Engine, kind: str) -> None:
+    rng = np.random.default_rng(7)
+    audio = (
+        np.zeros(60 * 16000, np.float32)
+        if kind == "silence"
+        else (rng.standard_normal(60 * 16000) * 0.003).astype(np.float32)
+    )
+    with Dictation(tiny_engine, source="push") as d:
+        _feed(d, audio, realtime=False)
+        texts = [e.text for e in d if isinstance(e, Final) and e.text.strip()]
+    assert texts == []
+
+
+def test_push_at_another_rate_and_the_async_iterator(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    import soxr
+
+    at_48k = soxr.resample(jfk, 16000, 48000).astype(np.float32)
+
+    async def collect() -> list[Final]:
+        d = Dictation(tiny_engine, source="push", language="en")
+        d.start()
+        d.feed(np.concatenate([at_48k, np.zeros(48000, np.float32)]), sample_rate=48000)
+        d.finish()
+        finals = [e async for e in d if isinstance(e, Final)]
+        d.stop()
+        return finals
+
+    finals = asyncio.run(collect())
+    text = normalize(" ".join(f.text for f in finals))
+    assert text.startswith("and so my fellow americans") and text.endswith("for your country")
+
+
+def test_callbacks_and_callback_errors(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    finals: list[Final] = []
+    errors: list[BaseException] = []
+
+    def bad_partial(p: Partial) -> None:
+        raise RuntimeError("a bug in the app")
+
+    d = Dictation(
+        tiny_engine,
+        source="push",
+        on_final=finals.append,
+        on_partial=bad_partial,
+        on_error=errors.append,
+    )
+    d.start()
+    d.feed(jfk)
+    d.finish()
+    assert d.wait(60)
+    d.stop()
+    assert finals and any(isinstance(e, RuntimeError) for e in errors)
+    with pytest.raises(LiveWhisperError, match="push"):
+        Dictation(tiny_engine, source=EN / "jfk.wav").feed(jfk)
+
+
+def _threads() -> set[str]:
+    return {t.name for t in threading.enumerate() if t.name.startswith("livewhisper")}
+
+
+@pytest.mark.parametrize("state", ["never-started", "idle", "mid-speech", "decoding", "ended"])
+def test_stop_is_quick_in_every_state(tiny_engine: Engine, jfk: np.ndarray, state: str) -> None:
+    before = _threads()
+    d = Dictation(tiny_engine, source="push", language="en")
+    if state != "never-started":
+        d.start()
+    if state == "mid-speech":
+        d.feed(jfk[: 16000 * 4])
+        time.sleep(1.0)
+    elif state == "decoding":
+        d.feed(np.concatenate([jfk, np.zeros(16000, np.float32)]))
+        time.sleep(0.3)
+    elif state == "ended":
+        d.feed(jfk)
+        d.finish()
+        d.wait(30)
+    started = time.monotonic()
+    d.stop(timeout=2.0)
+    assert time.monotonic() - started < 2.5
+    deadline = time.monotonic() + 3
+    while _threads() - before and time.monotonic() < deadline:
+        time.sleep(0.05)  # a decode in flight finishes on its own, bounded by one call
+    assert _threads() - before == set()
