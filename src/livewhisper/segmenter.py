@@ -79,7 +79,8 @@ _QUIET_HOPS = 10
 class SegmenterConfig:
     """When an utterance starts and ends; every value in seconds.
 
-    * ``pause``: silence after speech that ends an utterance (0.5).
+    * ``pause``: silence after speech that ends an utterance (1.0: long enough for the
+      pauses inside a sentence, measured in benchmarks/streaming.py).
     * ``pre_roll``: audio kept before the first speech frame (0.3).
     * ``min_speech``: speech an utterance needs; shorter blips are dropped (0.25).
     * ``max_utterance``: longest utterance, under Whisper's 30 s window (25.0).
@@ -95,7 +96,7 @@ class SegmenterConfig:
         SegmenterConfig(max_utterance=31.0)   # raises ConfigError
     """
 
-    pause: float = 0.5
+    pause: float = 1.0
     pre_roll: float = 0.3
     min_speech: float = 0.25
     max_utterance: float = 25.0
