@@ -56,7 +56,7 @@ def test_one_final_per_clip_at_real_time_pace(tiny_engine: Engine) -> None:
     for final, (start, end) in zip(finals, spans, strict=True):
         assert start - 0.5 <= final.start and final.end <= end + 0.5  # inside its clip
         assert final.words and final.words[0].start == final.start
-        assert 0 <= final.latency < 10
+        assert final.latency >= 0  # its size is for benchmarks/streaming.py, not a unit test
     offline = [
         tiny_engine.transcribe(read_wav(EN / f"{n}.wav"), DecodeOptions(language="en"))
         for n in CLIPS
@@ -103,25 +103,20 @@ def test_push_at_another_rate_and_the_async_iterator(tiny_engine: Engine, jfk: n
 
 
 def test_callbacks_and_callback_errors(tiny_engine: Engine, jfk: np.ndarray) -> None:
-    finals: list[Final] = []
     errors: list[BaseException] = []
 
-    def bad_partial(p: Partial) -> None:
+    def bad_final(f: Final) -> None:
         raise RuntimeError("a bug in the app")
 
-    d = Dictation(
-        tiny_engine,
-        source="push",
-        on_final=finals.append,
-        on_partial=bad_partial,
-        on_error=errors.append,
-    )
-    d.start()
-    d.feed(jfk)
+    d = Dictation(tiny_engine, source="push", on_final=bad_final, on_error=errors.append)
+    queue = iter(d)  # subscribe before any event can exist
+    d.feed(np.concatenate([jfk, np.zeros(16000, np.float32)]))
     d.finish()
-    assert d.wait(60)
+    finals = [e for e in queue if isinstance(e, Final)]
     d.stop()
-    assert finals and any(isinstance(e, RuntimeError) for e in errors)
+    # the app's bug is reported, and the stream carries on regardless
+    assert finals and all(isinstance(e, RuntimeError) for e in errors)
+    assert len(errors) == len(finals)
     with pytest.raises(LiveWhisperError, match="push"):
         Dictation(tiny_engine, source=EN / "jfk.wav").feed(jfk)
 

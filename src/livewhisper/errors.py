@@ -55,3 +55,11 @@ class DeviceError(LiveWhisperError):
 
 class ConfigError(LiveWhisperError):
     """A configuration value out of its valid range."""
+
+
+class DatasetError(LiveWhisperError):
+    """A fine-tuning data set that is missing, empty or inconsistent (a wav without text...)."""
+
+
+class ResourceError(LiveWhisperError):
+    """Too little of a machine resource (memory, disk) for the requested work."""

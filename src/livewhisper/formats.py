@@ -11,9 +11,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 from livewhisper.events import Word
 
@@ -131,3 +133,53 @@ WRITERS: dict[str, Callable[[Iterable[Timed]], str]] = {
     "jsonl": to_jsonl,
 }
 """Each format's whole-document writer."""
+
+
+STREAM_FORMATS = ("txt", "srt", "vtt", "jsonl")
+"""The formats :class:`CueWriter` can write one cue at a time (json is one whole document)."""
+
+
+class CueWriter:
+    """Append timed text to an open file one cue at a time, flushed to disk at each cue.
+
+    For live output that must survive Ctrl-C or a crash: after every :meth:`write` the
+    file is a complete, valid document (srt, vtt with its header, jsonl, txt).
+    Only :data:`STREAM_FORMATS`; json is a single document that :func:`to_json` writes.
+
+    Example::
+
+        with open("live.srt", "w", encoding="utf-8") as f:
+            writer = CueWriter(f, "srt")
+            writer.write(final)          # "1\\n00:00:00,320 --> 00:00:02,110\\nHello.\\n\\n"
+    """
+
+    def __init__(self, file: TextIO, fmt: str) -> None:
+        if fmt not in STREAM_FORMATS:
+            raise ValueError(f"cannot stream {fmt!r}: use one of {', '.join(STREAM_FORMATS)}")
+        self._file = file
+        self._format = fmt
+        self.count = 0
+        if fmt == "vtt":
+            self._put(VTT_HEADER)
+
+    def write(self, segment: Timed) -> None:
+        """Append ``segment`` (skipped when its text is blank) and flush it to disk."""
+        if not segment.text.strip():
+            return
+        self.count += 1
+        if self._format == "srt":
+            self._put(srt_cue(self.count, segment))
+        elif self._format == "vtt":
+            self._put(vtt_cue(segment))
+        elif self._format == "jsonl":
+            self._put(jsonl_line(segment))
+        else:
+            self._put(to_txt([segment]))
+
+    def _put(self, text: str) -> None:
+        self._file.write(text)
+        self._file.flush()
+        # flush() reaches the OS, enough to survive our own crash; fsync also survives
+        # the machine's, and costs little at one call per utterance.
+        with contextlib.suppress(OSError, ValueError):
+            os.fsync(self._file.fileno())

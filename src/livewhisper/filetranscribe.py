@@ -1,0 +1,167 @@
+"""Whole-file transcription: audio of any length in, timed segments with words out.
+
+The file is decoded once (:func:`~livewhisper.audio.load_audio`: wav, flac, ogg, mp3 and
+whatever else libsndfile reads), cut into utterances at pauses by the same VAD and
+segmenter that live dictation uses, and each utterance is decoded on its own. That keeps
+every decode within Whisper's 30 s window, skips silence (where Whisper hallucinates) and
+lets the engine size its encoder context to each utterance. Segment and word times are
+stream times: seconds from the start of the file.
+
+Example::
+
+    from livewhisper import DecodeOptions, Engine
+    from livewhisper.filetranscribe import transcribe_file
+
+    with Engine("tiny.en-q8_0") as engine:
+        result = transcribe_file("talk.mp3", engine, DecodeOptions(language="en"))
+    for segment in result.segments:
+        print(f"[{segment.start:6.2f} -> {segment.end:6.2f}] {segment.text.strip()}")
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy.typing as npt
+from tqdm import tqdm
+
+from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32, load_audio
+from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.events import Segment, Transcription
+from livewhisper.guards import is_phantom, is_repetitive, prompt_from_history, strip_repeats
+from livewhisper.segmenter import Segmenter, SegmenterConfig, UtteranceEnded
+from livewhisper.vad import SpeechDetector, VadConfig
+
+__all__ = ["split_utterances", "transcribe_file"]
+
+# The policy of the live transcriber (transcriber.Transcriber._is_noise), kept equal on
+# purpose so that a file and the same audio dictated give the same text: a phantom phrase
+# ("Thank you.") is dropped when the utterance is short or Whisper was unsure of it.
+_PHANTOM_MAX_SPEECH = 2.0
+_PHANTOM_MIN_PROBABILITY = 0.6
+
+
+def split_utterances(
+    audio: npt.ArrayLike,
+    *,
+    vad: VadConfig | None = None,
+    segmenter: SegmenterConfig | None = None,
+) -> Iterator[UtteranceEnded]:
+    """Cut 16 kHz mono audio into utterances at pauses, lazily, in stream order.
+
+    Runs :class:`~livewhisper.vad.SpeechDetector` over every frame and feeds
+    :class:`~livewhisper.segmenter.Segmenter`; each :class:`UtteranceEnded` carries its
+    audio and its ``start`` time in the input. A last frame shorter than the VAD's is
+    dropped (at most 30 ms, never speech worth a word).
+
+    Example::
+
+        for utterance in split_utterances(load_audio("talk.wav")):
+            print(f"{utterance.start:.2f}-{utterance.end:.2f} s")
+    """
+    samples = as_mono_float32(audio)
+    detector = SpeechDetector(vad)
+    cutter = Segmenter(segmenter)
+    n = detector.frame_samples
+    for offset in range(0, len(samples) - n + 1, n):
+        frame = samples[offset : offset + n]
+        for event in cutter.push(frame, detector.is_speech(frame)):
+            if isinstance(event, UtteranceEnded):
+                yield event
+    for event in cutter.flush():
+        if isinstance(event, UtteranceEnded):
+            yield event
+
+
+def transcribe_file(
+    source: str | os.PathLike[str] | npt.ArrayLike,
+    engine: Engine,
+    options: DecodeOptions | None = None,
+    *,
+    sample_rate: float = SAMPLE_RATE,
+    vad: VadConfig | None = None,
+    segmenter: SegmenterConfig | None = None,
+    prompt_history: int = 3,
+    progress: bool = False,
+    on_segment: Callable[[Segment], None] | None = None,
+) -> Transcription:
+    """Transcribe a whole file (a path) or recording (an array at ``sample_rate``).
+
+    The audio goes through :func:`split_utterances`; each utterance is decoded with
+    ``options``, prompted (unless ``options.initial_prompt`` is set) by the text of up
+    to ``prompt_history`` previous utterances, as in live dictation. With
+    ``options.language=None`` the language is detected on the first utterance that has
+    text and kept for the rest of the file. Decoding loops are cut short and phantom
+    phrases heard in noise dropped (:mod:`livewhisper.guards`).
+
+    ``progress`` shows a tqdm bar on stderr, in seconds of audio; ``on_segment`` receives
+    each segment as soon as it is decoded (e.g. to stream it to a client). Returns every
+    segment, with stream times (:meth:`Segment.with_offset`), the language and the
+    duration of the audio. Raises :class:`~livewhisper.errors.AudioError` for a missing
+    or unreadable file or invalid samples.
+
+    Example::
+
+        result = transcribe_file("interview.flac", engine, DecodeOptions(language="es"))
+        print(result.text)
+        print(result.words[0])        # Word(word=' Buenos', start=0.42, end=0.7, ...)
+    """
+    if isinstance(source, (str, os.PathLike)):
+        name = Path(source).name
+        audio = load_audio(source)
+    else:
+        name = "audio"
+        audio = as_mono_float32(source, sample_rate)
+    opts = options or DecodeOptions()
+    duration = len(audio) / SAMPLE_RATE
+    history: collections.deque[str] = collections.deque(maxlen=max(prompt_history, 1))
+    language = opts.language
+    segments: list[Segment] = []
+    bar = tqdm(
+        total=round(duration, 1),
+        desc=name,
+        unit="s",
+        disable=not progress,
+        leave=False,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]",
+    )
+    with bar:
+        for utterance in split_utterances(audio, vad=vad, segmenter=segmenter):
+            call = replace(opts, language=language)
+            if prompt_history > 0 and not opts.initial_prompt:
+                call = replace(call, initial_prompt=prompt_from_history(list(history)))
+            result = engine.transcribe(utterance.audio, call)
+            kept = _keep(result, utterance)
+            if kept:
+                language = language or result.language
+                history.append(" ".join(s.text.strip() for s in kept))
+            for segment in kept:
+                segments.append(segment)
+                if on_segment is not None:
+                    on_segment(segment)
+            bar.update(round(min(utterance.start + utterance.duration, duration) - bar.n, 1))
+        bar.update(round(duration - bar.n, 1))
+    return Transcription(tuple(segments), language or "", duration)
+
+
+def _keep(result: Transcription, utterance: UtteranceEnded) -> list[Segment]:
+    """The segments worth keeping, cleaned, in stream time."""
+    speech = utterance.end - utterance.speech_start
+    kept = []
+    for segment in result.segments:
+        text = " ".join(segment.text.split())
+        if is_repetitive(text):
+            text = strip_repeats(text)
+        if not text:
+            continue
+        if is_phantom(text):
+            words = segment.words
+            confidence = sum(w.probability for w in words) / len(words) if words else 0.0
+            if speech < _PHANTOM_MAX_SPEECH or confidence < _PHANTOM_MIN_PROBABILITY:
+                continue
+        kept.append(replace(segment, text=" " + text).with_offset(utterance.start))
+    return kept
