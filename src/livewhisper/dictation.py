@@ -266,7 +266,7 @@ class Dictation:
             ).start()
 
     def _submit(self, job: Job) -> None:
-        while not self.transcriber.queue.put(job, timeout=0.5):
+        while not self.transcriber.submit(job, timeout=0.5):
             if self._stopping.is_set():
                 return
 

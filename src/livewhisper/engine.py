@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32
-from livewhisper.errors import AudioError, DecodeOptionsError, LiveWhisperError
+from livewhisper.errors import AudioError, DecodeCancelled, DecodeOptionsError, LiveWhisperError
 from livewhisper.events import Segment, Transcription, Word
 from livewhisper.models.ggml import read_ggml
 from livewhisper.models.names import DEFAULT_MODEL
@@ -164,11 +164,14 @@ class Engine:
         options: DecodeOptions | None = None,
         *,
         sample_rate: int = SAMPLE_RATE,
+        cancel: threading.Event | None = None,
     ) -> Transcription:
         """Transcribe up to 30 s of mono audio (longer audio is decoded window by window).
 
         ``audio`` is float (-1..1) or int16 samples at ``sample_rate`` (resampled to 16 kHz
         if need be). Raises :class:`AudioError` for empty, non-finite or misshapen audio.
+        Setting ``cancel`` from another thread stops the decode early with
+        :class:`DecodeCancelled`.
         """
         opts = options or DecodeOptions()
         samples = as_mono_float32(audio, sample_rate)
@@ -191,8 +194,12 @@ class Engine:
             language = "en"
         ctx = self._context()
         params = self._params(opts, language, samples.size / SAMPLE_RATE)
+        if cancel is not None:
+            params.set_abort_callback(cancel.is_set)
         with ctx.lock:
             status = _pw().whisper_full(ctx.handle, params, samples, samples.size)
+            if cancel is not None and cancel.is_set():
+                raise DecodeCancelled("the decode was cancelled")
             if status != 0:
                 raise LiveWhisperError(f"whisper.cpp failed to decode (status {status})")
             return self._collect(ctx.handle, duration, language)

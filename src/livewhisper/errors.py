@@ -45,6 +45,10 @@ class DecodeOptionsError(LiveWhisperError):
     """Decode options that are invalid (unknown language, temperature out of range...)."""
 
 
+class DecodeCancelled(LiveWhisperError):
+    """A decode stopped early because its ``cancel`` event was set."""
+
+
 class DependencyError(LiveWhisperError):
     """An optional dependency or system library is missing (e.g. PortAudio)."""
 

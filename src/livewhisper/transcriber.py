@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from livewhisper.agreement import LocalAgreement
 from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.errors import DecodeCancelled
 from livewhisper.events import Event, Final, Partial, Transcription, Word
 from livewhisper.gate import FinalJob, Job, PartialJob
 from livewhisper.guards import is_phantom, is_repetitive, prompt_from_history, strip_repeats
@@ -111,10 +112,11 @@ class _LastPartial:
 
 @dataclass(frozen=True)
 class WorkerStats:
-    """What the worker has done: decodes run, partials skipped, finals reused, backlog."""
+    """What the worker has done: decodes run, partials skipped or cancelled, finals reused."""
 
     decodes: int
     skipped_partials: int
+    cancelled_partials: int
     reused_finals: int
     backlog: int
     busy_seconds: float
@@ -148,7 +150,9 @@ class Transcriber:
         self._agreement_utterance = -1
         self._last_partial: _LastPartial | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._decodes = self._reused = 0
+        self._inflight: Job | None = None
+        self._cancel = threading.Event()
+        self._decodes = self._reused = self._cancelled = 0
         self._busy = 0.0
         self._idle = threading.Event()
         self._idle.set()
@@ -156,6 +160,24 @@ class Transcriber:
     def start(self) -> None:
         """Start the worker thread."""
         self._thread.start()
+
+    def submit(self, job: Job, timeout: float | None = None) -> bool:
+        """Queue ``job`` (see :meth:`JobQueue.put`).
+
+        A final interrupts the partial decode in flight unless that partial already
+        hears the utterance to its end (then the final reuses it): a final never waits
+        behind interim work.
+        """
+        if not self.queue.put(job, timeout):
+            return False
+        inflight = self._inflight
+        if (
+            isinstance(job, FinalJob)
+            and isinstance(inflight, PartialJob)
+            and inflight.end < job.speech_end + _REUSE_MARGIN
+        ):
+            self._cancel.set()
+        return True
 
     def stop(self, timeout: float = 2.0) -> bool:
         """Finish the queued jobs and stop; True if the thread ended within ``timeout``.
@@ -180,7 +202,12 @@ class Transcriber:
     def stats(self) -> WorkerStats:
         """Counters for monitoring and benchmarks."""
         return WorkerStats(
-            self._decodes, self.queue.skipped_partials, self._reused, self.queue.backlog, self._busy
+            decodes=self._decodes,
+            skipped_partials=self.queue.skipped_partials,
+            cancelled_partials=self._cancelled,
+            reused_finals=self._reused,
+            backlog=self.queue.backlog,
+            busy_seconds=self._busy,
         )
 
     def _run(self) -> None:
@@ -195,6 +222,8 @@ class Transcriber:
                     self._final(job)
                 else:
                     self._partial(job)
+            except DecodeCancelled:
+                self._cancelled += 1
             except Exception as exc:  # a failed decode must not end the stream
                 log.exception("decode failed")
                 if self._on_error is not None:
@@ -214,10 +243,16 @@ class Transcriber:
 
     def _transcribe(self, job: Job) -> Transcription:
         started = time.perf_counter()
-        result = self.engine.transcribe(job.audio, self._options(job))
-        self._busy += time.perf_counter() - started
-        self._decodes += 1
-        return result
+        self._inflight = job
+        try:
+            if isinstance(job, PartialJob):
+                return self.engine.transcribe(job.audio, self._options(job), cancel=self._cancel)
+            return self.engine.transcribe(job.audio, self._options(job))
+        finally:
+            self._inflight = None
+            self._cancel.clear()
+            self._busy += time.perf_counter() - started
+            self._decodes += 1
 
     def _partial(self, job: PartialJob) -> None:
         result = self._transcribe(job)

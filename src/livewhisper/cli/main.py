@@ -1,7 +1,9 @@
 """The ``livewhisper`` command: one sub-command per module in this package.
 
-Every error livewhisper raises on purpose becomes one line on stderr and exit status 1;
-a bad flag exits 2 (argparse's convention); Ctrl-C exits 130.
+Every error livewhisper raises on purpose, and every system error (a file that cannot be
+written...), becomes one line on stderr and exit status 1; a bad flag is one line too and
+exits 2 (argparse's convention); Ctrl-C exits 130 (``dictate`` makes it a normal end).
+Set ``LIVEWHISPER_DEBUG=1`` to see tracebacks and whisper.cpp's logs.
 
 Example::
 
@@ -12,21 +14,54 @@ Example::
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from livewhisper import __version__
-from livewhisper.cli import models_cmd
+from livewhisper.cli import devices_cmd, dictate_cmd, models_cmd, transcribe_cmd
 from livewhisper.errors import LiveWhisperError
 
 Handler = Callable[[argparse.Namespace], int]
 
-_COMMANDS = (models_cmd,)
+_COMMANDS = (dictate_cmd, transcribe_cmd, devices_cmd, models_cmd)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line instead of the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+class _OneLine(logging.Formatter):
+    """Log records as ``livewhisper: message: exception``, without the traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"livewhisper: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f": {record.exc_info[1]}"
+        return text
+
+
+def _setup_logging() -> None:
+    # The library logs through "livewhisper" with tracebacks; a command prints one line.
+    if os.environ.get("LIVEWHISPER_DEBUG"):
+        logging.basicConfig(level=logging.DEBUG)
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLine())
+    logger = logging.getLogger("livewhisper")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="livewhisper",
         description="Local, private, streaming speech-to-text on whisper.cpp.",
         epilog="Run 'livewhisper COMMAND --help' for a command's options and examples.",
@@ -43,14 +78,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    _setup_logging()
     try:
         return handler(args)
-    except LiveWhisperError as exc:
-        print(f"livewhisper: error: {exc}", file=sys.stderr)
+    except (LiveWhisperError, OSError) as exc:
+        if os.environ.get("LIVEWHISPER_DEBUG"):
+            raise
+        print(f"livewhisper: error: {_describe(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("livewhisper: interrupted", file=sys.stderr)
         return 130
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
 
 
 if __name__ == "__main__":

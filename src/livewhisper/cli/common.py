@@ -1,0 +1,149 @@
+"""What several commands share: the decoding flags, argument types, output helpers.
+
+Example::
+
+    parser = commands.add_parser("transcribe")
+    add_decode_flags(parser)
+    ...
+    options = decode_options(args)        # DecodeOptions(language=..., translate=...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.errors import DecodeOptionsError
+from livewhisper.models.names import DEFAULT_MODEL
+
+__all__ = [
+    "add_decode_flags",
+    "check_model_can_decode",
+    "decode_options",
+    "positive_float",
+    "positive_int",
+    "silence_broken_stdout",
+]
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type``: a finite number above zero.
+
+    Example: ``parser.add_argument("--speed", type=positive_float)``.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least one.
+
+    Example: ``parser.add_argument("--threads", type=positive_int)``.
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def add_decode_flags(parser: argparse.ArgumentParser) -> None:
+    """Add ``--model``, ``--language``, ``--threads``, ``--prompt`` and ``--translate``.
+
+    Example::
+
+        add_decode_flags(parser)
+        args = parser.parse_args(["--model", "base-q8_0", "--language", "es"])
+    """
+    group = parser.add_argument_group("model and decoding")
+    group.add_argument(
+        "-m",
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"model name or path to a whisper.cpp file (default {DEFAULT_MODEL}; "
+        "see 'livewhisper models list')",
+    )
+    group.add_argument(
+        "-l",
+        "--language",
+        help="language spoken, an ISO 639-1 code such as en, es, de "
+        "(default: detected, or en for English-only models)",
+    )
+    group.add_argument(
+        "--threads",
+        type=positive_int,
+        help="CPU threads per decode (default: all cores, at most 8)",
+    )
+    group.add_argument(
+        "--prompt",
+        default="",
+        help="text that primes the decoder: names, terms, the style of punctuation",
+    )
+    group.add_argument(
+        "--translate",
+        action="store_true",
+        help="write English whatever the language spoken (multilingual models only)",
+    )
+
+
+def decode_options(args: argparse.Namespace) -> DecodeOptions:
+    """The :class:`DecodeOptions` the flags of :func:`add_decode_flags` ask for.
+
+    Raises :class:`~livewhisper.errors.DecodeOptionsError` for an unknown language.
+
+    Example: ``decode_options(args)  # DecodeOptions(language='es', translate=False, ...)``.
+    """
+    language: str | None = args.language
+    return DecodeOptions(
+        language=language, translate=bool(args.translate), initial_prompt=args.prompt
+    )
+
+
+def check_model_can_decode(engine: Engine, options: DecodeOptions) -> None:
+    """Raise :class:`DecodeOptionsError` now if ``engine`` would refuse ``options`` later.
+
+    A live stream decodes on a worker thread, where a refusal would surface once per
+    utterance; checked up front it is one clear error before anything starts. The rule
+    is :meth:`Engine.transcribe`'s (English-only models neither translate nor decode
+    other languages), which does not expose it on its own.
+
+    Example: ``check_model_can_decode(Engine("tiny.en-q8_0"), DecodeOptions(language="es"))``
+    raises.
+    """
+    if engine.multilingual:
+        return
+    if options.language not in (None, "en"):
+        raise DecodeOptionsError(
+            f"{engine.model_name} is an English-only model and cannot decode language "
+            f"{options.language!r}; use a multilingual model such as 'base-q8_0'"
+        )
+    if options.translate:
+        raise DecodeOptionsError(f"{engine.model_name} is English-only: it cannot translate")
+
+
+def silence_broken_stdout() -> None:
+    """After a ``BrokenPipeError`` on stdout (``| head``): send the rest to /dev/null.
+
+    Without it Python reports the broken pipe again when it flushes stdout at exit.
+
+    Example::
+
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:
+            silence_broken_stdout()
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)

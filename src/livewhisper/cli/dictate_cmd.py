@@ -1,0 +1,183 @@
+"""``livewhisper dictate``: live speech-to-text from a microphone or a file played as one.
+
+Example::
+
+    $ livewhisper dictate --language en --output notes.srt
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, TextIO
+
+from livewhisper.audio.sources import AudioSource, FileSource, Microphone
+from livewhisper.cli.common import (
+    add_decode_flags,
+    check_model_can_decode,
+    decode_options,
+    positive_float,
+    silence_broken_stdout,
+)
+from livewhisper.cli.render import LiveView
+from livewhisper.dictation import Dictation
+from livewhisper.events import Final, Partial
+from livewhisper.formats import STREAM_FORMATS, CueWriter
+
+EXAMPLES = """examples:
+  livewhisper dictate                                  # default microphone, until Ctrl-C
+  livewhisper dictate --device pulse --language es --model base-q8_0
+  livewhisper dictate --input talk.mp3 --speed 2       # a file, played as if spoken
+  livewhisper dictate --output notes.srt               # also save subtitles as you speak
+  livewhisper dictate --output notes.log --format jsonl | tee notes.txt
+
+On a terminal, partial text shows dimmed and is rewritten in place until the line
+settles; piped, only final lines are written. Ctrl-C finishes the sentence in progress
+and exits. Files given to --output are written and flushed line by line.
+"""
+
+# How long Ctrl-C waits for the last utterance to be decoded; a second Ctrl-C cuts it.
+_FINISH_TIMEOUT = 30.0
+_POLL = 0.25
+
+
+def register(commands: Any) -> None:
+    """Add the ``dictate`` command to the top-level parser."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "dictate",
+        help="live speech-to-text from a microphone (or a file played as one)",
+        description="Transcribe speech live: partial text while you speak, a final line "
+        "at each pause.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = parser.add_argument_group("audio source (default: the default microphone)")
+    exclusive = source.add_mutually_exclusive_group()
+    exclusive.add_argument(
+        "-d",
+        "--device",
+        metavar="DEVICE",
+        help="input device, by index or name (see 'livewhisper devices')",
+    )
+    exclusive.add_argument(
+        "-i",
+        "--input",
+        type=Path,
+        metavar="FILE",
+        help="play an audio file (wav, flac, ogg, mp3...) as if it were a microphone",
+    )
+    source.add_argument(
+        "--speed",
+        type=positive_float,
+        help="with --input: play the file this many times faster than real time (default 1)",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="also write each final line to FILE, flushed as it comes",
+    )
+    output.add_argument(
+        "-f",
+        "--format",
+        choices=STREAM_FORMATS,
+        help="format of --output (default: from its extension, else txt)",
+    )
+    add_decode_flags(parser)
+    parser.set_defaults(handler=_dictate, usage_error=parser.error)
+
+
+def _source(args: argparse.Namespace) -> AudioSource:
+    if args.input is not None:
+        return FileSource(args.input, realtime=True, speed=args.speed or 1.0)
+    device: str | None = args.device
+    # An all-digit device is an index, as 'livewhisper devices' prints them.
+    return Microphone(int(device) if device is not None and device.isdigit() else device)
+
+
+def _output_format(args: argparse.Namespace) -> str:
+    if args.format is not None:
+        return str(args.format)
+    suffix = args.output.suffix.lower().lstrip(".")
+    return suffix if suffix in STREAM_FORMATS else "txt"
+
+
+def _dictate(args: argparse.Namespace) -> int:
+    if args.speed is not None and args.input is None:
+        args.usage_error("--speed needs --input: a microphone plays at its own pace")
+    if args.format is not None and args.output is None:
+        args.usage_error("--format sets the format of --output: give --output FILE too")
+    options = decode_options(args)
+    view = LiveView(sys.stdout)
+    errors: list[BaseException] = []
+    stop_now = threading.Event()
+    with ExitStack() as stack:
+        writer: CueWriter | None = None
+        if args.output is not None:
+            file: TextIO = stack.enter_context(args.output.open("w", encoding="utf-8"))
+            writer = CueWriter(file, _output_format(args))
+
+        def on_final(final: Final) -> None:
+            if writer is not None:
+                writer.write(final)
+            try:
+                view.final(final.text)
+            except BrokenPipeError:
+                # The reader left (`| head -3`): stop listening, as a pipeline expects.
+                silence_broken_stdout()
+                stop_now.set()
+
+        def on_partial(partial: Partial) -> None:
+            view.partial(partial.text)
+
+        def on_error(exc: BaseException) -> None:
+            errors.append(exc)
+            view.clear()
+            print(f"livewhisper: error: {exc}", file=sys.stderr, flush=True)
+
+        dictation = Dictation(
+            args.model,
+            source=_source(args),
+            decode=options,
+            threads=args.threads,
+            on_partial=on_partial,
+            on_final=on_final,
+            on_error=on_error,
+        )
+        try:
+            check_model_can_decode(dictation.engine, options)
+        except BaseException:
+            dictation.engine.close()
+            raise
+        dictation.start()
+        _status(dictation, args, options.language)
+        try:
+            while not dictation.wait(_POLL) and not stop_now.is_set():
+                pass
+        except KeyboardInterrupt:
+            # The normal way to end: close the source, let the utterance in progress
+            # become a final; a second Ctrl-C (KeyboardInterrupt again) abandons it.
+            pass
+        finally:
+            dictation.stop(timeout=_FINISH_TIMEOUT)
+            view.clear()
+    return 1 if errors else 0
+
+
+def _status(dictation: Dictation, args: argparse.Namespace, language: str | None) -> None:
+    engine = dictation.engine
+    if language is None:
+        language = "auto-detect" if engine.multilingual else "en"
+    speed = f" at {args.speed:g}x" if args.speed not in (None, 1.0) else ""
+    target = f", writing {args.output}" if args.output is not None else ""
+    print(
+        f"livewhisper: {engine.model_name}, {dictation.source.name}{speed}, "
+        f"language {language}{target}; Ctrl-C to stop",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -1,0 +1,118 @@
+"""``livewhisper transcribe``: audio files to text or subtitles.
+
+The work is :func:`livewhisper.filetranscribe.transcribe_file`; this module parses the
+flags and writes the results.
+
+Example::
+
+    $ livewhisper transcribe talk.mp3 --format srt --output-dir subs/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from livewhisper.cli.common import add_decode_flags, decode_options, silence_broken_stdout
+from livewhisper.engine import Engine
+from livewhisper.errors import AudioError
+from livewhisper.events import Transcription
+from livewhisper.filetranscribe import transcribe_file
+from livewhisper.formats import WRITERS, to_json
+
+FORMATS = ("txt", "srt", "vtt", "json")
+"""The formats ``transcribe`` writes."""
+
+EXAMPLES = """examples:
+  livewhisper transcribe talk.mp3                      # text on stdout
+  livewhisper transcribe talk.mp3 --format srt > talk.srt
+  livewhisper transcribe *.flac --format vtt --output-dir subs/
+  livewhisper transcribe entrevista.ogg --model base-q8_0 --language es --format json
+
+Any format libsndfile reads: wav, flac, ogg/opus, mp3 and more. Long files are cut at
+pauses (voice activity detection) and each part is decoded on its own. json holds the
+segments with their words, times and probabilities.
+"""
+
+
+def register(commands: Any) -> None:
+    """Add the ``transcribe`` command to the top-level parser."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "transcribe",
+        help="transcribe audio files to text or subtitles",
+        description="Transcribe audio files of any length.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files")
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "-f", "--format", choices=FORMATS, default="txt", help="output format (default txt)"
+    )
+    output.add_argument(
+        "-o",
+        "--output-dir",
+        type=Path,
+        metavar="DIR",
+        help="write DIR/NAME.FORMAT for each file instead of printing to stdout",
+    )
+    output.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="no progress bar (it is shown only when stderr is a terminal anyway)",
+    )
+    add_decode_flags(parser)
+    parser.set_defaults(handler=_transcribe, usage_error=parser.error)
+
+
+def render(result: Transcription, fmt: str) -> str:
+    """``result`` as a document in ``fmt`` (one of :data:`FORMATS`).
+
+    Example: ``render(transcribe_file("talk.wav", engine), "srt")``.
+    """
+    if fmt == "json":
+        return to_json(result.segments, language=result.language, duration=result.duration)
+    return WRITERS[fmt](result.segments)
+
+
+def _transcribe(args: argparse.Namespace) -> int:
+    files: list[Path] = args.files
+    if args.output_dir is not None:
+        clashes = [s for s, n in Counter(f.stem for f in files).items() if n > 1]
+        if clashes:
+            args.usage_error(
+                f"with --output-dir, files need different names: {', '.join(clashes)} "
+                "appears more than once"
+            )
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    options = decode_options(args)
+    progress = bool(args.progress) and sys.stderr.isatty()
+    failed = 0
+    with Engine(args.model, threads=args.threads) as engine:
+        for path in files:
+            try:
+                result = transcribe_file(path, engine, options, progress=progress)
+            except AudioError as exc:
+                # Say so and go on: one bad file should not cost the others.
+                print(f"livewhisper: error: {exc}", file=sys.stderr, flush=True)
+                failed += 1
+                continue
+            if not result.segments:
+                print(f"livewhisper: no speech found in {path}", file=sys.stderr)
+            document = render(result, args.format)
+            if args.output_dir is not None:
+                (args.output_dir / f"{path.stem}.{args.format}").write_text(
+                    document, encoding="utf-8"
+                )
+                continue
+            try:
+                sys.stdout.write(document)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                silence_broken_stdout()
+                return 0
+    return 1 if failed else 0

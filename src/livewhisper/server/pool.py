@@ -1,0 +1,342 @@
+"""A bounded pool of model workers that every session of the server shares.
+
+Each worker is one thread that owns one whisper.cpp context per served model, loaded
+once at start and used by that thread only. Sessions do not own workers: a session's
+:class:`~livewhisper.dictation.Dictation` gets a :class:`PooledEngine`, whose
+``transcribe`` hands the chunk to the pool and waits for whichever worker is free. So
+memory is fixed by the number of workers, an idle session costs no context, and more
+sessions than workers simply queue (each session has at most one decode waiting, because
+its transcriber waits for the result).
+
+Why not a pool of :class:`~livewhisper.engine.Engine` objects lent to sessions? An
+``Engine`` makes a context for each thread that calls it and keeps it until closed;
+every session's transcriber is a new thread, so every session would leave one more
+context behind.
+
+Example::
+
+    pool = ModelPool(["tiny.en-q8_0"], workers=2).start()
+    dictation = Dictation(pool.engine(), source="push", language="en")
+    ...
+    pool.close()
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32
+from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.errors import ConfigError, LiveWhisperError
+from livewhisper.events import Transcription
+from livewhisper.models.ggml import read_ggml
+from livewhisper.models.resolve import resolve
+
+__all__ = ["ModelPool", "PoolStats", "PooledEngine", "default_workers"]
+
+log = logging.getLogger("livewhisper.server")
+
+# Long enough for a 30 s chunk of a large model on a slow CPU behind a queue of others; a
+# decode that takes longer than this is stuck, and the session should hear about it.
+DECODE_TIMEOUT = 300.0
+_POLL = 0.5
+
+
+def default_workers(max_sessions: int, cpus: int | None = None) -> tuple[int, int]:
+    """``(workers, threads per worker)`` for a server taking ``max_sessions`` sessions.
+
+    One worker per session up to one per core, and the cores shared out among them:
+    several single-threaded decodes in parallel get more done than one decode on many
+    threads, and one session alone still gets several threads on a big machine.
+
+    Example::
+
+        >>> default_workers(4, cpus=2), default_workers(4, cpus=8), default_workers(1, cpus=8)
+        ((2, 1), (4, 2), (1, 8))
+    """
+    cores = max(1, cpus if cpus is not None else os.cpu_count() or 1)
+    workers = max(1, min(max_sessions, cores))
+    return workers, max(1, min(8, cores // workers))
+
+
+@dataclass
+class _Request:
+    model: str
+    audio: npt.NDArray[np.float32] = field(repr=False)
+    options: DecodeOptions
+    future: concurrent.futures.Future[Transcription]
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """What the pool is doing: workers, those decoding now, decodes waiting, decodes done."""
+
+    workers: int
+    busy: int
+    waiting: int
+    decodes: int
+
+
+@dataclass(frozen=True)
+class _ModelInfo:
+    path: Path
+    multilingual: bool
+
+
+class ModelPool:
+    """``workers`` threads, each with one whisper.cpp context per model, decoding in turn.
+
+    ``models`` are names or paths; the first is the default. :meth:`start` resolves and
+    loads them all (raising the first error, so a bad model fails at startup rather than
+    in a session); ``threads`` is the CPU threads of each decode (see
+    :func:`default_workers`).
+
+    Example::
+
+        with ModelPool(["tiny.en-q8_0", "base-q8_0"], workers=2) as pool:
+            engine = pool.engine("base-q8_0")       # hand it to a Dictation
+    """
+
+    def __init__(
+        self,
+        models: Sequence[str],
+        *,
+        workers: int = 1,
+        threads: int | None = None,
+        decode_timeout: float = DECODE_TIMEOUT,
+    ) -> None:
+        if not models:
+            raise ConfigError("the pool needs at least one model")
+        if workers < 1:
+            raise ConfigError(f"workers must be at least 1, not {workers}")
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be at least 1, not {threads}")
+        self.models: tuple[str, ...] = tuple(dict.fromkeys(str(m) for m in models))
+        self.workers = workers
+        self.threads = threads or default_workers(workers)[1]
+        self.decode_timeout = decode_timeout
+        self._info: dict[str, _ModelInfo] = {}
+        # At most one request per session waits here (its transcriber blocks on it), so
+        # the bound is only a backstop against a bug that would queue without limit.
+        self._requests: queue.Queue[_Request] = queue.Queue(maxsize=4096)
+        self._threads: list[threading.Thread] = []
+        self._loaded = threading.Semaphore(0)
+        self._load_errors: list[BaseException] = []
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._decodes = 0
+        self._started = False
+
+    @property
+    def default_model(self) -> str:
+        """The model sessions get when they name none."""
+        return self.models[0]
+
+    def multilingual(self, model: str | None = None) -> bool:
+        """Whether ``model`` (default: the default model) decodes languages other than English."""
+        return self._model_info(model or self.default_model).multilingual
+
+    def start(self, timeout: float = 600.0) -> ModelPool:
+        """Resolve every model (converting or downloading it if need be), load the workers.
+
+        Returns ``self``; raises the first load error, after stopping the workers.
+        """
+        if self._started:
+            return self
+        self._started = True
+        for name in self.models:
+            path = resolve(name)
+            self._info[name] = _ModelInfo(path, read_ggml(path).hparams.multilingual)
+        for index in range(self.workers):
+            thread = threading.Thread(
+                target=self._work, name=f"livewhisper-model-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+        deadline = time.monotonic() + timeout
+        for _ in self._threads:
+            if not self._loaded.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                self.close()
+                raise LiveWhisperError(f"the model workers did not load within {timeout:g} s")
+        if self._load_errors:
+            self.close()
+            raise self._load_errors[0]
+        return self
+
+    def engine(self, model: str | None = None) -> PooledEngine:
+        """An :class:`~livewhisper.engine.Engine` for one session, decoding on this pool.
+
+        Raises :class:`ConfigError` if ``model`` is not one the pool serves.
+        """
+        name = model or self.default_model
+        info = self._model_info(name)
+        return PooledEngine(self, name, info.path, info.multilingual)
+
+    @property
+    def stats(self) -> PoolStats:
+        """A snapshot of the workers' load."""
+        with self._lock:
+            return PoolStats(self.workers, self._busy, self._requests.qsize(), self._decodes)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the workers after their current decode; cancel decodes still waiting."""
+        self._closed.set()
+        self._cancel_waiting()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._cancel_waiting()  # anything submitted while the workers were stopping
+
+    def __enter__(self) -> ModelPool:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- used by PooledEngine ----------------------------------------------------------
+    def submit(
+        self, model: str, audio: npt.NDArray[np.float32], options: DecodeOptions
+    ) -> concurrent.futures.Future[Transcription]:
+        """Queue one decode; the future holds its result or its exception."""
+        future: concurrent.futures.Future[Transcription] = concurrent.futures.Future()
+        if self._closed.is_set() or not self._started:
+            future.set_exception(LiveWhisperError("the model pool is not running"))
+            return future
+        try:
+            self._requests.put(_Request(model, audio, options, future), timeout=_POLL)
+        except queue.Full:
+            future.set_exception(LiveWhisperError("the model pool's queue is full"))
+        return future
+
+    # -- internals ---------------------------------------------------------------------
+    def _model_info(self, name: str) -> _ModelInfo:
+        info = self._info.get(name)
+        if info is None:
+            served = ", ".join(self.models)
+            raise ConfigError(f"model {name!r} is not served here; this server has: {served}")
+        return info
+
+    def _work(self) -> None:
+        engines: dict[str, Engine] = {}
+        try:
+            # Created on this thread, so each Engine's one context belongs to this worker.
+            for name, info in self._info.items():
+                engines[name] = Engine(info.path, threads=self.threads)
+        except BaseException as exc:
+            self._load_errors.append(exc)
+            self._loaded.release()
+            for engine in engines.values():
+                engine.close()
+            return
+        self._loaded.release()
+        try:
+            while not self._closed.is_set():
+                try:
+                    request = self._requests.get(timeout=_POLL)
+                except queue.Empty:
+                    continue
+                self._run(engines[request.model], request)
+        finally:
+            for engine in engines.values():
+                engine.close()
+
+    def _run(self, engine: Engine, request: _Request) -> None:
+        if not request.future.set_running_or_notify_cancel():
+            return  # its session ended while it waited
+        with self._lock:
+            self._busy += 1
+        try:
+            result = engine.transcribe(request.audio, request.options)
+        except BaseException as exc:
+            request.future.set_exception(exc)
+        else:
+            request.future.set_result(result)
+        finally:
+            with self._lock:
+                self._busy -= 1
+                self._decodes += 1
+
+    def _cancel_waiting(self) -> None:
+        while True:
+            try:
+                request = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            request.future.cancel()
+
+
+class PooledEngine(Engine):
+    """The :class:`~livewhisper.engine.Engine` a session hands its ``Dictation``.
+
+    It loads nothing itself: :meth:`transcribe` runs on a free worker of its
+    :class:`ModelPool` and blocks the calling thread (the session's transcriber) until
+    the result is in. :meth:`close` cancels the decodes of this session still waiting and
+    makes later calls fail at once, so a session that ends costs the workers nothing more.
+
+    Example::
+
+        engine = pool.engine()
+        print(engine.transcribe(samples, DecodeOptions(language="en")).text)
+        engine.close()                  # closes this handle only, never the pool
+    """
+
+    # Engine's __init__ would load a context of its own: deliberately not called.
+    def __init__(
+        self, pool: ModelPool, model: str, path: Path, multilingual: bool
+    ) -> None:
+        self.path = path
+        self.model_name = model
+        self.threads = pool.threads
+        self.multilingual = multilingual
+        self._pool = pool
+        self._pending: set[concurrent.futures.Future[Transcription]] = set()
+        self._pending_lock = threading.Lock()
+        self._handle_closed = False
+
+    def transcribe(
+        self,
+        audio: npt.ArrayLike,
+        options: DecodeOptions | None = None,
+        *,
+        sample_rate: int = SAMPLE_RATE,
+    ) -> Transcription:
+        """Decode on the pool; same arguments, result and errors as ``Engine.transcribe``."""
+        samples = as_mono_float32(audio, sample_rate)
+        with self._pending_lock:
+            if self._handle_closed:
+                raise LiveWhisperError("this session's engine is closed")
+            future = self._pool.submit(self.model_name, samples, options or DecodeOptions())
+            self._pending.add(future)
+        try:
+            return future.result(timeout=self._pool.decode_timeout)
+        except concurrent.futures.CancelledError:
+            raise LiveWhisperError("the decode was cancelled: the session ended") from None
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise LiveWhisperError(
+                f"no decode result within {self._pool.decode_timeout:g} s: the server is "
+                "overloaded; try fewer sessions or a smaller model"
+            ) from None
+        finally:
+            with self._pending_lock:
+                self._pending.discard(future)
+
+    def close(self) -> None:
+        """Cancel this handle's waiting decodes; the pool and its workers carry on."""
+        with self._pending_lock:
+            self._handle_closed = True
+            pending = list(self._pending)
+        for future in pending:
+            future.cancel()

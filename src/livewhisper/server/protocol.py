@@ -1,0 +1,713 @@
+"""Protocol 1 of the caption server: its messages, parsed and validated, and no I/O.
+
+Everything a connection says is a frozen dataclass here; :class:`ListenProtocol` is the
+state machine of one audio session as the server sees it (config, then audio, then
+end), turning raw WebSocket frames into actions or a :class:`ProtocolError` that names
+its :class:`ErrorCode`. The server and the client (:mod:`livewhisper.client`) share this
+module, so both sides agree on every field. See ``docs/protocol.md`` for the wire format.
+
+Example::
+
+    protocol = ListenProtocol()
+    protocol.receive('{"type": "config", "sample_rate": 48000}')   # [Start(config=...)]
+    protocol.receive(pcm_bytes)                                    # [Audio(samples=...)]
+    protocol.receive('{"type": "end"}')                            # [Finish()]
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from livewhisper.errors import LiveWhisperError
+from livewhisper.events import Final, Partial, Word
+
+__all__ = [
+    "MAX_FRAME_SECONDS",
+    "MAX_SAMPLE_RATE",
+    "MAX_TEXT_BYTES",
+    "MIN_SAMPLE_RATE",
+    "PROTOCOL_VERSION",
+    "Audio",
+    "ClientAction",
+    "CloseCode",
+    "Config",
+    "Encoding",
+    "End",
+    "ErrorCode",
+    "ErrorMessage",
+    "Finish",
+    "FinalMessage",
+    "ListenProtocol",
+    "Notice",
+    "PartialMessage",
+    "ProtocolError",
+    "Ready",
+    "ServerMessage",
+    "Start",
+    "Subscribed",
+    "WordInfo",
+    "encode",
+    "parse_client_message",
+    "parse_server_message",
+]
+
+PROTOCOL_VERSION = 1
+"""The version in every ``ready`` and ``subscribed`` message."""
+
+MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 96000
+"""Sample rates a session may declare, in Hz (any whole number in between)."""
+
+MAX_FRAME_SECONDS = 1.0
+"""The most audio one binary frame may carry."""
+
+MAX_TEXT_BYTES = 4096
+"""The largest text frame a client may send (a config message is about 150 bytes)."""
+
+
+class Encoding(str, enum.Enum):
+    """How the samples of a binary frame are written: little-endian int16 or float32."""
+
+    PCM_S16LE = "pcm_s16le"
+    PCM_F32LE = "pcm_f32le"
+
+    @property
+    def sample_bytes(self) -> int:
+        """Bytes per sample: 2 or 4."""
+        return 2 if self is Encoding.PCM_S16LE else 4
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        """The numpy dtype of a frame's samples."""
+        return np.dtype("<i2") if self is Encoding.PCM_S16LE else np.dtype("<f4")
+
+
+class CloseCode(enum.IntEnum):
+    """The WebSocket close codes (RFC 6455, section 7.4.1) the server uses."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013
+
+
+class ErrorCode(str, enum.Enum):
+    """The ``code`` of an ``error`` message; :attr:`close_code` says if the session ends.
+
+    Example: ``ErrorCode.BUSY.close_code`` is ``CloseCode.TRY_AGAIN_LATER``;
+    ``ErrorCode.UNKNOWN_TYPE.close_code`` is None (the message is ignored, the session
+    goes on).
+    """
+
+    INVALID_JSON = "invalid_json"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_CONFIG = "invalid_config"
+    UNEXPECTED_CONFIG = "unexpected_config"
+    UNSUPPORTED_SAMPLE_RATE = "unsupported_sample_rate"
+    UNSUPPORTED_ENCODING = "unsupported_encoding"
+    UNSUPPORTED_LANGUAGE = "unsupported_language"
+    UNKNOWN_MODEL = "unknown_model"
+    INVALID_FRAME_LENGTH = "invalid_frame_length"
+    INVALID_AUDIO = "invalid_audio"
+    FRAME_TOO_LARGE = "frame_too_large"
+    AUDIO_AFTER_END = "audio_after_end"
+    IDLE_TIMEOUT = "idle_timeout"
+    BUSY = "busy"
+    TOO_SLOW = "too_slow"
+    OVERFLOW = "overflow"
+    DECODE_FAILED = "decode_failed"
+    INTERNAL = "internal"
+    SHUTTING_DOWN = "shutting_down"
+
+    @property
+    def close_code(self) -> CloseCode | None:
+        """The close code that follows this error, or None if the session goes on."""
+        return _CLOSE_CODES.get(self)
+
+    @property
+    def fatal(self) -> bool:
+        """Whether the server closes the connection after this error."""
+        return self.close_code is not None
+
+
+_CLOSE_CODES: dict[ErrorCode, CloseCode] = {
+    ErrorCode.INVALID_JSON: CloseCode.INVALID_DATA,
+    ErrorCode.INVALID_CONFIG: CloseCode.POLICY_VIOLATION,
+    ErrorCode.UNEXPECTED_CONFIG: CloseCode.POLICY_VIOLATION,
+    ErrorCode.UNSUPPORTED_SAMPLE_RATE: CloseCode.POLICY_VIOLATION,
+    ErrorCode.UNSUPPORTED_ENCODING: CloseCode.POLICY_VIOLATION,
+    ErrorCode.UNSUPPORTED_LANGUAGE: CloseCode.POLICY_VIOLATION,
+    ErrorCode.UNKNOWN_MODEL: CloseCode.POLICY_VIOLATION,
+    ErrorCode.INVALID_FRAME_LENGTH: CloseCode.INVALID_DATA,
+    ErrorCode.INVALID_AUDIO: CloseCode.INVALID_DATA,
+    ErrorCode.FRAME_TOO_LARGE: CloseCode.MESSAGE_TOO_BIG,
+    ErrorCode.IDLE_TIMEOUT: CloseCode.GOING_AWAY,
+    ErrorCode.BUSY: CloseCode.TRY_AGAIN_LATER,
+    ErrorCode.TOO_SLOW: CloseCode.POLICY_VIOLATION,
+    ErrorCode.INTERNAL: CloseCode.INTERNAL_ERROR,
+    ErrorCode.SHUTTING_DOWN: CloseCode.GOING_AWAY,
+}
+
+
+class ProtocolError(LiveWhisperError):
+    """A message that breaks protocol 1, with the :class:`ErrorCode` to report.
+
+    Example::
+
+        try:
+            parse_client_message("{oops")
+        except ProtocolError as exc:
+            print(exc.code.value, exc)     # invalid_json ...
+    """
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def to_message(self) -> ErrorMessage:
+        """The ``error`` message that reports this to the client."""
+        return ErrorMessage(self.code.value, self.message)
+
+
+# -- client -> server ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    """The optional first message of a listen session: how its audio is sent, and options.
+
+    * ``sample_rate``: Hz of the binary frames, a whole number from 8000 to 96000.
+    * ``encoding``: ``pcm_s16le`` (default) or ``pcm_f32le``, mono.
+    * ``language``: an ISO 639-1 code, ``"auto"`` to detect it, or None for the
+      server's default (``serve --language``).
+    * ``partials``: send partial text while speech goes on (True).
+    * ``share``: also publish this session's captions on ``/v1/captions`` (False).
+    * ``model``: one of the server's models (``ready`` and ``/v1/info`` name them), or
+      None for its default.
+
+    Example: ``Config(sample_rate=48000, language="es", share=True)``.
+    """
+
+    sample_rate: int = 16000
+    encoding: Encoding = Encoding.PCM_S16LE
+    language: str | None = None
+    partials: bool = True
+    share: bool = False
+    model: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sample_rate", _check_sample_rate(self.sample_rate))
+        object.__setattr__(self, "encoding", _check_encoding(self.encoding))
+        if self.language is not None and not _is_language(self.language):
+            raise ProtocolError(
+                ErrorCode.INVALID_CONFIG,
+                f"language must be a language code such as 'en', 'auto' or null, "
+                f"not {self.language!r}",
+            )
+        for name in ("partials", "share"):
+            if not isinstance(getattr(self, name), bool):
+                raise ProtocolError(ErrorCode.INVALID_CONFIG, f"{name} must be true or false")
+        if self.model is not None and (not isinstance(self.model, str) or not self.model):
+            raise ProtocolError(ErrorCode.INVALID_CONFIG, "model must be a model name or null")
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """The largest binary frame this config allows: :data:`MAX_FRAME_SECONDS` of audio."""
+        return int(self.sample_rate * MAX_FRAME_SECONDS) * self.encoding.sample_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, ``type`` included; None-valued options are left out."""
+        doc: dict[str, Any] = {
+            "type": "config",
+            "sample_rate": self.sample_rate,
+            "encoding": self.encoding.value,
+            "partials": self.partials,
+            "share": self.share,
+        }
+        if self.language is not None:
+            doc["language"] = self.language
+        if self.model is not None:
+            doc["model"] = self.model
+        return doc
+
+
+def _check_sample_rate(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_SAMPLE_RATE, f"sample_rate must be a number, not {value!r}"
+        )
+    if (
+        not math.isfinite(value)
+        or value != int(value)
+        or not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE
+    ):
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_SAMPLE_RATE,
+            f"sample_rate {value!r} is not supported: send a whole number of Hz from "
+            f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} (16000 avoids resampling)",
+        )
+    return int(value)
+
+
+def _check_encoding(value: object) -> Encoding:
+    try:
+        return Encoding(value)
+    except ValueError:
+        raise ProtocolError(
+            ErrorCode.UNSUPPORTED_ENCODING,
+            f"encoding {value!r} is not supported: use 'pcm_s16le' or 'pcm_f32le'",
+        ) from None
+
+
+def _is_language(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and 2 <= len(value) <= 8
+        and value.replace("-", "").replace("_", "").isascii()
+        and value.replace("-", "").replace("_", "").isalpha()
+    )
+
+
+@dataclass(frozen=True)
+class End:
+    """``{"type": "end"}``: from a client, no more audio; from the server, every final is out.
+
+    Example: ``encode(End())`` is ``'{"type":"end"}'``.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"type": "end"}
+
+
+_CONFIG_FIELDS = ("sample_rate", "encoding", "language", "partials", "share", "model")
+
+
+def parse_client_message(text: str) -> Config | End:
+    """Parse a text frame from a listen client; raise :class:`ProtocolError` if it is bad.
+
+    Unknown fields are ignored (newer clients may send more); an unknown ``type`` raises
+    with :attr:`ErrorCode.UNKNOWN_TYPE`, which the server reports and otherwise ignores.
+
+    Example::
+
+        >>> parse_client_message('{"type": "config", "sample_rate": 48000}').sample_rate
+        48000
+        >>> parse_client_message('{"type": "end"}')
+        End()
+    """
+    doc = _load_object(text)
+    kind = doc.get("type")
+    if kind == "end":
+        return End()
+    if kind == "config":
+        fields = {name: doc[name] for name in _CONFIG_FIELDS if name in doc}
+        for name in ("partials", "share"):
+            if fields.get(name, False) is None:
+                fields.pop(name)  # null means the default, as for language and model
+        return Config(**fields)
+    raise ProtocolError(
+        ErrorCode.UNKNOWN_TYPE,
+        f"unknown message type {kind!r}: a listen client sends 'config', binary audio "
+        "frames and 'end'",
+    )
+
+
+def _load_object(text: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ProtocolError(ErrorCode.INVALID_JSON, f"text frame is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ProtocolError(
+            ErrorCode.INVALID_JSON, f"a message must be a JSON object, not {type(doc).__name__}"
+        )
+    return doc
+
+
+# -- server -> client ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ready:
+    """The session is open: its id, the model decoding it, the rate it expects audio at.
+
+    Example: ``Ready(session="3f9a0c1e", model="tiny.en-q8_0", sample_rate=16000)``.
+    """
+
+    session: str
+    model: str
+    sample_rate: int
+    protocol: int = PROTOCOL_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "type": "ready",
+            "session": self.session,
+            "model": self.model,
+            "sample_rate": self.sample_rate,
+            "protocol": self.protocol,
+        }
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    """A caption listener is registered: events published from now on will reach it."""
+
+    protocol: int = PROTOCOL_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"type": "subscribed", "protocol": self.protocol}
+
+
+@dataclass(frozen=True)
+class WordInfo:
+    """One word of a final on the wire: text, times in session seconds, probability."""
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, times to the millisecond."""
+        return {
+            "word": self.word,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "probability": round(self.probability, 4),
+        }
+
+
+@dataclass(frozen=True)
+class PartialMessage:
+    """Interim text of the utterance being spoken; ``session`` is set on ``/v1/captions``.
+
+    Example::
+
+        message = PartialMessage.from_event(partial, session="mic")
+        print(encode(message))
+    """
+
+    text: str
+    start: float
+    end: float
+    stable: str = ""
+    session: str | None = None
+
+    @classmethod
+    def from_event(cls, event: Partial, session: str | None = None) -> PartialMessage:
+        """The message for a :class:`~livewhisper.events.Partial`."""
+        return cls(event.text, event.start, event.end, event.stable, session)
+
+    def to_event(self) -> Partial:
+        """Back to a :class:`~livewhisper.events.Partial` (without its timing fields)."""
+        return Partial(self.text, self.start, self.end, self.stable)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        doc: dict[str, Any] = {
+            "type": "partial",
+            "text": self.text,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "stable": self.stable,
+        }
+        if self.session is not None:
+            doc["session"] = self.session
+        return doc
+
+
+@dataclass(frozen=True)
+class FinalMessage:
+    """The settled text of one utterance, with its words; ``session`` as for partials.
+
+    Example::
+
+        final = FinalMessage.from_event(event).to_event()   # a livewhisper.Final again
+    """
+
+    text: str
+    start: float
+    end: float
+    words: tuple[WordInfo, ...] = field(default=())
+    language: str = ""
+    session: str | None = None
+
+    @classmethod
+    def from_event(cls, event: Final, session: str | None = None) -> FinalMessage:
+        """The message for a :class:`~livewhisper.events.Final`."""
+        words = tuple(WordInfo(w.word, w.start, w.end, w.probability) for w in event.words)
+        return cls(event.text, event.start, event.end, words, event.language, session)
+
+    def to_event(self) -> Final:
+        """Back to a :class:`~livewhisper.events.Final` (without its timing fields)."""
+        words = tuple(Word(w.word, w.start, w.end, w.probability) for w in self.words)
+        return Final(self.text, self.start, self.end, words, self.language)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        doc: dict[str, Any] = {
+            "type": "final",
+            "text": self.text,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "words": [w.to_dict() for w in self.words],
+            "language": self.language,
+        }
+        if self.session is not None:
+            doc["session"] = self.session
+        return doc
+
+
+@dataclass(frozen=True)
+class ErrorMessage:
+    """``{"type": "error", "code", "message"}``; ``code`` is an :class:`ErrorCode` value.
+
+    Example: ``ErrorMessage("busy", "4 sessions are running, the most this server takes")``.
+    """
+
+    code: str
+    message: str
+
+    @property
+    def fatal(self) -> bool:
+        """Whether the server closes the session after it (unknown codes count as fatal)."""
+        try:
+            return ErrorCode(self.code).fatal
+        except ValueError:
+            return True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"type": "error", "code": self.code, "message": self.message}
+
+
+ServerMessage = Ready | Subscribed | PartialMessage | FinalMessage | ErrorMessage | End
+"""Any message the server sends."""
+
+Message = ServerMessage | Config
+
+
+def encode(message: Message) -> str:
+    """A message as the compact JSON text of one WebSocket text frame.
+
+    Example::
+
+        >>> encode(End())
+        '{"type":"end"}'
+    """
+    return json.dumps(message.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def parse_server_message(text: str) -> ServerMessage | None:
+    """Parse a text frame from the server; None for a type this version does not know.
+
+    Raises :class:`ProtocolError` for text that is not a JSON object or lacks a field.
+
+    Example::
+
+        >>> parse_server_message('{"type":"end"}')
+        End()
+    """
+    doc = _load_object(text)
+    try:
+        kind = doc.get("type")
+        if kind == "partial":
+            return PartialMessage(
+                doc["text"],
+                float(doc["start"]),
+                float(doc["end"]),
+                doc.get("stable", ""),
+                doc.get("session"),
+            )
+        if kind == "final":
+            words = tuple(
+                WordInfo(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
+                for w in doc.get("words", ())
+            )
+            return FinalMessage(
+                doc["text"],
+                float(doc["start"]),
+                float(doc["end"]),
+                words,
+                doc.get("language", ""),
+                doc.get("session"),
+            )
+        if kind == "ready":
+            return Ready(
+                doc["session"], doc["model"], int(doc["sample_rate"]), int(doc["protocol"])
+            )
+        if kind == "subscribed":
+            return Subscribed(int(doc.get("protocol", PROTOCOL_VERSION)))
+        if kind == "error":
+            return ErrorMessage(str(doc["code"]), str(doc.get("message", "")))
+        if kind == "end":
+            return End()
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProtocolError(
+            ErrorCode.INVALID_JSON, f"malformed {kind!r} message from the server: {exc!r}"
+        ) from None
+    return None
+
+
+# -- the listen session's state machine --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Start:
+    """Open the session with ``config`` (the client's, or the defaults)."""
+
+    config: Config
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Samples to decode, as sent: int16 or float32, at the session's rate."""
+
+    samples: npt.NDArray[np.int16] | npt.NDArray[np.float32] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The client sent ``end``: flush, deliver the last finals, then ``end``."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A non-fatal error to report; the frame that caused it is otherwise ignored."""
+
+    error: ErrorMessage
+
+
+ClientAction = Start | Audio | Finish | Notice
+
+
+class ListenProtocol:
+    """One listen session's frames in, actions out: the rules of protocol 1, sans I/O.
+
+    A ``config`` is only valid first; any other first frame starts the session with
+    ``defaults``. Binary frames must hold whole samples, at most
+    :data:`MAX_FRAME_SECONDS` of them, and float frames finite values. Fatal problems
+    raise :class:`ProtocolError` (whose code's :attr:`~ErrorCode.close_code` says how to
+    close); harmless ones come back as a :class:`Notice`.
+
+    Example::
+
+        protocol = ListenProtocol()
+        for action in protocol.receive(frame):
+            if isinstance(action, Audio):
+                dictation.feed(action.samples, protocol.config.sample_rate)
+    """
+
+    def __init__(self, defaults: Config | None = None) -> None:
+        self.defaults = defaults or Config()
+        self.config: Config | None = None
+        self.finished = False
+
+    @property
+    def started(self) -> bool:
+        """Whether the session is open (a config or a first frame arrived)."""
+        return self.config is not None
+
+    def receive(self, frame: str | bytes) -> list[ClientAction]:
+        """What to do about one WebSocket frame (text as ``str``, binary as ``bytes``)."""
+        if isinstance(frame, str):
+            return self._text(frame)
+        return self._binary(frame)
+
+    def _start(self, config: Config, actions: list[ClientAction]) -> Config:
+        self.config = config
+        actions.append(Start(config))
+        return config
+
+    def _text(self, text: str) -> list[ClientAction]:
+        if len(text) > MAX_TEXT_BYTES or len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+            raise ProtocolError(
+                ErrorCode.FRAME_TOO_LARGE,
+                f"text frames are limited to {MAX_TEXT_BYTES} bytes",
+            )
+        try:
+            message = parse_client_message(text)
+        except ProtocolError as exc:
+            if exc.code.fatal:
+                raise
+            return [Notice(exc.to_message())]
+        actions: list[ClientAction] = []
+        if isinstance(message, Config):
+            if self.started:
+                raise ProtocolError(
+                    ErrorCode.UNEXPECTED_CONFIG,
+                    "config must be the first message of a session, before any audio",
+                )
+            self._start(message, actions)
+            return actions
+        if self.finished:
+            return actions  # a second end changes nothing
+        if not self.started:
+            self._start(self.defaults, actions)
+        self.finished = True
+        actions.append(Finish())
+        return actions
+
+    def _binary(self, data: bytes) -> list[ClientAction]:
+        if self.finished:
+            error = ErrorMessage(
+                ErrorCode.AUDIO_AFTER_END.value, "audio after 'end' is ignored"
+            )
+            return [Notice(error)]
+        actions: list[ClientAction] = []
+        config = self.config or self._start(self.defaults, actions)
+        samples = decode_frame(data, config)
+        if samples.size:
+            actions.append(Audio(samples))
+        return actions
+
+
+def decode_frame(
+    data: bytes, config: Config
+) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
+    """The samples of one binary frame, checked against ``config``.
+
+    Raises :class:`ProtocolError`: ``frame_too_large`` beyond :data:`MAX_FRAME_SECONDS`,
+    ``invalid_frame_length`` for a partial sample, ``invalid_audio`` for NaN or infinite
+    floats.
+
+    Example::
+
+        >>> decode_frame(b"\\x00\\x40\\x00\\xc0", Config())
+        array([ 16384, -16384], dtype=int16)
+    """
+    size = config.encoding.sample_bytes
+    if len(data) > config.max_frame_bytes:
+        raise ProtocolError(
+            ErrorCode.FRAME_TOO_LARGE,
+            f"a binary frame of {len(data)} bytes is more than {MAX_FRAME_SECONDS:g} s of "
+            f"{config.encoding.value} audio at {config.sample_rate} Hz "
+            f"({config.max_frame_bytes} bytes): send smaller frames (20 to 100 ms is typical)",
+        )
+    if len(data) % size:
+        raise ProtocolError(
+            ErrorCode.INVALID_FRAME_LENGTH,
+            f"a binary frame of {len(data)} bytes does not hold whole {size}-byte "
+            f"{config.encoding.value} samples",
+        )
+    if config.encoding is Encoding.PCM_S16LE:
+        return np.frombuffer(data, dtype="<i2").astype(np.int16, copy=False)
+    samples = np.frombuffer(data, dtype="<f4").astype(np.float32, copy=False)
+    if not np.isfinite(samples).all():
+        raise ProtocolError(ErrorCode.INVALID_AUDIO, "float audio contains NaN or infinity")
+    return samples
