@@ -12,10 +12,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from benchmarks import accuracy, engine
+from benchmarks import accuracy, engine, streaming
 from benchmarks.harness import Benchmark, report
 
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (engine.BENCHMARK, accuracy.BENCHMARK)}
+BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (engine.BENCHMARK, accuracy.BENCHMARK, streaming.BENCHMARK)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

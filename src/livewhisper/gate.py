@@ -167,8 +167,11 @@ class SpeechGate:
             return
         now = self.time
         silent_for = now - self._last_speech
-        due = now - self._last_partial >= self.stream.partial_interval
-        early = silent_for >= self.stream.early_decode_after and not self._early_done
+        speaking = silent_for < self.stream.early_decode_after
+        # While speech goes on, a partial every interval; once the speaker pauses, one
+        # early decode (which the final can reuse) and nothing more until speech resumes.
+        due = speaking and now - self._last_partial >= self.stream.partial_interval
+        early = not speaking and not self._early_done
         if now - start < self.stream.first_partial_after or not (due or early):
             return
         if early:
