@@ -43,6 +43,7 @@ __all__ = ["split_utterances", "transcribe_file"]
 # ("Thank you.") is dropped when the utterance is short or Whisper was unsure of it.
 _PHANTOM_MAX_SPEECH = 2.0
 _PHANTOM_MIN_PROBABILITY = 0.6
+_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]"
 
 
 def split_utterances(
@@ -127,7 +128,7 @@ def transcribe_file(
         unit="s",
         disable=not progress,
         leave=False,
-        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]",
+        bar_format=_BAR,
     )
     with bar:
         for utterance in split_utterances(audio, vad=vad, segmenter=segmenter):

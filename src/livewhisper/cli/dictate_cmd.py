@@ -8,6 +8,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from contextlib import ExitStack
@@ -24,8 +25,10 @@ from livewhisper.cli.common import (
 )
 from livewhisper.cli.render import LiveView
 from livewhisper.dictation import Dictation
-from livewhisper.events import Final, Partial
+from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.events import Final
 from livewhisper.formats import STREAM_FORMATS, CueWriter
+from livewhisper.gate import StreamConfig
 
 EXAMPLES = """examples:
   livewhisper dictate                                  # default microphone, until Ctrl-C
@@ -35,8 +38,8 @@ EXAMPLES = """examples:
   livewhisper dictate --output notes.log --format jsonl | tee notes.txt
 
 On a terminal, partial text shows dimmed and is rewritten in place until the line
-settles; piped, only final lines are written. Ctrl-C finishes the sentence in progress
-and exits. Files given to --output are written and flushed line by line.
+settles; piped, only final lines are written (and no partial text is computed). Ctrl-C
+finishes the sentence in progress and exits. --output is written and flushed line by line.
 """
 
 # How long Ctrl-C waits for the last utterance to be decoded; a second Ctrl-C cuts it.
@@ -112,61 +115,96 @@ def _dictate(args: argparse.Namespace) -> int:
         args.usage_error("--speed needs --input: a microphone plays at its own pace")
     if args.format is not None and args.output is None:
         args.usage_error("--format sets the format of --output: give --output FILE too")
-    options = decode_options(args)
+    # The engine first: it quiets whisper.cpp's logging, which would otherwise print its
+    # own line beside ours when DecodeOptions rejects a language.
+    engine = Engine(args.model, threads=args.threads)
+    idle = True
+    try:
+        options = decode_options(args)
+        check_model_can_decode(engine, options)
+        with ExitStack() as stack:
+            # The source before the output file: a mistyped input or a missing microphone
+            # must not truncate the notes of an earlier session.
+            source = stack.enter_context(_source(args))
+            writer: CueWriter | None = None
+            if args.output is not None:
+                file: TextIO = stack.enter_context(args.output.open("w", encoding="utf-8"))
+                writer = CueWriter(file, _output_format(args))
+            idle = False  # until _run says its threads have stopped
+            try:
+                status, idle = _run(args, engine, source, options, writer)
+            except KeyboardInterrupt:
+                status = 130  # a second Ctrl-C while the last sentence was decoding
+                print("livewhisper: interrupted", file=sys.stderr)
+    finally:
+        if idle:
+            engine.close()
+    if not idle:
+        # A decode is still running in whisper.cpp (stop timed out, or a second Ctrl-C).
+        # Freeing the model under it, or letting Python shut down while that thread may
+        # call back into it, crashes the process; every final is already on disk, so
+        # leave at once instead.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    return status
+
+
+def _run(
+    args: argparse.Namespace,
+    engine: Engine,
+    source: AudioSource,
+    options: DecodeOptions,
+    writer: CueWriter | None,
+) -> tuple[int, bool]:
+    """Dictate until the source ends or Ctrl-C; the exit status and whether all stopped."""
     view = LiveView(sys.stdout)
     errors: list[BaseException] = []
-    stop_now = threading.Event()
-    with ExitStack() as stack:
-        writer: CueWriter | None = None
-        if args.output is not None:
-            file: TextIO = stack.enter_context(args.output.open("w", encoding="utf-8"))
-            writer = CueWriter(file, _output_format(args))
+    reader_gone = threading.Event()
 
-        def on_final(final: Final) -> None:
-            if writer is not None:
-                writer.write(final)
-            try:
-                view.final(final.text)
-            except BrokenPipeError:
-                # The reader left (`| head -3`): stop listening, as a pipeline expects.
-                silence_broken_stdout()
-                stop_now.set()
-
-        def on_partial(partial: Partial) -> None:
-            view.partial(partial.text)
-
-        def on_error(exc: BaseException) -> None:
-            errors.append(exc)
-            view.clear()
-            print(f"livewhisper: error: {exc}", file=sys.stderr, flush=True)
-
-        dictation = Dictation(
-            args.model,
-            source=_source(args),
-            decode=options,
-            threads=args.threads,
-            on_partial=on_partial,
-            on_final=on_final,
-            on_error=on_error,
-        )
+    def on_final(final: Final) -> None:
+        if writer is not None:
+            writer.write(final)
         try:
-            check_model_can_decode(dictation.engine, options)
-        except BaseException:
-            dictation.engine.close()
-            raise
-        dictation.start()
-        _status(dictation, args, options.language)
-        try:
-            while not dictation.wait(_POLL) and not stop_now.is_set():
-                pass
-        except KeyboardInterrupt:
-            # The normal way to end: close the source, let the utterance in progress
-            # become a final; a second Ctrl-C (KeyboardInterrupt again) abandons it.
+            view.final(final.text)
+        except BrokenPipeError:
+            # The reader left (`| head -3`): stop listening, as a pipeline expects.
+            silence_broken_stdout()
+            reader_gone.set()
+
+    def on_error(exc: BaseException) -> None:
+        errors.append(exc)
+        view.clear()
+        print(f"livewhisper: error: {exc}", file=sys.stderr, flush=True)
+
+    dictation = Dictation(
+        engine,
+        source=source,
+        decode=options,
+        # Partial text nobody sees (stdout piped) is not worth its decodes.
+        stream=StreamConfig(partials=view.live),
+        on_partial=lambda partial: view.partial(partial.text),
+        on_final=on_final,
+        on_error=on_error,
+    )
+    dictation.start()
+    _status(dictation, args, options.language)
+    try:
+        while not dictation.wait(_POLL) and not reader_gone.is_set():
             pass
-        finally:
-            dictation.stop(timeout=_FINISH_TIMEOUT)
-            view.clear()
-    return 1 if errors else 0
+    except KeyboardInterrupt:
+        # The normal way to end: close the source and let the utterance in progress
+        # become a final. A second Ctrl-C raises again, out of stop(): quit at once.
+        view.clear()
+        print(
+            "livewhisper: finishing the last sentence (Ctrl-C again to quit now)",
+            file=sys.stderr,
+            flush=True,
+        )
+    finally:
+        dictation.stop(timeout=_FINISH_TIMEOUT)
+        view.clear()
+    return (1 if errors else 0), dictation.transcriber.join(0)
 
 
 def _status(dictation: Dictation, args: argparse.Namespace, language: str | None) -> None:

@@ -21,12 +21,30 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from livewhisper import __version__
-from livewhisper.cli import devices_cmd, dictate_cmd, models_cmd, transcribe_cmd
+from livewhisper.cli import (
+    devices_cmd,
+    dictate_cmd,
+    finetune_cmd,
+    listen_cmd,
+    models_cmd,
+    record_cmd,
+    serve_cmd,
+    transcribe_cmd,
+)
 from livewhisper.errors import LiveWhisperError
 
 Handler = Callable[[argparse.Namespace], int]
 
-_COMMANDS = (dictate_cmd, transcribe_cmd, devices_cmd, models_cmd)
+_COMMANDS = (
+    dictate_cmd,
+    transcribe_cmd,
+    devices_cmd,
+    models_cmd,
+    serve_cmd,
+    listen_cmd,
+    record_cmd,
+    finetune_cmd,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +103,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("LIVEWHISPER_DEBUG"):
             raise
         print(f"livewhisper: error: {_describe(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # A bug of ours: still one line for the user, the traceback on request.
+        if os.environ.get("LIVEWHISPER_DEBUG"):
+            raise
+        print(
+            f"livewhisper: internal error: {type(exc).__name__}: {exc} (run again with "
+            "LIVEWHISPER_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("livewhisper: interrupted", file=sys.stderr)

@@ -69,10 +69,10 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_transcribe, usage_error=parser.error)
 
 
-def render(result: Transcription, fmt: str) -> str:
+def format_result(result: Transcription, fmt: str) -> str:
     """``result`` as a document in ``fmt`` (one of :data:`FORMATS`).
 
-    Example: ``render(transcribe_file("talk.wav", engine), "srt")``.
+    Example: ``format_result(transcribe_file("talk.wav", engine), "srt")``.
     """
     if fmt == "json":
         return to_json(result.segments, language=result.language, duration=result.duration)
@@ -89,10 +89,11 @@ def _transcribe(args: argparse.Namespace) -> int:
                 "appears more than once"
             )
         args.output_dir.mkdir(parents=True, exist_ok=True)
-    options = decode_options(args)
     progress = bool(args.progress) and sys.stderr.isatty()
     failed = 0
     with Engine(args.model, threads=args.threads) as engine:
+        # After the engine, which quiets whisper.cpp's own log line about a bad language.
+        options = decode_options(args)
         for path in files:
             try:
                 result = transcribe_file(path, engine, options, progress=progress)
@@ -103,7 +104,7 @@ def _transcribe(args: argparse.Namespace) -> int:
                 continue
             if not result.segments:
                 print(f"livewhisper: no speech found in {path}", file=sys.stderr)
-            document = render(result, args.format)
+            document = format_result(result, args.format)
             if args.output_dir is not None:
                 (args.output_dir / f"{path.stem}.{args.format}").write_text(
                     document, encoding="utf-8"

@@ -256,8 +256,10 @@ def _build_config(hp: HParams, tokenizer_json: Path) -> tuple[Any, Any]:
         bos_token_id=eot,
         eos_token_id=eot,
         decoder_start_token_id=sot,
-        suppress_tokens=suppress,
-        begin_suppress_tokens=begin_suppress,
+        # Decoding options live in the GenerationConfig alone (transformers 5 warns when
+        # the model config carries them too).
+        suppress_tokens=None,
+        begin_suppress_tokens=None,
         tie_word_embeddings=True,
         dropout=0.0,
     )

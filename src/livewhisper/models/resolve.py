@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,33 @@ from livewhisper.models.ggml import read_ggml
 from livewhisper.models.hub import download_model
 from livewhisper.models.names import DEFAULT_MODEL, PRECISIONS, SIZES, ModelName
 
+FINETUNED_MANIFEST = "livewhisper.json"
+"""The file that makes a directory a model: it names the whisper.cpp file to load
+(``livewhisper finetune`` writes one beside its exported files)."""
+
 
 def _looks_like_path(text: str) -> bool:
-    return os.sep in text or text.endswith(".bin") or text.startswith(".")
+    return (
+        os.sep in text
+        or text.endswith(".bin")
+        or text.startswith(".")
+        or os.path.isfile(os.path.join(text, FINETUNED_MANIFEST))
+    )
+
+
+def _model_in_dir(directory: Path) -> Path:
+    """The whisper.cpp file that ``directory/livewhisper.json`` names."""
+    manifest = directory / FINETUNED_MANIFEST
+    if not manifest.is_file():
+        raise ModelFormatError(
+            f"{directory} is a directory without {FINETUNED_MANIFEST}; for a CTranslate2 model "
+            f"run `livewhisper models convert {directory} OUT.bin`, then pass OUT.bin"
+        )
+    try:
+        name = json.loads(manifest.read_text(encoding="utf-8"))["model"]
+        return directory / Path(str(name)).name
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelFormatError(f"{manifest} does not name a model file: {exc}") from exc
 
 
 def resolve(
@@ -36,10 +61,7 @@ def resolve(
     if isinstance(model, Path) or _looks_like_path(model):
         path = Path(model).expanduser()
         if path.is_dir():
-            raise ModelFormatError(
-                f"{path} is a directory; for a CTranslate2 model run "
-                f"`livewhisper models convert {path} OUT.bin`, then pass OUT.bin"
-            )
+            path = _model_in_dir(path)
         if not path.is_file():
             raise ModelNotFoundError(f"no model file at {path}")
         read_ggml(path)

@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32
 from livewhisper.engine import DecodeOptions, Engine
-from livewhisper.errors import ConfigError, LiveWhisperError
+from livewhisper.errors import ConfigError, DecodeCancelled, LiveWhisperError
 from livewhisper.events import Transcription
 from livewhisper.models.ggml import read_ggml
 from livewhisper.models.resolve import resolve
@@ -75,12 +75,16 @@ class _Request:
     model: str
     audio: npt.NDArray[np.float32] = field(repr=False)
     options: DecodeOptions
+    cancel: threading.Event
     future: concurrent.futures.Future[Transcription]
 
 
 @dataclass(frozen=True)
 class PoolStats:
-    """What the pool is doing: workers, those decoding now, decodes waiting, decodes done."""
+    """What the pool is doing: workers, those decoding now, decodes waiting, decodes done.
+
+    Example: ``pool.stats.busy == pool.stats.workers`` means every worker is decoding.
+    """
 
     workers: int
     busy: int
@@ -207,15 +211,23 @@ class ModelPool:
 
     # -- used by PooledEngine ----------------------------------------------------------
     def submit(
-        self, model: str, audio: npt.NDArray[np.float32], options: DecodeOptions
+        self,
+        model: str,
+        audio: npt.NDArray[np.float32],
+        options: DecodeOptions,
+        cancel: threading.Event,
     ) -> concurrent.futures.Future[Transcription]:
-        """Queue one decode; the future holds its result or its exception."""
+        """Queue one decode; the future holds its result or its exception.
+
+        Setting ``cancel`` skips the decode if it has not started, and stops it early
+        (:class:`~livewhisper.errors.DecodeCancelled`) if it has.
+        """
         future: concurrent.futures.Future[Transcription] = concurrent.futures.Future()
         if self._closed.is_set() or not self._started:
             future.set_exception(LiveWhisperError("the model pool is not running"))
             return future
         try:
-            self._requests.put(_Request(model, audio, options, future), timeout=_POLL)
+            self._requests.put(_Request(model, audio, options, cancel, future), timeout=_POLL)
         except queue.Full:
             future.set_exception(LiveWhisperError("the model pool's queue is full"))
         return future
@@ -255,10 +267,14 @@ class ModelPool:
     def _run(self, engine: Engine, request: _Request) -> None:
         if not request.future.set_running_or_notify_cancel():
             return  # its session ended while it waited
+        if request.cancel.is_set():
+            # Superseded while it waited (a final came for its utterance): skip it.
+            request.future.set_exception(DecodeCancelled("the decode was cancelled"))
+            return
         with self._lock:
             self._busy += 1
         try:
-            result = engine.transcribe(request.audio, request.options)
+            result = engine.transcribe(request.audio, request.options, cancel=request.cancel)
         except BaseException as exc:
             request.future.set_exception(exc)
         else:
@@ -283,7 +299,8 @@ class PooledEngine(Engine):
     It loads nothing itself: :meth:`transcribe` runs on a free worker of its
     :class:`ModelPool` and blocks the calling thread (the session's transcriber) until
     the result is in. :meth:`close` cancels the decodes of this session still waiting and
-    makes later calls fail at once, so a session that ends costs the workers nothing more.
+    makes later calls fail at once, so a session that ends costs the workers nothing more;
+    the decode it is running, if any, stops early.
 
     Example::
 
@@ -293,15 +310,13 @@ class PooledEngine(Engine):
     """
 
     # Engine's __init__ would load a context of its own: deliberately not called.
-    def __init__(
-        self, pool: ModelPool, model: str, path: Path, multilingual: bool
-    ) -> None:
+    def __init__(self, pool: ModelPool, model: str, path: Path, multilingual: bool) -> None:
         self.path = path
         self.model_name = model
         self.threads = pool.threads
         self.multilingual = multilingual
         self._pool = pool
-        self._pending: set[concurrent.futures.Future[Transcription]] = set()
+        self._pending: dict[concurrent.futures.Future[Transcription], threading.Event] = {}
         self._pending_lock = threading.Lock()
         self._handle_closed = False
 
@@ -311,19 +326,22 @@ class PooledEngine(Engine):
         options: DecodeOptions | None = None,
         *,
         sample_rate: int = SAMPLE_RATE,
+        cancel: threading.Event | None = None,
     ) -> Transcription:
         """Decode on the pool; same arguments, result and errors as ``Engine.transcribe``."""
         samples = as_mono_float32(audio, sample_rate)
+        cancel = cancel or threading.Event()
         with self._pending_lock:
             if self._handle_closed:
-                raise LiveWhisperError("this session's engine is closed")
-            future = self._pool.submit(self.model_name, samples, options or DecodeOptions())
-            self._pending.add(future)
+                raise DecodeCancelled("this session's engine is closed")
+            future = self._pool.submit(self.model_name, samples, options or DecodeOptions(), cancel)
+            self._pending[future] = cancel
         try:
             return future.result(timeout=self._pool.decode_timeout)
         except concurrent.futures.CancelledError:
-            raise LiveWhisperError("the decode was cancelled: the session ended") from None
+            raise DecodeCancelled("the decode was cancelled: the session ended") from None
         except concurrent.futures.TimeoutError:
+            cancel.set()
             future.cancel()
             raise LiveWhisperError(
                 f"no decode result within {self._pool.decode_timeout:g} s: the server is "
@@ -331,12 +349,13 @@ class PooledEngine(Engine):
             ) from None
         finally:
             with self._pending_lock:
-                self._pending.discard(future)
+                self._pending.pop(future, None)
 
     def close(self) -> None:
-        """Cancel this handle's waiting decodes; the pool and its workers carry on."""
+        """Cancel this handle's decodes, waiting or running; the pool carries on."""
         with self._pending_lock:
             self._handle_closed = True
-            pending = list(self._pending)
-        for future in pending:
+            pending = list(self._pending.items())
+        for future, cancel in pending:
+            cancel.set()
             future.cancel()

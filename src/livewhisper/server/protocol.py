@@ -42,8 +42,8 @@ __all__ = [
     "End",
     "ErrorCode",
     "ErrorMessage",
-    "Finish",
     "FinalMessage",
+    "Finish",
     "ListenProtocol",
     "Notice",
     "PartialMessage",
@@ -73,7 +73,10 @@ MAX_TEXT_BYTES = 4096
 
 
 class Encoding(str, enum.Enum):
-    """How the samples of a binary frame are written: little-endian int16 or float32."""
+    """How the samples of a binary frame are written: little-endian int16 or float32.
+
+    Example: ``Encoding("pcm_f32le").sample_bytes`` is 4.
+    """
 
     PCM_S16LE = "pcm_s16le"
     PCM_F32LE = "pcm_f32le"
@@ -90,7 +93,10 @@ class Encoding(str, enum.Enum):
 
 
 class CloseCode(enum.IntEnum):
-    """The WebSocket close codes (RFC 6455, section 7.4.1) the server uses."""
+    """The WebSocket close codes (RFC 6455, section 7.4.1) the server uses.
+
+    Example: ``await connection.close(CloseCode.TRY_AGAIN_LATER, "busy")``.
+    """
 
     NORMAL = 1000
     GOING_AWAY = 1001
@@ -328,7 +334,9 @@ def _load_object(text: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
-        raise ProtocolError(ErrorCode.INVALID_JSON, f"text frame is not valid JSON: {exc}") from None
+        raise ProtocolError(
+            ErrorCode.INVALID_JSON, f"text frame is not valid JSON: {exc}"
+        ) from None
     if not isinstance(doc, dict):
         raise ProtocolError(
             ErrorCode.INVALID_JSON, f"a message must be a JSON object, not {type(doc).__name__}"
@@ -364,7 +372,10 @@ class Ready:
 
 @dataclass(frozen=True)
 class Subscribed:
-    """A caption listener is registered: events published from now on will reach it."""
+    """A caption listener is registered: events published from now on will reach it.
+
+    Example: ``encode(Subscribed())`` is ``'{"type":"subscribed","protocol":1}'``.
+    """
 
     protocol: int = PROTOCOL_VERSION
 
@@ -375,7 +386,10 @@ class Subscribed:
 
 @dataclass(frozen=True)
 class WordInfo:
-    """One word of a final on the wire: text, times in session seconds, probability."""
+    """One word of a final on the wire: text, times in session seconds, probability.
+
+    Example: ``WordInfo(" Ask", 1.02, 1.3, 0.91).to_dict()["word"]`` is ``" Ask"``.
+    """
 
     word: str
     start: float
@@ -569,26 +583,38 @@ def parse_server_message(text: str) -> ServerMessage | None:
 
 @dataclass(frozen=True)
 class Start:
-    """Open the session with ``config`` (the client's, or the defaults)."""
+    """Open the session with ``config`` (the client's, or the defaults).
+
+    Example: ``ListenProtocol().receive('{"type": "config"}')`` is ``[Start(Config())]``.
+    """
 
     config: Config
 
 
 @dataclass(frozen=True)
 class Audio:
-    """Samples to decode, as sent: int16 or float32, at the session's rate."""
+    """Samples to decode, as sent: int16 or float32, at the session's rate.
+
+    Example: ``dictation.feed(action.samples)`` (its push source knows the rate).
+    """
 
     samples: npt.NDArray[np.int16] | npt.NDArray[np.float32] = field(repr=False)
 
 
 @dataclass(frozen=True)
 class Finish:
-    """The client sent ``end``: flush, deliver the last finals, then ``end``."""
+    """The client sent ``end``: flush, deliver the last finals, then ``end``.
+
+    Example: ``if isinstance(action, Finish): dictation.finish()``.
+    """
 
 
 @dataclass(frozen=True)
 class Notice:
-    """A non-fatal error to report; the frame that caused it is otherwise ignored."""
+    """A non-fatal error to report; the frame that caused it is otherwise ignored.
+
+    Example: ``outbox.put(encode(notice.error))``.
+    """
 
     error: ErrorMessage
 
@@ -665,9 +691,7 @@ class ListenProtocol:
 
     def _binary(self, data: bytes) -> list[ClientAction]:
         if self.finished:
-            error = ErrorMessage(
-                ErrorCode.AUDIO_AFTER_END.value, "audio after 'end' is ignored"
-            )
+            error = ErrorMessage(ErrorCode.AUDIO_AFTER_END.value, "audio after 'end' is ignored")
             return [Notice(error)]
         actions: list[ClientAction] = []
         config = self.config or self._start(self.defaults, actions)
@@ -677,9 +701,7 @@ class ListenProtocol:
         return actions
 
 
-def decode_frame(
-    data: bytes, config: Config
-) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
+def decode_frame(data: bytes, config: Config) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
     """The samples of one binary frame, checked against ``config``.
 
     Raises :class:`ProtocolError`: ``frame_too_large`` beyond :data:`MAX_FRAME_SECONDS`,

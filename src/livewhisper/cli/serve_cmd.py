@@ -1,0 +1,156 @@
+"""``livewhisper serve``: the live caption server (page, audio sessions, caption feeds).
+
+Example::
+
+    $ livewhisper serve --mic                      # caption this room; open the printed URL
+    $ livewhisper serve --host 0.0.0.0 --token "$(openssl rand -hex 16)" --max-sessions 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from typing import Any
+
+from livewhisper.cli.common import positive_float, positive_int
+from livewhisper.errors import DependencyError
+from livewhisper.models.names import DEFAULT_MODEL
+
+EXAMPLES = """examples:
+  livewhisper serve                              # http://127.0.0.1:8765/ in a browser
+  livewhisper serve --mic --language en          # caption this machine's microphone too
+  livewhisper serve -m tiny.en-q8_0 -m base-q8_0 # let clients choose between two models
+  LIVEWHISPER_TOKEN=s3cret livewhisper serve --host 0.0.0.0
+
+One port serves everything: the caption page at /, audio sessions at /v1/listen, the
+shared caption feed at /v1/captions, /v1/info and /healthz (protocol: docs/protocol.md).
+A --host other than 127.0.0.1 needs a token, which clients pass as ?token=... or as an
+'Authorization: Bearer ...' header. Ctrl-C stops the server.
+"""
+
+
+def register(commands: Any) -> None:
+    """Add the ``serve`` command to the top-level parser.
+
+    Example: ``register(parser.add_subparsers())``.
+    """
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "serve",
+        help="serve live captions: a web page, audio sessions and caption feeds",
+        description="Run the live caption server: audio in from the microphone or any "
+        "client (a browser tab included), captions out to everyone who listens.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    net = parser.add_argument_group("network")
+    net.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    net.add_argument("--port", type=int, default=8765, help="port (8765; 0 picks a free one)")
+    net.add_argument(
+        "--token",
+        default=os.environ.get("LIVEWHISPER_TOKEN"),
+        help="secret clients must present; required beyond loopback (default: $LIVEWHISPER_TOKEN)",
+    )
+    net.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="another web origin whose pages may connect, e.g. https://example.org "
+        "(repeatable; the server's own page always may)",
+    )
+    audio = parser.add_argument_group("models and audio")
+    audio.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        metavar="MODEL",
+        help=f"a model clients may use, the first the default (repeatable; {DEFAULT_MODEL})",
+    )
+    audio.add_argument(
+        "-l",
+        "--language",
+        help="default language, an ISO 639-1 code (default: detected, or en for "
+        "English-only models)",
+    )
+    audio.add_argument("--mic", action="store_true", help="also caption this machine's microphone")
+    audio.add_argument(
+        "-d", "--device", metavar="DEVICE", help="with --mic: input device, index or name"
+    )
+    limits = parser.add_argument_group("capacity")
+    limits.add_argument(
+        "--max-sessions",
+        type=positive_int,
+        default=4,
+        help="audio sessions at once; more are told 'busy' (4)",
+    )
+    limits.add_argument(
+        "--workers",
+        type=positive_int,
+        help="model workers, each one whisper.cpp context (default: one per session, "
+        "at most one per core)",
+    )
+    limits.add_argument("--threads", type=positive_int, help="CPU threads per decode")
+    limits.add_argument(
+        "--idle-timeout",
+        type=positive_float,
+        default=30.0,
+        help="close an audio session that sends nothing for this many seconds (30)",
+    )
+    parser.set_defaults(handler=_serve, usage_error=parser.error)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.device is not None and not args.mic:
+        args.usage_error("--device chooses the microphone of --mic: add --mic")
+    try:
+        from livewhisper.server import ServerConfig
+    except ImportError as exc:
+        raise DependencyError(
+            f"the server needs websockets ({exc}): pip install 'livewhisper[server]'"
+        ) from None
+    device: str | None = args.device
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        models=tuple(args.model or (DEFAULT_MODEL,)),
+        language=args.language,
+        mic=args.mic,
+        mic_device=int(device) if device is not None and device.isdigit() else device,
+        token=args.token,
+        max_sessions=args.max_sessions,
+        workers=args.workers,
+        threads=args.threads,
+        idle_timeout=args.idle_timeout,
+        allowed_origins=tuple(args.allow_origin),
+    )
+    asyncio.run(_run(config))
+    return 0
+
+
+async def _run(config: Any) -> None:
+    from livewhisper.server import CaptionServer
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Not available off the main thread or on some platforms: Ctrl-C then interrupts.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    print("livewhisper: loading the models…", file=sys.stderr, flush=True)
+    async with CaptionServer(config) as server:
+        page = server.url + (f"?token={config.token}" if config.token else "")
+        models = ", ".join(server.pool.models)
+        mic = "; captioning the microphone" if config.mic else ""
+        print(
+            f"livewhisper: captions at {page} (models {models}; up to "
+            f"{config.max_sessions} sessions on {server.pool.workers} workers{mic}); "
+            "Ctrl-C to stop",
+            file=sys.stderr,
+            flush=True,
+        )
+        await stop.wait()
+        print("livewhisper: stopping", file=sys.stderr, flush=True)

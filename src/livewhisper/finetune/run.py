@@ -1,0 +1,238 @@
+"""The whole fine-tuning job: data -> base model -> WER before -> train -> WER after -> export.
+
+:func:`finetune` is what ``livewhisper finetune`` runs. Its output directory is a model
+livewhisper can use anywhere a model is named (``Engine("my-model")``,
+``livewhisper dictate --model my-model``, the server):
+
+* ``ggml-model-q8_0.bin`` (and ``ggml-model-f16.bin``): the whisper.cpp files;
+* ``livewhisper.json``: which file to load, the base model, the held-out ids, the WERs;
+* ``hf/``: the ``transformers`` model, to fine-tune further or use with ``transformers``;
+* ``checkpoints/``: ``last.pt`` to resume an interrupted run, ``best.pt``.
+
+Example::
+
+    report = finetune(Path("my-voice"), Path("my-model"), base="tiny.en")
+    print(report.table)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from livewhisper.errors import DatasetError
+from livewhisper.finetune.data import Example, read_dataset, split_dataset, stream_hub_dataset
+from livewhisper.finetune.evaluate import (
+    WerRow,
+    timed_wer,
+    transcribe_hf,
+    transcribe_streaming,
+    wer_table,
+)
+from livewhisper.finetune.hf_convert import HF_DIR, export_ggml, load_base, save_hf
+from livewhisper.finetune.train import TrainConfig, TrainResult, check_memory, train
+from livewhisper.models.resolve import FINETUNED_MANIFEST
+
+__all__ = ["FinetuneReport", "HubDataset", "finetune", "write_model_manifest"]
+
+FORMAT = "livewhisper-finetuned"
+
+
+@dataclass(frozen=True)
+class HubDataset:
+    """A Hugging Face data set to stream: ``eval_size`` rows from its start are held out.
+
+    Example: ``HubDataset("user/my-voice", split="train", eval_size=50)``.
+    """
+
+    name: str
+    split: str = "train"
+    config: str | None = None
+    text_column: str | None = None
+    eval_size: int = 50
+
+
+@dataclass(frozen=True)
+class FinetuneReport:
+    """What a fine-tuning job did: WER rows before/after, training, files written."""
+
+    rows: tuple[WerRow, ...]
+    training: TrainResult
+    model_dir: Path
+    files: dict[str, Path]
+    train_examples: int
+    held_out: tuple[str, ...]
+    hypotheses: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def table(self) -> str:
+        """The WER rows as a markdown table."""
+        return wer_table(self.rows)
+
+    def wer(self, model: str, backend: str) -> float | None:
+        """The WER of ``model`` ("before"/"after") decoded by ``backend``, if measured."""
+        for row in self.rows:
+            if row.model.startswith(model) and row.backend == backend:
+                return row.wer
+        return None
+
+
+def write_model_manifest(model_dir: Path, info: dict[str, Any]) -> Path:
+    """Write ``livewhisper.json``, which makes ``model_dir`` resolvable as a model."""
+    path = model_dir / FINETUNED_MANIFEST
+    path.write_text(json.dumps(info, indent=1, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def finetune(
+    dataset: Path | HubDataset,
+    out: Path,
+    *,
+    base: str | Path = "tiny.en",
+    config: TrainConfig | None = None,
+    eval_split: float = 0.2,
+    precisions: Sequence[str] = ("q8_0", "f16"),
+    language: str | None = None,
+    evaluate_before: bool = True,
+    evaluate_ggml: bool = True,
+    resume: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+    threads: int = 2,
+) -> FinetuneReport:
+    """Fine-tune ``base`` on ``dataset``, measure held-out WER before and after, export to ``out``.
+
+    ``precisions`` are the whisper.cpp files to write; the first is the one livewhisper
+    loads. ``evaluate_ggml`` also decodes the held-out clips with the exported file through
+    the streaming core (and with the base model's, before), as dictation would.
+
+    Example::
+
+        report = finetune(Path("my-voice"), Path("my-model"), config=TrainConfig(epochs=8))
+        report.wer("after", "whisper.cpp")
+    """
+    config = config or TrainConfig()
+    train_set: Sequence[Example] | Callable[[], Iterable[Example]]
+    if isinstance(dataset, HubDataset):
+        hub = dataset
+        held_out = list(
+            stream_hub_dataset(
+                hub.name,
+                split=hub.split,
+                config=hub.config,
+                text_column=hub.text_column,
+                limit=hub.eval_size,
+            )
+        )
+        if not held_out:
+            raise DatasetError(f"the Hugging Face data set {hub.name!r} gave no usable rows")
+
+        def train_set() -> Iterable[Example]:
+            return stream_hub_dataset(
+                hub.name,
+                split=hub.split,
+                config=hub.config,
+                text_column=hub.text_column,
+                skip=hub.eval_size,
+            )
+
+        source = f"hub:{hub.name}"
+        n_train = -1
+    else:
+        examples = read_dataset(dataset)
+        train_set, held_out = split_dataset(examples, eval_split, seed=config.seed)
+        source = str(dataset)
+        n_train = len(train_set)
+        seconds = sum(e.seconds or 0.0 for e in examples)
+        log(
+            f"data set {dataset}: {len(examples)} clips, {seconds / 60:.1f} min; training on "
+            f"{n_train}, holding out {len(held_out)}"
+        )
+    whisper = load_base(base, language=language)
+    needed = check_memory(whisper, config)
+    log(
+        f"base model {base}: {sum(p.numel() for p in whisper.model.parameters()) / 1e6:.0f}M "
+        f"parameters; about {needed / 2**30:.1f} GiB of memory needed"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[WerRow] = []
+    texts: dict[str, list[str]] = {}
+    base_name = Path(str(base)).name
+    if evaluate_before:
+        row, texts["before/transformers"] = timed_wer(
+            f"before ({base_name})", "transformers", held_out, lambda ex: transcribe_hf(whisper, ex)
+        )
+        rows.append(row)
+        log(f"held-out WER before fine-tuning: {row.wer:.1%}")
+        if evaluate_ggml:
+            with tempfile.TemporaryDirectory(prefix="livewhisper-base-") as tmp:
+                base_file = export_ggml(whisper, Path(tmp) / "base.bin", precisions[0])
+                row, texts["before/whisper.cpp"] = timed_wer(
+                    f"before ({base_name})",
+                    f"whisper.cpp {precisions[0]}",
+                    held_out,
+                    lambda ex: transcribe_streaming(base_file, ex, threads=threads),
+                )
+            rows.append(row)
+    result = train(
+        whisper,
+        train_set,
+        held_out,
+        config,
+        checkpoints=out / "checkpoints",
+        resume=resume,
+        progress=progress,
+        log=log,
+    )
+    log(f"trained {result.steps} steps in {result.seconds:.0f} s")
+    row, texts["after/transformers"] = timed_wer(
+        "after (fine-tuned)", "transformers", held_out, lambda ex: transcribe_hf(whisper, ex)
+    )
+    rows.append(row)
+    files: dict[str, Path] = {}
+    save_hf(whisper, out / HF_DIR)
+    for precision in precisions:
+        files[precision] = export_ggml(whisper, out / f"ggml-model-{precision}.bin", precision)
+        log(f"wrote {files[precision]} ({files[precision].stat().st_size / 1e6:.0f} MB)")
+    if evaluate_ggml:
+        row, texts["after/whisper.cpp"] = timed_wer(
+            "after (fine-tuned)",
+            f"whisper.cpp {precisions[0]}",
+            held_out,
+            lambda ex: transcribe_streaming(files[precisions[0]], ex, threads=threads),
+        )
+        rows.append(row)
+    rows.sort(key=lambda r: r.backend)
+    write_model_manifest(
+        out,
+        {
+            "format": FORMAT,
+            "version": 1,
+            "model": files[precisions[0]].name,
+            "files": {p: f.name for p, f in files.items()},
+            "base": str(base),
+            "language": whisper.language,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "dataset": source,
+            "train_examples": n_train,
+            "held_out": [ex.id for ex in held_out],
+            "training": asdict(config),
+            "steps": result.steps,
+            "seconds": result.seconds,
+            "wer": {f"{r.model} / {r.backend}": round(r.wer, 4) for r in rows},
+        },
+    )
+    return FinetuneReport(
+        tuple(rows),
+        result,
+        out,
+        files,
+        n_train,
+        tuple(ex.id for ex in held_out),
+        texts,
+    )

@@ -1,0 +1,100 @@
+"""The caption server's settings: one validated, immutable dataclass.
+
+Example::
+
+    config = ServerConfig(port=0, models=("tiny.en-q8_0",), max_sessions=2)
+    lan = ServerConfig(host="0.0.0.0", token="s3cret")     # beyond loopback: a token is required
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from dataclasses import dataclass
+
+from livewhisper.errors import ConfigError
+from livewhisper.models.names import DEFAULT_MODEL
+
+__all__ = ["ServerConfig", "is_loopback"]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``).
+
+    Example::
+
+        >>> is_loopback("127.0.0.1"), is_loopback("[::1]"), is_loopback("0.0.0.0")
+        (True, True, False)
+    """
+    name = host.strip().lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False  # any other name may resolve to anything
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How ``livewhisper serve`` runs.
+
+    * ``host``, ``port``: where to listen (``port=0`` picks a free port). A host other
+      than loopback requires ``token``.
+    * ``models``: the models sessions may choose, the first the default; ``language``:
+      the default decode language (None detects it; English-only models use English).
+    * ``mic``, ``mic_device``: also caption this machine's microphone, as session ``mic``.
+    * ``token``: clients must present it (``?token=`` or ``Authorization: Bearer``).
+    * ``max_sessions``: audio sessions at once (more get ``busy``); ``max_listeners``:
+      caption listeners at once.
+    * ``workers``, ``threads``: model workers and CPU threads per decode (None: see
+      :func:`~livewhisper.server.pool.default_workers`).
+    * ``idle_timeout``: seconds a listen client may stay silent (no frame at all) before
+      the session is closed.
+    * ``allowed_origins``: browser origins allowed besides the server's own
+      (e.g. ``"https://example.org"``).
+    * ``max_queued_finals``: events a connection may fall behind by before it is dropped
+      as too slow (partials are dropped long before that).
+
+    Example: ``ServerConfig(host="0.0.0.0", port=9000, token="s3cret", mic=True)``.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    language: str | None = None
+    mic: bool = False
+    mic_device: int | str | None = None
+    token: str | None = None
+    max_sessions: int = 4
+    max_listeners: int = 1000
+    workers: int | None = None
+    threads: int | None = None
+    idle_timeout: float = 30.0
+    allowed_origins: tuple[str, ...] = ()
+    max_queued_finals: int = 256
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "allowed_origins", tuple(self.allowed_origins))
+        if not self.models:
+            raise ConfigError("the server needs at least one model")
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"port must be within 0..65535, not {self.port}")
+        for name in ("max_sessions", "max_listeners", "max_queued_finals"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if not math.isfinite(self.idle_timeout) or self.idle_timeout <= 0:
+            raise ConfigError("idle_timeout must be a positive number of seconds")
+        if self.token is not None and not self.token.strip():
+            raise ConfigError("the token must not be empty")
+        if not is_loopback(self.host) and self.token is None:
+            raise ConfigError(
+                f"listening on {self.host!r} exposes the server beyond this machine: "
+                "set a token (--token or LIVEWHISPER_TOKEN) that clients must present, "
+                "or keep the default --host 127.0.0.1"
+            )

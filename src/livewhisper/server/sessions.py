@@ -1,0 +1,501 @@
+"""What happens on each connection: audio sessions, caption listeners, and their outboxes.
+
+* :class:`Outbox`: the messages waiting for one connection. Queuing never waits, so a
+  slow reader never holds anyone up: a newer partial replaces an older one of the same
+  session, a final discards the partials before it, and a connection that falls
+  ``max_queued`` finals behind is dropped.
+* :class:`CaptionHub`: the ``/v1/captions`` listeners; :meth:`CaptionHub.publish`
+  encodes an event once and queues it for each of them.
+* :class:`ListenSession`: one ``/v1/listen`` connection driving one
+  :class:`~livewhisper.dictation.Dictation` with ``source="push"``. Frames go through
+  :class:`~livewhisper.server.protocol.ListenProtocol`; events come back from the
+  dictation's threads through its async iterator (which crosses into the event loop with
+  ``call_soon_threadsafe``).
+
+Example::
+
+    hub = CaptionHub(max_listeners=100)
+    outbox = hub.subscribe(connection)          # in a /v1/captions handler
+    hub.publish("mic", final)                   # from anywhere on the event loop
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from websockets.exceptions import ConnectionClosed
+
+from livewhisper.audio.sources import PushSource
+from livewhisper.dictation import Dictation
+from livewhisper.engine import DecodeOptions
+from livewhisper.errors import ConfigError, DecodeOptionsError
+from livewhisper.events import Event, Partial
+from livewhisper.gate import StreamConfig
+from livewhisper.server.pool import ModelPool, PooledEngine
+from livewhisper.server.protocol import (
+    Audio,
+    ClientAction,
+    CloseCode,
+    Config,
+    End,
+    ErrorCode,
+    ErrorMessage,
+    FinalMessage,
+    Finish,
+    ListenProtocol,
+    Notice,
+    PartialMessage,
+    ProtocolError,
+    Ready,
+    Start,
+    Subscribed,
+    encode,
+)
+
+__all__ = ["CaptionHub", "Connection", "ListenSession", "Outbox", "close_soon", "deliver"]
+
+log = logging.getLogger("livewhisper.server")
+
+# How long a closing handshake may take before the TCP connection is simply dropped: a
+# peer that stopped reading would otherwise hold the close (and its buffers) forever.
+CLOSE_TIMEOUT = 2.0
+# Overflow notices at most this often: one is enough to tell a client it sends too fast.
+_OVERFLOW_NOTICE_INTERVAL = 5.0
+
+
+class Connection(Protocol):
+    """What sessions need of a WebSocket connection (websockets' ``ServerConnection``).
+
+    Example: a test double with ``async def send(self, message)`` and
+    ``async def close(self, code=1000, reason="")`` stands in for a real connection.
+    """
+
+    async def send(self, message: str | bytes) -> None:
+        """Send one frame."""
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Perform the closing handshake."""
+
+
+@dataclass(frozen=True)
+class Closing:
+    """The outbox's last item: close the connection with ``code`` and ``reason``.
+
+    Example: ``if isinstance(item, Closing): await connection.close(item.code, item.reason)``.
+    """
+
+    code: int
+    reason: str
+
+
+class Outbox:
+    """Messages waiting for one connection; :meth:`put` and :meth:`put_partial` never wait.
+
+    Example::
+
+        outbox = Outbox(max_queued=256)
+        outbox.put_partial(text, key="mic")      # replaces mic's partial if still queued
+        if not outbox.put(final_text, key="mic"):
+            ...                                  # the reader is too slow: drop it
+        item = await outbox.get()                # str, or Closing last
+    """
+
+    def __init__(self, max_queued: int = 256) -> None:
+        # Each item: (session key or None, is a partial, text).
+        self._items: collections.deque[tuple[str | None, bool, str]] = collections.deque()
+        self._closing: Closing | None = None
+        self._wake = asyncio.Event()
+        self._kept = 0  # queued items other than partials
+        self.max_queued = max_queued
+        self.dropped_partials = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def closing(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closing is not None
+
+    def put(self, text: str, *, key: str | None = None) -> bool:
+        """Queue a message that must not be lost; False if ``max_queued`` are waiting.
+
+        Partials of session ``key`` still queued are discarded: this final settles them.
+        """
+        if self._closing is not None:
+            return True
+        if self._kept >= self.max_queued:
+            return False
+        if key is not None:
+            self._discard_partial(key)
+        self._items.append((key, False, text))
+        self._kept += 1
+        self._wake.set()
+        return True
+
+    def put_partial(self, text: str, key: str) -> None:
+        """Queue a partial of session ``key``, replacing the one still waiting, if any."""
+        if self._closing is not None:
+            return
+        self._discard_partial(key)
+        self._items.append((key, True, text))
+        self._wake.set()
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close the connection once the messages already queued are sent."""
+        if self._closing is None:
+            self._closing = Closing(code, reason)
+            self._wake.set()
+
+    async def get(self) -> str | Closing:
+        """The next message, or :class:`Closing` when all are sent after :meth:`close`."""
+        while not self._items:
+            if self._closing is not None:
+                return self._closing
+            self._wake.clear()
+            await self._wake.wait()
+        _, partial, text = self._items.popleft()
+        if not partial:
+            self._kept -= 1
+        return text
+
+    def _discard_partial(self, key: str) -> None:
+        for index, (item_key, partial, _) in enumerate(self._items):
+            if partial and item_key == key:
+                del self._items[index]
+                self.dropped_partials += 1
+                return  # there is never more than one per key
+
+
+async def close_soon(
+    connection: Connection, code: int, reason: str = "", timeout: float = CLOSE_TIMEOUT
+) -> None:
+    """Close ``connection``, dropping the TCP connection if the handshake takes too long.
+
+    Example: ``await close_soon(connection, CloseCode.TRY_AGAIN_LATER, "busy")``.
+    """
+    try:
+        await asyncio.wait_for(connection.close(code, reason), timeout)
+    except (asyncio.TimeoutError, OSError):
+        transport = getattr(connection, "transport", None)
+        if transport is not None:
+            transport.abort()
+
+
+async def deliver(connection: Connection, outbox: Outbox) -> None:
+    """Send what ``outbox`` holds, in order, until it says to close (then close).
+
+    Example: ``sender = asyncio.create_task(deliver(connection, outbox))``.
+    """
+    while True:
+        item = await outbox.get()
+        if isinstance(item, Closing):
+            await close_soon(connection, item.code, item.reason)
+            return
+        await connection.send(item)
+
+
+class CaptionHub:
+    """The ``/v1/captions`` listeners, and the fan-out of shared sessions' events to them.
+
+    Runs on the event loop only. Each event is encoded once; each listener has an
+    :class:`Outbox`, so a stalled one only loses partials until, ``max_queued`` finals
+    behind, it is disconnected (``too_slow``).
+
+    Example::
+
+        outbox = hub.subscribe(connection)
+        if outbox is None:
+            ...                                   # max_listeners reached
+        asyncio.create_task(deliver(connection, outbox))
+        hub.publish("3f9a0c1e", event)
+    """
+
+    def __init__(self, max_listeners: int = 1000, max_queued: int = 256) -> None:
+        self.max_listeners = max_listeners
+        self.max_queued = max_queued
+        self._listeners: dict[Outbox, Connection] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._listeners)
+
+    def subscribe(self, connection: Connection) -> Outbox | None:
+        """Register a listener; its outbox starts with ``subscribed``. None if full."""
+        if len(self._listeners) >= self.max_listeners:
+            return None
+        outbox = Outbox(self.max_queued)
+        outbox.put(encode(Subscribed()))
+        self._listeners[outbox] = connection
+        return outbox
+
+    def unsubscribe(self, outbox: Outbox) -> None:
+        """Forget a listener (idempotent)."""
+        self._listeners.pop(outbox, None)
+
+    def publish(self, session: str, event: Event) -> None:
+        """Queue ``event`` of ``session`` for every listener, at once."""
+        if not self._listeners:
+            return
+        if isinstance(event, Partial):
+            text = encode(PartialMessage.from_event(event, session))
+            for outbox in self._listeners:
+                outbox.put_partial(text, session)
+            return
+        text = encode(FinalMessage.from_event(event, session))
+        slow = [outbox for outbox in self._listeners if not outbox.put(text, key=session)]
+        for outbox in slow:
+            self._drop(outbox)
+
+    def _drop(self, outbox: Outbox) -> None:
+        connection = self._listeners.pop(outbox)
+        self.dropped += 1
+        log.warning("dropping a caption listener %d events behind", self.max_queued)
+        # Its sender may be stuck writing to a full socket, so close from outside it.
+        task = asyncio.create_task(
+            close_soon(connection, CloseCode.POLICY_VIOLATION, ErrorCode.TOO_SLOW.value)
+        )
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+
+class ListenConnection(Connection, Protocol):
+    """A connection that audio arrives on (websockets' ``ServerConnection``).
+
+    Example: ``frame = await connection.recv()`` gives ``str`` (text) or ``bytes`` (audio).
+    """
+
+    async def recv(self) -> str | bytes:
+        """The next frame: ``str`` for text, ``bytes`` for binary."""
+        ...
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """What every listen session of a server shares: models, defaults, limits.
+
+    Example: ``SessionSettings(pool, CaptionHub(), language="en", idle_timeout=10)``.
+    """
+
+    pool: ModelPool
+    hub: CaptionHub
+    language: str | None = None
+    idle_timeout: float = 30.0
+    max_queued: int = 256
+
+
+class ListenSession:
+    """One ``/v1/listen`` connection: protocol frames in, a dictation, events out.
+
+    :meth:`run` returns once the connection is over; it never raises for anything the
+    client did (that becomes an ``error`` message and a close code), and other sessions
+    never notice. ``on_closed`` is called as soon as the connection is closed and the
+    session's waiting decodes are cancelled, before its threads are joined: a client that
+    reconnects at once finds its place free.
+
+    Example::
+
+        async def handler(connection):
+            await ListenSession(connection, "3f9a0c1e", settings).run()
+    """
+
+    def __init__(
+        self,
+        connection: ListenConnection,
+        session_id: str,
+        settings: SessionSettings,
+        on_closed: Callable[[], None] | None = None,
+    ) -> None:
+        self.connection = connection
+        self._on_closed = on_closed
+        self.id = session_id
+        self.settings = settings
+        self.outbox = Outbox(settings.max_queued)
+        self.protocol = ListenProtocol()
+        self.dictation: Dictation | None = None
+        self.engine: PooledEngine | None = None
+        self.share = False
+        self._loop = asyncio.get_running_loop()
+        self._pump: asyncio.Task[None] | None = None
+        self._overflow_seen = 0
+        self._overflow_noticed_at = -_OVERFLOW_NOTICE_INTERVAL
+        self._over = False
+
+    async def run(self) -> None:
+        """Serve the connection until it ends; release everything it used."""
+        sender = asyncio.create_task(deliver(self.connection, self.outbox))
+        try:
+            await self._receive()
+        except Exception:
+            log.exception("session %s failed", self.id)
+            self._fail(ProtocolError(ErrorCode.INTERNAL, "internal server error"))
+        finally:
+            await self._release(sender)
+
+    # -- frames in ---------------------------------------------------------------------
+    async def _receive(self) -> None:
+        while not self.outbox.closing:
+            # Once the client said end it only waits for us: silence is then expected.
+            timeout = None if self.protocol.finished else self.settings.idle_timeout
+            try:
+                frame = await asyncio.wait_for(self.connection.recv(), timeout)
+            except asyncio.TimeoutError:
+                self._fail(
+                    ProtocolError(
+                        ErrorCode.IDLE_TIMEOUT,
+                        f"no frame for {self.settings.idle_timeout:g} s: send audio "
+                        "(silence too) or 'end'",
+                    )
+                )
+                return
+            except ConnectionClosed:
+                return
+            try:
+                for action in self.protocol.receive(frame):
+                    self._apply(action)
+            except ProtocolError as exc:
+                self._fail(exc)
+                return
+
+    def _apply(self, action: ClientAction) -> None:
+        if isinstance(action, Start):
+            self._start(action.config)
+        elif isinstance(action, Audio):
+            assert self.dictation is not None and self.protocol.config is not None
+            self.dictation.feed(action.samples)
+            self._check_overflow()
+        elif isinstance(action, Finish):
+            assert self.dictation is not None
+            self.dictation.finish()
+        elif isinstance(action, Notice):
+            self.outbox.put(encode(action.error))
+
+    def _start(self, config: Config) -> None:
+        pool = self.settings.pool
+        try:
+            engine = pool.engine(config.model)
+        except ConfigError as exc:
+            raise ProtocolError(ErrorCode.UNKNOWN_MODEL, str(exc)) from None
+        language = config.language if config.language is not None else self.settings.language
+        try:
+            decode = DecodeOptions(language=language)
+        except DecodeOptionsError as exc:
+            raise ProtocolError(ErrorCode.UNSUPPORTED_LANGUAGE, str(exc)) from None
+        if not engine.multilingual:
+            if decode.language not in (None, "en"):
+                raise ProtocolError(
+                    ErrorCode.UNSUPPORTED_LANGUAGE,
+                    f"{engine.model_name} is an English-only model: it cannot decode "
+                    f"{decode.language!r}; choose a multilingual model",
+                )
+            decode = DecodeOptions(language="en")
+        self.engine = engine
+        self.share = config.share
+        self.dictation = Dictation(
+            engine,
+            source=PushSource(sample_rate=config.sample_rate),
+            decode=decode,
+            stream=StreamConfig(partials=config.partials),
+            on_error=self._threadsafe(self._decode_failed),
+        )
+        self.outbox.put(encode(Ready(self.id, engine.model_name, config.sample_rate)))
+        # The iterator subscribes before it starts the dictation, so no event is missed;
+        # audio fed before then waits in the push source.
+        self._pump = asyncio.create_task(self._forward(self.dictation))
+
+    def _check_overflow(self) -> None:
+        assert self.dictation is not None
+        lost = self.dictation.source.overflow_samples
+        now = time.monotonic()
+        if lost > self._overflow_seen and now - self._overflow_noticed_at > (
+            _OVERFLOW_NOTICE_INTERVAL
+        ):
+            self._overflow_noticed_at = now
+            self.outbox.put(
+                encode(
+                    ErrorMessage(
+                        ErrorCode.OVERFLOW.value,
+                        f"{(lost - self._overflow_seen) / 16000:.1f} s of audio dropped: "
+                        "audio arrives faster than it can be decoded",
+                    )
+                )
+            )
+            self._overflow_seen = lost
+
+    # -- events out --------------------------------------------------------------------
+    async def _forward(self, dictation: Dictation) -> None:
+        try:
+            async for event in dictation:
+                if isinstance(event, Partial):
+                    self.outbox.put_partial(encode(PartialMessage.from_event(event)), self.id)
+                elif not self.outbox.put(encode(FinalMessage.from_event(event)), key=self.id):
+                    self._fail(ProtocolError(ErrorCode.TOO_SLOW, "the client reads too slowly"))
+                    return
+                if self.share:
+                    self.settings.hub.publish(self.id, event)
+        except Exception:
+            log.exception("session %s: the dictation failed", self.id)
+            self._fail(ProtocolError(ErrorCode.INTERNAL, "the session's audio pipeline failed"))
+            return
+        if self._over:
+            return
+        if self.protocol.finished:
+            self.outbox.put(encode(End()))
+            self.outbox.close(CloseCode.NORMAL)
+        else:
+            self._fail(ProtocolError(ErrorCode.INTERNAL, "the session's audio pipeline stopped"))
+
+    def _decode_failed(self, exc: BaseException) -> None:
+        if not self._over:
+            self.outbox.put(encode(ErrorMessage(ErrorCode.DECODE_FAILED.value, str(exc))))
+
+    def _threadsafe(
+        self, callback: Callable[[BaseException], None]
+    ) -> Callable[[BaseException], None]:
+        loop = self._loop
+
+        def call(exc: BaseException) -> None:
+            # After the server stopped, the loop is closed and nobody is left to tell.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(callback, exc)
+
+        return call
+
+    # -- the end -----------------------------------------------------------------------
+    def _fail(self, exc: ProtocolError) -> None:
+        if self.outbox.closing:
+            return
+        self._over = True
+        self.outbox.put(encode(exc.to_message()))
+        code = exc.code.close_code or CloseCode.POLICY_VIOLATION
+        self.outbox.close(code, exc.code.value)
+
+    async def _release(self, sender: asyncio.Task[None]) -> None:
+        self._over = True
+        if self.engine is not None:
+            self.engine.close()  # decodes still waiting for a worker are not needed now
+        if self._pump is not None and not self._pump.done():
+            self._pump.cancel()
+        if self.outbox.closing:
+            # Let the last messages and the close frame go out; deliver() bounds the close.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(sender), CLOSE_TIMEOUT * 2)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+        if self._on_closed is not None:
+            self._on_closed()
+        if self._pump is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._pump
+        if self.dictation is not None:
+            # stop() joins threads (bounded by its timeout): keep that off the event loop.
+            await asyncio.to_thread(self.dictation.stop, 2.0)

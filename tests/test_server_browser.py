@@ -1,0 +1,149 @@
+"""The caption page in a real browser: Chromium (headless, driven by Playwright) opens the
+page, a speech WAV plays through Chromium's fake microphone, the AudioWorklet resamples it
+to 16 kHz and streams it, and the words must appear as captions on the page.
+
+Screenshots go to build/test-artifacts/ (or $LIVEWHISPER_ARTIFACTS).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import EN, REPO, read_wav, reference
+from server_fixtures import fixture_server_pool, running_server  # noqa: F401
+
+from livewhisper.server import ModelPool, ServerThread
+from livewhisper.wer import normalize, word_error_rate
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Chromium is not installed: apt-get install chromium fonts-liberation",
+)
+
+
+@pytest.fixture(name="artifacts")
+def fixture_artifacts() -> Path:
+    path = Path(os.environ.get("LIVEWHISPER_ARTIFACTS", REPO / "build" / "test-artifacts"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(name="speech_wav")
+def fixture_speech_wav(tmp_path: Path) -> Path:
+    """JFK with silence around it: capture starts about when getUserMedia returns, and the
+    trailing pause lets the utterance end while audio still flows."""
+    audio = read_wav(EN / "jfk.wav")
+    silence = np.zeros(16000, dtype=np.float32)
+    path = tmp_path / "speech.wav"
+    soundfile.write(path, np.concatenate([silence, audio, silence, silence]), 16000, "PCM_16")
+    return path
+
+
+@pytest.fixture(name="server")
+def fixture_server(server_pool: ModelPool) -> Iterator[ServerThread]:
+    with running_server(server_pool, max_sessions=2) as server:
+        yield server
+
+
+def test_page_captions_speech_from_the_fake_microphone(
+    server: ServerThread, speech_wav: Path, artifacts: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright  # CI: pip install playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={speech_wav}%noloop",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        try:
+            context = browser.new_context(
+                viewport={"width": 1280, "height": 720}, accept_downloads=True
+            )
+            page = context.new_page()
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
+            page.on("pageerror", lambda error: console.append(f"page error: {error}"))
+            # A second tab follows the shared captions, as a projector in the room would.
+            follower = context.new_page()
+            follower.on("pageerror", lambda error: console.append(f"page error: {error}"))
+            follower.goto(server.url)
+            follower.wait_for_selector("#follow:not([disabled])", timeout=15_000)
+            follower.click("#follow")
+            follower.wait_for_function(
+                "() => document.querySelector('#status').textContent.includes('Following')"
+            )
+            page.goto(server.url)
+            page.wait_for_selector("#start:not([disabled])", timeout=15_000)
+            page.check("#share")
+            assert page.input_value("#model") == "tiny.en-q8_0"
+            assert page.input_value("#language") == "en"  # an English-only model
+            # Count partial captions as they appear: they are replaced, so sample them.
+            page.evaluate(
+                """() => {
+                    window.partialsSeen = 0;
+                    new MutationObserver(() => {
+                        if (document.querySelector('#partials .partial')) window.partialsSeen++;
+                    }).observe(document.querySelector('#partials'),
+                               {childList: true, subtree: true});
+                }"""
+            )
+            page.click("#start")
+            page.wait_for_selector("#partials .partial", timeout=60_000)
+            page.screenshot(path=str(artifacts / "captions-partial.png"))
+            page.wait_for_function(
+                """() => document.querySelector('#transcript').textContent.toLowerCase()
+                    .replace(/[^a-z ]/g, '').includes('ask not what your country can do')""",
+                timeout=90_000,
+            )
+            page.screenshot(path=str(artifacts / "captions-page.png"))
+            text = page.inner_text("#transcript")
+            assert word_error_rate(reference("jfk"), text) <= 0.15, (text, console)
+            assert page.evaluate("window.partialsSeen") > 0, "partial text is shown first"
+            assert page.eval_on_selector(".final", "e => getComputedStyle(e).fontSize") == "40px"
+
+            page.click("#start")  # stop: the page sends end, the server ends the session
+            page.wait_for_function(
+                "() => document.querySelector('#status').textContent === 'Stopped'",
+                timeout=30_000,
+            )
+            with page.expect_download() as download:
+                page.click("button.download[data-format='srt']")
+            srt = Path(download.value.path()).read_text(encoding="utf-8")
+            assert re.search(r"^1\n00:00:\d\d,\d{3} --> 00:00:\d\d,\d{3}\n", srt), srt
+            assert "country" in normalize(srt)
+            with page.expect_download() as download:
+                page.click("button.download[data-format='vtt']")
+            assert Path(download.value.path()).read_text(encoding="utf-8").startswith("WEBVTT")
+
+            followed = follower.inner_text("#transcript")
+            assert "what your country can do" in normalize(followed), followed
+            follower.screenshot(path=str(artifacts / "captions-follower.png"))
+
+            page.click("#fullscreen")  # the captions-only view, for a projector
+            assert page.evaluate("document.body.classList.contains('captions-only')")
+            assert not page.is_visible("#controls")
+            page.screenshot(path=str(artifacts / "captions-only.png"))
+        finally:
+            browser.close()
+    assert not [line for line in console if "error" in line.lower()], console
