@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy.typing as npt
 
 from livewhisper.audio.sources import AudioSource, FileSource, Microphone, PushSource
-from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.engine import DecodeOptions, Engine, SpeechModel
 from livewhisper.errors import LiveWhisperError
 from livewhisper.events import Event, Final, Partial
 from livewhisper.gate import Job, SpeechGate, StreamConfig
@@ -105,7 +105,8 @@ class _Subscribers:
 class Dictation:
     """Live speech-to-text from a microphone, a file or pushed audio.
 
-    * ``model``: a model name, path or a ready :class:`~livewhisper.engine.Engine`.
+    * ``model``: a model name, path, or a ready :class:`~livewhisper.engine.Engine` (any
+      :class:`~livewhisper.engine.SpeechModel`), which the caller keeps and closes.
     * ``source``: an :class:`~livewhisper.audio.sources.AudioSource`; a file path (played
       in real time, as if spoken); ``"push"`` to :meth:`feed` audio yourself; or None
       for the default microphone.
@@ -127,7 +128,7 @@ class Dictation:
 
     def __init__(
         self,
-        model: str | Path | Engine = DEFAULT_MODEL,
+        model: str | Path | SpeechModel = DEFAULT_MODEL,
         *,
         language: str | None = None,
         source: AudioSource | str | Path | None = None,
@@ -146,8 +147,10 @@ class Dictation:
         self.stream_config = stream or StreamConfig()
         self.gate = SpeechGate(vad, segmenter, self.stream_config)
         self.source = _make_source(source)
-        self._own_engine = not isinstance(model, Engine)
-        self.engine = model if isinstance(model, Engine) else Engine(model, threads=threads)
+        self._own_engine = isinstance(model, (str, Path))
+        self.engine: SpeechModel = (
+            Engine(model, threads=threads) if isinstance(model, (str, Path)) else model
+        )
         self._on_partial, self._on_final, self._on_error = on_partial, on_final, on_error
         self._subscribers = _Subscribers()
         self.transcriber = Transcriber(

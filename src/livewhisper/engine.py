@@ -22,7 +22,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -97,6 +97,32 @@ class DecodeOptions:
                 )
             else:
                 object.__setattr__(self, "language", code)
+
+
+class SpeechModel(Protocol):
+    """What the streaming core needs of a model: an :class:`Engine`, or a handle that
+    decodes elsewhere (the server's worker pool).
+
+    Example: ``Dictation(model=my_speech_model, source="push")``.
+    """
+
+    model_name: str
+    multilingual: bool
+
+    def transcribe(
+        self,
+        audio: npt.ArrayLike,
+        options: DecodeOptions | None = None,
+        *,
+        sample_rate: int = SAMPLE_RATE,
+        cancel: threading.Event | None = None,
+    ) -> Transcription:
+        """Decode ``audio``, as :meth:`Engine.transcribe` does."""
+        ...
+
+    def close(self) -> None:
+        """Release what the model holds."""
+        ...
 
 
 def audio_ctx_for(seconds: float, floor: int = AUDIO_CTX_FLOOR) -> int:

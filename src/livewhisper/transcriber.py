@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from livewhisper.agreement import LocalAgreement
-from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.engine import DecodeOptions, SpeechModel
 from livewhisper.errors import DecodeCancelled
 from livewhisper.events import Event, Final, Partial, Transcription, Word
 from livewhisper.gate import FinalJob, Job, PartialJob
@@ -131,7 +131,7 @@ class Transcriber:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: SpeechModel,
         decode: DecodeOptions,
         emit: Callable[[Event], None],
         *,

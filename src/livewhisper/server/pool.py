@@ -293,8 +293,8 @@ class ModelPool:
             request.future.cancel()
 
 
-class PooledEngine(Engine):
-    """The :class:`~livewhisper.engine.Engine` a session hands its ``Dictation``.
+class PooledEngine:
+    """The :class:`~livewhisper.engine.SpeechModel` a session hands its ``Dictation``.
 
     It loads nothing itself: :meth:`transcribe` runs on a free worker of its
     :class:`ModelPool` and blocks the calling thread (the session's transcriber) until
@@ -309,7 +309,6 @@ class PooledEngine(Engine):
         engine.close()                  # closes this handle only, never the pool
     """
 
-    # Engine's __init__ would load a context of its own: deliberately not called.
     def __init__(self, pool: ModelPool, model: str, path: Path, multilingual: bool) -> None:
         self.path = path
         self.model_name = model
