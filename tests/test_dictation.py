@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +149,14 @@ def test_stop_is_quick_in_every_state(tiny_engine: Engine, jfk: np.ndarray, stat
     while _threads() - before and time.monotonic() < deadline:
         time.sleep(0.05)  # a decode in flight finishes on its own, bounded by one call
     assert _threads() - before == set()
+
+
+def test_a_failed_start_leaves_nothing_to_stop(tiny_engine: Engine, tmp_path: Path) -> None:
+    from livewhisper.errors import AudioError, DecodeOptionsError
+
+    d = Dictation(tiny_engine, source=tmp_path / "missing.wav")
+    with pytest.raises(AudioError, match="missing.wav"):
+        d.start()
+    d.stop()  # must not raise
+    with pytest.raises(DecodeOptionsError, match="English-only"):
+        Dictation(tiny_engine, source="push", language="es")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import numpy as np
 import pytest
 
-from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.engine import DecodeOptions, Engine, check_options
 from livewhisper.errors import AudioError, DecodeOptionsError
 from livewhisper.wer import normalize, word_error_rate
 
@@ -125,3 +127,25 @@ def test_each_thread_gets_its_own_context(tiny_engine: Engine, jfk: np.ndarray) 
     assert len(results) == 2
     assert normalize(results[0]).startswith("and so my fellow americans")
     assert len(normalize(results[1]).split()) >= len(normalize(results[0]).split())
+
+
+def test_exiting_mid_decode_is_clean(model_cache: object) -> None:
+    # whisper.cpp calls back into Python while decoding; exiting under it used to crash
+    code = (
+        "import threading, time, numpy as np\n"
+        "from livewhisper.engine import Engine\n"
+        "e = Engine('tiny.en-q8_0', threads=2)\n"
+        "audio = (np.random.default_rng(0).standard_normal(16000 * 20) * 0.1).astype('f4')\n"
+        "threading.Thread(target=lambda: e.transcribe(audio), daemon=True).start()\n"
+        "time.sleep(0.3)\n"
+    )
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr.decode()[-500:]
+
+
+def test_english_only_models_refuse_other_languages_up_front() -> None:
+    assert check_options(DecodeOptions(), "tiny.en", multilingual=False) == "en"
+    assert check_options(DecodeOptions(language="es"), "base", multilingual=True) == "es"
+    with pytest.raises(DecodeOptionsError, match="cannot translate"):
+        check_options(DecodeOptions(translate=True), "tiny.en", multilingual=False)

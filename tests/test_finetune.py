@@ -7,6 +7,8 @@ The full acceptance run (40 sentences, WER drop) is ``python -m benchmarks.finet
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import importlib.util
 import json
 import os
@@ -162,6 +164,13 @@ def test_many_problems_are_summarised(tmp_path: Path) -> None:
         read_dataset(tmp_path)
 
 
+@pytest.mark.parametrize("name", ["data", "evaluate", "hf_convert"])
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(f"livewhisper.finetune.{name}")
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
 # -- recording ------------------------------------------------------------------------------
 
 
@@ -215,6 +224,11 @@ def test_recorder_records_skips_and_resumes(spoken: Path, tmp_path: Path) -> Non
     assert any("1 of 3 already recorded" in line for line in said)
     manifest = (tmp_path / MANIFEST).read_text().splitlines()
     assert [line.split("\t")[0] for line in manifest[1:]] == ["0001", "0002", "0003"]
+    # Deleting a pair records that sentence again; the manifest follows.
+    (tmp_path / "0002.wav").unlink()
+    (tmp_path / "0002.txt").unlink()
+    summary = session(["", ""]).run()
+    assert summary.recorded == 3 and [e.id for e in read_dataset(tmp_path)][1] == "0002"
 
 
 def test_prompts_are_kept_for_later_sessions(tmp_path: Path) -> None:
@@ -405,3 +419,10 @@ def test_cli_reports_data_set_errors(tmp_path: Path, capsys: pytest.CaptureFixtu
     status = main(["finetune", str(tmp_path / "data"), "--out", str(tmp_path / "model")])
     assert status == 1
     assert "is empty" in capsys.readouterr().err
+
+
+def test_cli_record_needs_prompts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from livewhisper.cli.main import main
+
+    assert main(["record", str(tmp_path / "data")]) == 1
+    assert "--prompts FILE" in capsys.readouterr().err

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy.typing as npt
 
 from livewhisper.audio.sources import AudioSource, FileSource, Microphone, PushSource
-from livewhisper.engine import DecodeOptions, Engine, SpeechModel
+from livewhisper.engine import DecodeOptions, Engine, SpeechModel, check_options
 from livewhisper.errors import LiveWhisperError
 from livewhisper.events import Event, Final, Partial
 from livewhisper.gate import Job, SpeechGate, StreamConfig
@@ -151,6 +151,11 @@ class Dictation:
         self.engine: SpeechModel = (
             Engine(model, threads=threads) if isinstance(model, (str, Path)) else model
         )
+        try:
+            check_options(decode, self.engine.model_name, self.engine.multilingual)
+        except BaseException:
+            self._close_engine()
+            raise
         self._on_partial, self._on_final, self._on_error = on_partial, on_final, on_error
         self._subscribers = _Subscribers()
         self.transcriber = Transcriber(
@@ -191,7 +196,7 @@ class Dictation:
         deadline = time.monotonic() + timeout
         self._stopping.set()
         self.source.close()
-        if self._started:
+        if self._capture.ident is not None:  # started, and the source opened
             self._capture.join(max(0.0, deadline - time.monotonic()))
             self.transcriber.stop(max(0.0, deadline - time.monotonic()))
         self._finish_events()

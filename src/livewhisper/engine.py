@@ -17,9 +17,11 @@ Example::
 from __future__ import annotations
 
 import atexit
+import contextlib
 import math
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +48,7 @@ AUDIO_CTX_FLOOR = 768
 def _pw() -> Any:
     import _pywhispercpp
 
+    _quiet_logs(_pywhispercpp)
     return _pywhispercpp
 
 
@@ -93,7 +96,7 @@ class DecodeOptions:
             elif _pw().whisper_lang_id(code) < 0:
                 raise DecodeOptionsError(
                     f"unknown language {self.language!r}: use an ISO 639-1 code such as 'en', "
-                    "'es', 'de', or None to detect it"
+                    "'es', 'de', or 'auto' to detect it"
                 )
             else:
                 object.__setattr__(self, "language", code)
@@ -123,6 +126,26 @@ class SpeechModel(Protocol):
     def close(self) -> None:
         """Release what the model holds."""
         ...
+
+
+def check_options(options: DecodeOptions, model_name: str, multilingual: bool) -> str | None:
+    """The language to decode with, or :class:`DecodeOptionsError` if the model cannot.
+
+    English-only models neither translate nor decode other languages; check up front,
+    before a stream starts, rather than once per utterance on a worker thread.
+
+    Example: ``check_options(DecodeOptions(language="es"), "tiny.en", False)`` raises.
+    """
+    if multilingual:
+        return options.language
+    if options.language not in (None, "en"):
+        raise DecodeOptionsError(
+            f"{model_name} is an English-only model and cannot decode language "
+            f"{options.language!r}; use a multilingual model such as 'base-q8_0'"
+        )
+    if options.translate:
+        raise DecodeOptionsError(f"{model_name} is English-only: it cannot translate")
+    return "en"
 
 
 def audio_ctx_for(seconds: float, floor: int = AUDIO_CTX_FLOOR) -> int:
@@ -163,7 +186,6 @@ class Engine:
         self._contexts: list[_Context] = []
         self._registry_lock = threading.Lock()
         self._closed = False
-        _quiet_logs()
         self._context()  # load now, so a bad model fails here and not mid-stream
 
     def _context(self) -> _Context:
@@ -208,23 +230,14 @@ class Engine:
             padded = np.zeros(int(MIN_SECONDS * SAMPLE_RATE), dtype=np.float32)
             padded[: samples.size] = samples
             samples = padded
-        language = opts.language
-        if not self.multilingual:
-            if language not in (None, "en"):
-                raise DecodeOptionsError(
-                    f"{self.model_name} is an English-only model and cannot decode "
-                    f"language {language!r}; use a multilingual model such as 'base-q8_0'"
-                )
-            if opts.translate:
-                raise DecodeOptionsError(f"{self.model_name} is English-only: it cannot translate")
-            language = "en"
+        language = check_options(opts, self.model_name, self.multilingual)
         ctx = self._context()
         params = self._params(opts, language, samples.size / SAMPLE_RATE)
-        if cancel is not None:
-            params.set_abort_callback(cancel.is_set)
-        with ctx.lock:
+        cancel = cancel or threading.Event()
+        params.set_abort_callback(cancel.is_set)
+        with ctx.lock, _running(cancel):
             status = _pw().whisper_full(ctx.handle, params, samples, samples.size)
-            if cancel is not None and cancel.is_set():
+            if cancel.is_set():
                 raise DecodeCancelled("the decode was cancelled")
             if status != 0:
                 raise LiveWhisperError(f"whisper.cpp failed to decode (status {status})")
@@ -318,15 +331,44 @@ def _word(pieces: list[tuple[bytes, float, float, float]], duration: float) -> W
 
 
 _logs_quieted = False
+_exit_hook_set = False
+
+# Decodes in flight, by their cancel events. whisper.cpp calls back into Python while it
+# decodes (abort and log callbacks); a process that exits mid-decode would crash in that
+# call, so at exit every decode is cancelled and awaited first.
+_active: set[threading.Event] = set()
+_active_changed = threading.Condition()
+_EXIT_WAIT_SECONDS = 5.0
 
 
-def _quiet_logs() -> None:
+@contextlib.contextmanager
+def _running(cancel: threading.Event) -> Iterator[None]:
+    with _active_changed:
+        _active.add(cancel)
+    try:
+        yield
+    finally:
+        with _active_changed:
+            _active.discard(cancel)
+            _active_changed.notify_all()
+
+
+def _cancel_all_and_wait() -> None:
+    with _active_changed:
+        for event in _active:
+            event.set()
+        _active_changed.wait_for(lambda: not _active, _EXIT_WAIT_SECONDS)
+
+
+def _quiet_logs(pw: Any) -> None:
     """Keep whisper.cpp's load and timing chatter off the user's terminal."""
-    global _logs_quieted
+    global _logs_quieted, _exit_hook_set
     if not _logs_quieted and not os.environ.get("LIVEWHISPER_DEBUG"):
-        pw = _pw()
         pw.whisper_log_set(lambda *args: None)
         # ggml logs during process teardown, after Python is gone: restore the C logger
         # first, or that late call into a dead interpreter crashes the process.
         atexit.register(pw.whisper_log_set, None)
+    if not _exit_hook_set:
+        _exit_hook_set = True
+        atexit.register(_cancel_all_and_wait)  # registered last, so it runs first
         _logs_quieted = True

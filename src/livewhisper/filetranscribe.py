@@ -32,17 +32,12 @@ from tqdm import tqdm
 from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32, load_audio
 from livewhisper.engine import DecodeOptions, Engine
 from livewhisper.events import Segment, Transcription
-from livewhisper.guards import is_phantom, is_repetitive, prompt_from_history, strip_repeats
+from livewhisper.guards import is_noise, prompt_from_history, tidy
 from livewhisper.segmenter import Segmenter, SegmenterConfig, UtteranceEnded
 from livewhisper.vad import SpeechDetector, VadConfig
 
 __all__ = ["split_utterances", "transcribe_file"]
 
-# The policy of the live transcriber (transcriber.Transcriber._is_noise), kept equal on
-# purpose so that a file and the same audio dictated give the same text: a phantom phrase
-# ("Thank you.") is dropped when the utterance is short or Whisper was unsure of it.
-_PHANTOM_MAX_SPEECH = 2.0
-_PHANTOM_MIN_PROBABILITY = 0.6
 _BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]"
 
 
@@ -154,15 +149,8 @@ def _keep(result: Transcription, utterance: UtteranceEnded) -> list[Segment]:
     speech = utterance.end - utterance.speech_start
     kept = []
     for segment in result.segments:
-        text = " ".join(segment.text.split())
-        if is_repetitive(text):
-            text = strip_repeats(text)
-        if not text:
+        text = tidy(segment.text)
+        if not text or is_noise(text, speech, [w.probability for w in segment.words]):
             continue
-        if is_phantom(text):
-            words = segment.words
-            confidence = sum(w.probability for w in words) / len(words) if words else 0.0
-            if speech < _PHANTOM_MAX_SPEECH or confidence < _PHANTOM_MIN_PROBABILITY:
-                continue
         kept.append(replace(segment, text=" " + text).with_offset(utterance.start))
     return kept

@@ -252,3 +252,42 @@ def _runs(words: Sequence[str], max_repeats: int) -> list[tuple[int, int, int]]:
             else:
                 start += 1
     return found
+
+
+# A phantom phrase is believed only from an utterance this long and this sure of itself:
+# Whisper writes "Thank you." over breath and noise, rarely over two seconds of speech.
+PHANTOM_MIN_SPEECH = 2.0
+PHANTOM_MIN_PROBABILITY = 0.6
+
+
+def tidy(text: str) -> str:
+    """Whitespace collapsed, and a decoding loop cut back (:func:`strip_repeats`).
+
+    Example::
+
+        >>> tidy("  go   on go on go on go on go on go on ")
+        'go on go on go on go on'
+    """
+    text = " ".join(text.split())
+    return strip_repeats(text) if is_repetitive(text) else text
+
+
+def is_noise(text: str, speech_seconds: float, probabilities: Sequence[float]) -> bool:
+    """Whether decoded ``text`` is a phantom heard in noise rather than real speech.
+
+    True for a phantom phrase (:func:`is_phantom`) from under :data:`PHANTOM_MIN_SPEECH`
+    seconds of speech, or whose word ``probabilities`` average under
+    :data:`PHANTOM_MIN_PROBABILITY`. The live transcriber and file transcription share
+    this rule, so a file and the same audio dictated give the same text.
+
+    Example::
+
+        >>> is_noise("Thank you.", 0.8, [0.9, 0.9])
+        True
+        >>> is_noise("Thank you.", 3.5, [0.9, 0.95])
+        False
+    """
+    if not is_phantom(text):
+        return False
+    confidence = sum(probabilities) / len(probabilities) if probabilities else 0.0
+    return speech_seconds < PHANTOM_MIN_SPEECH or confidence < PHANTOM_MIN_PROBABILITY

@@ -26,17 +26,14 @@ from dataclasses import dataclass, replace
 from livewhisper.agreement import LocalAgreement
 from livewhisper.engine import DecodeOptions, SpeechModel
 from livewhisper.errors import DecodeCancelled
-from livewhisper.events import Event, Final, Partial, Transcription, Word
+from livewhisper.events import Event, Final, Partial, Transcription
 from livewhisper.gate import FinalJob, Job, PartialJob
-from livewhisper.guards import is_phantom, is_repetitive, prompt_from_history, strip_repeats
+from livewhisper.guards import is_noise, is_phantom, prompt_from_history, tidy
 
 log = logging.getLogger("livewhisper")
 
 # A reused partial must have heard this much beyond the end of speech.
 _REUSE_MARGIN = 0.05
-# Phantom phrases are dropped from utterances this short or this unsure (see guards.py).
-_PHANTOM_MAX_SPEECH = 2.0
-_PHANTOM_MIN_PROBABILITY = 0.6
 
 
 class JobQueue:
@@ -262,14 +259,14 @@ class Transcriber:
             self._agreement_utterance = job.utterance
         words = [w.with_offset(job.start) for w in result.words]
         self._agreement.update(words)
-        text = _clean(result.text)
+        text = tidy(result.text)
         if not text or is_phantom(text):
             return
         # The agreed prefix never changes, so the text shown is that prefix plus the
         # newest hypothesis's words after it: no flicker in what was already shown.
         stable = "".join(w.word for w in self._agreement.committed).strip()
         shown = "".join(w.word for w in self._agreement.committed + self._agreement.pending)
-        text = _clean(shown) or text
+        text = tidy(shown) or text
         self._emit(
             Partial(
                 text,
@@ -297,8 +294,9 @@ class Transcriber:
         self._last_partial = None
         self._agreement.reset()
         words = tuple(w.with_offset(job.start) for w in result.words)
-        text = _clean(result.text)
-        if not text or self._is_noise(text, words, job):
+        text = tidy(result.text)
+        speech = job.speech_end - job.start
+        if not text or is_noise(text, speech, [w.probability for w in words]):
             return
         if self._use_history:
             self._history.append(text)
@@ -306,15 +304,3 @@ class Transcriber:
         end = max(words[-1].end, start) if words else job.speech_end
         self._emit(Final(text, start, end, words, result.language, job.arrival, time.monotonic()))
 
-    @staticmethod
-    def _is_noise(text: str, words: tuple[Word, ...], job: FinalJob) -> bool:
-        if not is_phantom(text):
-            return False
-        speech = job.speech_end - job.start
-        confidence = sum(w.probability for w in words) / len(words) if words else 0.0
-        return speech < _PHANTOM_MAX_SPEECH or confidence < _PHANTOM_MIN_PROBABILITY
-
-
-def _clean(text: str) -> str:
-    text = " ".join(text.split())
-    return strip_repeats(text) if is_repetitive(text) else text

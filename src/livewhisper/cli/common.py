@@ -14,13 +14,11 @@ import argparse
 import os
 import sys
 
-from livewhisper.engine import DecodeOptions, Engine
-from livewhisper.errors import DecodeOptionsError
+from livewhisper.engine import DecodeOptions
 from livewhisper.models.names import DEFAULT_MODEL
 
 __all__ = [
     "add_decode_flags",
-    "check_model_can_decode",
     "decode_options",
     "positive_float",
     "positive_int",
@@ -106,28 +104,6 @@ def decode_options(args: argparse.Namespace) -> DecodeOptions:
     return DecodeOptions(
         language=language, translate=bool(args.translate), initial_prompt=args.prompt
     )
-
-
-def check_model_can_decode(engine: Engine, options: DecodeOptions) -> None:
-    """Raise :class:`DecodeOptionsError` now if ``engine`` would refuse ``options`` later.
-
-    A live stream decodes on a worker thread, where a refusal would surface once per
-    utterance; checked up front it is one clear error before anything starts. The rule
-    is :meth:`Engine.transcribe`'s (English-only models neither translate nor decode
-    other languages), which does not expose it on its own.
-
-    Example: ``check_model_can_decode(Engine("tiny.en-q8_0"), DecodeOptions(language="es"))``
-    raises.
-    """
-    if engine.multilingual:
-        return
-    if options.language not in (None, "en"):
-        raise DecodeOptionsError(
-            f"{engine.model_name} is an English-only model and cannot decode language "
-            f"{options.language!r}; use a multilingual model such as 'base-q8_0'"
-        )
-    if options.translate:
-        raise DecodeOptionsError(f"{engine.model_name} is English-only: it cannot translate")
 
 
 def silence_broken_stdout() -> None:

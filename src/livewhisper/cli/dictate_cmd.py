@@ -8,24 +8,22 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import sys
 import threading
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
 from livewhisper.audio.sources import AudioSource, FileSource, Microphone
 from livewhisper.cli.common import (
     add_decode_flags,
-    check_model_can_decode,
     decode_options,
     positive_float,
     silence_broken_stdout,
 )
 from livewhisper.cli.render import LiveView
 from livewhisper.dictation import Dictation
-from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.engine import DecodeOptions, Engine, check_options
 from livewhisper.events import Final
 from livewhisper.formats import STREAM_FORMATS, CueWriter
 from livewhisper.gate import StreamConfig
@@ -121,8 +119,8 @@ def _dictate(args: argparse.Namespace) -> int:
     idle = True
     try:
         options = decode_options(args)
-        check_model_can_decode(engine, options)
-        with ExitStack() as stack:
+        check_options(options, engine.model_name, engine.multilingual)
+        with contextlib.ExitStack() as stack:
             # The source before the output file: a mistyped input or a missing microphone
             # must not truncate the notes of an earlier session.
             source = stack.enter_context(_source(args))
@@ -137,16 +135,8 @@ def _dictate(args: argparse.Namespace) -> int:
                 status = 130  # a second Ctrl-C while the last sentence was decoding
                 print("livewhisper: interrupted", file=sys.stderr)
     finally:
-        if idle:
+        if idle:  # else a decode is still running: the engine cancels it at exit
             engine.close()
-    if not idle:
-        # A decode is still running in whisper.cpp (stop timed out, or a second Ctrl-C).
-        # Freeing the model under it, or letting Python shut down while that thread may
-        # call back into it, crashes the process; every final is already on disk, so
-        # leave at once instead.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
     return status
 
 

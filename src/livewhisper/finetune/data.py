@@ -307,14 +307,22 @@ class Collator:
         )
         return out.input_features
 
-    def __call__(self, examples: Sequence[Example]) -> dict[str, Any]:
+    def label_batch(self, examples: Sequence[Example]) -> Any:
+        """The examples' labels as one (B, longest) tensor, padded with -100."""
         torch = require_torch()
         labels = [self.labels(ex.text) for ex in examples]
         width = max(len(ids) for ids in labels)
         padded = torch.full((len(labels), width), -100, dtype=torch.long)
         for i, ids in enumerate(labels):
             padded[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        return {"input_features": self.features([ex.audio() for ex in examples]), "labels": padded}
+        return padded
+
+    def __call__(self, examples: Sequence[Example]) -> dict[str, Any]:
+        """``input_features`` and ``labels`` of a batch, both padded: the model's inputs."""
+        return {
+            "input_features": self.features([ex.audio() for ex in examples]),
+            "labels": self.label_batch(examples),
+        }
 
 
 def _decode_hub_audio(value: Any) -> AudioArray:

@@ -20,10 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, Engine
 from livewhisper.events import Final
 from livewhisper.finetune._deps import require_torch
 from livewhisper.finetune.data import Collator, Example
+from livewhisper.gate import StreamConfig
 from livewhisper.wer import corpus_wer
 
 __all__ = [
@@ -99,10 +103,6 @@ def transcribe_streaming(
     Each clip is pushed into a :class:`~livewhisper.dictation.Dictation` (with a second
     of silence after it, as a speaker would pause) and its finals are joined.
     """
-    import numpy as np
-
-    from livewhisper.dictation import Dictation
-
     engine = model if isinstance(model, Engine) else Engine(model, threads=threads)
     language = None if engine.multilingual else "en"
     texts = []
@@ -110,7 +110,11 @@ def transcribe_streaming(
         for ex in examples:
             finals: list[str] = []
             dictation = Dictation(
-                engine, source="push", language=language, on_final=_collect_into(finals)
+                engine,
+                source="push",
+                language=language,
+                on_final=_collect_into(finals),
+                stream=StreamConfig(partials=False),  # only finals count here
             )
             with dictation:
                 dictation.feed(np.concatenate([ex.audio(), np.zeros(16000, dtype=np.float32)]))
@@ -129,11 +133,14 @@ def _collect_into(texts: list[str]) -> Callable[[Final], None]:
 
 
 def timed_wer(
-    label: str, backend: str, examples: Sequence[Example], transcribe: Any
+    label: str,
+    backend: str,
+    examples: Sequence[Example],
+    transcribe: Callable[[Sequence[Example]], list[str]],
 ) -> tuple[WerRow, list[str]]:
     """Run ``transcribe(examples)``; its :class:`WerRow` and the texts."""
     started = time.monotonic()
-    texts: list[str] = transcribe(examples)
+    texts = transcribe(examples)
     row = WerRow(label, backend, wer_of(examples, texts), round(time.monotonic() - started, 1))
     return row, texts
 

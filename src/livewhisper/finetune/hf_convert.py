@@ -24,7 +24,7 @@ import json
 import re
 import shutil
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +164,6 @@ class HFWhisper:
     features: Any
     tokenizer_json: Path
     language: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def multilingual(self) -> bool:
@@ -387,7 +386,7 @@ def load_base(base: str | Path, *, language: str | None = None) -> HFWhisper:
     """
     path = Path(base).expanduser()
     if path.is_dir():
-        if (path / "config.json").is_file() and (path / "model.bin").is_file():
+        if any(path.glob("model.bin*")):
             return load_ct2(CT2Files.from_dir(path), language=language)
         return load_hf(path, language=language)
     files = find_bundled(str(base))

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import soundfile
 
 from livewhisper.audio.decode import SAMPLE_RATE, AudioArray
 from livewhisper.audio.sources import AudioSource
 from livewhisper.errors import DatasetError
-from livewhisper.finetune.data import Example, read_dataset, save_example, write_manifest
+from livewhisper.finetune.data import Example, save_example, write_manifest
 from livewhisper.segmenter import Segmenter, SegmenterConfig, UtteranceEnded, UtteranceStarted
 from livewhisper.vad import SpeechDetector, VadConfig
 
@@ -170,9 +171,18 @@ class Recorder:
         return f"{index + 1:04d}"
 
     def _existing(self) -> dict[str, Example]:
-        if not any(self.directory.glob("*.wav")):
-            return {}
-        return {ex.id: ex for ex in read_dataset(self.directory)}
+        """The takes on disk: each readable NAME.wav with its NAME.txt (the manifest is
+        rebuilt from them, so deleting a pair is how to record a sentence again)."""
+        found = {}
+        for wav in sorted(self.directory.glob("*.wav")):
+            txt = wav.with_suffix(".txt")
+            try:
+                info = soundfile.info(str(wav))
+                text = txt.read_text(encoding="utf-8").strip()
+            except (OSError, RuntimeError, UnicodeDecodeError, soundfile.SoundFileError):
+                continue  # recorded again, and overwritten, in this session
+            found[wav.stem] = Example(wav.stem, text, wav, info.frames / info.samplerate)
+        return found
 
     def _take(self) -> AudioArray | None:
         with self.source() as source:

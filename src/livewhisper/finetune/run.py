@@ -65,7 +65,7 @@ class FinetuneReport:
     training: TrainResult
     model_dir: Path
     files: dict[str, Path]
-    train_examples: int
+    train_examples: int | None
     held_out: tuple[str, ...]
     hypotheses: dict[str, list[str]] = field(default_factory=dict)
 
@@ -142,7 +142,7 @@ def finetune(
             )
 
         source = f"hub:{hub.name}"
-        n_train = -1
+        n_train = None
     else:
         examples = read_dataset(dataset)
         train_set, held_out = split_dataset(examples, eval_split, seed=config.seed)

@@ -7,8 +7,8 @@ trains everything, which adapts to a voice or accent too, at several times the c
 
 After every epoch (or ``eval_every`` steps) the loss on the held-out examples is measured;
 the best weights are kept and restored at the end, and training stops once ``patience``
-evaluations in a row bring no improvement. A checkpoint after each evaluation lets an
-interrupted run resume.
+evaluations in a row bring no improvement. A checkpoint (every few minutes, at the end
+and on Ctrl-C) lets an interrupted run resume.
 
 Example::
 
@@ -214,17 +214,11 @@ def _batches(
 def _loss(
     model: Any, collate: Collator, batch: Sequence[Example], cache: _EncoderCache | None
 ) -> Any:
-    torch = require_torch()
-    labels = torch.nn.utils.rnn.pad_sequence(
-        [torch.tensor(collate.labels(ex.text)) for ex in batch],
-        batch_first=True,
-        padding_value=-100,
-    )
     if cache is not None:
+        # A frozen encoder: its outputs come from the cache, so no audio is read again.
         hidden = cache.outputs(model, collate, batch)
-        return model(encoder_outputs=(hidden,), labels=labels).loss
-    features = collate.features([ex.audio() for ex in batch])
-    return model(input_features=features, labels=labels).loss
+        return model(encoder_outputs=(hidden,), labels=collate.label_batch(batch)).loss
+    return model(**collate(batch)).loss
 
 
 def _eval_loss(
