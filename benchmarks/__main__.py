@@ -1,5 +1,8 @@
 """``python -m benchmarks NAME [options]``: run one benchmark, print and save its results.
 
+Every module of this package that defines ``BENCHMARK`` (a :class:`Benchmark`) is a
+benchmark, so adding one needs no change here.
+
 Example::
 
     python -m benchmarks engine --quick
@@ -9,24 +12,37 @@ Example::
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 
-from benchmarks import accuracy, engine, streaming
+import benchmarks
 from benchmarks.harness import Benchmark, report
 
-BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (engine.BENCHMARK, accuracy.BENCHMARK, streaming.BENCHMARK)}
+
+def discover() -> dict[str, Benchmark]:
+    """The benchmarks of this package by name, from each module's ``BENCHMARK``."""
+    found: dict[str, Benchmark] = {}
+    for module in pkgutil.iter_modules(benchmarks.__path__):
+        if module.name.startswith("_") or module.name == "harness":
+            continue
+        bench = getattr(importlib.import_module(f"benchmarks.{module.name}"), "BENCHMARK", None)
+        if isinstance(bench, Benchmark):
+            found[bench.name] = bench
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run the named benchmark and report it; the exit status."""
+    found = discover()
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description="Run a benchmark.")
     commands = parser.add_subparsers(dest="name", required=True, metavar="NAME")
-    for bench in BENCHMARKS.values():
+    for bench in found.values():
         sub = commands.add_parser(bench.name, help=bench.description, description=bench.description)
         bench.add_arguments(sub)
     args = parser.parse_args(argv)
-    bench = BENCHMARKS[args.name]
+    bench = found[args.name]
     rows = bench.run(args)
     report(bench, rows, params={k: v for k, v in vars(args).items() if k != "name"})
     return 0

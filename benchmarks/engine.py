@@ -184,11 +184,12 @@ def _label(plan: dict[str, Any]) -> str:
 def speedups(rows: Sequence[Row], precision: str = "q8_0") -> list[Row]:
     """faster-whisper's time over whisper.cpp's (at ``precision``), per model, chunk, threads.
 
-    ``speedup`` > 1 means whisper.cpp is faster. ``speedup_words`` compares with
-    faster-whisper producing word timings too (like ours), ``speedup_plain`` without.
+    A speedup > 1 means whisper.cpp is faster. ``*_words`` compares with faster-whisper
+    producing word timings too (like ours), ``*_plain`` without; ``speedup_*`` uses the
+    median times, ``speedup_min_*`` the minimum ones (less sensitive to other load).
     """
     index = {
-        (r["engine"], r["model"], r["precision"], r["chunk_s"], r["threads"]): r["median_s"]
+        (r["engine"], r["model"], r["precision"], r["chunk_s"], r["threads"]): r
         for r in rows
         if r.get("median_s") is not None
     }
@@ -200,18 +201,14 @@ def speedups(rows: Sequence[Row], precision: str = "q8_0") -> list[Row]:
         plain = index.get((FASTER_WHISPER, model, FW_COMPUTE, seconds, count))
         if ours is None or (words is None and plain is None):
             continue
-        out.append(
-            {
-                "model": model,
-                "chunk_s": seconds,
-                "threads": count,
-                "ours_s": ours,
-                "fw_words_s": words,
-                "fw_plain_s": plain,
-                "speedup_words": round(words / ours, 2) if words else None,
-                "speedup_plain": round(plain / ours, 2) if plain else None,
-            }
-        )
+        row: Row = {"model": model, "chunk_s": seconds, "threads": count}
+        row["ours_s"], row["ours_min_s"] = ours["median_s"], ours["min_s"]
+        for name, theirs in (("words", words), ("plain", plain)):
+            row[f"fw_{name}_s"] = theirs["median_s"] if theirs else None
+            for stat, key in (("", "median_s"), ("min_", "min_s")):
+                ratio = theirs[key] / ours[key] if theirs else None
+                row[f"speedup_{stat}{name}"] = None if ratio is None else round(ratio, 2)
+        out.append(row)
     return out
 
 
@@ -224,19 +221,24 @@ def _summary(rows: list[Row]) -> str:
     table = speedups(rows)
     if not table:
         return ""
+    for row in table:
+        for name in ("words", "plain"):
+            median, least = row[f"speedup_{name}"], row[f"speedup_min_{name}"]
+            row[f"{name}_cell"] = None if median is None else f"{median:.2f}x / {least:.2f}x"
     columns = [
         Column("model", "model"),
         Column("chunk_s", "chunk s", "{:g}"),
         Column("threads", "threads"),
         Column("ours_s", "whisper.cpp q8_0 s", "{:.3f}"),
-        Column("fw_words_s", "faster-whisper +words s", "{:.3f}"),
-        Column("fw_plain_s", "faster-whisper s", "{:.3f}"),
-        Column("speedup_words", "speedup vs fw +words", "{:.2f}x"),
-        Column("speedup_plain", "speedup vs fw", "{:.2f}x"),
+        Column("fw_words_s", "fw +words s", "{:.3f}"),
+        Column("fw_plain_s", "fw s", "{:.3f}"),
+        Column("words_cell", "speedup vs fw +words (median / min)"),
+        Column("plain_cell", "speedup vs fw (median / min)"),
     ]
     return (
-        "### whisper.cpp (q8_0) vs faster-whisper (int8), median s/call; speedup > 1: "
-        "whisper.cpp faster\n\n" + markdown_table(table, columns)
+        "### whisper.cpp (q8_0) vs faster-whisper (int8): median s/call; speedup = fw time / "
+        "whisper.cpp time (> 1: whisper.cpp faster), from median and from min times\n\n"
+        + markdown_table(table, columns)
     )
 
 
@@ -301,7 +303,8 @@ BENCHMARK = Benchmark(
         "rows of one run, and prefer min s when the load average (1 min, at the start of the "
         "configuration) was high.",
         "Each configuration runs in a fresh process (load, 1 warm-up call, N timed calls); "
-        "peak RSS is that process's ru_maxrss, Python, numpy and the engine's imports included.",
+        "peak RSS is that process's VmHWM (Python, numpy, soundfile and the engine's imports "
+        "included: about 40 MB before any model).",
         "Chunks: the first N s of the shared English clips joined (JFK first); RTF = s/call / N.",
         "whisper.cpp: livewhisper Engine, greedy, language en, audio_ctx sized to the chunk, "
         "word timings always on (token timestamps).",

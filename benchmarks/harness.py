@@ -30,7 +30,6 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +204,7 @@ def run_isolated(target: str, *, timeout: float = 900.0, **kwargs: Any) -> Row:
     """Call ``target`` ("module:function") with ``kwargs`` in a fresh Python process.
 
     The function must return a JSON-serialisable dict; it comes back with ``peak_rss_mb``,
-    the child's ``ru_maxrss`` (its peak resident memory, from start to finish), added.
+    the child's peak resident memory from start to finish (:func:`peak_rss_bytes`), added.
     Raises RuntimeError with the end of the child's stderr if it fails.
     """
     env = dict(os.environ)
@@ -232,11 +231,26 @@ def _child() -> None:
     module, _, name = sys.argv[1].partition(":")
     function = getattr(importlib.import_module(module), name)
     row = dict(function(**json.loads(sys.argv[2])))
-    # ru_maxrss is in KiB on Linux (bytes on macOS).
-    scale = 2**20 if sys.platform == "darwin" else 2**10
-    row["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale, 1)
+    row["peak_rss_mb"] = round(peak_rss_bytes() / 2**20, 1)
     sys.stdout.write(_RESULT_TAG + json.dumps(row) + "\n")
     sys.stdout.flush()
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory since it started (its exec), in bytes.
+
+    On Linux this is ``VmHWM``: ``ru_maxrss`` would not do in a child, because the kernel
+    carries the parent's RSS high-water mark over fork and exec into it (a child of a
+    300 MB parent reports at least 300 MB). Elsewhere, ``ru_maxrss``.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return maxrss if sys.platform == "darwin" else maxrss * 1024  # bytes on macOS, else KiB
 
 
 # -- real speech and reference transcripts ------------------------------------------------
@@ -284,18 +298,19 @@ def clips(ids: Sequence[str] | None = None, language: str = "en") -> list[Clip]:
     return [by_id[i] for i in ids]
 
 
-@cache
-def _all_speech() -> npt.NDArray[np.float32]:
-    return np.concatenate([c.audio() for c in clips()])
-
-
 def speech(seconds: float) -> npt.NDArray[np.float32]:
     """The first ``seconds`` of all English clips joined in manifest order (JFK comes first)."""
-    samples = _all_speech()
     count = round(seconds * SAMPLE_RATE)
-    if count > samples.size:
-        raise ValueError(f"only {samples.size / SAMPLE_RATE:.0f} s of speech are available")
-    return np.ascontiguousarray(samples[:count])
+    parts: list[npt.NDArray[np.float32]] = []
+    have = 0
+    for clip in clips():  # only the clips needed, to keep a measured process small
+        if have >= count:
+            break
+        parts.append(clip.audio())
+        have += parts[-1].size
+    if have < count:
+        raise ValueError(f"only {have / SAMPLE_RATE:.0f} s of speech are available")
+    return np.ascontiguousarray(np.concatenate(parts)[:count])
 
 
 # -- the CTranslate2 weights that livewhisper converts ------------------------------------

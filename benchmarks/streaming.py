@@ -38,8 +38,16 @@ from benchmarks.harness import Benchmark, Column, Row, clips, data_dir, prepare_
 
 MODELS = ("tiny.en-q8_0", "base-q8_0")
 PAUSES = (0.5, 0.8, 1.0)
-CLIPS = ("jfk", "ps_0870", "ps_0890", "ps_0920", "libri_61-70968-0000", "ps_cards_005",
-         "ps_0880", "ps_goforward")
+CLIPS = (
+    "jfk",
+    "ps_0870",
+    "ps_0890",
+    "ps_0920",
+    "libri_61-70968-0000",
+    "ps_cards_005",
+    "ps_0880",
+    "ps_goforward",
+)
 BLOCK = 320
 RATE = 16000
 
@@ -91,8 +99,14 @@ def measure(model: str, pause: float, clip_ids: list[str], gap: float, threads: 
         with lock:
             events.append((time.monotonic(), event))
 
-    d = Dictation(engine, source="push", decode=options, on_partial=record, on_final=record,
-                  segmenter=SegmenterConfig(pause=pause)).start()
+    d = Dictation(
+        engine,
+        source="push",
+        decode=options,
+        on_partial=record,
+        on_final=record,
+        segmenter=SegmenterConfig(pause=pause),
+    ).start()
     cpu0 = _cpu()
     t0 = _feed_realtime(d, stream)
     d.finish()
@@ -147,8 +161,11 @@ def measure_silence(model: str, seconds: float, threads: int) -> Row:
     engine = Engine(model, threads=threads)
     rng = np.random.default_rng(0)
     texts: list[str] = []
-    d = Dictation(engine, source="push",
-                  on_final=lambda f: texts.append(f.text) if isinstance(f, Final) else None)
+    d = Dictation(
+        engine,
+        source="push",
+        on_final=lambda f: texts.append(f.text) if isinstance(f, Final) else None,
+    )
     d.start()
     noise = (rng.standard_normal(int(seconds * RATE)) * 0.003).astype(np.float32)
     cpu0 = _cpu()
@@ -157,8 +174,13 @@ def measure_silence(model: str, seconds: float, threads: int) -> Row:
     d.wait(60)
     cpu = _cpu() - cpu0
     d.stop()
-    return {"model": model, "pause": "silence", "clips": 0,
-            "cpu_per_audio_s": cpu / seconds, "texts": len([t for t in texts if t.strip()])}
+    return {
+        "model": model,
+        "pause": "silence",
+        "clips": 0,
+        "cpu_per_audio_s": cpu / seconds,
+        "texts": len([t for t in texts if t.strip()]),
+    }
 
 
 def soak(model: str, minutes: float, threads: int) -> Row:
@@ -171,9 +193,12 @@ def soak(model: str, minutes: float, threads: int) -> Row:
     total = int(minutes * 60 * RATE)
     stream = np.resize(long, total).astype(np.float32)
     latencies: list[tuple[float, float]] = []
-    d = Dictation(engine, source="push", decode=None,
-                  on_final=lambda f: latencies.append((f.end, f.latency))
-                  if isinstance(f, Final) else None).start()
+    d = Dictation(
+        engine,
+        source="push",
+        decode=None,
+        on_final=lambda f: latencies.append((f.end, f.latency)) if isinstance(f, Final) else None,
+    ).start()
     per_minute: list[dict[str, float]] = []
     t0 = time.monotonic()
     for i in range(0, total, BLOCK):
@@ -184,22 +209,30 @@ def soak(model: str, minutes: float, threads: int) -> Row:
         if i and i % (60 * RATE) < BLOCK:
             minute = len(per_minute)
             recent = [lat for end, lat in latencies if minute * 60 <= end < (minute + 1) * 60]
-            per_minute.append({
-                "minute": minute + 1,
-                "finals": len(recent),
-                "latency_median": _pct(recent, 50) or 0.0,
-                "backlog": d.stats.worker.backlog,
-                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            })
+            per_minute.append(
+                {
+                    "minute": minute + 1,
+                    "finals": len(recent),
+                    "latency_median": _pct(recent, 50) or 0.0,
+                    "backlog": d.stats.worker.backlog,
+                    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                }
+            )
     d.finish()
     d.wait(120)
     stats = d.stats
     d.stop()
     all_lat = [lat for _, lat in latencies]
-    return {"model": model, "pause": f"soak {minutes:g} min", "clips": 0,
-            "endpoint_median": _pct(all_lat, 50), "endpoint_p90": _pct(all_lat, 90),
-            "dropped_samples": stats.overflow_samples, "per_minute": per_minute,
-            "max_backlog": max((m["backlog"] for m in per_minute), default=0)}
+    return {
+        "model": model,
+        "pause": f"soak {minutes:g} min",
+        "clips": 0,
+        "endpoint_median": _pct(all_lat, 50),
+        "endpoint_p90": _pct(all_lat, 90),
+        "dropped_samples": stats.overflow_samples,
+        "per_minute": per_minute,
+        "max_backlog": max((m["backlog"] for m in per_minute), default=0),
+    }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -217,19 +250,37 @@ def run(args: argparse.Namespace) -> list[Row]:
     """Every (model, pause) configuration, then silence and the optional soak."""
     prepare_models(args.models)
     rows = [
-        run_isolated("benchmarks.streaming:measure", model=m, pause=p, clip_ids=args.clips,
-                     gap=args.gap, threads=args.threads)
+        run_isolated(
+            "benchmarks.streaming:measure",
+            model=m,
+            pause=p,
+            clip_ids=args.clips,
+            gap=args.gap,
+            threads=args.threads,
+        )
         for m in args.models
         for p in args.pauses
     ]
     if args.silence_seconds > 0:
-        rows += [run_isolated("benchmarks.streaming:measure_silence", model=m,
-                              seconds=args.silence_seconds, threads=args.threads)
-                 for m in args.models]
+        rows += [
+            run_isolated(
+                "benchmarks.streaming:measure_silence",
+                model=m,
+                seconds=args.silence_seconds,
+                threads=args.threads,
+            )
+            for m in args.models
+        ]
     if args.soak_minutes > 0:
-        rows.append(run_isolated("benchmarks.streaming:soak", model=args.models[0],
-                                 minutes=args.soak_minutes, threads=args.threads,
-                                 timeout=args.soak_minutes * 60 + 600))
+        rows.append(
+            run_isolated(
+                "benchmarks.streaming:soak",
+                model=args.models[0],
+                minutes=args.soak_minutes,
+                threads=args.threads,
+                timeout=args.soak_minutes * 60 + 600,
+            )
+        )
     return rows
 
 
@@ -237,13 +288,17 @@ def _summary(rows: list[Row]) -> str:
     soaks = [r for r in rows if str(r.get("pause", "")).startswith("soak")]
     lines = []
     for r in soaks:
-        lines.append(f"Soak ({r['pause']}, {r['model']}): dropped samples {r['dropped_samples']},"
-                     f" max backlog {r['max_backlog']} finals")
+        lines.append(
+            f"Soak ({r['pause']}, {r['model']}): dropped samples {r['dropped_samples']},"
+            f" max backlog {r['max_backlog']} finals"
+        )
         lines.append("\n| minute | finals | median endpoint latency s | backlog | peak RSS MB |")
         lines.append("|---|---|---|---|---|")
         for m in r["per_minute"]:
-            lines.append(f"| {m['minute']} | {m['finals']} | {m['latency_median']:.2f} | "
-                         f"{m['backlog']} | {m['rss_mb']:.0f} |")
+            lines.append(
+                f"| {m['minute']} | {m['finals']} | {m['latency_median']:.2f} | "
+                f"{m['backlog']} | {m['rss_mb']:.0f} |"
+            )
     return "\n".join(lines)
 
 

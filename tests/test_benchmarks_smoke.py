@@ -48,7 +48,8 @@ def test_engine_benchmark_rows() -> None:
         assert 20 < row["peak_rss_mb"] < 4000 and row["load_s"] > 0
         assert "fellow" in row["text"].lower()
     (summary,) = engine.speedups(rows)
-    assert summary["speedup_plain"] > 0 and summary["speedup_words"] is None
+    assert summary["speedup_plain"] > 0 and summary["speedup_min_plain"] > 0
+    assert summary["speedup_words"] is None and summary["fw_words_s"] is None
 
 
 def test_accuracy_benchmark_rows() -> None:

@@ -1,4 +1,5 @@
-"""``livewhisper serve``: the live caption server (page, audio sessions, caption feeds).
+"""``livewhisper serve``: the live caption server (page, audio sessions, caption feeds)
+and the file transcription API.
 
 Example::
 
@@ -26,8 +27,11 @@ EXAMPLES = """examples:
   livewhisper serve -m tiny.en-q8_0 -m base-q8_0 # let clients choose between two models
   LIVEWHISPER_TOKEN=s3cret livewhisper serve --host 0.0.0.0
 
-One port serves everything: the caption page at /, audio sessions at /v1/listen, the
-shared caption feed at /v1/captions, /v1/info and /healthz (protocol: docs/protocol.md).
+One port serves the caption page at /, audio sessions at /v1/listen, the shared caption
+feed at /v1/captions, /v1/info and /healthz (protocol: docs/protocol.md). The next port
+(--http-port) takes file uploads: POST /v1/audio/transcriptions, as OpenAI's API does,
+for the page's "Transcribe a file" view and for OpenAI clients (base_url
+http://127.0.0.1:8766/v1).
 A --host other than 127.0.0.1 needs a token, which clients pass as ?token=... or as an
 'Authorization: Bearer ...' header. Ctrl-C stops the server.
 """
@@ -49,6 +53,11 @@ def register(commands: Any) -> None:
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     net.add_argument("--port", type=int, default=8765, help="port (8765; 0 picks a free one)")
+    net.add_argument(
+        "--http-port",
+        type=int,
+        help="port of the file transcription API (default: --port + 1)",
+    )
     net.add_argument(
         "--token",
         default=os.environ.get("LIVEWHISPER_TOKEN"),
@@ -100,6 +109,24 @@ def register(commands: Any) -> None:
         default=30.0,
         help="close an audio session that sends nothing for this many seconds (30)",
     )
+    limits.add_argument(
+        "--max-upload-mb",
+        type=positive_float,
+        default=100.0,
+        help="largest file the transcription API takes, in MB (100)",
+    )
+    limits.add_argument(
+        "--max-upload-minutes",
+        type=positive_float,
+        default=120.0,
+        help="longest audio the transcription API takes, in minutes (120)",
+    )
+    limits.add_argument(
+        "--max-jobs",
+        type=positive_int,
+        default=1,
+        help="files transcribed at once; 4 more may wait (1)",
+    )
     parser.set_defaults(handler=_serve, usage_error=parser.error)
 
 
@@ -126,6 +153,10 @@ def _serve(args: argparse.Namespace) -> int:
         threads=args.threads,
         idle_timeout=args.idle_timeout,
         allowed_origins=tuple(args.allow_origin),
+        http_port=args.http_port,
+        max_upload_bytes=int(args.max_upload_mb * 1_000_000),
+        max_upload_seconds=args.max_upload_minutes * 60.0,
+        max_jobs=args.max_jobs,
     )
     asyncio.run(_run(config))
     return 0
@@ -148,7 +179,7 @@ async def _run(config: Any) -> None:
         print(
             f"livewhisper: captions at {page} (models {models}; up to "
             f"{config.max_sessions} sessions on {server.pool.workers} workers{mic}); "
-            "Ctrl-C to stop",
+            f"file API at {server.api_url}; Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )

@@ -11,6 +11,8 @@ Routes (all ``GET``):
 
 HTTP is answered in websockets' ``process_request`` hook, which also checks the
 ``Host`` and ``Origin`` headers and the token before any WebSocket is accepted.
+File uploads (``POST``) have a port of their own, ``--http-port``: websockets cannot take
+request bodies (:mod:`~livewhisper.server.httpapi` says why); the server starts both.
 
 Example::
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import http
 import importlib.resources
 import json
@@ -32,7 +33,7 @@ import secrets
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -45,7 +46,11 @@ from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, LiveWhisperError
 from livewhisper.events import Event
+from livewhisper.server.access import authorized, host_allowed, origin_allowed
+from livewhisper.server.catalog import ModelCatalog, find_benchmarks, read_speeds
 from livewhisper.server.config import ServerConfig
+from livewhisper.server.httpapi import TranscriptionApi
+from livewhisper.server.jobs import JobRegistry
 from livewhisper.server.pool import ModelPool, default_workers
 from livewhisper.server.protocol import (
     MAX_FRAME_SECONDS,
@@ -83,13 +88,13 @@ _STATIC = {
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/worklet.js": ("worklet.js", "text/javascript; charset=utf-8"),
+    "/static/files.js": ("files.js", "text/javascript; charset=utf-8"),
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
 }
 _PAGE_POLICY = (
-    "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+    "default-src 'self'; connect-src 'self' ws: wss:{api}; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
-_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 class CaptionServer:
@@ -136,6 +141,9 @@ class CaptionServer:
         self._no_connections.set()
         self._mic: Dictation | None = None
         self._closing = False
+        self.catalog = ModelCatalog(pool)
+        self.jobs: JobRegistry | None = None
+        self.api: TranscriptionApi | None = None
         self._static = {path: (_read_static(name), kind) for path, (name, kind) in _STATIC.items()}
 
     # -- life cycle ------------------------------------------------------------------
@@ -157,7 +165,11 @@ class CaptionServer:
                 server_header=f"livewhisper/{__version__}",
                 close_timeout=2,
             )
+            await self._start_api()
         except BaseException:
+            if self._server is not None:
+                self._server.close()
+                await self._server.wait_closed()
             await self._stop_resources()
             raise
         log.info("serving on %s", self.url)
@@ -177,6 +189,19 @@ class CaptionServer:
             self._server.close()
             await self._server.wait_closed()
         await self._stop_resources()
+
+    async def _start_api(self) -> None:
+        self.catalog.speeds = await asyncio.to_thread(
+            read_speeds, find_benchmarks(), threads=self.pool.threads
+        )
+        self.jobs = JobRegistry(
+            self.pool,
+            max_running=self.config.max_jobs,
+            max_waiting=self.config.max_waiting_jobs,
+            max_seconds=self.config.max_upload_seconds,
+        )
+        self.api = TranscriptionApi(self.config, self.catalog, self.jobs, page_port=self.port)
+        await self.api.start()
 
     async def serve_forever(self) -> None:
         """Serve until cancelled."""
@@ -217,6 +242,18 @@ class CaptionServer:
         return "ws" + self.url[4:].rstrip("/")
 
     @property
+    def api_port(self) -> int:
+        """The file API's port (the real one when the config said 0)."""
+        return self.api.port if self.api is not None else self.config.api_port
+
+    @property
+    def api_url(self) -> str:
+        """The file API's base address, e.g. ``http://127.0.0.1:8766/v1``: an OpenAI
+        client's ``base_url``."""
+        base = self.url.rstrip("/").rsplit(":", 1)[0]
+        return f"{base}:{self.api_port}/v1"
+
+    @property
     def microphone(self) -> Dictation | None:
         """The dictation of the server's own microphone (``--mic``), once started."""
         return self._mic
@@ -234,6 +271,8 @@ class CaptionServer:
             "workers": stats.workers,
             "busy_workers": stats.busy,
             "waiting_decodes": stats.waiting,
+            "jobs": self.jobs.running if self.jobs is not None else 0,
+            "waiting_jobs": self.jobs.waiting if self.jobs is not None else 0,
         }
 
     def info(self) -> dict[str, Any]:
@@ -252,6 +291,12 @@ class CaptionServer:
             "max_frame_seconds": MAX_FRAME_SECONDS,
             "max_sessions": self.config.max_sessions,
             "mic": self.config.mic,
+            "transcriptions": {
+                "port": self.api_port,
+                "max_upload_bytes": self.config.max_upload_bytes,
+                "max_upload_seconds": self.config.max_upload_seconds,
+                "models": [entry.to_dict() for entry in self.catalog.entries()],
+            },
         }
 
     # -- HTTP ----------------------------------------------------------------------
@@ -259,54 +304,39 @@ class CaptionServer:
         url = urlsplit(request.path)
         if self._closing:
             return _text(503, "the server is stopping")
-        if not self._host_allowed(request.headers.get("Host")):
+        if not host_allowed(self.config, request.headers.get("Host")):
             # A page from another site that resolved its own name to 127.0.0.1 (DNS
             # rebinding) would pass the Origin check; the Host header gives it away.
             return _text(403, "unexpected Host header: use http://127.0.0.1:PORT/")
         static = self._static.get(url.path)
         if static is not None:
             body, kind = static
-            return _response(200, body, kind, page=kind.startswith("text/html"))
+            response = _response(200, body, kind)
+            if kind.startswith("text/html"):
+                response.headers["Content-Security-Policy"] = self._page_policy(request.headers)
+            return response
         if url.path == "/healthz":
             return _json(200, self.health())
         websocket = url.path in ("/v1/listen", "/v1/captions")
         if websocket or url.path == "/v1/info":
-            if websocket and not self._origin_allowed(request.headers):
+            if websocket and not origin_allowed(self.config, request.headers):
                 return _text(403, "this Origin may not connect: see serve --allow-origin")
-            if not self._authorized(request.headers, url.query):
+            if not authorized(self.config, request.headers, url.query):
                 response = _text(401, "a valid token is required (?token= or Authorization)")
                 response.headers["WWW-Authenticate"] = 'Bearer realm="livewhisper"'
                 return response
             return None if websocket else _json(200, self.info())
         return _text(404, f"no such page: {url.path}")
 
-    def _host_allowed(self, host_header: str | None) -> bool:
-        if self.config.token is not None:
-            return True  # the token is the protection; any name may reach us
-        if not host_header:
-            return False
-        host = urlsplit(f"//{host_header}").hostname or ""
-        return host in _LOOPBACK_NAMES or host == self.config.host.strip("[]").lower()
-
-    def _origin_allowed(self, headers: Headers) -> bool:
-        origin = headers.get("Origin")
-        if origin is None:
-            return True  # not a browser: programs are held to the token, not the origin
-        if origin in self.config.allowed_origins:
-            return True
-        parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and parts.netloc == headers.get("Host")
-
-    def _authorized(self, headers: Headers, query: str) -> bool:
-        token = self.config.token
-        if token is None:
-            return True
-        offered = parse_qs(query).get("token", [])
-        authorization = headers.get("Authorization", "")
-        if authorization.lower().startswith("bearer "):
-            offered.append(authorization[7:].strip())
-        expected = token.encode()
-        return any(hmac.compare_digest(value.encode(), expected) for value in offered)
+    def _page_policy(self, headers: Headers) -> str:
+        # The file view posts to the API's port: another origin, allowed by name. A host
+        # source without a scheme takes the page's own (http, or https behind a proxy).
+        host = urlsplit(f"//{headers.get('Host', '')}").hostname or ""
+        if not host or not all(c.isalnum() or c in ".-:" for c in host):
+            return _PAGE_POLICY.format(api="")
+        if ":" in host:
+            host = f"[{host}]"
+        return _PAGE_POLICY.format(api=f" {host}:{self.api_port}")
 
     # -- WebSocket -------------------------------------------------------------------
     async def _handle(self, connection: ServerConnection) -> None:
@@ -401,6 +431,12 @@ class CaptionServer:
         self._mic = dictation
 
     async def _stop_resources(self) -> None:
+        api, self.api = self.api, None
+        if api is not None:
+            await api.close()
+        jobs, self.jobs = self.jobs, None
+        if jobs is not None:
+            await jobs.close()
         mic, self._mic = self._mic, None
         if mic is not None:
             await asyncio.to_thread(mic.stop, 2.0)
@@ -426,7 +462,7 @@ def _read_static(name: str) -> bytes:
     return importlib.resources.files("livewhisper.server").joinpath("static", name).read_bytes()
 
 
-def _response(status: int, body: bytes, kind: str, *, page: bool = False) -> Response:
+def _response(status: int, body: bytes, kind: str) -> Response:
     headers = Headers(
         [
             ("Content-Type", kind),
@@ -437,8 +473,6 @@ def _response(status: int, body: bytes, kind: str, *, page: bool = False) -> Res
             ("Connection", "close"),
         ]
     )
-    if page:
-        headers["Content-Security-Policy"] = _PAGE_POLICY
     return Response(status, http.HTTPStatus(status).phrase, headers, body)
 
 
@@ -480,6 +514,11 @@ class ServerThread:
     def ws_url(self) -> str:
         """The WebSocket base address (``ws://127.0.0.1:PORT``)."""
         return self.server.ws_url
+
+    @property
+    def api_url(self) -> str:
+        """The file API's base address (``http://127.0.0.1:PORT/v1``)."""
+        return self.server.api_url
 
     def start(self, timeout: float = 600.0) -> ServerThread:
         """Start the thread and wait until the server listens; re-raise a startup error."""

@@ -55,6 +55,12 @@ class ServerConfig:
       (e.g. ``"https://example.org"``).
     * ``max_queued_finals``: events a connection may fall behind by before it is dropped
       as too slow (partials are dropped long before that).
+    * ``http_port``: the port of the file transcription API (``POST`` uploads, which the
+      WebSocket port cannot take); None means ``port + 1`` (a free port when ``port`` is 0).
+    * ``max_upload_bytes``, ``max_upload_seconds``: the largest file, in bytes and in
+      seconds of audio, that the API takes.
+    * ``max_jobs``: files transcribed at once; ``max_waiting_jobs``: files queued behind
+      them before new ones get HTTP 429.
 
     Example: ``ServerConfig(host="0.0.0.0", port=9000, token="s3cret", mic=True)``.
     """
@@ -73,6 +79,21 @@ class ServerConfig:
     idle_timeout: float = 30.0
     allowed_origins: tuple[str, ...] = ()
     max_queued_finals: int = 256
+    http_port: int | None = None
+    max_upload_bytes: int = 100_000_000
+    max_upload_seconds: float = 2 * 3600.0
+    max_jobs: int = 1
+    max_waiting_jobs: int = 4
+
+    @property
+    def api_port(self) -> int:
+        """The file API's port as configured (0: any free one).
+
+        Example: ``ServerConfig(port=8765).api_port == 8766``.
+        """
+        if self.http_port is not None:
+            return self.http_port
+        return self.port + 1 if self.port else 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
@@ -81,13 +102,25 @@ class ServerConfig:
             raise ConfigError("the server needs at least one model")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be within 0..65535, not {self.port}")
-        for name in ("max_sessions", "max_listeners", "max_queued_finals"):
+        if self.http_port is None and self.port == 65535:
+            raise ConfigError("port 65535 leaves no port + 1 for the file API: set http_port")
+        if self.http_port is not None and not 0 <= self.http_port <= 65535:
+            raise ConfigError(f"http_port must be within 0..65535, not {self.http_port}")
+        if self.http_port is not None and self.http_port and self.http_port == self.port:
+            raise ConfigError("http_port must differ from port: each is its own server")
+        if not math.isfinite(self.max_upload_seconds) or self.max_upload_seconds <= 0:
+            raise ConfigError("max_upload_seconds must be a positive number of seconds")
+        if self.max_waiting_jobs < 0:
+            raise ConfigError("max_waiting_jobs must not be negative")
+        for name in ("max_sessions", "max_listeners", "max_queued_finals", "max_jobs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
         for name in ("workers", "threads"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.max_upload_bytes < 1:
+            raise ConfigError("max_upload_bytes must be at least 1")
         if not math.isfinite(self.idle_timeout) or self.idle_timeout <= 0:
             raise ConfigError("idle_timeout must be a positive number of seconds")
         if self.token is not None and not self.token.strip():

@@ -8,6 +8,14 @@ memory is fixed by the number of workers, an idle session costs no context, and 
 sessions than workers simply queue (each session has at most one decode waiting, because
 its transcriber waits for the result).
 
+Live sessions come first: file transcription jobs decode through *background* engines
+(``pool.engine(model, background=True)``), whose requests a free worker takes only when no
+live decode is waiting. A job decodes one utterance at a time, so it holds at most one
+worker at any moment and a live decode waits for at most the utterance in progress.
+Models besides those the pool was made with can be added while it runs
+(:meth:`ModelPool.add_model`): each worker loads one on the first decode that needs it and
+frees it after :data:`ON_DEMAND_IDLE` seconds without use.
+
 Why not a pool of :class:`~livewhisper.engine.Engine` objects lent to sessions? An
 ``Engine`` makes a context for each thread that calls it and keeps it until closed;
 every session's transcriber is a new thread, so every session would leave one more
@@ -24,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import concurrent.futures
+import itertools
 import logging
 import os
 import queue
@@ -51,6 +60,13 @@ log = logging.getLogger("livewhisper.server")
 # decode that takes longer than this is stuck, and the session should hear about it.
 DECODE_TIMEOUT = 300.0
 _POLL = 0.5
+
+ON_DEMAND_IDLE = 120.0
+"""Seconds a worker keeps a model added with :meth:`ModelPool.add_model` after its last use."""
+
+# Queue priorities: lower first. Within a priority, requests keep their order.
+_LIVE = 0
+_BACKGROUND = 1
 
 
 def default_workers(max_sessions: int, cpus: int | None = None) -> tuple[int, int]:
@@ -96,6 +112,7 @@ class PoolStats:
 class _ModelInfo:
     path: Path
     multilingual: bool
+    on_demand: bool = False
 
 
 class ModelPool:
@@ -131,9 +148,12 @@ class ModelPool:
         self.threads = threads or default_workers(workers)[1]
         self.decode_timeout = decode_timeout
         self._info: dict[str, _ModelInfo] = {}
-        # At most one request per session waits here (its transcriber blocks on it), so
+        # At most one request per session or job waits here (its caller blocks on it), so
         # the bound is only a backstop against a bug that would queue without limit.
-        self._requests: queue.Queue[_Request] = queue.Queue(maxsize=4096)
+        self._requests: queue.PriorityQueue[tuple[int, int, _Request]] = queue.PriorityQueue(
+            maxsize=4096
+        )
+        self._order = itertools.count()
         self._threads: list[threading.Thread] = []
         self._loaded = threading.Semaphore(0)
         self._load_errors: list[BaseException] = []
@@ -179,14 +199,42 @@ class ModelPool:
             raise self._load_errors[0]
         return self
 
-    def engine(self, model: str | None = None) -> PooledEngine:
+    def engine(self, model: str | None = None, *, background: bool = False) -> PooledEngine:
         """An :class:`~livewhisper.engine.Engine` for one session, decoding on this pool.
 
-        Raises :class:`ConfigError` if ``model`` is not one the pool serves.
+        ``background`` engines (file jobs) wait while any live decode is waiting. Raises
+        :class:`ConfigError` if ``model`` is not one the pool serves.
         """
         name = model or self.default_model
         info = self._model_info(name)
-        return PooledEngine(self, name, info.path, info.multilingual)
+        return PooledEngine(self, name, info.path, info.multilingual, background=background)
+
+    def add_model(self, model: str) -> None:
+        """Serve ``model`` too, from now on, without loading it yet.
+
+        Resolves it first (converting a bundled model may take a while: call this off the
+        event loop). Each worker loads it on the first decode that asks for it and frees
+        it after :data:`ON_DEMAND_IDLE` seconds without use, so a model picked once for a
+        file does not hold memory for good. A model the pool already serves is left as is.
+
+        Example::
+
+            pool.add_model("base-q8_0")
+            engine = pool.engine("base-q8_0", background=True)
+        """
+        if model in self._info:
+            return
+        path = resolve(model)
+        info = _ModelInfo(path, read_ggml(path).hparams.multilingual, on_demand=True)
+        with self._lock:
+            self._info.setdefault(model, info)
+
+    def serves(self, model: str) -> bool:
+        """Whether ``model`` can be decoded now (started with it, or added).
+
+        Example: ``pool.serves("tiny.en-q8_0")``.
+        """
+        return model in self._info
 
     @property
     def stats(self) -> PoolStats:
@@ -216,18 +264,23 @@ class ModelPool:
         audio: npt.NDArray[np.float32],
         options: DecodeOptions,
         cancel: threading.Event,
+        *,
+        background: bool = False,
     ) -> concurrent.futures.Future[Transcription]:
         """Queue one decode; the future holds its result or its exception.
 
         Setting ``cancel`` skips the decode if it has not started, and stops it early
-        (:class:`~livewhisper.errors.DecodeCancelled`) if it has.
+        (:class:`~livewhisper.errors.DecodeCancelled`) if it has. A ``background`` decode
+        starts only when no live one is waiting.
         """
         future: concurrent.futures.Future[Transcription] = concurrent.futures.Future()
         if self._closed.is_set() or not self._started:
             future.set_exception(LiveWhisperError("the model pool is not running"))
             return future
         try:
-            self._requests.put(_Request(model, audio, options, cancel, future), timeout=_POLL)
+            priority = _BACKGROUND if background else _LIVE
+            request = _Request(model, audio, options, cancel, future)
+            self._requests.put((priority, next(self._order), request), timeout=_POLL)
         except queue.Full:
             future.set_exception(LiveWhisperError("the model pool's queue is full"))
         return future
@@ -244,8 +297,8 @@ class ModelPool:
         engines: dict[str, Engine] = {}
         try:
             # Created on this thread, so each Engine's one context belongs to this worker.
-            for name, info in self._info.items():
-                engines[name] = Engine(info.path, threads=self.threads)
+            for name in self.models:
+                engines[name] = Engine(self._info[name].path, threads=self.threads)
         except BaseException as exc:
             self._load_errors.append(exc)
             self._loaded.release()
@@ -253,16 +306,41 @@ class ModelPool:
                 engine.close()
             return
         self._loaded.release()
+        last_used: dict[str, float] = {}
         try:
             while not self._closed.is_set():
                 try:
-                    request = self._requests.get(timeout=_POLL)
+                    _, _, request = self._requests.get(timeout=_POLL)
                 except queue.Empty:
+                    self._unload_idle(engines, last_used)
                     continue
+                if request.model not in engines:
+                    loaded = self._load_on_demand(request)
+                    if loaded is None:
+                        continue
+                    engines[request.model] = loaded
                 self._run(engines[request.model], request)
+                if self._info[request.model].on_demand:
+                    last_used[request.model] = time.monotonic()
+                self._unload_idle(engines, last_used)
         finally:
             for engine in engines.values():
                 engine.close()
+
+    def _load_on_demand(self, request: _Request) -> Engine | None:
+        """A context for a model added while running, made on this worker's thread."""
+        try:
+            return Engine(self._info[request.model].path, threads=self.threads)
+        except BaseException as exc:
+            if request.future.set_running_or_notify_cancel():
+                request.future.set_exception(exc)
+            return None
+
+    def _unload_idle(self, engines: dict[str, Engine], last_used: dict[str, float]) -> None:
+        now = time.monotonic()
+        for name in [n for n, t in last_used.items() if now - t > ON_DEMAND_IDLE]:
+            engines.pop(name).close()
+            del last_used[name]
 
     def _run(self, engine: Engine, request: _Request) -> None:
         if not request.future.set_running_or_notify_cancel():
@@ -287,7 +365,7 @@ class ModelPool:
     def _cancel_waiting(self) -> None:
         while True:
             try:
-                request = self._requests.get_nowait()
+                _, _, request = self._requests.get_nowait()
             except queue.Empty:
                 return
             request.future.cancel()
@@ -309,11 +387,20 @@ class PooledEngine:
         engine.close()                  # closes this handle only, never the pool
     """
 
-    def __init__(self, pool: ModelPool, model: str, path: Path, multilingual: bool) -> None:
+    def __init__(
+        self,
+        pool: ModelPool,
+        model: str,
+        path: Path,
+        multilingual: bool,
+        *,
+        background: bool = False,
+    ) -> None:
         self.path = path
         self.model_name = model
         self.threads = pool.threads
         self.multilingual = multilingual
+        self.background = background
         self._pool = pool
         self._pending: dict[concurrent.futures.Future[Transcription], threading.Event] = {}
         self._pending_lock = threading.Lock()
@@ -333,7 +420,13 @@ class PooledEngine:
         with self._pending_lock:
             if self._handle_closed:
                 raise DecodeCancelled("this session's engine is closed")
-            future = self._pool.submit(self.model_name, samples, options or DecodeOptions(), cancel)
+            future = self._pool.submit(
+                self.model_name,
+                samples,
+                options or DecodeOptions(),
+                cancel,
+                background=self.background,
+            )
             self._pending[future] = cancel
         try:
             return future.result(timeout=self._pool.decode_timeout)

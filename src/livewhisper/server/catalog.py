@@ -1,0 +1,252 @@
+"""What the transcription API offers: models on this machine, their speed, languages.
+
+:class:`ModelCatalog` lists the models a file may be transcribed with: those the server
+was started with (loaded), then every other one this machine has (cached, or bundled in
+an installed package and prepared on first use), each with its file size and, when
+``benchmarks/results/engine.json`` exists, the speed the engine benchmark measured here.
+:data:`LANGUAGES` names Whisper's languages, as OpenAI's ``verbose_json`` reports them.
+
+Example::
+
+    catalog = ModelCatalog(pool, read_speeds(find_benchmarks(), threads=pool.threads))
+    for entry in catalog.entries():
+        print(entry.name, entry.size_bytes, entry.speed)
+    name = catalog.find("whisper-1").name          # OpenAI's name: the server's default
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from livewhisper.errors import ModelError
+from livewhisper.models.names import ModelName
+from livewhisper.models.resolve import list_models
+from livewhisper.server.pool import ModelPool
+from livewhisper.server.uploads import UploadError
+
+__all__ = [
+    "LANGUAGES",
+    "OPENAI_MODEL",
+    "ModelCatalog",
+    "ModelEntry",
+    "find_benchmarks",
+    "language_name",
+    "read_speeds",
+]
+
+OPENAI_MODEL = "whisper-1"
+"""The model name OpenAI clients send by default; it means the server's default model."""
+
+# Whisper's languages in whisper.cpp's order (ids 0..99), named as OpenAI names them;
+# one string, so that the table reads as a table.
+LANGUAGES: dict[str, str] = dict(
+    pair.split(":")
+    for pair in (  # noqa: SIM905
+        "en:english zh:chinese de:german es:spanish ru:russian ko:korean fr:french "
+        "ja:japanese pt:portuguese tr:turkish pl:polish ca:catalan nl:dutch ar:arabic "
+        "sv:swedish it:italian id:indonesian hi:hindi fi:finnish vi:vietnamese he:hebrew "
+        "uk:ukrainian el:greek ms:malay cs:czech ro:romanian da:danish hu:hungarian "
+        "ta:tamil no:norwegian th:thai ur:urdu hr:croatian bg:bulgarian lt:lithuanian "
+        "la:latin mi:maori ml:malayalam cy:welsh sk:slovak te:telugu fa:persian lv:latvian "
+        "bn:bengali sr:serbian az:azerbaijani sl:slovenian kn:kannada et:estonian "
+        "mk:macedonian br:breton eu:basque is:icelandic hy:armenian ne:nepali mn:mongolian "
+        "bs:bosnian kk:kazakh sq:albanian sw:swahili gl:galician mr:marathi pa:punjabi "
+        "si:sinhala km:khmer sn:shona yo:yoruba so:somali af:afrikaans oc:occitan "
+        "ka:georgian be:belarusian tg:tajik sd:sindhi gu:gujarati am:amharic yi:yiddish "
+        "lo:lao uz:uzbek fo:faroese ht:haitian_creole ps:pashto tk:turkmen nn:nynorsk "
+        "mt:maltese sa:sanskrit lb:luxembourgish my:myanmar bo:tibetan tl:tagalog "
+        "mg:malagasy as:assamese tt:tatar haw:hawaiian ln:lingala ha:hausa ba:bashkir "
+        "jw:javanese su:sundanese yue:cantonese"
+    ).split()
+)
+"""ISO 639-1 code (``yue`` and ``haw`` excepted) -> English name, lower case."""
+
+
+def language_name(code: str) -> str:
+    """The English name of a Whisper language code, as ``verbose_json`` gives it.
+
+    Example::
+
+        >>> language_name("es"), language_name("ht")
+        ('spanish', 'haitian creole')
+    """
+    return LANGUAGES.get(code, code).replace("_", " ")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model a file may be transcribed with.
+
+    ``status`` is ``"loaded"`` (the server started with it), ``"cached"`` (ready on disk)
+    or ``"bundled"`` (prepared from an installed package on first use, which takes a
+    while). ``speed`` is seconds of audio decoded per second, as measured by the engine
+    benchmark on this machine (10 s chunks), None when not measured.
+
+    Example: ``ModelEntry("base-q8_0", 81768585, True, "cached", 8.3)``.
+    """
+
+    name: str
+    size_bytes: int | None
+    multilingual: bool
+    status: str
+    speed: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The entry for ``/v1/info`` and ``/v1/models``."""
+        return {
+            "name": self.name,
+            "size_bytes": self.size_bytes,
+            "multilingual": self.multilingual,
+            "status": self.status,
+            "speed": self.speed,
+        }
+
+
+def _canonical(name: str) -> str:
+    """``"tiny.en"`` -> ``"tiny.en-f16"``; a path or other name stays as it is."""
+    try:
+        return str(ModelName.parse(name))
+    except ModelError:
+        return name
+
+
+class ModelCatalog:
+    """The models of :class:`ModelPool` and of this machine, for the file API.
+
+    ``speeds`` maps canonical model names (``"tiny.en-q8_0"``) to their measured speed
+    (see :func:`read_speeds`). The machine's models are listed afresh at each call, so a
+    model pulled while the server runs shows up.
+
+    Example::
+
+        catalog = ModelCatalog(pool)
+        entry = catalog.find("base")      # raises UploadError 400 if not on this machine
+    """
+
+    def __init__(self, pool: ModelPool, speeds: Mapping[str, float] | None = None) -> None:
+        self.pool = pool
+        self.speeds = dict(speeds or {})
+
+    def entries(self) -> list[ModelEntry]:
+        """The models offered: the served ones first (the default first of all)."""
+        entries = []
+        served = set()
+        for name in self.pool.models:
+            path = self.pool.engine(name).path  # a handle only: loads nothing
+            canonical = _canonical(name)
+            served.add(canonical)
+            entries.append(
+                ModelEntry(
+                    name,
+                    _size(path),
+                    self.pool.multilingual(name),
+                    "loaded",
+                    self.speeds.get(canonical),
+                )
+            )
+        for status in list_models():
+            if status.status == "download" or status.name in served:
+                continue
+            entries.append(
+                ModelEntry(
+                    status.name,
+                    status.size_bytes,
+                    ModelName.parse(status.name).multilingual,
+                    status.status,
+                    self.speeds.get(status.name),
+                )
+            )
+        return entries
+
+    def find(self, requested: str | None) -> ModelEntry:
+        """The entry for a ``model`` field; None, ``""`` and ``whisper-1`` give the default.
+
+        Raises :class:`UploadError` (400, ``model_not_found``) for a name that is unknown
+        or not on this machine, listing the ones that are.
+        """
+        entries = self.entries()
+        name = (requested or "").strip()
+        if not name or name == OPENAI_MODEL:
+            return entries[0]
+        wanted = _canonical(name)
+        for entry in entries:
+            if name == entry.name or wanted == _canonical(entry.name):
+                return entry
+        offered = ", ".join(entry.name for entry in entries)
+        if wanted == name and not _is_known(name):
+            message = f"unknown model {name!r}: this server offers {offered}"
+        else:
+            message = (
+                f"model {wanted} is not on this machine (`livewhisper models pull {wanted}` "
+                f"gets it); this server offers {offered}"
+            )
+        raise UploadError(400, message, code="model_not_found", param="model")
+
+
+def _is_known(name: str) -> bool:
+    try:
+        ModelName.parse(name)
+    except ModelError:
+        return False
+    return True
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def find_benchmarks() -> Path | None:
+    """``benchmarks/results/engine.json`` of the working directory or of this source tree.
+
+    Example: ``read_speeds(find_benchmarks())``; None when neither has one.
+    """
+    relative = Path("benchmarks", "results", "engine.json")
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        if (base / relative).is_file():
+            return base / relative
+    return None
+
+
+def read_speeds(
+    path: Path | None, *, threads: int = 1, chunk_seconds: float = 10.0
+) -> dict[str, float]:
+    """Measured speed per model (audio seconds per second) from the engine benchmark.
+
+    Takes the whisper.cpp rows of ``path`` (``python -m benchmarks engine``) nearest to
+    ``threads`` threads and ``chunk_seconds`` chunks: ``chunk_s / median_s``. An absent
+    or unreadable file gives ``{}``: speeds are then simply not shown.
+
+    Example::
+
+        >>> read_speeds(None)
+        {}
+    """
+    if path is None:
+        return {}
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    best: dict[str, tuple[tuple[float, float], float]] = {}
+    for row in rows:
+        try:
+            if row["engine"] != "whisper.cpp":
+                continue
+            name = _canonical(f"{row['model']}-{row['precision']}")
+            chunk, median = float(row["chunk_s"]), float(row["median_s"])
+            distance = (abs(int(row["threads"]) - threads), abs(chunk - chunk_seconds))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if median <= 0 or not math.isfinite(median):
+            continue
+        if name not in best or distance < best[name][0]:
+            best[name] = (distance, round(chunk / median, 1))
+    return {name: speed for name, (_, speed) in best.items()}

@@ -1,0 +1,461 @@
+"""File transcription jobs: queued, run on the model pool beside live sessions, watched.
+
+A :class:`Job` transcribes one uploaded file with
+:func:`~livewhisper.filetranscribe.transcribe_file` on a job thread. Its decodes go to
+the server's :class:`~livewhisper.server.pool.ModelPool` through a *background* engine:
+one utterance at a time, each decode queued behind any live decode that waits, so a
+long file shares the workers with live captions instead of holding one for its whole
+length. :class:`JobRegistry` bounds the jobs running (``max_running``, each on its own
+thread) and waiting, and cancels them at shutdown.
+
+Progress is in seconds of the file: the file is cut into utterances once up front (the
+same cut ``transcribe_file`` makes), so after each decode the job knows how far into the
+file it is. The loop sees a job through :meth:`Job.updates` (for a progress stream) or
+:meth:`Job.wait` (for one response); all of a job's state changes on the event loop.
+
+Example::
+
+    registry = JobRegistry(pool, max_running=1, max_waiting=4)
+    job = registry.submit(request)
+    async for update in job.updates():
+        print(update.state.value, f"{update.progress:.0%}", [s.text for s in update.segments])
+    await registry.close()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import enum
+import logging
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import soundfile
+
+from livewhisper.audio.decode import SAMPLE_RATE, AudioArray
+from livewhisper.audio.resample import StreamResampler
+from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.errors import AudioError, DecodeCancelled, LiveWhisperError
+from livewhisper.events import Segment, Transcription
+from livewhisper.filetranscribe import split_utterances, transcribe_file
+from livewhisper.server.pool import ModelPool, PooledEngine
+from livewhisper.server.uploads import TranscriptionRequest, UploadError
+
+__all__ = ["Job", "JobRegistry", "JobState", "JobUpdate", "read_audio"]
+
+log = logging.getLogger("livewhisper.server")
+
+_BLOCK_SECONDS = 30
+
+
+class JobState(str, enum.Enum):
+    """Where a job is: waiting, preparing (model, audio), transcribing, or over."""
+
+    QUEUED = "queued"
+    PREPARING = "preparing"
+    TRANSCRIBING = "transcribing"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def over(self) -> bool:
+        """Whether the job has ended, one way or another."""
+        return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    """What changed in a job: its state and progress, and the segments new since the
+    previous update; ``result`` once done, ``error`` once failed.
+
+    ``progress`` is ``processed / duration``; ``ahead`` counts the jobs queued before
+    this one.
+
+    Example: ``JobUpdate(JobState.TRANSCRIBING, 0.4, 12.0, 30.0, 0, (segment,))``.
+    """
+
+    state: JobState
+    progress: float
+    processed: float
+    duration: float
+    ahead: int = 0
+    segments: tuple[Segment, ...] = ()
+    result: Transcription | None = None
+    error: LiveWhisperError | None = None
+
+
+def read_audio(
+    path: str | Path,
+    *,
+    max_seconds: float | None = None,
+    cancel: threading.Event | None = None,
+) -> AudioArray:
+    """A file as 16 kHz mono float32, decoded and resampled block by block.
+
+    Unlike :func:`~livewhisper.audio.load_audio`, which reads the whole file at its own
+    rate and channel count first, this never holds more than one 30 s block of the
+    original: an hour of 48 kHz stereo needs 230 MB at 16 kHz mono, not 1.4 GB more.
+    Raises :class:`AudioError` for a file that cannot be decoded, holds NaN, or is longer
+    than ``max_seconds``; :class:`DecodeCancelled` when ``cancel`` is set.
+
+    Example::
+
+        audio = read_audio("interview.mp3", max_seconds=7200)
+    """
+    try:
+        with soundfile.SoundFile(str(path)) as file:
+            rate, channels = file.samplerate, file.channels
+            resampler = StreamResampler(rate, channels)
+            # mp3 frame counts are estimates: grow the array if the estimate was short.
+            out = np.empty(
+                max(int(file.frames * SAMPLE_RATE / rate), 0) + SAMPLE_RATE, dtype=np.float32
+            )
+            size = 0
+            limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE) + SAMPLE_RATE
+            for block in file.blocks(
+                blocksize=rate * _BLOCK_SECONDS, dtype="float32", always_2d=True
+            ):
+                if cancel is not None and cancel.is_set():
+                    raise DecodeCancelled("the job was cancelled")
+                out, size = _append(out, size, resampler.process(block))
+                if limit is not None and size > limit:
+                    raise AudioError(f"the audio is longer than {max_seconds:g} s")
+            out, size = _append(out, size, resampler.flush())
+    except (soundfile.SoundFileError, RuntimeError) as exc:
+        raise AudioError(f"the audio cannot be decoded: {exc}") from exc
+    audio = out[:size]
+    if not np.isfinite(audio).all():
+        raise AudioError("the audio contains NaN or infinite samples")
+    return audio
+
+
+def _append(
+    out: npt.NDArray[np.float32], size: int, piece: npt.NDArray[np.float32]
+) -> tuple[npt.NDArray[np.float32], int]:
+    if size + len(piece) > len(out):
+        grown = np.empty(max(2 * len(out), size + len(piece)), dtype=np.float32)
+        grown[:size] = out[:size]
+        out = grown
+    out[size : size + len(piece)] = piece
+    return out, size + len(piece)
+
+
+class _ReportingEngine(Engine):
+    """A pooled engine that calls ``on_decoded`` after each decode (one per utterance)."""
+
+    # Engine's __init__ would load a context of its own: deliberately not called.
+    def __init__(self, inner: PooledEngine, on_decoded: Callable[[], None]) -> None:
+        self.path = inner.path
+        self.model_name = inner.model_name
+        self.threads = inner.threads
+        self.multilingual = inner.multilingual
+        self._inner = inner
+        self._on_decoded = on_decoded
+
+    def transcribe(
+        self,
+        audio: npt.ArrayLike,
+        options: DecodeOptions | None = None,
+        *,
+        sample_rate: int = SAMPLE_RATE,
+        cancel: threading.Event | None = None,
+    ) -> Transcription:
+        result = self._inner.transcribe(audio, options, sample_rate=sample_rate, cancel=cancel)
+        self._on_decoded()
+        return result
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class Job:
+    """One file being transcribed; made by :meth:`JobRegistry.submit`.
+
+    ``id`` is random and unguessable. State lives on the event loop; the job thread
+    reports to it. One consumer at a time reads :meth:`updates` (the request that
+    submitted the job); anyone may :meth:`wait` for the result or :meth:`cancel`.
+
+    Example::
+
+        job = registry.submit(request)
+        result = await job.wait()          # or: async for update in job.updates()
+    """
+
+    def __init__(
+        self,
+        registry: JobRegistry,
+        request: TranscriptionRequest,
+        duration: float,
+    ) -> None:
+        self.id = secrets.token_hex(8)
+        self.request = request
+        self.duration = duration
+        self.created = time.monotonic()
+        self.state = JobState.QUEUED
+        self.processed = 0.0
+        self.segments: list[Segment] = []
+        self.result: Transcription | None = None
+        self.error: LiveWhisperError | None = None
+        self._registry = registry
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self._changed.set()  # the first update (queued) is due at once
+        self._over = asyncio.Event()
+        self._cancel = threading.Event()
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+
+    @property
+    def progress(self) -> float:
+        """The share of the file done, 0 to 1."""
+        if self.state == JobState.DONE:
+            return 1.0
+        return min(1.0, self.processed / self.duration) if self.duration > 0 else 0.0
+
+    async def updates(self) -> AsyncIterator[JobUpdate]:
+        """Each change as it happens, the last with the job over; changes that come while
+        the consumer is busy are merged into one update."""
+        sent = 0
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            new = tuple(self.segments[sent:])
+            sent = len(self.segments)
+            yield JobUpdate(
+                self.state,
+                self.progress,
+                self.duration if self.state == JobState.DONE else self.processed,
+                self.duration,
+                self._registry.ahead(self),
+                new,
+                self.result,
+                self.error,
+            )
+            if self.state.over:
+                return
+
+    async def wait(self) -> Transcription:
+        """The transcription; raises the job's error, or :class:`DecodeCancelled`."""
+        await self._over.wait()
+        if self.result is not None:
+            return self.result
+        raise self.error or DecodeCancelled("the job was cancelled")
+
+    def cancel(self) -> None:
+        """Stop the job: skipped if queued, its decode stopped early if running."""
+        self._cancel.set()
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.close()
+
+    # -- on the event loop ---------------------------------------------------------------
+    def _update(self, **changes: Any) -> None:
+        if self.state.over:
+            return
+        segment = changes.pop("segment", None)
+        if segment is not None:
+            self.segments.append(segment)
+        for name, value in changes.items():
+            setattr(self, name, value)
+        if changes.get("state") == JobState.PREPARING:
+            self._registry._started()
+        if self.state.over:
+            self._over.set()
+        self._changed.set()
+
+    def _notify(self) -> None:
+        self._changed.set()
+
+    # -- on the job thread ---------------------------------------------------------------
+    def _post(self, **changes: Any) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is watching
+            self._loop.call_soon_threadsafe(lambda: self._update(**changes))
+
+    def _run(self, pool: ModelPool, max_seconds: float) -> None:
+        request = self.request
+        try:
+            if self._cancel.is_set():
+                raise DecodeCancelled("the job was cancelled before it started")
+            self._post(state=JobState.PREPARING)
+            if not pool.serves(request.model):
+                pool.add_model(request.model)  # may convert a bundled model: minutes at most
+            audio = read_audio(request.file.path, max_seconds=max_seconds, cancel=self._cancel)
+            ends = self._utterance_ends(audio)
+            decoded = 0
+
+            def on_decoded() -> None:
+                nonlocal decoded
+                if ends:
+                    self._post(processed=ends[min(decoded, len(ends) - 1)])
+                decoded += 1
+
+            with self._engine_lock:
+                if self._cancel.is_set():
+                    raise DecodeCancelled("the job was cancelled")
+                self._engine = _ReportingEngine(
+                    pool.engine(request.model, background=True), on_decoded
+                )
+            self._post(state=JobState.TRANSCRIBING, duration=len(audio) / SAMPLE_RATE)
+            result = transcribe_file(
+                audio,
+                self._engine,
+                request.options,
+                on_segment=lambda segment: self._post(segment=segment),
+            )
+            self._post(state=JobState.DONE, result=result, processed=result.duration)
+        except DecodeCancelled:
+            self._post(state=JobState.CANCELLED)
+        except UploadError as exc:
+            self._post(state=JobState.FAILED, error=exc)
+        except AudioError as exc:
+            self._post(
+                state=JobState.FAILED,
+                error=UploadError(
+                    400, f"{request.file.filename!r}: {exc}", code="invalid_file", param="file"
+                ),
+            )
+        except LiveWhisperError as exc:
+            log.warning("job %s failed: %s", self.id, exc)
+            self._post(state=JobState.FAILED, error=exc)
+        except Exception:
+            log.exception("job %s failed", self.id)
+            self._post(state=JobState.FAILED, error=LiveWhisperError("internal server error"))
+        finally:
+            with self._engine_lock:
+                if self._engine is not None:
+                    self._engine.close()
+
+    def _utterance_ends(self, audio: AudioArray) -> list[float]:
+        """Where each utterance ends: transcribe_file decodes them in this order, one
+        decode each (a second VAD pass, a second or two for an hour of audio)."""
+        ends = []
+        for utterance in split_utterances(audio):
+            if self._cancel.is_set():
+                raise DecodeCancelled("the job was cancelled")
+            ends.append(utterance.end)
+        return ends
+
+
+class JobRegistry:
+    """The file jobs of one server: at most ``max_running`` at once, each on its own
+    named thread, and ``max_waiting`` queued behind them.
+
+    Create it on the event loop that will watch the jobs. ``max_seconds`` caps the audio
+    length once decoded (headers may lie).
+
+    Example::
+
+        registry = JobRegistry(pool, max_running=1, max_waiting=4)
+        if registry.has_room():
+            job = registry.submit(request, duration=11.0)
+    """
+
+    def __init__(
+        self,
+        pool: ModelPool,
+        *,
+        max_running: int = 1,
+        max_waiting: int = 4,
+        max_seconds: float = 7200.0,
+    ) -> None:
+        self.pool = pool
+        self.max_running = max_running
+        self.max_waiting = max_waiting
+        self.max_seconds = max_seconds
+        self._jobs: dict[str, Job] = {}
+        self._futures: dict[str, asyncio.Future[None]] = {}
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_running, thread_name_prefix="livewhisper-job"
+        )
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    @property
+    def running(self) -> int:
+        """Jobs started and not over."""
+        return sum(1 for job in self._jobs.values() if job.state != JobState.QUEUED)
+
+    @property
+    def waiting(self) -> int:
+        """Jobs queued."""
+        return sum(1 for job in self._jobs.values() if job.state == JobState.QUEUED)
+
+    def has_room(self) -> bool:
+        """Whether :meth:`submit` would take one more job now."""
+        return not self._closed and len(self._jobs) < self.max_running + self.max_waiting
+
+    def ahead(self, job: Job) -> int:
+        """How many queued jobs will start before ``job``."""
+        if job.state != JobState.QUEUED:
+            return 0
+        return sum(
+            1
+            for other in self._jobs.values()
+            if other.state == JobState.QUEUED and other.created < job.created
+        )
+
+    def submit(self, request: TranscriptionRequest, duration: float) -> Job:
+        """Queue a job for ``request`` (``duration``: the file's length as probed).
+
+        The job owns the uploaded file from now on and deletes it when it ends. Raises
+        :class:`UploadError` 429 when the queue is full, 503 once closing.
+        """
+        if self._closed:
+            raise UploadError(
+                503, "the server is stopping", code="shutting_down", kind="server_error"
+            )
+        if not self.has_room():
+            raise UploadError(
+                429,
+                f"{len(self._jobs)} files are being transcribed or waiting, the most this "
+                "server takes: try again in a few minutes",
+                code="busy",
+                kind="rate_limit_error",
+            )
+        job = Job(self, request, duration)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, job._run, self.pool, self.max_seconds)
+        self._jobs[job.id] = job
+        self._futures[job.id] = future
+        future.add_done_callback(lambda _: self._finished(job))
+        log.info(
+            "job %s: %s, %.1f s, model %s", job.id, request.file.filename, duration, request.model
+        )
+        return job
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Cancel every job and wait (at most ``timeout`` s) for their threads."""
+        self._closed = True
+        for job in list(self._jobs.values()):
+            job.cancel()
+        futures = list(self._futures.values())
+        if futures:
+            await asyncio.wait(futures, timeout=timeout)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _started(self) -> None:
+        # One fewer job ahead of each queued one: tell them.
+        for job in self._jobs.values():
+            if job.state == JobState.QUEUED:
+                job._notify()
+
+    def _finished(self, job: Job) -> None:
+        self._jobs.pop(job.id, None)
+        self._futures.pop(job.id, None)
+        if not job.state.over:  # the thread never ran (shutdown): settle it here
+            job._update(state=JobState.CANCELLED)
+        with contextlib.suppress(OSError):
+            job.request.file.path.unlink()
+        log.info("job %s %s", job.id, job.state.value)
