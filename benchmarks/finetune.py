@@ -140,6 +140,9 @@ def measure(
 ) -> Row:
     """Synthesize the data set, fine-tune tiny.en on it, and return one row of figures."""
     from livewhisper.finetune import TrainConfig, finetune
+    from livewhisper.finetune._deps import require_transformers
+
+    require_transformers().utils.logging.set_verbosity_error()
 
     with tempfile.TemporaryDirectory(prefix="lw-finetune-") as tmp:
         root = work or Path(tmp)

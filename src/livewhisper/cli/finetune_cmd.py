@@ -160,7 +160,10 @@ def _run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         seed=args.seed,
     )
-    require_transformers().utils.logging.set_verbosity_error()
+    # Our own progress and messages only: transformers' advice and bars are noise here.
+    hf_logging = require_transformers().utils.logging
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     precisions = (args.type,) + (("f16",) if args.type != "f16" else ())
     report = finetune(
         dataset,

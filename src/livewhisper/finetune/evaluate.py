@@ -70,11 +70,13 @@ def transcribe_hf(whisper: Any, examples: Sequence[Example], *, batch_size: int 
     was_training = model.training
     model.eval()
     texts: list[str] = []
+    # Multilingual models are told the language and task; left alone they may loop.
+    prompt = {"language": whisper.language, "task": "transcribe"} if whisper.multilingual else {}
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
             batch = examples[i : i + batch_size]
             features = collate.features([ex.audio() for ex in batch])
-            ids = model.generate(features)
+            ids = model.generate(features, **prompt)
             decoded = whisper.tokenizer.batch_decode(ids, skip_special_tokens=True)
             texts += [t.strip() for t in decoded]
     if was_training:
@@ -83,11 +85,18 @@ def transcribe_hf(whisper: Any, examples: Sequence[Example], *, batch_size: int 
 
 
 def transcribe_engine(
-    model: str | Path | Engine, examples: Sequence[Example], *, threads: int = 2
+    model: str | Path | Engine,
+    examples: Sequence[Example],
+    *,
+    language: str | None = None,
+    threads: int = 2,
 ) -> list[str]:
-    """Transcripts of ``examples`` by a whisper.cpp model, one clip per call (greedy)."""
+    """Transcripts of ``examples`` by a whisper.cpp model, one clip per call (greedy).
+
+    ``language`` is for multilingual models (None detects it); ``.en`` models use English.
+    """
     engine = model if isinstance(model, Engine) else Engine(model, threads=threads)
-    options = DecodeOptions(language="en" if not engine.multilingual else None)
+    options = DecodeOptions(language=language if engine.multilingual else "en")
     try:
         return [engine.transcribe(ex.audio(), options).text.strip() for ex in examples]
     finally:
@@ -96,7 +105,11 @@ def transcribe_engine(
 
 
 def transcribe_streaming(
-    model: str | Path | Engine, examples: Sequence[Example], *, threads: int = 2
+    model: str | Path | Engine,
+    examples: Sequence[Example],
+    *,
+    language: str | None = None,
+    threads: int = 2,
 ) -> list[str]:
     """Transcripts of ``examples`` through the streaming core: VAD, segmenter, worker.
 
@@ -104,7 +117,8 @@ def transcribe_streaming(
     of silence after it, as a speaker would pause) and its finals are joined.
     """
     engine = model if isinstance(model, Engine) else Engine(model, threads=threads)
-    language = None if engine.multilingual else "en"
+    if not engine.multilingual:
+        language = "en"
     texts = []
     try:
         for ex in examples:

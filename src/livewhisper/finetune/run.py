@@ -154,6 +154,9 @@ def finetune(
             f"{n_train}, holding out {len(held_out)}"
         )
     whisper = load_base(base, language=language)
+    if whisper.multilingual and whisper.language is None:
+        whisper.language = "en"
+        log("the base model is multilingual: assuming English recordings (set --language)")
     needed = check_memory(whisper, config)
     log(
         f"base model {base}: {sum(p.numel() for p in whisper.model.parameters()) / 1e6:.0f}M "
@@ -176,7 +179,9 @@ def finetune(
                     f"before ({base_name})",
                     f"whisper.cpp {precisions[0]}",
                     held_out,
-                    lambda ex: transcribe_streaming(base_file, ex, threads=threads),
+                    lambda ex: transcribe_streaming(
+                        base_file, ex, language=whisper.language, threads=threads
+                    ),
                 )
             rows.append(row)
     result = train(
@@ -204,7 +209,9 @@ def finetune(
             "after (fine-tuned)",
             f"whisper.cpp {precisions[0]}",
             held_out,
-            lambda ex: transcribe_streaming(files[precisions[0]], ex, threads=threads),
+            lambda ex: transcribe_streaming(
+                files[precisions[0]], ex, language=whisper.language, threads=threads
+            ),
         )
         rows.append(row)
     rows.sort(key=lambda r: r.backend)

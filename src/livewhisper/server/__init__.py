@@ -2,12 +2,18 @@
 
 One port serves the caption page (``/``), audio sessions (``/v1/listen``), caption feeds
 (``/v1/captions``), ``/v1/info`` and ``/healthz``; protocol 1 is described in
-``docs/protocol.md``. Needs the ``server`` extra (websockets).
+``docs/protocol.md``. The next port takes file uploads (``POST
+/v1/audio/transcriptions``, OpenAI's transcription API). Needs the ``server`` extra
+(websockets).
 
 Modules: :mod:`~livewhisper.server.protocol` (messages and validation, no I/O),
-:mod:`~livewhisper.server.pool` (the model workers sessions share),
+:mod:`~livewhisper.server.pool` (the model workers sessions and file jobs share),
 :mod:`~livewhisper.server.sessions` (per-connection logic), :mod:`~livewhisper.server.app`
-(the websockets server and its HTTP routes), ``static/`` (the page).
+(the websockets server and its HTTP routes), :mod:`~livewhisper.server.access` (Host,
+Origin and token checks), :mod:`~livewhisper.server.uploads` (multipart parsing and form
+checks, no I/O), :mod:`~livewhisper.server.catalog` (models and languages offered),
+:mod:`~livewhisper.server.jobs` (file jobs and their progress),
+:mod:`~livewhisper.server.httpapi` (the upload port), ``static/`` (the page).
 
 Example::
 

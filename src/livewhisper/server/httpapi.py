@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 from websockets.datastructures import Headers
 
 from livewhisper import __version__
-from livewhisper.errors import DecodeCancelled, LiveWhisperError
+from livewhisper.errors import ConfigError, DecodeCancelled, LiveWhisperError
 from livewhisper.events import Segment, Transcription
 from livewhisper.formats import to_json, to_srt, to_txt, to_vtt
 from livewhisper.server.access import authorized, host_allowed, origin_allowed
@@ -120,14 +120,20 @@ class TranscriptionApi:
         self.jobs = jobs
         self.page_port = page_port
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self._closing = False
 
     async def start(self) -> TranscriptionApi:
-        """Listen; raises ``OSError`` if the port is taken."""
-        self._server = await asyncio.start_server(
-            self._connection, self.config.host, self.config.api_port, limit=_MAX_HEAD
-        )
+        """Listen; raises :class:`ConfigError` if the port is taken."""
+        try:
+            self._server = await asyncio.start_server(
+                self._connection, self.config.host, self.config.api_port, limit=_MAX_HEAD
+            )
+        except OSError as exc:
+            raise ConfigError(
+                f"the file API cannot listen on port {self.config.api_port} "
+                f"({exc.strerror or exc}): choose another with --http-port"
+            ) from None
         log.info("file API on port %d", self.port)
         return self
 
@@ -141,14 +147,18 @@ class TranscriptionApi:
         return self.config.api_port
 
     async def close(self, timeout: float = 3.0) -> None:
-        """Stop listening, give open requests ``timeout`` s to end, then cut them."""
+        """Stop listening, cancel the jobs, give open requests ``timeout`` s to end (a
+        stream ends with a ``cancelled`` error event), then cut their connections."""
         self._closing = True
         if self._server is not None:
             self._server.close()
+        await self.jobs.close()
         if self._tasks:
             _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+            # Cut rather than cancel: a handler then ends on its own, through its error
+            # path (asyncio logs a cancelled connection task as an unhandled error).
             for task in pending:
-                task.cancel()
+                self._tasks[task].transport.abort()
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
         if self._server is not None:
@@ -159,7 +169,7 @@ class TranscriptionApi:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._tasks.add(task)
+        self._tasks[task] = writer
         request: _Request | None = None
         try:
             request = await asyncio.wait_for(_read_head(reader), _HEAD_TIMEOUT)
@@ -181,7 +191,7 @@ class TranscriptionApi:
                     _error(500, "internal server error", "internal", kind="server_error"),
                 )
         finally:
-            self._tasks.discard(task)
+            self._tasks.pop(task, None)
             if request is not None and request.body_pending:
                 await _linger(reader, writer)
             writer.close()

@@ -1,0 +1,661 @@
+"""The file transcription API: the multipart parser and form checks on their own, then
+real requests on 127.0.0.1: the ``openai`` package for every response format and every
+refusal (OpenAI's error shape), raw HTTP for the edges (CORS, chunked bodies, Host and
+Origin checks, a full queue, a client that leaves), the pool putting live decodes first,
+and a long file transcribed while a live session still gets its finals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import doctest
+import http.client
+import io
+import json
+import random
+import re
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile
+from conftest import EN, read_wav, reference
+from server_fixtures import (  # noqa: F401
+    MODEL,
+    fixture_server_pool,
+    running_server,
+    stream_session,
+)
+
+from livewhisper.engine import DecodeOptions
+from livewhisper.server import ModelPool, ServerThread, access, catalog, uploads
+from livewhisper.server.catalog import LANGUAGES, read_speeds
+from livewhisper.server.uploads import (
+    FormReader,
+    MultipartError,
+    MultipartParser,
+    PartData,
+    PartEnd,
+    PartEvent,
+    PartStart,
+    UploadedFile,
+    UploadError,
+    UploadForm,
+    boundary_of,
+    transcription_request,
+)
+from livewhisper.wer import word_error_rate
+
+openai = pytest.importorskip("openai", reason="pip install openai (the test extra has it)")
+
+MAX_UPLOAD = 2_000_000
+ERROR_KEYS = {"message", "type", "param", "code"}
+
+
+# -- multipart, without a server -------------------------------------------------------------
+
+
+def _multipart(
+    fields: dict[str, str], files: dict[str, tuple[str, bytes]], boundary: str = "lw-b0und"
+) -> tuple[bytes, str]:
+    """A multipart/form-data body as browsers write it, and its Content-Type."""
+    out = io.BytesIO()
+    for name, value in fields.items():
+        out.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode())
+        out.write(value.encode() + b"\r\n")
+    for name, (filename, data) in files.items():
+        out.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+        )
+        out.write(data + b"\r\n")
+    out.write(f"--{boundary}--\r\n".encode())
+    return out.getvalue(), f"multipart/form-data; boundary={boundary}"
+
+
+def _merged(events: list[PartEvent]) -> list[PartEvent]:
+    """Adjacent data events joined: how a body is split must not matter."""
+    merged: list[PartEvent] = []
+    for event in events:
+        if isinstance(event, PartData) and merged and isinstance(merged[-1], PartData):
+            merged[-1] = PartData(merged[-1].data + event.data)
+        else:
+            merged.append(event)
+    return merged
+
+
+def test_multipart_parser_gives_the_same_parts_however_the_body_is_split() -> None:
+    # File content with near-boundaries in it: CRLF, dashes, the boundary without CRLF.
+    payload = b"RIFF\r\n--lw-b0un\r\n-\r\n--lw-b0unX" + bytes(range(256)) * 3 + b"\r\n"
+    body, kind = _multipart(
+        {"model": "tiny.en", "prompt": "Glosario: \u00f1"}, {"file": ("a b.wav", payload)}
+    )
+    body = b"preamble to ignore\r\n" + body + b"epilogue to ignore"
+    whole = MultipartParser(boundary_of(kind))
+    expected = whole.feed(body)
+    whole.close()
+    assert expected == [
+        PartStart("model", None, "text/plain"),
+        PartData(b"tiny.en"),
+        PartEnd(),
+        PartStart("prompt", None, "text/plain"),
+        PartData("Glosario: \u00f1".encode()),
+        PartEnd(),
+        PartStart("file", "a b.wav", "application/octet-stream"),
+        PartData(payload),
+        PartEnd(),
+    ]
+    rng = random.Random(6)
+    splits = [[1] * len(body), [7] * len(body)] + [
+        [rng.randint(1, 40) for _ in range(len(body))] for _ in range(20)
+    ]
+    for sizes in splits:
+        parser = MultipartParser(boundary_of(kind))
+        events: list[PartEvent] = []
+        at = 0
+        for size in sizes:
+            if at >= len(body):
+                break
+            events += parser.feed(body[at : at + size])
+            at += size
+        parser.close()
+        assert _merged(events) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'--B\r\nContent-Disposition: form-data; name="a"\r\n\r\nx', "before its closing"),
+        (b'--B\r\nContent-Disposition: form-data; name="a"\r\n\r\nx\r\n--Bgarbage\r\n', "garbage"),
+        (b"--B\r\nno colon here\r\n\r\nx\r\n--B--", "malformed header"),
+        (b"--B\r\nContent-Disposition: attachment\r\n\r\nx\r\n--B--", "form-data; name"),
+        (b"--B\r\nX: " + b"y" * 20000, "too long"),
+        (b'--B\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n' * 65, "more than 64"),
+    ],
+)
+def test_multipart_parser_refuses_broken_bodies(body: bytes, message: str) -> None:
+    parser = MultipartParser(b"B")
+    with pytest.raises(MultipartError, match=message) as caught:
+        parser.feed(body)
+        parser.close()
+    assert caught.value.status == 400 and caught.value.code == "invalid_multipart"
+
+
+def test_boundary_and_file_names() -> None:
+    assert boundary_of('multipart/form-data; charset=utf-8; boundary="a;b"') == b"a;b"
+    with pytest.raises(UploadError) as caught:
+        boundary_of("application/json")
+    assert caught.value.status == 415
+    parser = MultipartParser(b"B")
+    events = parser.feed(
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="x.wav"; '
+        b"filename*=UTF-8''na%C3%AFve%20%22talk%22.wav\r\n\r\n\r\n--B--"
+    )
+    assert events[0] == PartStart("file", 'na\u00efve "talk".wav', "text/plain")
+
+
+def test_form_reader_streams_the_file_to_disk_and_enforces_limits(tmp_path: Path) -> None:
+    body, kind = _multipart({"model": "base"}, {"file": ("talk.WAV", b"x" * 5000)})
+    parser, reader = (
+        MultipartParser(boundary_of(kind)),
+        FormReader(max_file_bytes=5000, directory=tmp_path),
+    )
+    for at in range(0, len(body), 999):
+        reader.handle(parser.feed(body[at : at + 999]))
+    parser.close()
+    form = reader.finish()
+    assert form.value("model") == "base" and form.file is not None
+    assert form.file.filename == "talk.WAV" and form.file.size == 5000
+    assert form.file.path.suffix == ".wav" and form.file.path.read_bytes() == b"x" * 5000
+    form.discard()
+    assert not list(tmp_path.iterdir())
+
+    parser, reader = (
+        MultipartParser(boundary_of(kind)),
+        FormReader(max_file_bytes=4999, directory=tmp_path),
+    )
+    with pytest.raises(UploadError) as caught:
+        reader.handle(parser.feed(body))
+    assert caught.value.status == 413 and caught.value.code == "file_too_large"
+    assert not list(tmp_path.iterdir()), "a refused upload leaves no file behind"
+
+    body, kind = _multipart({"prompt": "p" * 70_000}, {})
+    parser, reader = MultipartParser(boundary_of(kind)), FormReader(max_file_bytes=10)
+    with pytest.raises(UploadError, match="longer than") as caught:
+        reader.handle(parser.feed(body))
+    assert caught.value.param == "prompt"
+
+
+def test_form_fields_are_checked_one_by_one(tmp_path: Path) -> None:
+    upload = UploadedFile(tmp_path / "a.wav", "a.wav", 10, "audio/wav")
+
+    def check(fields: dict[str, list[str]], multilingual: bool = True, **kw: Any) -> Any:
+        form = UploadForm(fields, upload)
+        return transcription_request(form, model="m", multilingual=multilingual, **kw)
+
+    request = check(
+        {
+            "language": ["ES"],
+            "prompt": ["Hola."],
+            "temperature": ["0.2"],
+            "timestamp_granularities[]": ["word", "segment"],
+            "stream": ["true"],
+        }
+    )
+    assert request.options == DecodeOptions(language="es", initial_prompt="Hola.", temperature=0.2)
+    assert request.words and request.stream and request.response_format == "json"
+    assert check({}, default_language="de").options.language == "de"
+    assert check({"language": ["auto"]}, default_language="de").options.language is None
+    assert check({}, multilingual=False).options.language == "en"
+    assert check({}, translate=True).task == "translate"
+    refusals = [
+        ({"response_format": ["xml"]}, True, {}, "response_format", "invalid_value"),
+        ({"temperature": ["hot"]}, True, {}, "temperature", "invalid_value"),
+        ({"temperature": ["1.5"]}, True, {}, "temperature", "invalid_value"),
+        ({"language": ["xx"]}, True, {}, "language", "unsupported_language"),
+        ({"language": ["es"]}, False, {}, "language", "unsupported_language"),
+        ({}, False, {"translate": True}, "model", "unsupported_task"),
+        (
+            {"timestamp_granularities": ["char"]},
+            True,
+            {},
+            "timestamp_granularities",
+            "invalid_value",
+        ),
+        ({"stream": ["maybe"]}, True, {}, "stream", "invalid_value"),
+    ]
+    for fields, multilingual, kw, param, code in refusals:
+        with pytest.raises(UploadError) as caught:
+            check(fields, multilingual, **kw)
+        assert (caught.value.status, caught.value.param, caught.value.code) == (400, param, code)
+    with pytest.raises(UploadError, match="empty"):
+        transcription_request(
+            UploadForm({}, UploadedFile(upload.path, "a.wav", 0, "")), model="m", multilingual=True
+        )
+    with pytest.raises(UploadError, match="no file"):
+        transcription_request(UploadForm(), model="m", multilingual=True)
+
+
+def test_language_names_and_measured_speeds(tmp_path: Path) -> None:
+    import _pywhispercpp as pw
+
+    codes = [pw.whisper_lang_str(i) for i in range(pw.whisper_lang_max_id() + 1)]
+    assert list(LANGUAGES) == codes
+    rows = [
+        {
+            "engine": "whisper.cpp",
+            "model": "tiny.en",
+            "precision": "q8_0",
+            "chunk_s": 10.0,
+            "threads": 1,
+            "median_s": 0.5,
+        },
+        {
+            "engine": "whisper.cpp",
+            "model": "tiny.en",
+            "precision": "q8_0",
+            "chunk_s": 10.0,
+            "threads": 2,
+            "median_s": 0.25,
+        },
+        {
+            "engine": "whisper.cpp",
+            "model": "base",
+            "precision": "f16",
+            "chunk_s": 30.0,
+            "threads": 1,
+            "median_s": 3.0,
+        },
+        {
+            "engine": "faster-whisper",
+            "model": "base",
+            "precision": "int8",
+            "chunk_s": 10.0,
+            "threads": 1,
+            "median_s": 0.1,
+        },
+    ]
+    path = tmp_path / "engine.json"
+    path.write_text(json.dumps({"rows": rows}))
+    assert read_speeds(path, threads=1) == {"tiny.en-q8_0": 20.0, "base-f16": 10.0}
+    assert read_speeds(path, threads=2)["tiny.en-q8_0"] == 40.0
+    assert read_speeds(tmp_path / "missing.json") == {}
+
+
+@pytest.mark.parametrize("module", [access, catalog, uploads], ids=lambda m: m.__name__)
+def test_docstring_examples(module: ModuleType) -> None:
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
+
+
+# -- the pool: live decodes first --------------------------------------------------------------
+
+
+def test_live_decodes_go_before_waiting_background_ones(model_cache: Path) -> None:
+    audio = read_wav(EN / "jfk.wav")
+    finished: list[str] = []
+    with ModelPool([MODEL], workers=1, threads=1) as pool:
+        live, background = pool.engine(), pool.engine(background=True)
+
+        def decode(engine: Any, name: str) -> None:
+            engine.transcribe(audio, DecodeOptions(language="en"))
+            finished.append(name)
+
+        threads = [threading.Thread(target=decode, args=(live, "first"))]
+        threads[0].start()
+        while pool.stats.busy == 0:  # the one worker is taken
+            time.sleep(0.01)
+        for engine, name in ((background, "background"), (live, "live")):
+            threads.append(threading.Thread(target=decode, args=(engine, name)))
+            threads[-1].start()
+            while pool.stats.waiting < len(threads) - 1:
+                time.sleep(0.01)
+        for thread in threads:
+            thread.join(60)
+    # The background decode was queued before the live one, and still went after it.
+    assert finished == ["first", "live", "background"]
+
+
+# -- the API over HTTP ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", name="server")
+def fixture_server(server_pool: ModelPool) -> Iterator[ServerThread]:
+    with running_server(server_pool, max_upload_bytes=MAX_UPLOAD, max_sessions=2) as server:
+        yield server
+
+
+def _client(server: ServerThread, api_key: str = "unused") -> Any:
+    return openai.OpenAI(base_url=server.api_url, api_key=api_key, max_retries=0, timeout=60)
+
+
+def _port(server: ServerThread) -> int:
+    return server.server.api_port
+
+
+def _request(
+    server: ServerThread,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=60)
+    try:
+        connection.request(method, path, body, headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.headers), response.read()
+    finally:
+        connection.close()
+
+
+def _srt_text(srt: str) -> str:
+    lines = srt.splitlines()
+    return " ".join(x for x in lines if x and not x.isdigit() and "-->" not in x)
+
+
+def test_openai_client_gets_every_response_format(server: ServerThread) -> None:
+    client = _client(server)
+    truth = reference("jfk")
+
+    def create(fmt: str, **options: Any) -> Any:
+        with open(EN / "jfk.wav", "rb") as file:
+            return client.audio.transcriptions.create(
+                model="whisper-1", file=file, response_format=fmt, **options
+            )
+
+    result = create("json", language="en")
+    assert word_error_rate(truth, result.text) <= 0.1, result.text
+    assert result.usage.seconds == 11
+    text = create("text", language="en")
+    assert isinstance(text, str) and word_error_rate(truth, text) <= 0.1
+    srt = create("srt")
+    assert re.match(r"1\n00:00:00,\d{3} --> 00:00:\d\d,\d{3}\n\w", srt), srt
+    assert word_error_rate(truth, _srt_text(srt)) <= 0.1
+    vtt = create("vtt", language="en", prompt="Inaugural address.")
+    assert vtt.startswith("WEBVTT\n\n00:00:00.") and word_error_rate(truth, _srt_text(vtt)) <= 0.1
+    verbose = create(
+        "verbose_json", language="en", temperature=0.0, timestamp_granularities=["word", "segment"]
+    )
+    assert verbose.language == "english" and abs(verbose.duration - 11.0) < 0.01
+    assert word_error_rate(truth, verbose.text) <= 0.1
+    segments = verbose.segments
+    assert segments and segments[0].id == 0 and segments[0].text.startswith(" ")
+    assert all(0 <= s.start <= s.end <= 11.0 for s in segments)
+    assert verbose.words and verbose.words[0].word == "And"
+
+    # The model list, OpenAI's shape with what the page shows beside each name.
+    status, _, body = _request(server, "GET", "/v1/models")
+    models = json.loads(body)["data"]
+    assert status == 200 and models[0]["id"] == MODEL and models[0]["status"] == "loaded"
+    assert models[0]["size_bytes"] > 10_000_000
+
+
+def _refusal(server: ServerThread, file: tuple[str, bytes], **options: Any) -> dict[str, Any]:
+    with pytest.raises(openai.APIStatusError) as caught:
+        _client(server).audio.transcriptions.create(file=file, **options)
+    doc: dict[str, Any] = caught.value.response.json()
+    assert set(doc) == {"error"} and set(doc["error"]) == ERROR_KEYS, doc
+    assert 400 <= caught.value.status_code < 500
+    doc["error"]["status"] = caught.value.status_code
+    return doc["error"]
+
+
+def test_bad_uploads_get_4xx_json_errors(server: ServerThread, tmp_path: Path) -> None:
+    jfk = ("jfk.wav", (EN / "jfk.wav").read_bytes())
+    empty = _refusal(server, ("empty.wav", b""), model="whisper-1")
+    assert (empty["status"], empty["code"], empty["param"]) == (400, "empty_file", "file")
+    text = _refusal(server, ("notes.txt", b"just some notes\n"), model="whisper-1")
+    assert (text["status"], text["code"]) == (400, "invalid_file")
+    assert "'notes.txt' is not audio" in text["message"] and "mp3" in text["message"]
+    silent_header = io.BytesIO()
+    soundfile.write(silent_header, np.zeros(0, dtype=np.float32), 16000, format="WAV")
+    no_samples = _refusal(server, ("void.wav", silent_header.getvalue()), model="whisper-1")
+    assert no_samples["code"] == "empty_file"
+    unknown = _refusal(server, jfk, model="gpt-7")
+    assert (unknown["status"], unknown["code"], unknown["param"]) == (
+        400,
+        "model_not_found",
+        "model",
+    )
+    assert "unknown model 'gpt-7'" in unknown["message"] and MODEL in unknown["message"]
+    absent = _refusal(server, jfk, model="large-v3")
+    assert "not on this machine" in absent["message"] and "models pull" in absent["message"]
+    language = _refusal(server, jfk, model=MODEL, language="xx")
+    assert (language["code"], language["param"]) == ("unsupported_language", "language")
+    english_only = _refusal(server, jfk, model=MODEL, language="es")
+    assert "English-only" in english_only["message"]
+    fmt = _refusal(server, jfk, model=MODEL, response_format="docx")
+    assert fmt["param"] == "response_format"
+
+    big = tmp_path / "long.wav"  # 2.9 MB, over the 2 MB this server takes
+    soundfile.write(big, np.zeros(90 * 16000, dtype=np.int16), 16000, subtype="PCM_16")
+    too_large = _refusal(server, ("long.wav", big.read_bytes()), model=MODEL)
+    assert (too_large["status"], too_large["code"]) == (413, "file_too_large")
+    assert "2 MB" in too_large["message"]
+
+    body, kind = _multipart({"model": MODEL}, {"file": jfk})
+    status, _, answer = _request(
+        server, "POST", "/v1/audio/translations", body, {"Content-Type": kind}
+    )
+    assert (status, json.loads(answer)["error"]["code"]) == (400, "unsupported_task")
+
+    # No uploads were kept: every refused file was deleted.
+    assert json.loads(urllib.request.urlopen(f"{server.url}healthz").read())["jobs"] == 0
+
+
+def test_a_model_the_server_did_not_start_with_is_loaded_on_demand(
+    server: ServerThread,
+) -> None:
+    # tiny.en-q4_0 is bundled, not served: the job prepares it, the workers load it.
+    # (base would show language detection and translation too, at ten times the cost.)
+    clip = "libri_61-70968-0000"
+    with open(EN / f"{clip}.wav", "rb") as file:
+        result = _client(server).audio.transcriptions.create(
+            model="tiny.en-q4_0", file=file, response_format="verbose_json"
+        )
+    assert result.language == "english"
+    assert word_error_rate(reference(clip), result.text) <= 0.15, result.text
+    pool = server.server.pool
+    assert pool.serves("tiny.en-q4_0") and "tiny.en-q4_0" not in pool.models
+    _, _, body = _request(server, "GET", "/v1/models")
+    statuses = {model["id"]: model["status"] for model in json.loads(body)["data"]}
+    assert statuses["tiny.en-q4_0"] == "cached" and statuses[MODEL] == "loaded"
+
+
+def test_http_edges_cors_chunked_and_checks(server: ServerThread) -> None:
+    page = server.url.rstrip("/")
+    status, headers, _ = _request(
+        server,
+        "OPTIONS",
+        "/v1/audio/transcriptions",
+        headers={
+            "Origin": page,
+            "Access-Control-Request-Method": "POST",
+        },
+    )
+    assert status == 204 and headers["Access-Control-Allow-Origin"] == page
+    assert "POST" in headers["Access-Control-Allow-Methods"]
+    # The page's Content-Security-Policy lets it reach the API's port, and only that.
+    csp = urllib.request.urlopen(server.url).headers["Content-Security-Policy"]
+    assert f"connect-src 'self' ws: wss: 127.0.0.1:{_port(server)};" in csp
+
+    body, kind = _multipart(
+        {"language": "en", "response_format": "text"},
+        {"file": ("jfk.wav", (EN / "jfk.wav").read_bytes())},
+    )
+    status, headers, text = _request(
+        server,
+        "POST",
+        "/v1/audio/transcriptions",
+        body,
+        {
+            "Content-Type": kind,
+            "Origin": page,
+        },
+    )
+    assert status == 200 and headers["Access-Control-Allow-Origin"] == page
+    assert "country" in text.decode()
+
+    # A chunked upload, as clients that do not know the size send it.
+    with socket.create_connection(("127.0.0.1", _port(server)), timeout=60) as sock:
+        head = (
+            f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: {kind}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        chunks = b"".join(
+            b"%x\r\n%s\r\n" % (len(body[i : i + 50_000]), body[i : i + 50_000])
+            for i in range(0, len(body), 50_000)
+        )
+        sock.sendall(head.encode() + chunks + b"0\r\n\r\n")
+        answer = b""
+        while data := sock.recv(65536):
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 200 OK") and b"country" in answer
+
+    errors = {
+        "evil host": _request(server, "GET", "/v1/models", headers={"Host": "evil.example"}),
+        "foreign origin": _request(
+            server, "GET", "/v1/models", headers={"Origin": "https://evil.example"}
+        ),
+        "no route": _request(server, "GET", "/v2/nothing"),
+        "wrong method": _request(server, "GET", "/v1/audio/transcriptions"),
+        "not a form": _request(
+            server, "POST", "/v1/audio/transcriptions", b"{}", {"Content-Type": "application/json"}
+        ),
+        "no file": _request(
+            server,
+            "POST",
+            "/v1/audio/transcriptions",
+            *(lambda b, k: (b, {"Content-Type": k}))(*_multipart({}, {})),
+        ),
+    }
+    statuses = {name: status for name, (status, _, _) in errors.items()}
+    assert statuses == {
+        "evil host": 403,
+        "foreign origin": 403,
+        "no route": 404,
+        "wrong method": 405,
+        "not a form": 415,
+        "no file": 400,
+    }
+    for _, _, body in errors.values():
+        assert set(json.loads(body)["error"]) == ERROR_KEYS
+
+
+def test_token_is_required_when_set(server_pool: ModelPool) -> None:
+    with running_server(server_pool, token="s3cret") as server:
+        with pytest.raises(openai.AuthenticationError):
+            _client(server).models.list()
+        assert _client(server, api_key="s3cret").models.list().data[0].id == MODEL
+
+
+def _long_recording(path: Path, repeat: int) -> float:
+    """Every English clip, ``repeat`` times over, a pause between each: one long file."""
+    pause = np.zeros(8000, dtype=np.float32)
+    clips = [read_wav(wav) for wav in sorted(EN.glob("*.wav"))]
+    audio = np.concatenate([part for clip in clips * repeat for part in (clip, pause)])
+    soundfile.write(path, audio, 16000, subtype="PCM_16")
+    return len(audio) / 16000
+
+
+class _EventStream:
+    """A streaming upload (``stream=true``) read on a thread: events with arrival times."""
+
+    def __init__(self, server: ServerThread, path: Path) -> None:
+        body, kind = _multipart(
+            {"language": "en", "stream": "true"}, {"file": (path.name, path.read_bytes())}
+        )
+        self.sock = socket.create_connection(("127.0.0.1", _port(server)), timeout=120)
+        head = (
+            f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.sock.sendall(head.encode() + body)
+        self.events: list[tuple[float, dict[str, Any]]] = []
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError, ValueError), self.sock.makefile("rb") as stream:
+            while line := stream.readline():
+                if line.startswith(b"data: "):
+                    self.events.append((time.monotonic(), json.loads(line[6:])))
+
+    def wait_for(self, test: Any, timeout: float = 60) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for at, event in list(self.events):
+                if test(event):
+                    return at
+            time.sleep(0.02)
+        raise AssertionError(f"no such event within {timeout} s: {self.events[-3:]}")
+
+    def close(self) -> None:
+        """The client leaves: the server should cancel its job."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(10)
+
+
+def _health(server: ServerThread) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(urllib.request.urlopen(f"{server.url}healthz").read())
+    return doc
+
+
+def _wait_idle(server: ServerThread, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while _health(server)["jobs"] or _health(server)["waiting_jobs"]:
+        assert time.monotonic() < deadline, _health(server)
+        time.sleep(0.05)
+
+
+def test_a_long_job_shares_the_workers_with_a_live_session(
+    model_cache: Path, tmp_path: Path
+) -> None:
+    # One worker for both, so the job's decodes and the session's must interleave.
+    recording = tmp_path / "meeting.wav"
+    duration = _long_recording(recording, repeat=2)
+    with (
+        ModelPool([MODEL], workers=1, threads=1) as pool,
+        running_server(pool, max_jobs=1, max_waiting_jobs=0) as server,
+    ):
+        job = _EventStream(server, recording)
+        try:
+            job.wait_for(lambda e: e.get("state") == "transcribing")
+            # The queue is full (one running, none may wait): the next upload is told so.
+            with pytest.raises(openai.RateLimitError) as caught:
+                _client(server).audio.transcriptions.create(
+                    model=MODEL, file=("jfk.wav", (EN / "jfk.wav").read_bytes())
+                )
+            assert caught.value.response.json()["error"]["code"] == "busy"
+
+            audio = np.concatenate([read_wav(EN / "jfk.wav"), np.zeros(24000, np.float32)])
+            session = asyncio.run(stream_session(server.ws_url, audio, config={"language": "en"}))
+            session_over = time.monotonic()
+            assert session.types[0] == "ready" and session.types[-1] == "end", session.types
+            assert "error" not in session.types, session.of_type("error")
+            assert word_error_rate(reference("jfk"), session.text) <= 0.15, session.text
+            # The job went on meanwhile, and was still going when the session ended.
+            progress = [
+                e["processed"]
+                for at, e in job.events
+                if e["type"] == "transcript.progress" and at <= session_over
+            ]
+            assert progress[-1] > progress[0], progress
+            assert not any(e["type"] == "transcript.text.done" for _, e in job.events)
+            assert progress[-1] < duration
+            segments = [e for _, e in job.events if e["type"] == "transcript.text.segment"]
+            assert segments and segments[0]["start"] == 0.0
+        finally:
+            job.close()
+        _wait_idle(server)  # the client left, so its job was cancelled and cleared away
+        assert _health(server)["busy_workers"] == 0
