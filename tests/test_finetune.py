@@ -362,16 +362,23 @@ def test_memory_check(base_whisper: object) -> None:
     assert check_memory(base_whisper, config, available=64 * 2**30) == needed
 
 
+@pytest.fixture(scope="module")
+def six_sentences(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six synthetic sentences full of unusual names (espeak-ng)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is needed: apt-get install espeak-ng")
+    return synthesize_dataset(tmp_path_factory.mktemp("six"), count=6)
+
+
 @needs_extra
 @needs_tiny
-@needs_espeak
-def test_short_finetune_end_to_end(tmp_path: Path, model_cache: Path) -> None:
+def test_short_finetune_end_to_end(six_sentences: Path, tmp_path: Path, model_cache: Path) -> None:
     """A few steps through the whole pipeline; the exported model transcribes in the Engine."""
     from livewhisper.engine import DecodeOptions, Engine
     from livewhisper.finetune import TrainConfig, finetune, load_hf, read_dataset, train
     from livewhisper.finetune.data import split_dataset
 
-    data = synthesize_dataset(tmp_path / "data", count=6)
+    data = six_sentences
     out = tmp_path / "model"
     config = TrainConfig(epochs=1, batch_size=2, max_steps=2, learning_rate=1e-4)
     report = finetune(
@@ -408,6 +415,46 @@ def test_short_finetune_end_to_end(tmp_path: Path, model_cache: Path) -> None:
         progress=False,
     )
     assert result.steps == 2 and len(result.history) == len(report.training.history)
+
+
+@needs_extra
+@needs_tiny
+def test_interrupted_training_saves_and_resumes(six_sentences: Path, tmp_path: Path) -> None:
+    from livewhisper.finetune import TrainConfig, load_base, train
+
+    train_set, held_out = split_dataset(read_dataset(six_sentences)[:4], 0.25)
+    config = TrainConfig(epochs=3, batch_size=3, patience=0)  # one step per epoch
+    checkpoints = tmp_path / "checkpoints"
+
+    def interrupt_after_epoch_1(message: str) -> None:
+        if message.startswith("epoch 1 "):
+            raise KeyboardInterrupt  # as if Ctrl-C came during the first evaluation
+
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            load_base("tiny.en"),
+            train_set,
+            held_out,
+            config,
+            checkpoints=checkpoints,
+            log=interrupt_after_epoch_1,
+            progress=False,
+        )
+    assert (checkpoints / "last.pt").is_file()
+    said: list[str] = []
+    result = train(
+        load_base("tiny.en"),
+        train_set,
+        held_out,
+        config,
+        checkpoints=checkpoints,
+        resume=True,
+        log=said.append,
+        progress=False,
+    )
+    assert any("resumed" in line and "step 1" in line for line in said)
+    assert result.steps == 3 and [r.epoch for r in result.history] == [1, 2, 3]
+    assert result.best_eval_loss is not None and not result.stopped_early
 
 
 @needs_extra

@@ -299,24 +299,30 @@ def test_docstring_examples(module: ModuleType) -> None:
 
 
 def test_live_decodes_go_before_waiting_background_ones(model_cache: Path) -> None:
-    audio = read_wav(EN / "jfk.wav")
+    jfk = read_wav(EN / "jfk.wav")
+    long = np.concatenate([jfk, jfk, jfk[: 6 * 16000]])  # 28 s: a decode of seconds
     finished: list[str] = []
     with ModelPool([MODEL], workers=1, threads=1) as pool:
         live, background = pool.engine(), pool.engine(background=True)
 
-        def decode(engine: Any, name: str) -> None:
+        def decode(engine: Any, audio: np.ndarray, name: str) -> None:
             engine.transcribe(audio, DecodeOptions(language="en"))
             finished.append(name)
 
-        threads = [threading.Thread(target=decode, args=(live, "first"))]
+        def wait(condition: Any) -> None:
+            deadline = time.monotonic() + 30
+            while not condition():
+                assert time.monotonic() < deadline, pool.stats
+                time.sleep(0.005)
+
+        threads = [threading.Thread(target=decode, args=(live, long, "first"))]
         threads[0].start()
-        while pool.stats.busy == 0:  # the one worker is taken
-            time.sleep(0.01)
-        for engine, name in ((background, "background"), (live, "live")):
-            threads.append(threading.Thread(target=decode, args=(engine, name)))
+        wait(lambda: pool.stats.busy == 1)  # the one worker is taken for a while
+        for queued, (engine, name) in enumerate(((background, "background"), (live, "live"))):
+            threads.append(threading.Thread(target=decode, args=(engine, jfk, name)))
             threads[-1].start()
-            while pool.stats.waiting < len(threads) - 1:
-                time.sleep(0.01)
+            wait(lambda n=queued + 1: pool.stats.waiting == n)
+        assert not finished, "the first decode must still be running here"
         for thread in threads:
             thread.join(60)
     # The background decode was queued before the live one, and still went after it.

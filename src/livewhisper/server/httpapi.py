@@ -37,7 +37,7 @@ import math
 import time
 import zlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -79,12 +79,6 @@ _LINGER_SECONDS = 5.0
 _CHUNK = 64 * 1024
 
 
-class _BadRequest(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 @dataclass
 class _Request:
     method: str
@@ -92,6 +86,7 @@ class _Request:
     query: str
     headers: Headers
     body_pending: bool = False  # a body was announced and not read to its end
+    cors: list[tuple[str, str]] = field(default_factory=list)
 
 
 class TranscriptionApi:
@@ -172,24 +167,25 @@ class TranscriptionApi:
         self._tasks[task] = writer
         request: _Request | None = None
         try:
-            request = await asyncio.wait_for(_read_head(reader), _HEAD_TIMEOUT)
-            await self._dispatch(request, reader, writer)
-        except _BadRequest as exc:
-            await _send_json(writer, exc.status, _error(exc.status, str(exc), "invalid_request"))
-        except asyncio.LimitOverrunError:
-            await _send_json(
-                writer, 431, _error(431, "the request headers are too large", "headers_too_large")
-            )
+            try:
+                request = await asyncio.wait_for(_read_head(reader), _HEAD_TIMEOUT)
+                await self._dispatch(request, reader, writer)
+            except asyncio.LimitOverrunError:
+                raise UploadError(
+                    431, "the request headers are too large", code="headers_too_large"
+                ) from None
+        except UploadError as exc:
+            cors = request.cors if request is not None else []
+            await _send_json(writer, exc.status, exc.to_dict(), [*cors, *exc.headers])
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
             pass  # the client went away or said nothing: nobody to answer
         except Exception:
             log.exception("file API request failed")
             with contextlib.suppress(Exception):
-                await _send_json(
-                    writer,
-                    500,
-                    _error(500, "internal server error", "internal", kind="server_error"),
+                error = UploadError(
+                    500, "internal server error", code="internal", kind="server_error"
                 )
+                await _send_json(writer, 500, error.to_dict())
         finally:
             self._tasks.pop(task, None)
             if request is not None and request.body_pending:
@@ -201,80 +197,54 @@ class TranscriptionApi:
     async def _dispatch(
         self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
+        """Answer ``request``, or raise :class:`UploadError` to refuse it."""
         headers = request.headers
-        request.body_pending = "Transfer-Encoding" in headers or headers.get(
-            "Content-Length", "0"
-        ).strip() not in ("", "0")
+        length = headers.get("Content-Length", "0").strip()
+        request.body_pending = "Transfer-Encoding" in headers or length not in ("", "0")
         if self._closing:
-            await _send_json(
-                writer,
-                503,
-                _error(503, "the server is stopping", "shutting_down", kind="server_error"),
+            raise UploadError(
+                503, "the server is stopping", code="shutting_down", kind="server_error"
             )
-            return
         if len(self._tasks) > _MAX_CONNECTIONS:
-            await _send_json(
-                writer,
-                503,
-                _error(503, "too many requests at once: try again", "busy", kind="server_error"),
+            raise UploadError(
+                503, "too many requests at once: try again", code="busy", kind="server_error"
             )
-            return
         if not host_allowed(self.config, headers.get("Host")):
-            await _send_json(
-                writer,
-                403,
-                _error(403, "unexpected Host header: use http://127.0.0.1:PORT/", "forbidden_host"),
+            raise UploadError(
+                403, "unexpected Host header: use http://127.0.0.1:PORT/", code="forbidden_host"
             )
-            return
         if not origin_allowed(self.config, headers, sibling_ports=(self.page_port,)):
-            await _send_json(
-                writer,
+            raise UploadError(
                 403,
-                _error(
-                    403,
-                    "this Origin may not use the API: see serve --allow-origin",
-                    "forbidden_origin",
-                ),
+                "this Origin may not use the API: see serve --allow-origin",
+                code="forbidden_origin",
             )
-            return
-        cors = _cors(headers)
+        request.cors = _cors(headers)
         route = request.path.rstrip("/") or "/"
-        methods = {TRANSCRIPTIONS: "POST", TRANSLATIONS: "POST", MODELS: "GET"}.get(route)
-        if methods is None:
-            await _send_json(
-                writer, 404, _error(404, f"no such route: {request.path}", "not_found"), cors
-            )
-            return
+        method = {TRANSCRIPTIONS: "POST", TRANSLATIONS: "POST", MODELS: "GET"}.get(route)
+        if method is None:
+            raise UploadError(404, f"no such route: {request.path}", code="not_found")
         if request.method == "OPTIONS":
-            await _send(writer, 204, b"", None, cors + _preflight(methods))
+            await _send(writer, 204, b"", None, request.cors + _preflight(method))
             return
-        if request.method != methods:
-            await _send_json(
-                writer,
+        if request.method != method:
+            raise UploadError(
                 405,
-                _error(405, f"{route} takes {methods} only", "method_not_allowed"),
-                [*cors, ("Allow", f"{methods}, OPTIONS")],
+                f"{route} takes {method} only",
+                code="method_not_allowed",
+                headers=(("Allow", f"{method}, OPTIONS"),),
             )
-            return
         if not authorized(self.config, headers, request.query):
-            await _send_json(
-                writer,
+            raise UploadError(
                 401,
-                _error(
-                    401,
-                    "a valid token is required (Authorization: Bearer TOKEN, or ?token=)",
-                    "invalid_api_key",
-                ),
-                [*cors, ("WWW-Authenticate", 'Bearer realm="livewhisper"')],
+                "a valid token is required (Authorization: Bearer TOKEN, or ?token=)",
+                code="invalid_api_key",
+                headers=(("WWW-Authenticate", 'Bearer realm="livewhisper"'),),
             )
-            return
         if route == MODELS:
-            await _send_json(writer, 200, self._models(), cors)
+            await _send_json(writer, 200, self._models(), request.cors)
             return
-        try:
-            await self._transcribe(request, reader, writer, cors, translate=route == TRANSLATIONS)
-        except UploadError as exc:
-            await _send_json(writer, exc.status, exc.to_dict(), cors)
+        await self._transcribe(request, reader, writer, translate=route == TRANSLATIONS)
 
     def _models(self) -> dict[str, Any]:
         return {
@@ -297,7 +267,6 @@ class TranscriptionApi:
         request: _Request,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        cors: list[tuple[str, str]],
         *,
         translate: bool,
     ) -> None:
@@ -333,9 +302,9 @@ class TranscriptionApi:
         watcher = asyncio.create_task(_watch_disconnect(reader, job))
         try:
             if job_request.stream:
-                await self._stream(job, writer, cors)
+                await self._stream(job, writer, request.cors)
             else:
-                await self._respond(job, writer, cors)
+                await self._respond(job, writer, request.cors)
         finally:
             watcher.cancel()
 
@@ -366,16 +335,9 @@ class TranscriptionApi:
             result = await job.wait()
         except DecodeCancelled:
             return  # the client left (or the server is stopping): nobody to answer
-        except UploadError as exc:
-            await _send_json(writer, exc.status, exc.to_dict(), cors)
-            return
         except LiveWhisperError as exc:
-            await _send_json(
-                writer,
-                500,
-                _error(500, str(exc), "transcription_failed", kind="server_error"),
-                cors,
-            )
+            error = _as_upload_error(exc)
+            await _send_json(writer, error.status, error.to_dict(), cors)
             return
         body, kind = render(result, job.request)
         await _send(writer, 200, body.encode(), kind, cors)
@@ -417,9 +379,8 @@ class TranscriptionApi:
             elif update.error is not None:
                 events.append({"type": "error", **_as_upload_error(update.error).to_dict()})
             elif update.state.over:
-                events.append(
-                    {"type": "error", **_error(499, "the job was cancelled", "cancelled")}
-                )
+                cancelled = UploadError(499, "the job was cancelled", code="cancelled")
+                events.append({"type": "error", **cancelled.to_dict()})
             writer.write(
                 "".join(f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events).encode()
             )
@@ -557,14 +518,14 @@ async def _read_head(reader: asyncio.StreamReader) -> _Request:
     try:
         method, target, version = lines[0].decode("ascii").split(" ")
     except (UnicodeDecodeError, ValueError):
-        raise _BadRequest(400, "malformed request line") from None
+        raise UploadError(400, "malformed request line", code="invalid_request") from None
     if version not in ("HTTP/1.1", "HTTP/1.0"):
-        raise _BadRequest(505, f"unsupported protocol {version}")
+        raise UploadError(505, f"unsupported protocol {version}", code="invalid_request")
     headers = Headers()
     for line in lines[1:]:
         name, colon, value = line.partition(b":")
         if not colon or not name or name != name.strip() or b" " in name:
-            raise _BadRequest(400, "malformed header line")
+            raise UploadError(400, "malformed header line", code="invalid_request")
         headers[name.decode("ascii", errors="replace")] = value.strip().decode("latin-1")
     url = urlsplit(target)
     return _Request(method, url.path, url.query, headers)
@@ -678,12 +639,6 @@ def _preflight(methods: str) -> list[tuple[str, str]]:
         ("Access-Control-Allow-Headers", "authorization, content-type"),
         ("Access-Control-Max-Age", "600"),
     ]
-
-
-def _error(
-    status: int, message: str, code: str, *, kind: str = "invalid_request_error"
-) -> dict[str, Any]:
-    return UploadError(status, message, code=code, kind=kind).to_dict()
 
 
 def _head(status: int, headers: list[tuple[str, str]]) -> bytes:

@@ -74,7 +74,8 @@ class UploadError(LiveWhisperError):
     """A request the API refuses: HTTP ``status``, and OpenAI's error fields.
 
     ``code`` names the problem for programs (``"model_not_found"``, ``"invalid_file"``);
-    ``param`` is the form field at fault, if one is.
+    ``param`` is the form field at fault, if one is; ``headers`` go with the response
+    (``Allow``, ``WWW-Authenticate``).
 
     Example::
 
@@ -91,6 +92,7 @@ class UploadError(LiveWhisperError):
         code: str,
         param: str | None = None,
         kind: str = "invalid_request_error",
+        headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -98,6 +100,7 @@ class UploadError(LiveWhisperError):
         self.code = code
         self.param = param
         self.kind = kind
+        self.headers = headers
 
     def to_dict(self) -> dict[str, Any]:
         """OpenAI's error object: ``{"error": {"message", "type", "param", "code"}}``."""
