@@ -30,7 +30,7 @@ import numpy.typing as npt
 from tqdm import tqdm
 
 from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32, load_audio
-from livewhisper.engine import DecodeOptions, Engine
+from livewhisper.engine import DecodeOptions, SpeechModel
 from livewhisper.events import Segment, Transcription
 from livewhisper.guards import is_noise, prompt_from_history, tidy
 from livewhisper.segmenter import Segmenter, SegmenterConfig, UtteranceEnded
@@ -75,7 +75,7 @@ def split_utterances(
 
 def transcribe_file(
     source: str | os.PathLike[str] | npt.ArrayLike,
-    engine: Engine,
+    engine: SpeechModel,
     options: DecodeOptions | None = None,
     *,
     sample_rate: float = SAMPLE_RATE,
@@ -84,6 +84,7 @@ def transcribe_file(
     prompt_history: int = 3,
     progress: bool = False,
     on_segment: Callable[[Segment], None] | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> Transcription:
     """Transcribe a whole file (a path) or recording (an array at ``sample_rate``).
 
@@ -95,7 +96,8 @@ def transcribe_file(
     phrases heard in noise dropped (:mod:`livewhisper.guards`).
 
     ``progress`` shows a tqdm bar on stderr, in seconds of audio; ``on_segment`` receives
-    each segment as soon as it is decoded (e.g. to stream it to a client). Returns every
+    each segment as soon as it is decoded (e.g. to stream it to a client), ``on_progress``
+    the seconds of audio done after each utterance. Returns every
     segment, with stream times (:meth:`Segment.with_offset`), the language and the
     duration of the audio. Raises :class:`~livewhisper.errors.AudioError` for a missing
     or unreadable file or invalid samples.
@@ -139,7 +141,10 @@ def transcribe_file(
                 segments.append(segment)
                 if on_segment is not None:
                     on_segment(segment)
-            bar.update(round(min(utterance.start + utterance.duration, duration) - bar.n, 1))
+            done = min(utterance.start + utterance.duration, duration)
+            bar.update(round(done - bar.n, 1))
+            if on_progress is not None:
+                on_progress(done)
         bar.update(round(duration - bar.n, 1))
     return Transcription(tuple(segments), language or "", duration)
 

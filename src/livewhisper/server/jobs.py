@@ -32,7 +32,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +43,9 @@ import soundfile
 
 from livewhisper.audio.decode import SAMPLE_RATE, AudioArray
 from livewhisper.audio.resample import StreamResampler
-from livewhisper.engine import DecodeOptions, Engine
 from livewhisper.errors import AudioError, DecodeCancelled, LiveWhisperError
 from livewhisper.events import Segment, Transcription
-from livewhisper.filetranscribe import split_utterances, transcribe_file
+from livewhisper.filetranscribe import transcribe_file
 from livewhisper.server.pool import ModelPool, PooledEngine
 from livewhisper.server.uploads import TranscriptionRequest, UploadError
 
@@ -150,34 +149,6 @@ def _append(
     return out, size + len(piece)
 
 
-class _ReportingEngine(Engine):
-    """A pooled engine that calls ``on_decoded`` after each decode (one per utterance)."""
-
-    # Engine's __init__ would load a context of its own: deliberately not called.
-    def __init__(self, inner: PooledEngine, on_decoded: Callable[[], None]) -> None:
-        self.path = inner.path
-        self.model_name = inner.model_name
-        self.threads = inner.threads
-        self.multilingual = inner.multilingual
-        self._inner = inner
-        self._on_decoded = on_decoded
-
-    def transcribe(
-        self,
-        audio: npt.ArrayLike,
-        options: DecodeOptions | None = None,
-        *,
-        sample_rate: int = SAMPLE_RATE,
-        cancel: threading.Event | None = None,
-    ) -> Transcription:
-        result = self._inner.transcribe(audio, options, sample_rate=sample_rate, cancel=cancel)
-        self._on_decoded()
-        return result
-
-    def close(self) -> None:
-        self._inner.close()
-
-
 class Job:
     """One file being transcribed; made by :meth:`JobRegistry.submit`.
 
@@ -212,7 +183,7 @@ class Job:
         self._changed.set()  # the first update (queued) is due at once
         self._over = asyncio.Event()
         self._cancel = threading.Event()
-        self._engine: Engine | None = None
+        self._engine: PooledEngine | None = None
         self._engine_lock = threading.Lock()
 
     @property
@@ -290,27 +261,17 @@ class Job:
             if not pool.serves(request.model):
                 pool.add_model(request.model)  # may convert a bundled model: minutes at most
             audio = read_audio(request.file.path, max_seconds=max_seconds, cancel=self._cancel)
-            ends = self._utterance_ends(audio)
-            decoded = 0
-
-            def on_decoded() -> None:
-                nonlocal decoded
-                if ends:
-                    self._post(processed=ends[min(decoded, len(ends) - 1)])
-                decoded += 1
-
             with self._engine_lock:
                 if self._cancel.is_set():
                     raise DecodeCancelled("the job was cancelled")
-                self._engine = _ReportingEngine(
-                    pool.engine(request.model, background=True), on_decoded
-                )
+                self._engine = pool.engine(request.model, background=True)
             self._post(state=JobState.TRANSCRIBING, duration=len(audio) / SAMPLE_RATE)
             result = transcribe_file(
                 audio,
                 self._engine,
                 request.options,
                 on_segment=lambda segment: self._post(segment=segment),
+                on_progress=lambda seconds: self._post(processed=seconds),
             )
             self._post(state=JobState.DONE, result=result, processed=result.duration)
         except DecodeCancelled:
@@ -334,16 +295,6 @@ class Job:
             with self._engine_lock:
                 if self._engine is not None:
                     self._engine.close()
-
-    def _utterance_ends(self, audio: AudioArray) -> list[float]:
-        """Where each utterance ends: transcribe_file decodes them in this order, one
-        decode each (a second VAD pass, a second or two for an hour of audio)."""
-        ends = []
-        for utterance in split_utterances(audio):
-            if self._cancel.is_set():
-                raise DecodeCancelled("the job was cancelled")
-            ends.append(utterance.end)
-        return ends
 
 
 class JobRegistry:
