@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -66,6 +67,7 @@ def evaluate(system: str, clip_ids: list[str], threads: int) -> Row:
         evaluate("tiny.en-q8_0", ["jfk"], threads=2)["wer"]
     """
     chosen = clips(clip_ids)
+    load_average = os.getloadavg()[0]
     decode: Callable[[Audio], str]
     if system.startswith("fw:"):
         from faster_whisper import WhisperModel
@@ -134,6 +136,7 @@ def evaluate(system: str, clip_ids: list[str], threads: int) -> Row:
         "wer_no_fillers": round(corpus_wer(pairs, drop_fillers=True), 4),
         "decode_s": round(elapsed, 3),
         "rtf": round(elapsed / audio_s, 4),
+        "load_avg": round(load_average, 2),
         "per_clip": per_clip,
     }
 
@@ -238,9 +241,12 @@ BENCHMARK = Benchmark(
         Column("audio_s", "audio s", "{:.1f}"),
         Column("rtf", "RTF", "{:.3f}"),
         Column("peak_rss_mb", "peak RSS MB", "{:.0f}"),
+        Column("load_avg", "load avg", "{:.1f}"),
     ),
     notes=(
-        "TIMINGS ARE NOISY: 2-core machine shared with other engineers' test runs.",
+        "TIMINGS ARE NOISY: 2-core machine shared with other engineers' test runs (load avg: "
+        "1 min, when the system started). WER is not, but the temperature fallback samples at "
+        "random, so a system's text can change by a word or two between runs.",
         "All systems greedy (beam 1), language en, temperature fallback as by default; "
         "faster-whisper without VAD filter and condition_on_previous_text False.",
         "WER via livewhisper.wer.corpus_wer: case, punctuation and tags ([adif], <VOCNOISE>) "

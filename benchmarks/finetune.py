@@ -13,14 +13,16 @@ held-out WER at least a third lower (relative).
 
 Example::
 
-    python -m benchmarks.finetune                 # the full run (about 8 minutes on 2 cores)
-    python -m benchmarks.finetune --sentences 8 --epochs 1   # a quick look
+    python -m benchmarks finetune                 # the full run (1 to 8 minutes on 2 cores)
+    python -m benchmarks finetune --sentences 8 --epochs 1   # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -171,6 +173,8 @@ def measure(
     before_hf = report_.wer("before", "transformers")
     after_hf = report_.wer("after", "transformers")
     return {
+        "torch": importlib.metadata.version("torch"),
+        "transformers": importlib.metadata.version("transformers"),
         "sentences": sentences_count,
         "train": report_.train_examples,
         "held_out": len(report_.held_out),
@@ -185,6 +189,7 @@ def measure(
         "train_s": report_.training.seconds,
         "total_s": round(total_s, 1),
         "synth_s": round(synth_s, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "table": report_.table,
         "texts": report_.hypotheses,
         "held_out_ids": list(report_.held_out),
@@ -252,6 +257,7 @@ BENCHMARK = Benchmark(
         Column("wer_after_hf", "WER after (transformers)", "{:.1%}"),
         Column("train_s", "training s", "{:.0f}"),
         Column("total_s", "total s", "{:.0f}"),
+        Column("peak_rss_mb", "peak RSS MB"),
     ),
     notes=(
         "tiny.en from the bundled CTranslate2 weights, PyTorch CPU, 2 threads",

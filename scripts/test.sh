@@ -24,7 +24,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[test]"
+.venv/bin/python -m pip install -q -e ".[test,finetune]"
 
 .venv/bin/ruff check src tests benchmarks examples
 .venv/bin/mypy

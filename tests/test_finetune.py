@@ -2,7 +2,7 @@
 
 The tests that need PyTorch and transformers (``pip install "livewhisper[finetune]"``) are
 skipped without them; the data-set, recording and model-directory tests run everywhere.
-The full acceptance run (40 sentences, WER drop) is ``python -m benchmarks.finetune``.
+The full acceptance run (40 sentences, WER drop) is ``python -m benchmarks finetune``.
 """
 
 from __future__ import annotations
