@@ -64,12 +64,17 @@ class StreamConfig:
 
 @dataclass(frozen=True)
 class PartialJob:
-    """Decode the open utterance ``utterance`` as it stands: ``audio`` starts at ``start``."""
+    """Decode the open utterance ``utterance`` as it stands: ``audio`` starts at ``start``.
+
+    ``early`` marks the decode made when the speaker pauses: the final will reuse it if
+    no speech follows, so it is decoded with a final's care.
+    """
 
     utterance: int
     audio: npt.NDArray[np.float32] = field(repr=False)
     start: float
     arrival: float
+    early: bool = False
 
     @property
     def end(self) -> float:
@@ -177,4 +182,6 @@ class SpeechGate:
         if early:
             self._early_done = True
         self._last_partial = now
-        jobs.append(PartialJob(self._utterance, self.segmenter.current_audio(), start, arrival))
+        jobs.append(
+            PartialJob(self._utterance, self.segmenter.current_audio(), start, arrival, early)
+        )
