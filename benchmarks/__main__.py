@@ -1,7 +1,8 @@
 """``python -m benchmarks NAME [options]``: run one benchmark, print and save its results.
 
 Every module of this package that defines ``BENCHMARK`` (a :class:`Benchmark`) is a
-benchmark, so adding one needs no change here.
+benchmark, so adding one needs no change here. Results go to ``results/NAME.json``
+(``results/NAME.quick.json`` for a ``--quick`` run).
 
 Example::
 
@@ -44,7 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bench = found[args.name]
     rows = bench.run(args)
-    report(bench, rows, params={k: v for k, v in vars(args).items() if k != "name"})
+    params = {k: v for k, v in vars(args).items() if k != "name"}
+    # A smoke run must not overwrite the results of a full one.
+    filename = f"{bench.name}.quick.json" if params.get("quick") else None
+    report(bench, rows, params=params, filename=filename)
     return 0
 
 

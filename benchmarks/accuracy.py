@@ -8,9 +8,10 @@ error for every system alike), reported with fillers (uh, um, ...) counted and w
 dropped from reference and hypothesis.
 
 A system is named ``MODEL`` (livewhisper's whisper.cpp engine, e.g. ``tiny.en-q8_0``),
-``MODEL+fullctx`` (the same with the full 30 s encoder context instead of one sized to the
-clip) or ``fw:SIZE:COMPUTE`` (faster-whisper on the same CTranslate2 weights, e.g.
-``fw:tiny.en:int8``). All decode greedily (beam 1) with language "en".
+``MODEL+fullctx`` (the same with the full 30 s encoder context instead of the engine's
+default, sized to the clip but at least ``AUDIO_CTX_FLOOR``) or ``fw:SIZE:COMPUTE``
+(faster-whisper on the same CTranslate2 weights, e.g. ``fw:tiny.en:int8``). All decode
+greedily (beam 1) with language "en".
 
 Example::
 
@@ -210,11 +211,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command-line options of ``python -m benchmarks accuracy``."""
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS))
     parser.add_argument("--clips", nargs="+", default=None, help="clip ids (default: all)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="default 2 (--quick: 1)")
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: tiny.en-q8_0 and fw:tiny.en:int8 on three short clips",
+        help="smoke run (< 1 min): tiny.en-q8_0 and fw:tiny.en:int8 on three short clips",
     )
 
 
@@ -222,6 +223,7 @@ def _run_from_args(args: argparse.Namespace) -> list[Row]:
     if args.quick:
         args.systems = ["tiny.en-q8_0", "fw:tiny.en:int8"]
         args.clips = args.clips or ["jfk", "ps_0880", "ps_cards_005"]
+    args.threads = args.threads or (1 if args.quick else 2)
     return run(args.systems, args.clips, threads=args.threads)
 
 

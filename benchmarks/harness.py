@@ -160,8 +160,12 @@ def report(
     *,
     params: dict[str, Any] | None = None,
     out_dir: Path = RESULTS,
+    filename: str | None = None,
 ) -> Path:
-    """Print the header, table and summary of ``rows``; write them all as JSON; return its path."""
+    """Print the header, table and summary of ``rows``; write them all as JSON; return its path.
+
+    The JSON goes to ``out_dir / filename`` (default ``NAME.json``).
+    """
     machine = machine_info()
     versions = package_versions()
     record: dict[str, Any] = {
@@ -181,7 +185,7 @@ def report(
     print(
         f"{record['date']} on {machine['cpu']}, {machine['cores']} cores "
         f"({machine['usable_cores']} usable), {machine['memory_gb']} GB, "
-        f"load average {machine['load_average']}"
+        f"load average at the end {machine['load_average']}"
     )
     print(f"{versions_line}\n")
     for note in benchmark.notes:
@@ -191,7 +195,7 @@ def report(
     if summary:
         print(f"\n{summary}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{benchmark.name}.json"
+    path = out_dir / (filename or f"{benchmark.name}.json")
     path.write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"\nraw results: {path}")
     return path
