@@ -1,14 +1,16 @@
 """Streaming: latency, CPU and accuracy of live dictation, at real-time pace.
 
-Each configuration (model, pause length) runs in a fresh process. Real speech clips are
+Each configuration (model, settings) runs in a fresh process. Real speech clips are
 joined with ``--gap`` seconds of silence between them and fed through the push interface
 in 20 ms blocks at real-time pace, as a microphone would deliver them. Per clip:
 
-* **end of speech -> final**: wall time from when the clip's last sample was fed to its
-  (last) ``Final``; it includes the pause that ends an utterance.
+* **end of speech -> final**: wall time from when the clip's last speech was fed to its
+  (last) ``Final``; it includes the pause that ends an utterance. Where speech starts and
+  ends in a clip is found once, offline, with WebRTC's strictest VAD mode (the last run
+  of 90 ms of speech), so silence at the end of a clip's file does not flatter the figure.
 * **endpoint -> final**: ``Final.latency``, from when the pause had been heard to the
   event: the processing delay proper.
-* **first partial**: from the clip's first sample to its first ``Partial``.
+* **first partial**: from the clip's first speech to its first ``Partial``.
 * **one final per clip**: clips that gave exactly one ``Final`` (none split, none merged).
 
 CPU is the process's user+system time while streaming, per second of audio (all threads:
@@ -21,7 +23,7 @@ memory minute by minute, and any audio dropped.
 Example::
 
     python -m benchmarks streaming
-    python -m benchmarks streaming --models tiny.en-q8_0 --pauses 1.0 --soak-minutes 10
+    python -m benchmarks streaming --models tiny.en-q8_0 --variants '' --soak-minutes 10
 """
 
 from __future__ import annotations
@@ -31,13 +33,16 @@ import resource
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from benchmarks.harness import Benchmark, Column, Row, clips, data_dir, prepare_models, run_isolated
 
 MODELS = ("tiny.en-q8_0", "base-q8_0")
-PAUSES = (0.5, 0.8, 1.0)
+# The defaults, the pause lengths around them, and finals at sentence ends.
+VARIANTS = ("", "pause=0.6", "pause=0.8", "sentence_finals=on")
 CLIPS = (
     "jfk",
     "ps_0870",
@@ -57,10 +62,31 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _rss_mb() -> float:
+    """The process's resident memory now (not its peak), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _pct(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     return float(np.percentile(np.asarray(values), q))
+
+
+def speech_span(audio: np.ndarray, run: int = 3) -> tuple[float, float]:
+    """Seconds from the clip's start to its first and past its last run of speech frames."""
+    from livewhisper.vad import SpeechDetector, VadConfig
+
+    detector = SpeechDetector(VadConfig(aggressiveness=3, frame_ms=30))
+    size = detector.frame_samples
+    flags = [detector.is_speech(audio[i : i + size]) for i in range(0, len(audio) - size + 1, size)]
+    runs = [i for i in range(len(flags) - run + 1) if all(flags[i : i + run])]
+    if not runs:
+        return 0.0, len(audio) / RATE
+    return runs[0] * size / RATE, (runs[-1] + run) * size / RATE
 
 
 def _feed_realtime(dictation: object, audio: np.ndarray) -> float:
@@ -75,21 +101,54 @@ def _feed_realtime(dictation: object, audio: np.ndarray) -> float:
     return t0
 
 
-def measure(model: str, pause: float, clip_ids: list[str], gap: float, threads: int) -> Row:
+def parse_variant(text: str) -> dict[str, float | bool]:
+    """``"pause=0.8,sentence_finals=on"`` -> settings of SegmenterConfig and StreamConfig.
+
+    An empty string is the library's defaults. Keys are the config fields (``pause`` and
+    the other :class:`~livewhisper.SegmenterConfig` fields, or
+    :class:`~livewhisper.StreamConfig` fields); ``on``/``off`` are booleans.
+    """
+    settings: dict[str, float | bool] = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        settings[key.strip()] = value in ("on", "true") or (
+            False if value in ("off", "false") else float(value)
+        )
+    return settings
+
+
+def configs(settings: dict[str, float | bool]) -> tuple[Any, Any]:
+    """The (SegmenterConfig, StreamConfig) that ``settings`` describe."""
+    from livewhisper import SegmenterConfig, StreamConfig
+
+    def pick(cls: Any) -> dict[str, float | bool]:
+        return {k: v for k, v in settings.items() if k in cls.__dataclass_fields__}
+
+    unknown = set(settings) - set(pick(SegmenterConfig)) - set(pick(StreamConfig))
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}")
+    return SegmenterConfig(**pick(SegmenterConfig)), StreamConfig(**pick(StreamConfig))
+
+
+def measure(model: str, variant: str, clip_ids: list[str], gap: float, threads: int) -> Row:
     """Stream the clips through Dictation at real-time pace; one row of figures."""
-    from livewhisper import Dictation, Engine, Final, Partial, SegmenterConfig
+    from livewhisper import Dictation, Engine, Final, Partial
     from livewhisper.engine import DecodeOptions
     from livewhisper.wer import corpus_wer
 
+    segmenter, streaming = configs(parse_variant(variant))
     chosen = clips(clip_ids)
     engine = Engine(model, threads=threads)
     options = DecodeOptions(language="en" if engine.multilingual else None)
     offline = [engine.transcribe(c.audio(), options).text for c in chosen]
     parts, spans, t = [np.zeros(RATE // 2, np.float32)], [], 0.5
+    speech: list[tuple[float, float]] = []
     for c in chosen:
         audio = c.audio()
         parts += [audio, np.zeros(int(gap * RATE), np.float32)]
         spans.append((t, t + len(audio) / RATE))
+        onset, offset = speech_span(audio)
+        speech.append((t + onset, t + offset))
         t += len(audio) / RATE + gap
     stream = np.concatenate(parts)
     events: list[tuple[float, object]] = []
@@ -105,7 +164,8 @@ def measure(model: str, pause: float, clip_ids: list[str], gap: float, threads: 
         decode=options,
         on_partial=record,
         on_final=record,
-        segmenter=SegmenterConfig(pause=pause),
+        segmenter=segmenter,
+        stream=streaming,
     ).start()
     cpu0 = _cpu()
     t0 = _feed_realtime(d, stream)
@@ -122,19 +182,21 @@ def measure(model: str, pause: float, clip_ids: list[str], gap: float, threads: 
         best = min(range(len(spans)), key=lambda i: abs(mid - sum(spans[i]) / 2))
         per_clip[best].append(f)
     eos, endpoint, first = [], [], []
-    for (start, end), fs in zip(spans, per_clip, strict=True):
+    for (start, end), (onset, offset), fs in zip(spans, speech, per_clip, strict=True):
         if fs:
-            eos.append(fs[-1].emitted_at - (t0 + end))
+            eos.append(fs[-1].emitted_at - (t0 + offset))
             endpoint.extend(f.latency for f in fs)
         mine = [w for w, p in partials if start - 0.5 <= p.start <= end]
         if mine:
-            first.append(mine[0] - (t0 + start))
+            first.append(mine[0] - (t0 + onset))
     refs = [c.reference for c in chosen]
     hyps = [" ".join(f.text for f in fs) for fs in per_clip]
     audio_seconds = len(stream) / RATE
     return {
         "model": model,
-        "pause": pause,
+        "variant": variant or "defaults",
+        "pause": segmenter.pause,
+        "sentence_finals": "on" if streaming.sentence_finals else "off",
         "clips": len(chosen),
         "one_final": sum(len(fs) == 1 for fs in per_clip),
         "eos_median": _pct(eos, 50),
@@ -197,7 +259,9 @@ def soak(model: str, minutes: float, threads: int) -> Row:
         engine,
         source="push",
         decode=None,
-        on_final=lambda f: latencies.append((f.end, f.latency)) if isinstance(f, Final) else None,
+        on_final=lambda f: (
+            latencies.append((f.emitted_at, f.latency)) if isinstance(f, Final) else None
+        ),
     ).start()
     per_minute: list[dict[str, float]] = []
     t0 = time.monotonic()
@@ -208,14 +272,14 @@ def soak(model: str, minutes: float, threads: int) -> Row:
         d.feed(stream[i : i + BLOCK])
         if i and i % (60 * RATE) < BLOCK:
             minute = len(per_minute)
-            recent = [lat for end, lat in latencies if minute * 60 <= end < (minute + 1) * 60]
+            recent = [lat for at, lat in latencies if minute * 60 <= at - t0 < (minute + 1) * 60]
             per_minute.append(
                 {
                     "minute": minute + 1,
                     "finals": len(recent),
                     "latency_median": _pct(recent, 50) or 0.0,
                     "backlog": d.stats.worker.backlog,
-                    "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                    "rss_mb": _rss_mb(),
                 }
             )
     d.finish()
@@ -238,7 +302,13 @@ def soak(model: str, minutes: float, threads: int) -> Row:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The streaming benchmark's options."""
     parser.add_argument("--models", nargs="+", default=list(MODELS))
-    parser.add_argument("--pauses", nargs="+", type=float, default=list(PAUSES))
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(VARIANTS),
+        help="settings to compare, each 'key=value,...' of SegmenterConfig/StreamConfig "
+        "fields ('' = the defaults), e.g. 'pause=0.8' 'sentence_finals=on'",
+    )
     parser.add_argument("--clips", nargs="+", default=list(CLIPS))
     parser.add_argument("--gap", type=float, default=1.5, help="silence between clips (s)")
     parser.add_argument("--threads", type=int, default=2)
@@ -247,19 +317,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> list[Row]:
-    """Every (model, pause) configuration, then silence and the optional soak."""
+    """Every (model, settings) configuration, then silence and the optional soak."""
     prepare_models(args.models)
     rows = [
         run_isolated(
             "benchmarks.streaming:measure",
             model=m,
-            pause=p,
+            variant=v,
             clip_ids=args.clips,
             gap=args.gap,
             threads=args.threads,
         )
         for m in args.models
-        for p in args.pauses
+        for v in args.variants
     ]
     if args.silence_seconds > 0:
         rows += [
@@ -292,7 +362,7 @@ def _summary(rows: list[Row]) -> str:
             f"Soak ({r['pause']}, {r['model']}): dropped samples {r['dropped_samples']},"
             f" max backlog {r['max_backlog']} finals"
         )
-        lines.append("\n| minute | finals | median endpoint latency s | backlog | peak RSS MB |")
+        lines.append("\n| minute | finals | median endpoint latency s | backlog | RSS MB |")
         lines.append("|---|---|---|---|---|")
         for m in r["per_minute"]:
             lines.append(
@@ -309,7 +379,9 @@ BENCHMARK = Benchmark(
     run=run,
     columns=(
         Column("model", "model"),
+        Column("variant", "settings"),
         Column("pause", "pause s"),
+        Column("sentence_finals", "sentence finals"),
         Column("one_final", "one final per clip"),
         Column("clips", "clips"),
         Column("eos_median", "end of speech->final median s", "{:.2f}"),

@@ -35,7 +35,7 @@ from livewhisper.audio.sources import AudioSource, FileSource, Microphone, PushS
 from livewhisper.engine import DecodeOptions, Engine, SpeechModel, check_options
 from livewhisper.errors import LiveWhisperError
 from livewhisper.events import Event, Final, Partial
-from livewhisper.gate import Job, SpeechGate, StreamConfig
+from livewhisper.gate import Signal, SpeechGate, StreamConfig
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.segmenter import SegmenterConfig
 from livewhisper.transcriber import Transcriber, WorkerStats
@@ -163,7 +163,7 @@ class Dictation:
             decode,
             self._dispatch,
             on_error=self._error,
-            prompt_history=self.stream_config.prompt_history,
+            stream=self.stream_config,
         )
         self._capture = threading.Thread(
             target=self._capture_loop, name="livewhisper-capture", daemon=True
@@ -273,7 +273,7 @@ class Dictation:
                 target=self._await_worker, name="livewhisper-finish", daemon=True
             ).start()
 
-    def _submit(self, job: Job) -> None:
+    def _submit(self, job: Signal) -> None:
         while not self.transcriber.submit(job, timeout=0.5):
             if self._stopping.is_set():
                 return

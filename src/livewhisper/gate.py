@@ -4,7 +4,8 @@ Pure bookkeeping, no threads: :class:`SpeechGate` cuts incoming 16 kHz blocks in
 frames, feeds the :class:`~livewhisper.segmenter.Segmenter`, and says what to decode:
 a :class:`FinalJob` for every utterance that ends (never dropped), and a
 :class:`PartialJob` for the open utterance every ``partial_interval`` seconds of stream
-time, plus one as soon as the speaker pauses, so the final can often reuse it.
+time, plus one as soon as the speaker pauses, so the final can often reuse it
+(:class:`SpeechResumed` says when that pause was not the end after all).
 
 Example::
 
@@ -39,9 +40,16 @@ class StreamConfig:
 
     * ``partials``: produce partial text at all (True).
     * ``partial_interval``: stream seconds between partial decodes of an open utterance (0.6).
-    * ``first_partial_after``: speech needed before the first partial (0.5).
+    * ``first_partial_after``: utterance audio (pre-roll included) before the first partial
+      (1.0: with less, Whisper mostly guesses).
     * ``early_decode_after``: silence after speech that triggers a decode ahead of the
       final, which the final reuses when no speech follows (0.2; must be < the pause).
+    * ``partial_budget``: share of real time the decoder may spend on partials of one
+      utterance (0.15): when a partial decode takes 0.12 s, the next waits 0.8 s of audio
+      even if ``partial_interval`` is shorter. This bounds CPU whatever the model's speed.
+    * ``sentence_finals``: when the early decode ends a sentence (``.``, ``?``, ``!``), its
+      text is final at once instead of after the whole pause (True). Speech that follows
+      becomes the next final.
     * ``prompt_history``: recent finals used as the initial prompt (3; 0 disables).
 
     Example: ``StreamConfig(partial_interval=1.0)`` halves the CPU spent on partials.
@@ -49,15 +57,24 @@ class StreamConfig:
 
     partials: bool = True
     partial_interval: float = 0.6
-    first_partial_after: float = 0.5
+    first_partial_after: float = 1.0
     early_decode_after: float = 0.2
+    partial_budget: float = 0.1
+    sentence_finals: bool = False
     prompt_history: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("partial_interval", "first_partial_after", "early_decode_after"):
+        for name in (
+            "partial_interval",
+            "first_partial_after",
+            "early_decode_after",
+            "partial_budget",
+        ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"StreamConfig.{name} must be a positive number of seconds")
+                raise ConfigError(f"StreamConfig.{name} must be a positive number")
+        if self.partial_budget > 1:
+            raise ConfigError("StreamConfig.partial_budget is a share of real time: at most 1")
         if not isinstance(self.prompt_history, int) or self.prompt_history < 0:
             raise ConfigError("StreamConfig.prompt_history must be a whole number >= 0")
 
@@ -94,7 +111,18 @@ class FinalJob:
     forced: bool = False
 
 
+@dataclass(frozen=True)
+class SpeechResumed:
+    """Speech came back in utterance ``utterance`` after its early decode: that decode
+    will not be the final (unless it ends a sentence), so it may be cancelled."""
+
+    utterance: int
+
+
 Job = PartialJob | FinalJob
+Signal = Job | SpeechResumed
+# Speech frames in a row that count as speech resuming (not a click in the pause).
+_RESUME_FRAMES = 3
 
 
 class SpeechGate:
@@ -122,36 +150,41 @@ class SpeechGate:
         self._last_partial = 0.0  # stream time of the audio end of the last partial job
         self._last_speech = 0.0
         self._early_done = False
+        self._speech_run = 0
 
     @property
     def time(self) -> float:
         """Stream time in seconds of everything pushed so far."""
         return self.segmenter.time
 
-    def push(self, block: npt.NDArray[np.float32], arrival: float) -> list[Job]:
+    def push(self, block: npt.NDArray[np.float32], arrival: float) -> list[Signal]:
         """Take the next block of 16 kHz mono audio; return the jobs it makes due."""
         data = np.concatenate((self._pending, block)) if self._pending.size else block
         n_frames = len(data) // self._frame
-        jobs: list[Job] = []
+        jobs: list[Signal] = []
         for i in range(n_frames):
             frame = data[i * self._frame : (i + 1) * self._frame]
             speech = self.detector.is_speech(frame)
+            self._speech_run = self._speech_run + 1 if speech else 0
             if speech:
                 self._last_speech = self.segmenter.time + self._frame / SAMPLE_RATE
+            if self._speech_run >= _RESUME_FRAMES and self._early_done:
                 self._early_done = False
+                if self._open:
+                    jobs.append(SpeechResumed(self._utterance))
             self._handle(self.segmenter.push(frame, speech), arrival, jobs)
         self._pending = data[n_frames * self._frame :].copy()
         if self._open and self.stream.partials:
             self._schedule_partial(arrival, jobs)
         return jobs
 
-    def flush(self, arrival: float) -> list[Job]:
+    def flush(self, arrival: float) -> list[Signal]:
         """End of stream: the open utterance, if any, becomes a final job."""
-        jobs: list[Job] = []
+        jobs: list[Signal] = []
         self._handle(self.segmenter.flush(), arrival, jobs)
         return jobs
 
-    def _handle(self, events: list[SegmenterEvent], arrival: float, jobs: list[Job]) -> None:
+    def _handle(self, events: list[SegmenterEvent], arrival: float, jobs: list[Signal]) -> None:
         for event in events:
             if isinstance(event, UtteranceStarted):
                 self._utterance += 1
@@ -166,7 +199,7 @@ class SpeechGate:
                 )
                 self._open = False  # after a forced cut, an UtteranceStarted may follow
 
-    def _schedule_partial(self, arrival: float, jobs: list[Job]) -> None:
+    def _schedule_partial(self, arrival: float, jobs: list[Signal]) -> None:
         start = self.segmenter.current_start
         if start is None:
             return

@@ -4,7 +4,10 @@ One worker thread per whisper.cpp context, fed by :class:`JobQueue`: final jobs 
 bounded FIFO and are never dropped; partial jobs share a single slot, so when inference
 falls behind only the newest partial is kept and the rest are skipped (and counted).
 Finals go first. A final reuses the last partial's decode when that already covered all
-of the utterance's speech, which saves a whole decode at the moment latency matters.
+of the utterance's speech, which saves a whole decode at the moment latency matters; and
+when the decode made at a short pause ends a sentence, it becomes the final at once
+(:attr:`StreamConfig.sentence_finals`): the rest of the utterance, if speech resumes, is
+decoded on its own. Partials keep within :attr:`StreamConfig.partial_budget`.
 
 Example::
 
@@ -18,22 +21,35 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from livewhisper.agreement import LocalAgreement
-from livewhisper.engine import DecodeOptions, SpeechModel
+from livewhisper.engine import DecodeOptions, SpeechModel, audio_ctx_for
 from livewhisper.errors import DecodeCancelled
 from livewhisper.events import Event, Final, Partial, Transcription
-from livewhisper.gate import FinalJob, Job, PartialJob
+from livewhisper.gate import FinalJob, Job, PartialJob, Signal, SpeechResumed, StreamConfig
 from livewhisper.guards import is_noise, is_phantom, prompt_from_history, tidy
 
 log = logging.getLogger("livewhisper")
 
 # A reused partial must have heard this much beyond the end of speech.
 _REUSE_MARGIN = 0.05
+_SAMPLE_RATE = 16000
+# Fast speech is about 5 tokens a second; a partial may use a few more, never a loop's worth.
+_PARTIAL_TOKENS_BASE = 8
+_PARTIAL_TOKENS_PER_SECOND = 7
+# Partials hear a 5 s margin past their audio and no 15 s floor: 2-3x cheaper than a
+# final's context (0.13 s against 0.52 s for 2 s of audio with tiny.en on 2 threads).
+_PARTIAL_CTX_FLOOR = 256
+_PARTIAL_CTX_MARGIN = 256
+# How a sentence ends in Whisper's punctuation; "..." is a thought trailing off, not an end.
+_SENTENCE_ENDS = (".", "?", "!", "\u3002", "\uff1f", "\uff01")
 
 
 class JobQueue:
@@ -108,6 +124,34 @@ class _LastPartial:
 
 
 @dataclass(frozen=True)
+class _Cut:
+    """Utterance ``utterance`` is final up to stream time ``at`` (a sentence ended there)."""
+
+    utterance: int
+    at: float
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends a sentence: final punctuation, not an ellipsis.
+
+    Example::
+
+        >>> ends_sentence("Ask not what your country can do for you."), ends_sentence("And so...")
+        (True, False)
+    """
+    text = text.rstrip(" \"'\u201d\u00bb)")
+    return text.endswith(_SENTENCE_ENDS) and not text.endswith("..")
+
+
+def _after(job: Job, at: float) -> Job:
+    """``job`` with the audio before stream time ``at`` removed."""
+    skip = min(len(job.audio), max(0, round((at - job.start) * _SAMPLE_RATE)))
+    return replace(
+        job, audio=np.ascontiguousarray(job.audio[skip:]), start=job.start + skip / _SAMPLE_RATE
+    )
+
+
+@dataclass(frozen=True)
 class WorkerStats:
     """What the worker has done: decodes run, partials skipped or cancelled, finals reused."""
 
@@ -133,23 +177,27 @@ class Transcriber:
         emit: Callable[[Event], None],
         *,
         on_error: Callable[[BaseException], None] | None = None,
-        prompt_history: int = 3,
+        stream: StreamConfig | None = None,
         name: str = "livewhisper-transcriber",
     ) -> None:
         self.engine = engine
         self.decode = decode
+        self.stream = stream or StreamConfig()
         self.queue = JobQueue()
         self._emit = emit
         self._on_error = on_error
-        self._history: collections.deque[str] = collections.deque(maxlen=max(prompt_history, 1))
-        self._use_history = prompt_history > 0
+        history = self.stream.prompt_history
+        self._history: collections.deque[str] = collections.deque(maxlen=max(history, 1))
+        self._use_history = history > 0
         self._agreement = LocalAgreement()
         self._agreement_utterance = -1
         self._last_partial: _LastPartial | None = None
+        self._cut: _Cut | None = None
+        self._next_partial = (-1, 0.0)  # (utterance, stream time) before which partials wait
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._inflight: Job | None = None
         self._cancel = threading.Event()
-        self._decodes = self._reused = self._cancelled = 0
+        self._decodes = self._reused = self._cancelled = self._over_budget = 0
         self._busy = 0.0
         self._idle = threading.Event()
         self._idle.set()
@@ -158,22 +206,33 @@ class Transcriber:
         """Start the worker thread."""
         self._thread.start()
 
-    def submit(self, job: Job, timeout: float | None = None) -> bool:
+    def submit(self, job: Signal, timeout: float | None = None) -> bool:
         """Queue ``job`` (see :meth:`JobQueue.put`).
 
         A final interrupts the partial decode in flight unless that partial already
-        hears the utterance to its end (then the final reuses it): a final never waits
-        behind interim work.
+        hears the utterance to its end (then the final reuses it), and so does the early
+        decode at a pause: neither waits behind interim work. :class:`SpeechResumed`
+        interrupts an early decode that can no longer become the final.
         """
+        inflight = self._inflight
+        if isinstance(job, SpeechResumed):
+            if (
+                isinstance(inflight, PartialJob)
+                and inflight.early
+                and inflight.utterance == job.utterance
+                and not self.stream.sentence_finals
+            ):
+                self._cancel.set()
+            return True
         if not self.queue.put(job, timeout):
             return False
-        inflight = self._inflight
-        if (
-            isinstance(job, FinalJob)
-            and isinstance(inflight, PartialJob)
-            and inflight.end < job.speech_end + _REUSE_MARGIN
-        ):
-            self._cancel.set()
+        if isinstance(inflight, PartialJob) and not inflight.early:
+            if isinstance(job, FinalJob):
+                useless = inflight.end < job.speech_end + _REUSE_MARGIN
+            else:
+                useless = job.early
+            if useless:
+                self._cancel.set()
         return True
 
     def stop(self, timeout: float = 2.0) -> bool:
@@ -200,7 +259,7 @@ class Transcriber:
         """Counters for monitoring and benchmarks."""
         return WorkerStats(
             decodes=self._decodes,
-            skipped_partials=self.queue.skipped_partials,
+            skipped_partials=self.queue.skipped_partials + self._over_budget,
             cancelled_partials=self._cancelled,
             reused_finals=self._reused,
             backlog=self.queue.backlog,
@@ -215,9 +274,10 @@ class Transcriber:
                     return
                 continue
             try:
+                job = self._unfinished(job)
                 if isinstance(job, FinalJob):
                     self._final(job)
-                else:
+                elif job is not None:
                     self._partial(job)
             except DecodeCancelled:
                 self._cancelled += 1
@@ -226,18 +286,47 @@ class Transcriber:
                 if self._on_error is not None:
                     self._on_error(exc)
 
+    def _unfinished(self, job: Job) -> Job | None:
+        """What of ``job`` is not final yet: all of it, the part after a sentence's end, or None."""
+        cut = self._cut
+        if cut is None or cut.utterance != job.utterance:
+            return job
+        if isinstance(job, FinalJob):
+            self._cut = None  # the utterance ends with this job
+            if job.speech_end <= cut.at:
+                return None
+        else:
+            # A partial needs some speech after the cut; an early decode, anything new.
+            needed = (
+                self.stream.early_decode_after if job.early else self.stream.first_partial_after
+            )
+            if job.end - cut.at <= needed:
+                return None
+        return _after(job, cut.at)
+
     def _options(self, job: Job) -> DecodeOptions:
         options = self.decode
         if self._use_history and not options.initial_prompt:
             options = replace(options, initial_prompt=prompt_from_history(list(self._history)))
         if isinstance(job, PartialJob) and not job.early:
-            # Interim text: a doubtful partial is not worth a second decode, and the
-            # engine's encoder context sized to the audio keeps it cheap.
-            return replace(options, temperature_increment=0.0)
+            # Interim text: a doubtful partial is not worth a second decode, the engine's
+            # encoder context sized to the audio keeps it cheap, and a token cap stops a
+            # decoding loop ("Okay. Okay. Okay...") from costing more than the audio.
+            seconds = len(job.audio) / _SAMPLE_RATE
+            cap = _PARTIAL_TOKENS_BASE + math.ceil(_PARTIAL_TOKENS_PER_SECOND * seconds)
+            return replace(
+                options,
+                temperature_increment=0.0,
+                single_segment=True,
+                max_tokens=cap,
+                audio_ctx=audio_ctx_for(seconds, _PARTIAL_CTX_FLOOR, _PARTIAL_CTX_MARGIN)
+                if options.audio_ctx is None
+                else options.audio_ctx,
+            )
         if options.audio_ctx is None:
-            # What becomes a final gets the full 30 s encoder context: measured on the
-            # shared clips it is the more accurate (tiny.en WER 13.4% against 14.9%), and
-            # the early decode at each pause hides its cost from the final's latency.
+            # What becomes a final gets the full 30 s encoder context: live, a context
+            # sized to the utterance measured 13.9% WER on the shared clips against 3.5%
+            # (benchmarks/streaming.py); the early decode at a pause hides the cost.
             return replace(options, audio_ctx=0)
         return options
 
@@ -254,8 +343,31 @@ class Transcriber:
             self._busy += time.perf_counter() - started
             self._decodes += 1
 
+    def _within_budget(self, job: PartialJob) -> bool:
+        utterance, not_before = self._next_partial
+        return job.early or utterance != job.utterance or job.end >= not_before
+
     def _partial(self, job: PartialJob) -> None:
+        if not self._within_budget(job):
+            self._over_budget += 1
+            return
+        started = time.perf_counter()
         result = self._transcribe(job)
+        if not job.early:
+            cost = time.perf_counter() - started
+            self._next_partial = (job.utterance, job.end + cost / self.stream.partial_budget)
+        if (
+            job.early
+            and self.stream.sentence_finals
+            and ends_sentence(tidy(result.text))
+            and self._finish(
+                result, job.start, job.end - self.stream.early_decode_after, job.arrival
+            )
+        ):
+            self._cut = _Cut(job.utterance, job.end)
+            self._last_partial = None
+            self._agreement.reset()
+            return
         self._last_partial = _LastPartial(job.utterance, job.end, result)
         if job.utterance != self._agreement_utterance:
             self._agreement.reset()
@@ -296,14 +408,19 @@ class Transcriber:
             result = self._transcribe(job)
         self._last_partial = None
         self._agreement.reset()
-        words = tuple(w.with_offset(job.start) for w in result.words)
+        self._finish(result, job.start, job.speech_end, job.arrival)
+
+    def _finish(
+        self, result: Transcription, start: float, speech_end: float, arrival: float
+    ) -> bool:
+        """Emit ``result`` (audio from stream time ``start``) as a final, unless it is noise."""
+        words = tuple(w.with_offset(start) for w in result.words)
         text = tidy(result.text)
-        speech = job.speech_end - job.start
-        if not text or is_noise(text, speech, [w.probability for w in words]):
-            return
+        if not text or is_noise(text, speech_end - start, [w.probability for w in words]):
+            return False
         if self._use_history:
             self._history.append(text)
-        start = words[0].start if words else job.start
-        end = max(words[-1].end, start) if words else job.speech_end
-        self._emit(Final(text, start, end, words, result.language, job.arrival, time.monotonic()))
-
+        first = words[0].start if words else start
+        end = max(words[-1].end, first) if words else speech_end
+        self._emit(Final(text, first, end, words, result.language, arrival, time.monotonic()))
+        return True

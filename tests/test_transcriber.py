@@ -1,0 +1,131 @@
+"""The worker's scheduling rules on real speech: sentence finals, the partial budget,
+cancelling an early decode when speech resumes, and capped partial decodes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import EN, read_wav
+
+from livewhisper.dictation import Dictation
+from livewhisper.engine import Engine
+from livewhisper.events import Final, Partial
+from livewhisper.gate import PartialJob, SpeechGate, SpeechResumed, StreamConfig
+from livewhisper.transcriber import ends_sentence
+from livewhisper.wer import normalize
+
+BLOCK = 320
+
+
+def _two_sentences() -> np.ndarray:
+    """Two clips, each a whole sentence, about 0.6 s of silence between them."""
+    # "Go forward 10 meters." ends at 2.22 s of its file; 2.5 s keep 0.28 s of its silence.
+    first = read_wav(EN / "ps_goforward.wav")[: int(2.5 * 16000)]
+    second = read_wav(EN / "ps_0880.wav")  # speech from its first frame
+    silence = np.zeros(int(0.3 * 16000), np.float32)
+    lead = np.zeros(8000, np.float32)
+    return np.concatenate([lead, first, silence, second, np.zeros(16000 * 2, np.float32)])
+
+
+def _run(engine: Engine, audio: np.ndarray, stream: StreamConfig, speed: float = 1.0) -> list:
+    events: list = []
+    lock = threading.Lock()
+
+    def keep(event: object) -> None:
+        with lock:
+            events.append(event)
+
+    d = Dictation(
+        engine, source="push", language="en", stream=stream, on_partial=keep, on_final=keep
+    )
+    d.start()
+    t0 = time.monotonic()
+    for i in range(0, len(audio), BLOCK):
+        delay = t0 + i / 16000 / speed - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        d.feed(audio[i : i + BLOCK])
+    d.finish()
+    assert d.wait(60)
+    d.stop()
+    return events
+
+
+@pytest.mark.parametrize(
+    ("text", "ends"),
+    [
+        ("Go forward 10 meters.", True),
+        ("Is it?", True),
+        ('He said "stop!"', True),
+        ("And so...", False),
+        ("And so my fellow Americans,", False),
+        ("", False),
+    ],
+)
+def test_ends_sentence(text: str, ends: bool) -> None:
+    assert ends_sentence(text) is ends
+
+
+def test_a_sentence_end_is_final_before_the_pause_runs_out(tiny_engine: Engine) -> None:
+    # About 0.6 s between two sentences: shorter than the 1.0 s pause, so without sentence
+    # finals they make one final; with them, the first sentence is final at its end.
+    audio = _two_sentences()
+    merged = [e for e in _run(tiny_engine, audio, StreamConfig()) if isinstance(e, Final)]
+    split = [
+        e
+        for e in _run(tiny_engine, audio, StreamConfig(sentence_finals=True))
+        if isinstance(e, Final)
+    ]
+    assert len(merged) == 1, [f.text for f in merged]
+    assert len(split) == 2, [f.text for f in split]
+    assert normalize(split[0].text) == "go forward 10 meters"
+    assert "young man" in normalize(split[1].text)
+    assert split[0].end <= split[1].start  # the second final covers only what followed
+    assert normalize(" ".join(f.text for f in split)) == normalize(merged[0].text)
+
+
+def test_the_partial_budget_spaces_partials(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    audio = np.concatenate([np.zeros(8000, np.float32), jfk, np.zeros(24000, np.float32)])
+
+    def partials(budget: float) -> int:
+        stream = StreamConfig(partial_interval=0.3, partial_budget=budget)
+        return sum(isinstance(e, Partial) for e in _run(tiny_engine, audio, stream, speed=2.0))
+
+    generous, frugal = partials(1.0), partials(0.02)
+    assert frugal < generous, (frugal, generous)
+    assert frugal >= 1  # the first partial of an utterance is never held back
+
+
+def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) -> None:
+    # JFK pauses inside the sentence: each pause gets an early decode, and speech coming
+    # back says that decode will not be the final.
+    gate = SpeechGate()
+    signals = []
+    for i in range(0, len(jfk), BLOCK):
+        signals += gate.push(jfk[i : i + BLOCK], 0.0)
+    early = [s for s in signals if isinstance(s, PartialJob) and s.early]
+    resumed = [s for s in signals if isinstance(s, SpeechResumed)]
+    assert early and resumed
+    assert len(resumed) <= len(early)
+    assert all(r.utterance == early[0].utterance for r in resumed)
+    waiting = False  # an early decode since the last resumption
+    for signal in signals:
+        if isinstance(signal, PartialJob) and signal.early:
+            waiting = True
+        elif isinstance(signal, SpeechResumed):
+            assert waiting  # only ever after an early decode
+            waiting = False
+
+
+def test_a_partial_decode_is_capped(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    from livewhisper.engine import DecodeOptions
+
+    full = tiny_engine.transcribe(jfk, DecodeOptions(language="en"))
+    capped = tiny_engine.transcribe(
+        jfk, DecodeOptions(language="en", max_tokens=5, single_segment=True)
+    )
+    assert len(capped.words) < len(full.words)
+    assert normalize(full.text).startswith(normalize(capped.text))
