@@ -26,6 +26,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -193,6 +194,14 @@ def acceptance(rows: Sequence[Row]) -> list[Row]:
     return verdicts
 
 
+def _plot(rows: list[Row], stem: Path) -> list[Path]:
+    from benchmarks import plots
+
+    points = [(r["system"], r["rtf"], r["wer"]) for r in rows if "wer" in r]
+    title = f"WER against speed, {rows[0]['clips']} English clips (lower left is better)"
+    return [plots.wer_against_speed(points, title, stem.with_suffix(".png"))]
+
+
 def _summary(rows: list[Row]) -> str:
     lines = [
         f"### Acceptance: WER of tiny.en-q8_0 at most {ACCEPTANCE_POINTS} points above "
@@ -257,4 +266,5 @@ BENCHMARK = Benchmark(
         "decode s: total over the clips, model load and one warm-up call excluded.",
     ),
     summary=_summary,
+    plot=_plot,
 )

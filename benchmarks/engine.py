@@ -27,6 +27,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import (
@@ -283,6 +284,22 @@ def _run_from_args(args: argparse.Namespace) -> list[Row]:
     )
 
 
+def _plot(rows: list[Row], stem: Path) -> list[Path]:
+    from benchmarks import plots
+
+    done = [r for r in rows if r.get("median_s") is not None]
+    labels = sorted({f"{r['model']} {r['chunk_s']:g} s x{r['threads']}" for r in done})
+    series: dict[str, list[float | None]] = {}
+    for r in done:
+        name = f"{r['engine']} {r['precision']}"
+        series.setdefault(name, [None] * len(labels))
+        series[name][labels.index(f"{r['model']} {r['chunk_s']:g} s x{r['threads']}")] = r[
+            "median_s"
+        ]
+    title = "Seconds per call by chunk length and threads (lower is better)"
+    return [plots.bars(labels, series, "s/call (median)", title, stem.with_suffix(".png"))]
+
+
 BENCHMARK = Benchmark(
     name="engine",
     description="seconds per call, real-time factor and peak RSS per configuration",
@@ -318,4 +335,5 @@ BENCHMARK = Benchmark(
         "VAD filter, condition_on_previous_text False; '+words' = word_timestamps=True.",
     ),
     summary=_summary,
+    plot=_plot,
 )

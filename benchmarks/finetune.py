@@ -240,6 +240,18 @@ def summary(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _plot(rows: list[Row], stem: Path) -> list[Path]:
+    from benchmarks import plots
+
+    labels = [f"tiny.en, {r['train']} clips, {r['held_out']} held out" for r in rows]
+    series = {
+        "before": [100 * r["wer_before_cpp"] for r in rows],
+        "after": [100 * r["wer_after_cpp"] for r in rows],
+    }
+    title = "Held-out WER before and after fine-tuning (whisper.cpp)"
+    return [plots.bars(labels, series, "WER %", title, stem.with_suffix(".png"))]
+
+
 BENCHMARK = Benchmark(
     name="finetune",
     description="fine-tune tiny.en on 40 espeak-ng sentences of unusual names; WER before/after",
@@ -265,6 +277,7 @@ BENCHMARK = Benchmark(
         "the data set is synthesized with espeak-ng (not counted in total)",
     ),
     summary=summary,
+    plot=_plot,
 )
 
 

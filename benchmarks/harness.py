@@ -2,8 +2,9 @@
 
 A benchmark is a function that returns a list of row dicts (one row per measured
 configuration). :func:`report` prints the rows as a markdown table under a header that
-records the machine, the package versions and the date, and writes everything, raw rows
-included, to ``benchmarks/results/NAME.json``. :func:`run_isolated` measures one
+records the machine, the package versions and the date, writes everything, raw rows
+included, to ``benchmarks/results/NAME.json``, and draws the benchmark's PNG charts
+beside it. :func:`run_isolated` measures one
 configuration in a fresh Python process, so its peak RSS belongs to that configuration
 alone. :func:`speech`, :func:`clips` and :func:`ct2_model_dir` give both benchmarks the same
 real speech and the same CTranslate2 weights.
@@ -74,7 +75,9 @@ class Benchmark:
     """A named benchmark: how to read its options, run it, and show its rows.
 
     ``run`` takes the parsed command-line options and returns the rows; ``summary``
-    (optional) turns the rows into extra markdown printed under the table.
+    (optional) turns the rows into extra markdown printed under the table; ``plot``
+    (optional) draws PNG charts of the rows beside the JSON (given its path without the
+    ``.json``) and returns their paths.
     """
 
     name: str
@@ -84,6 +87,7 @@ class Benchmark:
     columns: Sequence[Column]
     notes: Sequence[str] = ()
     summary: Callable[[list[Row]], str] | None = None
+    plot: Callable[[list[Row], Path], list[Path]] | None = None
 
 
 # -- what the numbers were measured on --------------------------------------------------
@@ -196,9 +200,23 @@ def report(
         print(f"\n{summary}")
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / (filename or f"{benchmark.name}.json")
+    record["plots"] = [p.name for p in _plots(benchmark, rows, path.with_suffix(""))]
     path.write_text(json.dumps(record, indent=1, default=str) + "\n", encoding="utf-8")
     print(f"\nraw results: {path}")
     return path
+
+
+def _plots(benchmark: Benchmark, rows: list[Row], stem: Path) -> list[Path]:
+    if benchmark.plot is None or not rows:
+        return []
+    try:
+        drawn = benchmark.plot(rows, stem)
+    except ImportError:
+        print("\nno plots: matplotlib is not installed (pip install -e '.[bench]')")
+        return []
+    for png in drawn:
+        print(f"plot: {png}")
+    return drawn
 
 
 # -- one configuration per process --------------------------------------------------------

@@ -12,7 +12,7 @@ last sample is due at real-time pace, then silence until the last clip's text is
 arrival time. A completed segment belongs to the clip whose speech it overlaps most
 (:func:`_clip_of`). Per clip, as :func:`benchmarks.streaming.measure` does:
 
-* **end of speech -> final**: from the clip's last speech (:func:`speech_span`) to the
+* **end of speech -> final**: from the clip's last speech (``streaming.speech_span``) to the
   arrival of its last completed segment (``completed: true``; segments are resent, so
   they are told apart by start and text).
 * **first partial**: from the clip's first speech to the first message whose last segment
@@ -53,7 +53,6 @@ import numpy as np
 from benchmarks.harness import (
     REPO,
     Benchmark,
-    Clip,
     Column,
     Row,
     clips,
@@ -61,7 +60,7 @@ from benchmarks.harness import (
     prepare_models,
     run_isolated,
 )
-from benchmarks.streaming import BLOCK, CLIPS, RATE, _pct, speech_span
+from benchmarks.streaming import BLOCK, CLIPS, RATE, _pct, joined_stream
 
 PEER_VENV = REPO / ".venv-peers" / "whisperlive"
 PEER_NAME = "WhisperLive 0.10.0"
@@ -108,17 +107,6 @@ def _proc_peak_rss_mb(pid: int) -> float | None:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return None
-
-
-def _join(chosen: Sequence[Clip], gap: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
-    """The stream of :func:`benchmarks.streaming.measure` and each clip's (start, end) s."""
-    parts, spans, t = [np.zeros(RATE // 2, np.float32)], [], 0.5
-    for c in chosen:
-        audio = c.audio()
-        parts += [audio, np.zeros(int(gap * RATE), np.float32)]
-        spans.append((t, t + len(audio) / RATE))
-        t += len(audio) / RATE + gap
-    return np.concatenate(parts), spans
 
 
 def _clip_of(speech: Sequence[tuple[float, float]], start: float, end: float) -> int:
@@ -181,9 +169,7 @@ def measure_whisperlive(
     from livewhisper.wer import corpus_wer
 
     chosen = clips(list(clip_ids))
-    stream, spans = _join(chosen, gap)
-    onsets = [speech_span(c.audio()) for c in chosen]
-    speech = [(s + on, s + off) for (s, _), (on, off) in zip(spans, onsets, strict=True)]
+    stream, spans, speech = joined_stream(chosen, gap)
     model = ct2_model_dir(PEER_MODEL)
     block = round(block_ms * RATE / 1000)
     port = _free_port()
@@ -403,6 +389,23 @@ def run(args: argparse.Namespace) -> list[Row]:
     return [ours, peer]
 
 
+def _plot(rows: list[Row], stem: Path) -> list[Path]:
+    from benchmarks import plots
+
+    measured = [r for r in rows if r.get("eos_median") is not None]
+    if not measured:
+        return []
+    series = {
+        "end of speech -> final, median s": [r["eos_median"] for r in measured],
+        "first partial, median s": [r.get("first_partial_median") for r in measured],
+        "CPU s per audio s": [r["cpu_per_audio_s"] for r in measured],
+        "WER x10": [10 * r["wer_stream"] for r in measured],
+    }
+    labels = [r["system"] for r in measured]
+    title = "Streaming peers on the same clips and weights (lower is better)"
+    return [plots.bars(labels, series, "seconds (WER x10)", title, stem.with_suffix(".png"))]
+
+
 BENCHMARK = Benchmark(
     name="peers",
     description="streaming peers at real-time pace: livewhisper and WhisperLive",
@@ -420,6 +423,7 @@ BENCHMARK = Benchmark(
         Column("first_partial_p90", "p90 s", "{:.2f}"),
         Column("cpu_per_audio_s", "CPU s per audio s", "{:.2f}"),
         Column("wer_stream", "WER stream", "{:.1%}"),
+        Column("wer_joined", "WER whole stream", "{:.1%}"),
         Column("peak_rss_mb", "peak RSS MB", "{:.0f}"),
         Column("note", "note"),
     ),
@@ -430,5 +434,8 @@ BENCHMARK = Benchmark(
         "the audio), WhisperLive's server (its imports include torch).",
         "WhisperLive gets silence after the last clip until that clip is final; its CPU "
         "is per second of all audio sent, that silence included.",
+        "WER stream is per clip, as in the streaming benchmark; WER whole stream scores "
+        "WhisperLive's text as one string, since its segments can span clips.",
     ),
+    plot=_plot,
 )

@@ -38,7 +38,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import Benchmark, Column, Row, clips, data_dir, prepare_models, run_isolated
+from benchmarks.harness import (
+    Benchmark,
+    Clip,
+    Column,
+    Row,
+    clips,
+    data_dir,
+    prepare_models,
+    run_isolated,
+)
 
 MODELS = ("tiny.en-q8_0", "base-q8_0")
 # The defaults, the pause lengths around them, and finals at sentence ends.
@@ -54,6 +63,7 @@ CLIPS = (
     "ps_goforward",
 )
 BLOCK = 320
+Span = tuple[float, float]
 RATE = 16000
 
 
@@ -89,6 +99,20 @@ def speech_span(audio: np.ndarray, run: int = 3) -> tuple[float, float]:
     return runs[0] * size / RATE, (runs[-1] + run) * size / RATE
 
 
+def joined_stream(chosen: Sequence[Clip], gap: float) -> tuple[np.ndarray, list[Span], list[Span]]:
+    """0.5 s of silence, then each clip followed by ``gap`` s of silence; with each clip's
+    (start, end) in the stream and where its speech starts and ends (:func:`speech_span`)."""
+    parts, spans, speech, t = [np.zeros(RATE // 2, np.float32)], [], [], 0.5
+    for c in chosen:
+        audio = c.audio()
+        parts += [audio, np.zeros(int(gap * RATE), np.float32)]
+        spans.append((t, t + len(audio) / RATE))
+        onset, offset = speech_span(audio)
+        speech.append((t + onset, t + offset))
+        t += len(audio) / RATE + gap
+    return np.concatenate(parts), spans, speech
+
+
 def _feed_realtime(dictation: object, audio: np.ndarray) -> float:
     """Feed ``audio`` at real-time pace; return the wall time of its first sample."""
     feed = dictation.feed  # type: ignore[attr-defined]
@@ -121,7 +145,7 @@ def configs(settings: dict[str, float | bool]) -> tuple[Any, Any]:
     """The (SegmenterConfig, StreamConfig) that ``settings`` describe."""
     from livewhisper import SegmenterConfig, StreamConfig
 
-    def pick(cls: Any) -> dict[str, float | bool]:
+    def pick(cls: Any) -> dict[str, Any]:
         return {k: v for k, v in settings.items() if k in cls.__dataclass_fields__}
 
     unknown = set(settings) - set(pick(SegmenterConfig)) - set(pick(StreamConfig))
@@ -141,16 +165,7 @@ def measure(model: str, variant: str, clip_ids: list[str], gap: float, threads: 
     engine = Engine(model, threads=threads)
     options = DecodeOptions(language="en" if engine.multilingual else None)
     offline = [engine.transcribe(c.audio(), options).text for c in chosen]
-    parts, spans, t = [np.zeros(RATE // 2, np.float32)], [], 0.5
-    speech: list[tuple[float, float]] = []
-    for c in chosen:
-        audio = c.audio()
-        parts += [audio, np.zeros(int(gap * RATE), np.float32)]
-        spans.append((t, t + len(audio) / RATE))
-        onset, offset = speech_span(audio)
-        speech.append((t + onset, t + offset))
-        t += len(audio) / RATE + gap
-    stream = np.concatenate(parts)
+    stream, spans, speech = joined_stream(chosen, gap)
     events: list[tuple[float, object]] = []
     lock = threading.Lock()
 
@@ -181,7 +196,9 @@ def measure(model: str, variant: str, clip_ids: list[str], gap: float, threads: 
         mid = (f.start + f.end) / 2
         best = min(range(len(spans)), key=lambda i: abs(mid - sum(spans[i]) / 2))
         per_clip[best].append(f)
-    eos, endpoint, first = [], [], []
+    eos: list[float] = []
+    endpoint: list[float] = []
+    first: list[float] = []
     for (start, end), (onset, offset), fs in zip(spans, speech, per_clip, strict=True):
         if fs:
             eos.append(fs[-1].emitted_at - (t0 + offset))
@@ -304,7 +321,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument(
         "--variants",
-        nargs="+",
+        nargs="*",
         default=list(VARIANTS),
         help="settings to compare, each 'key=value,...' of SegmenterConfig/StreamConfig "
         "fields ('' = the defaults), e.g. 'pause=0.8' 'sentence_finals=on'",
@@ -372,6 +389,39 @@ def _summary(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _plot(rows: list[Row], stem: Path) -> list[Path]:
+    from benchmarks import plots
+
+    drawn = []
+    live = [r for r in rows if r.get("eos_median") is not None]
+    if live:
+        labels = [f"{r['model']} {r.get('variant', 'pause=' + str(r['pause']))}" for r in live]
+        series = {
+            "end of speech -> final, median s": [r["eos_median"] for r in live],
+            "p90 s": [r["eos_p90"] for r in live],
+            "CPU s per audio s": [r["cpu_per_audio_s"] for r in live],
+        }
+        title = "Live dictation: finalization latency and CPU (lower is better)"
+        drawn.append(plots.bars(labels, series, "seconds", title, stem.with_suffix(".png")))
+    for r in rows:
+        minutes = r.get("per_minute") or []
+        if minutes:
+            drawn.append(
+                plots.lines(
+                    [m["minute"] for m in minutes],
+                    {
+                        "endpoint -> final s": [m["latency_median"] for m in minutes],
+                        "finals waiting": [m["backlog"] for m in minutes],
+                        "RSS MB": [m["rss_mb"] for m in minutes],
+                    },
+                    "minute",
+                    f"{r['pause']} of real speech at real-time pace, {r['model']}",
+                    stem.parent / f"{stem.name}-soak.png",
+                )
+            )
+    return drawn
+
+
 BENCHMARK = Benchmark(
     name="streaming",
     description="live dictation at real-time pace: latency, CPU, accuracy",
@@ -404,4 +454,5 @@ BENCHMARK = Benchmark(
         "CPU counts every thread (2 decode threads).",
     ),
     summary=_summary,
+    plot=_plot,
 )

@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # benchmarks/ is a top-level package beside src/
 
-from benchmarks import accuracy, engine  # noqa: E402
+from benchmarks import accuracy, engine, guide, peers, streaming  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     Benchmark,
     Column,
@@ -85,3 +85,110 @@ def test_report_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert markdown_table(rows, bench.columns) in out and "| 1.2 | a |" in out
     assert "| - | - |" in out and "timings are noisy" in out
+
+
+def test_streaming_benchmark_rows() -> None:
+    row = streaming.measure(
+        "tiny.en-q8_0", "pause=0.8", ["ps_goforward", "ps_0880"], gap=1.5, threads=2
+    )
+    assert row["variant"] == "pause=0.8" and row["pause"] == 0.8 and row["clips"] == 2
+    assert row["one_final"] == 2, row
+    assert 0 < row["eos_median"] <= row["eos_p90"] < 30
+    assert 0 < row["cpu_per_audio_s"] < 4 and row["dropped_samples"] == 0
+    assert 0 <= row["wer_stream"] <= 0.5
+    assert streaming.parse_variant("pause=0.8,sentence_finals=on") == {
+        "pause": 0.8,
+        "sentence_finals": True,
+    }
+    with pytest.raises(ValueError, match="unknown settings"):
+        streaming.configs({"pauze": 1.0})
+
+
+def test_soak_and_silence_rows() -> None:
+    quiet = streaming.measure_silence("tiny.en-q8_0", seconds=3.0, threads=2)
+    assert quiet["texts"] == 0 and quiet["cpu_per_audio_s"] < 1.0
+    soak = streaming.soak("tiny.en-q8_0", minutes=1.1, threads=2)
+    assert soak["dropped_samples"] == 0
+    (minute,) = soak["per_minute"]
+    assert minute["minute"] == 1 and minute["rss_mb"] > 20 and minute["finals"] >= 1
+
+
+def test_guide_quick_row() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    guide.add_arguments(parser)
+    (measured,) = guide.run(parser.parse_args(["--quick"]))
+    assert (measured["model"], measured["precision"], measured["threads"]) == ("tiny.en", "q8_0", 2)
+    assert 0 <= measured["wer"] <= 0.5 and 0 < measured["rtf"] < 5
+    assert measured["eos_median"] > 0 and measured["live_rss_mb"] > 20
+    assert guide.available(["tiny.en", "small"]) == (["tiny.en"], ["small"])
+
+
+def test_every_benchmark_draws_its_plots(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    rows = {
+        accuracy.BENCHMARK: [{"system": "a", "rtf": 0.1, "wer": 0.12, "clips": 2}],
+        engine.BENCHMARK: [
+            {
+                "engine": "whisper.cpp",
+                "precision": "q8_0",
+                "model": "tiny.en",
+                "chunk_s": 2.0,
+                "threads": 1,
+                "median_s": 0.4,
+            }
+        ],
+        streaming.BENCHMARK: [
+            {
+                "model": "tiny.en-q8_0",
+                "variant": "defaults",
+                "pause": 1.0,
+                "eos_median": 1.1,
+                "eos_p90": 1.4,
+                "cpu_per_audio_s": 0.4,
+            },
+            {
+                "model": "tiny.en-q8_0",
+                "pause": "soak 2 min",
+                "per_minute": [
+                    {"minute": 1, "latency_median": 0.1, "backlog": 0, "rss_mb": 300.0},
+                    {"minute": 2, "latency_median": 0.2, "backlog": 1, "rss_mb": 301.0},
+                ],
+            },
+        ],
+        peers.BENCHMARK: [
+            {
+                "system": "livewhisper",
+                "eos_median": 1.2,
+                "first_partial_median": 0.8,
+                "cpu_per_audio_s": 0.4,
+                "wer_stream": 0.03,
+            },
+            {"system": "WhisperLive", "note": "not measured"},
+        ],
+        guide.BENCHMARK: [
+            {"model": "tiny.en", "precision": "q8_0", "threads": 2, "rtf": 0.05, "wer": 0.15}
+        ],
+    }
+    for bench, sample in rows.items():
+        assert bench.plot is not None
+        drawn = bench.plot(sample, tmp_path / bench.name)
+        assert drawn, bench.name
+        for png in drawn:
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_peers_quick_rows() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    peers.add_arguments(parser)
+    ours, peer = peers.run(parser.parse_args(["--quick"]))
+    assert ours["system"] == "livewhisper" and ours["clips"] == len(peers.QUICK_CLIPS)
+    assert ours["eos_median"] > 0 and ours["dropped_samples"] == 0
+    assert peer["system"] == peers.PEER_NAME
+    if not peers.PEER_VENV.exists():  # CI does not install the peer: the row says why
+        assert "scripts/peer-whisperlive.sh" in peer["note"]
+    else:
+        assert peer["note"] == "" and peer["eos_median"] > 0, peer

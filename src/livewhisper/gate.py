@@ -45,14 +45,17 @@ class StreamConfig:
     * ``early_decode_after``: silence after speech that triggers a decode ahead of the
       final, which the final reuses when no speech follows (0.2; must be < the pause).
     * ``partial_budget``: share of real time the decoder may spend on partials of one
-      utterance (0.15): when a partial decode takes 0.12 s, the next waits 0.8 s of audio
-      even if ``partial_interval`` is shorter. This bounds CPU whatever the model's speed.
+      utterance (0.1): when a partial decode takes 0.25 s, the next waits 2.5 s of audio
+      even if ``partial_interval`` is shorter. This bounds CPU whatever the model's speed
+      (the first partial of an utterance is never held back).
     * ``sentence_finals``: when the early decode ends a sentence (``.``, ``?``, ``!``), its
-      text is final at once instead of after the whole pause (True). Speech that follows
-      becomes the next final.
+      text is final at once instead of after the whole pause (False). Speech that follows
+      becomes the next final. Sooner finals, but Whisper often ends cut-off audio with a
+      period, so a pause inside a sentence can split it (benchmarks/streaming.py).
     * ``prompt_history``: recent finals used as the initial prompt (3; 0 disables).
 
-    Example: ``StreamConfig(partial_interval=1.0)`` halves the CPU spent on partials.
+    Example: ``StreamConfig(partial_budget=0.3)`` for livelier partials at more CPU;
+    ``StreamConfig(partials=False)`` for finals only, the least CPU.
     """
 
     partials: bool = True
