@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,19 @@ import pytest
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 EN = SHARED_DATA / "en"
 REPO = Path(__file__).resolve().parents[1]
+
+
+def feed_paced(dictation: object, audio: np.ndarray, speed: float | None = 1.0) -> None:
+    """Push ``audio`` in 20 ms blocks, ``speed`` x real time (None: as fast as possible),
+    then finish the stream."""
+    t0 = time.monotonic()
+    for i in range(0, len(audio), 320):
+        if speed is not None:
+            delay = t0 + i / 16000 / speed - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        dictation.feed(audio[i : i + 320])  # type: ignore[attr-defined]
+    dictation.finish()  # type: ignore[attr-defined]
 
 
 def read_wav(path: Path) -> np.ndarray:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EN, read_wav
+from conftest import EN, feed_paced, read_wav
 
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, Engine
@@ -22,7 +22,6 @@ from livewhisper.wer import corpus_wer, normalize
 # ends an utterance, and the single-word clips are too short to measure much).
 CLIPS = ["jfk", "ps_0870", "ps_0890", "ps_0920", "libri_61-70968-0000", "ps_cards_005"]
 GAP = 1.5
-BLOCK = 320  # 20 ms, as a microphone delivers it
 
 
 def _stream(names: list[str]) -> tuple[np.ndarray, list[tuple[float, float]]]:
@@ -36,14 +35,7 @@ def _stream(names: list[str]) -> tuple[np.ndarray, list[tuple[float, float]]]:
 
 
 def _feed(d: Dictation, audio: np.ndarray, realtime: bool) -> None:
-    t0 = time.monotonic()
-    for i in range(0, len(audio), BLOCK):
-        if realtime:
-            delay = t0 + i / 16000 - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        d.feed(audio[i : i + BLOCK])
-    d.finish()
+    feed_paced(d, audio, 1.0 if realtime else None)
 
 
 def test_one_final_per_clip_at_real_time_pace(tiny_engine: Engine) -> None:
@@ -76,13 +68,7 @@ def test_partials_grow_while_speech_goes_on(tiny_engine: Engine, jfk: np.ndarray
     partials: list[Partial] = []
     d = Dictation(tiny_engine, source="push", language="en", on_partial=partials.append)
     d.start()
-    t0 = time.monotonic()
-    for i in range(0, len(jfk), BLOCK):
-        delay = t0 + 2 * i / 16000 - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        d.feed(jfk[i : i + BLOCK])
-    d.finish()
+    feed_paced(d, jfk, speed=0.5)
     assert d.wait(120)
     d.stop()
     assert len(partials) >= 2, d.stats

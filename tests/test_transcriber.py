@@ -4,11 +4,10 @@ cancelling an early decode when speech resumes, and capped partial decodes."""
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
-from conftest import EN, read_wav
+from conftest import EN, feed_paced, read_wav
 
 from livewhisper.dictation import Dictation
 from livewhisper.engine import Engine
@@ -42,13 +41,7 @@ def _run(engine: Engine, audio: np.ndarray, stream: StreamConfig, speed: float =
         engine, source="push", language="en", stream=stream, on_partial=keep, on_final=keep
     )
     d.start()
-    t0 = time.monotonic()
-    for i in range(0, len(audio), BLOCK):
-        delay = t0 + i / 16000 / speed - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        d.feed(audio[i : i + BLOCK])
-    d.finish()
+    feed_paced(d, audio, speed)
     assert d.wait(60)
     d.stop()
     return events
