@@ -13,7 +13,7 @@ from livewhisper.dictation import Dictation
 from livewhisper.engine import Engine
 from livewhisper.events import Final, Partial
 from livewhisper.gate import PartialJob, SpeechGate, SpeechResumed, StreamConfig
-from livewhisper.transcriber import ends_sentence
+from livewhisper.guards import ends_sentence
 from livewhisper.wer import normalize
 
 BLOCK = 320

@@ -1,4 +1,4 @@
-"""Checks against Whisper's hallucinations: phantom phrases and repetition loops.
+"""Checks on Whisper's text: phantom phrases, repetition loops, and where a sentence ends.
 
 Whisper was trained on subtitles, so on silence, noise or music it tends to "hear" the
 things subtitles say when nobody speaks ("Thank you.", "Thanks for watching!", credits of
@@ -291,3 +291,19 @@ def is_noise(text: str, speech_seconds: float, probabilities: Sequence[float]) -
         return False
     confidence = sum(probabilities) / len(probabilities) if probabilities else 0.0
     return speech_seconds < PHANTOM_MIN_SPEECH or confidence < PHANTOM_MIN_PROBABILITY
+
+
+# How a sentence ends in Whisper's punctuation; "..." is a thought trailing off, not an end.
+_SENTENCE_ENDS = (".", "?", "!", "\u3002", "\uff1f", "\uff01")
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends a sentence: final punctuation, not an ellipsis.
+
+    Example::
+
+        >>> ends_sentence("Ask not what your country can do for you."), ends_sentence("And so...")
+        (True, False)
+    """
+    text = text.rstrip(" \"'\u201d\u00bb)")
+    return text.endswith(_SENTENCE_ENDS) and not text.endswith("..")

@@ -34,7 +34,7 @@ from livewhisper.engine import DecodeOptions, SpeechModel, audio_ctx_for
 from livewhisper.errors import DecodeCancelled
 from livewhisper.events import Event, Final, Partial, Transcription
 from livewhisper.gate import FinalJob, Job, PartialJob, Signal, SpeechResumed, StreamConfig
-from livewhisper.guards import is_noise, is_phantom, prompt_from_history, tidy
+from livewhisper.guards import ends_sentence, is_noise, is_phantom, prompt_from_history, tidy
 
 log = logging.getLogger("livewhisper")
 
@@ -48,8 +48,6 @@ _PARTIAL_TOKENS_PER_SECOND = 7
 # final's context (0.13 s against 0.52 s for 2 s of audio with tiny.en on 2 threads).
 _PARTIAL_CTX_FLOOR = 256
 _PARTIAL_CTX_MARGIN = 256
-# How a sentence ends in Whisper's punctuation; "..." is a thought trailing off, not an end.
-_SENTENCE_ENDS = (".", "?", "!", "\u3002", "\uff1f", "\uff01")
 
 
 class JobQueue:
@@ -129,18 +127,6 @@ class _Cut:
 
     utterance: int
     at: float
-
-
-def ends_sentence(text: str) -> bool:
-    """Whether ``text`` ends a sentence: final punctuation, not an ellipsis.
-
-    Example::
-
-        >>> ends_sentence("Ask not what your country can do for you."), ends_sentence("And so...")
-        (True, False)
-    """
-    text = text.rstrip(" \"'\u201d\u00bb)")
-    return text.endswith(_SENTENCE_ENDS) and not text.endswith("..")
 
 
 def _after(job: Job, at: float) -> Job:
