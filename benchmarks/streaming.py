@@ -50,8 +50,15 @@ from benchmarks.harness import (
 )
 
 MODELS = ("tiny.en-q8_0", "base-q8_0")
-# The defaults, the pause lengths around them, and finals at sentence ends.
-VARIANTS = ("", "pause=0.6", "pause=0.8", "sentence_finals=on")
+# The defaults, then each of their latency choices undone: every pause waited out, the
+# early decode with the full context, the lenient VAD, finals as prompts.
+VARIANTS = (
+    "",
+    "sentence_confidence=none",
+    "early_decode_context=full",
+    "aggressiveness=2",
+    "prompt_history=3",
+)
 CLIPS = (
     "jfk",
     "ps_0870",
@@ -63,6 +70,7 @@ CLIPS = (
     "ps_goforward",
 )
 BLOCK = 320
+_WHOLE = ("aggressiveness", "frame_ms", "prompt_history")
 Span = tuple[float, float]
 RATE = 16000
 
@@ -125,33 +133,42 @@ def _feed_realtime(dictation: object, audio: np.ndarray) -> float:
     return t0
 
 
-def parse_variant(text: str) -> dict[str, float | bool]:
-    """``"pause=0.8,sentence_finals=on"`` -> settings of SegmenterConfig and StreamConfig.
+Setting = float | bool | None
+_WORDS: dict[str, Setting] = {"on": True, "true": True, "off": False, "false": False, "none": None}
 
-    An empty string is the library's defaults. Keys are the config fields (``pause`` and
-    the other :class:`~livewhisper.SegmenterConfig` fields, or
-    :class:`~livewhisper.StreamConfig` fields); ``on``/``off`` are booleans.
+
+def parse_variant(text: str) -> dict[str, Setting]:
+    """``"pause=0.8,aggressiveness=3"`` -> settings of the VAD, segmenter and stream configs.
+
+    An empty string is the library's defaults. Keys are the fields of
+    :class:`~livewhisper.VadConfig`, :class:`~livewhisper.SegmenterConfig` and
+    :class:`~livewhisper.StreamConfig`; ``on``/``off`` are booleans, ``none`` is None.
     """
-    settings: dict[str, float | bool] = {}
+    settings: dict[str, Setting] = {}
     for item in filter(None, text.split(",")):
         key, _, value = item.partition("=")
-        settings[key.strip()] = value in ("on", "true") or (
-            False if value in ("off", "false") else float(value)
-        )
+        settings[key.strip()] = _WORDS[value] if value in _WORDS else float(value)
     return settings
 
 
-def configs(settings: dict[str, float | bool]) -> tuple[Any, Any]:
-    """The (SegmenterConfig, StreamConfig) that ``settings`` describe."""
-    from livewhisper import SegmenterConfig, StreamConfig
+def configs(settings: dict[str, Setting]) -> tuple[Any, Any, Any]:
+    """The (VadConfig, SegmenterConfig, StreamConfig) that ``settings`` describe."""
+    from livewhisper import SegmenterConfig, StreamConfig, VadConfig
 
     def pick(cls: Any) -> dict[str, Any]:
-        return {k: v for k, v in settings.items() if k in cls.__dataclass_fields__}
+        chosen = {k: v for k, v in settings.items() if k in cls.__dataclass_fields__}
+        # Whole-number settings (aggressiveness=3) arrive as floats.
+        return {
+            k: int(v) if isinstance(v, float) and v.is_integer() and k in _WHOLE else v
+            for k, v in chosen.items()
+        }
 
-    unknown = set(settings) - set(pick(SegmenterConfig)) - set(pick(StreamConfig))
+    kinds = (VadConfig, SegmenterConfig, StreamConfig)
+    unknown = set(settings).difference(*(pick(cls) for cls in kinds))
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")
-    return SegmenterConfig(**pick(SegmenterConfig)), StreamConfig(**pick(StreamConfig))
+    vad, segmenter, stream = (cls(**pick(cls)) for cls in kinds)
+    return vad, segmenter, stream
 
 
 def measure(model: str, variant: str, clip_ids: list[str], gap: float, threads: int) -> Row:
@@ -160,7 +177,7 @@ def measure(model: str, variant: str, clip_ids: list[str], gap: float, threads: 
     from livewhisper.engine import DecodeOptions
     from livewhisper.wer import corpus_wer
 
-    segmenter, streaming = configs(parse_variant(variant))
+    vad, segmenter, streaming = configs(parse_variant(variant))
     chosen = clips(clip_ids)
     engine = Engine(model, threads=threads)
     options = DecodeOptions(language="en" if engine.multilingual else None)
@@ -179,6 +196,7 @@ def measure(model: str, variant: str, clip_ids: list[str], gap: float, threads: 
         decode=options,
         on_partial=record,
         on_final=record,
+        vad=vad,
         segmenter=segmenter,
         stream=streaming,
     ).start()
@@ -213,7 +231,7 @@ def measure(model: str, variant: str, clip_ids: list[str], gap: float, threads: 
         "model": model,
         "variant": variant or "defaults",
         "pause": segmenter.pause,
-        "sentence_finals": "on" if streaming.sentence_finals else "off",
+        "sentence_confidence": streaming.sentence_confidence,
         "clips": len(chosen),
         "one_final": sum(len(fs) == 1 for fs in per_clip),
         "eos_median": _pct(eos, 50),
@@ -324,7 +342,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="*",
         default=list(VARIANTS),
         help="settings to compare, each 'key=value,...' of SegmenterConfig/StreamConfig "
-        "fields ('' = the defaults), e.g. 'pause=0.8' 'sentence_finals=on'",
+        "fields ('' = the defaults), e.g. 'pause=0.8' 'sentence_confidence=none'",
     )
     parser.add_argument("--clips", nargs="+", default=list(CLIPS))
     parser.add_argument("--gap", type=float, default=1.5, help="silence between clips (s)")
@@ -431,7 +449,7 @@ BENCHMARK = Benchmark(
         Column("model", "model"),
         Column("variant", "settings"),
         Column("pause", "pause s"),
-        Column("sentence_finals", "sentence finals"),
+        Column("sentence_confidence", "sentence confidence"),
         Column("one_final", "one final per clip"),
         Column("clips", "clips"),
         Column("eos_median", "end of speech->final median s", "{:.2f}"),

@@ -96,10 +96,18 @@ def test_streaming_benchmark_rows() -> None:
     assert 0 < row["eos_median"] <= row["eos_p90"] < 30
     assert 0 < row["cpu_per_audio_s"] < 4 and row["dropped_samples"] == 0
     assert 0 <= row["wer_stream"] <= 0.5
-    assert streaming.parse_variant("pause=0.8,sentence_finals=on") == {
+    settings = streaming.parse_variant(
+        "pause=0.8,partials=off,sentence_confidence=none,aggressiveness=2"
+    )
+    assert settings == {
         "pause": 0.8,
-        "sentence_finals": True,
+        "partials": False,
+        "sentence_confidence": None,
+        "aggressiveness": 2.0,
     }
+    vad, segmenter, stream = streaming.configs(settings)
+    assert (vad.aggressiveness, segmenter.pause) == (2, 0.8)
+    assert not stream.partials and stream.sentence_confidence is None
     with pytest.raises(ValueError, match="unknown settings"):
         streaming.configs({"pauze": 1.0})
 

@@ -10,10 +10,12 @@ import pytest
 from conftest import EN, feed_paced, read_wav
 
 from livewhisper.dictation import Dictation
-from livewhisper.engine import Engine
-from livewhisper.events import Final, Partial
+from livewhisper.engine import DecodeOptions, Engine, audio_ctx_for
+from livewhisper.errors import ConfigError
+from livewhisper.events import Final, Partial, Segment, Transcription
 from livewhisper.gate import PartialJob, SpeechGate, SpeechResumed, StreamConfig
-from livewhisper.guards import ends_sentence
+from livewhisper.guards import ends_sentence, sentence_end_confidence
+from livewhisper.transcriber import Transcriber
 from livewhisper.wer import normalize
 
 BLOCK = 320
@@ -63,13 +65,16 @@ def test_ends_sentence(text: str, ends: bool) -> None:
 
 
 def test_a_sentence_end_is_final_before_the_pause_runs_out(tiny_engine: Engine) -> None:
-    # About 0.6 s between two sentences: shorter than the 1.0 s pause, so without sentence
+    # About 0.6 s between two sentences: shorter than the 1.0 s pause, so without quick
     # finals they make one final; with them, the first sentence is final at its end.
+    # (The threshold is low here so that the test is about the mechanism, not about how
+    # sure tiny.en happens to be of this period.)
     audio = _two_sentences()
-    merged = [e for e in _run(tiny_engine, audio, StreamConfig()) if isinstance(e, Final)]
+    waiting = StreamConfig(sentence_confidence=None)
+    merged = [e for e in _run(tiny_engine, audio, waiting) if isinstance(e, Final)]
     split = [
         e
-        for e in _run(tiny_engine, audio, StreamConfig(sentence_finals=True))
+        for e in _run(tiny_engine, audio, StreamConfig(sentence_confidence=0.3))
         if isinstance(e, Final)
     ]
     assert len(merged) == 1, [f.text for f in merged]
@@ -78,6 +83,35 @@ def test_a_sentence_end_is_final_before_the_pause_runs_out(tiny_engine: Engine) 
     assert "young man" in normalize(split[1].text)
     assert split[0].end <= split[1].start  # the second final covers only what followed
     assert normalize(" ".join(f.text for f in split)) == normalize(merged[0].text)
+
+
+def test_sentence_end_confidence_is_the_closing_marks_probability(
+    tiny_engine: Engine,
+) -> None:
+    from livewhisper.engine import DecodeOptions
+
+    clip = read_wav(EN / "ps_goforward.wav")
+    result = tiny_engine.transcribe(clip, DecodeOptions(language="en"))
+    assert normalize(result.text) == "go forward 10 meters"
+    assert 0.0 < sentence_end_confidence(result) == result.segments[-1].end_probability <= 1.0
+    open_ended = Transcription((Segment(" And so,", 0.0, 1.0, (), -0.1, 0.99),), "en", 1.0)
+    assert sentence_end_confidence(open_ended) == 0.0
+
+
+def test_the_early_decode_context_follows_the_model(tiny_engine: Engine) -> None:
+    with pytest.raises(ConfigError, match="early_decode_context"):
+        StreamConfig(early_decode_context="small")
+    with pytest.raises(ConfigError, match="sentence_confidence"):
+        StreamConfig(sentence_confidence=1.5)
+    options = DecodeOptions(language="en")
+    auto = Transcriber(tiny_engine, options, print)  # tiny: 4 encoder layers, sized
+    full = Transcriber(
+        tiny_engine, options, print, stream=StreamConfig(early_decode_context="full")
+    )
+    early = PartialJob(1, read_wav(EN / "ps_goforward.wav"), 0.0, 0.0, early=True)
+    assert tiny_engine.encoder_layers == 4
+    assert auto._options(early).audio_ctx == audio_ctx_for(early.end, 256, 256) < 1500
+    assert full._options(early).audio_ctx == 0  # the whole 30 s window
 
 
 def test_the_partial_budget_spaces_partials(tiny_engine: Engine, jfk: np.ndarray) -> None:
@@ -114,8 +148,6 @@ def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) ->
 
 
 def test_a_partial_decode_is_capped(tiny_engine: Engine, jfk: np.ndarray) -> None:
-    from livewhisper.engine import DecodeOptions
-
     full = tiny_engine.transcribe(jfk, DecodeOptions(language="en"))
     capped = tiny_engine.transcribe(
         jfk, DecodeOptions(language="en", max_tokens=5, single_segment=True)

@@ -30,7 +30,7 @@ def speech_fraction(audio: npt.NDArray[np.float32], detector: SpeechDetector) ->
 
 def test_defaults() -> None:
     config = VadConfig()
-    assert (config.aggressiveness, config.frame_ms, config.frame_samples) == (2, 30, 480)
+    assert (config.aggressiveness, config.frame_ms, config.frame_samples) == (3, 30, 480)
 
 
 @pytest.mark.parametrize(("frame_ms", "samples"), [(10, 160), (20, 320), (30, 480)])

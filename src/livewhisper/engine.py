@@ -113,6 +113,7 @@ class SpeechModel(Protocol):
 
     model_name: str
     multilingual: bool
+    encoder_layers: int  # 4 for tiny, 6 for base, 12 for small
 
     def transcribe(
         self,
@@ -189,6 +190,7 @@ class Engine:
             raise DecodeOptionsError("threads must be at least 1")
         header = read_ggml(self.path).hparams
         self.multilingual = header.multilingual
+        self.encoder_layers = header.n_audio_layer
         self._local = threading.local()
         self._contexts: list[_Context] = []
         self._registry_lock = threading.Lock()
@@ -293,6 +295,7 @@ class Engine:
             words: list[Word] = []
             logprobs: list[float] = []
             pending: list[tuple[bytes, float, float, float]] = []
+            closing = 1.0  # the last text token's probability
             for j in range(pw.whisper_full_n_tokens(handle, i)):
                 data = pw.whisper_full_get_token_data(handle, i, j)
                 if data.id >= eot:
@@ -303,13 +306,14 @@ class Engine:
                     words.append(_word(pending, duration))
                     pending = []
                 pending.append((piece, data.t0 / 100.0, data.t1 / 100.0, data.p))
+                closing = data.p
             if pending:
                 words.append(_word(pending, duration))
             text = pw.whisper_full_get_segment_text(handle, i).decode("utf-8", errors="replace")
             start = min(pw.whisper_full_get_segment_t0(handle, i) / 100.0, duration)
             end = min(pw.whisper_full_get_segment_t1(handle, i) / 100.0, duration)
             avg = float(np.mean(logprobs)) if logprobs else 0.0
-            segments.append(Segment(text, start, max(start, end), tuple(words), avg))
+            segments.append(Segment(text, start, max(start, end), tuple(words), avg, closing))
         detected = language or pw.whisper_lang_str(pw.whisper_full_lang_id(handle))
         return Transcription(tuple(segments), detected, duration)
 

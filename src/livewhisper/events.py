@@ -36,7 +36,9 @@ class Word:
 class Segment:
     """A run of text with its words, as one whisper.cpp segment.
 
-    ``avg_logprob`` is the mean log-probability of its text tokens.
+    ``avg_logprob`` is the mean log-probability of its text tokens; ``end_probability``
+    the probability of its last text token (the closing punctuation, when it has one),
+    which says how sure Whisper is that a sentence ends there.
     """
 
     text: str
@@ -44,6 +46,7 @@ class Segment:
     end: float
     words: tuple[Word, ...] = ()
     avg_logprob: float = 0.0
+    end_probability: float = 1.0
 
     def with_offset(self, seconds: float) -> Segment:
         """The same segment with every time shifted by ``seconds``."""

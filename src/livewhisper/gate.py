@@ -33,6 +33,9 @@ from livewhisper.segmenter import (
 )
 from livewhisper.vad import SpeechDetector, VadConfig
 
+EARLY_DECODE_CONTEXTS = ("auto", "sized", "full")
+"""The values of :attr:`StreamConfig.early_decode_context`."""
+
 
 @dataclass(frozen=True)
 class StreamConfig:
@@ -43,16 +46,26 @@ class StreamConfig:
     * ``first_partial_after``: utterance audio (pre-roll included) before the first partial
       (1.0: with less, Whisper mostly guesses).
     * ``early_decode_after``: silence after speech that triggers a decode ahead of the
-      final, which the final reuses when no speech follows (0.2; must be < the pause).
+      final, which the final reuses when no speech follows (0.15; must be < the pause).
     * ``partial_budget``: share of real time the decoder may spend on partials of one
       utterance (0.1): when a partial decode takes 0.25 s, the next waits 2.5 s of audio
       even if ``partial_interval`` is shorter. This bounds CPU whatever the model's speed
       (the first partial of an utterance is never held back).
-    * ``sentence_finals``: when the early decode ends a sentence (``.``, ``?``, ``!``), its
-      text is final at once instead of after the whole pause (False). Speech that follows
-      becomes the next final. Sooner finals, but Whisper often ends cut-off audio with a
-      period, so a pause inside a sentence can split it (benchmarks/streaming.py).
-    * ``prompt_history``: recent finals used as the initial prompt (3; 0 disables).
+    * ``sentence_confidence``: when the early decode ends a sentence (``.``, ``?``, ``!``)
+      and Whisper gave that closing mark at least this probability, the text is final at
+      once instead of after the whole pause (0.75; ``None`` waits every pause out).
+      Speech that follows becomes the next final. Whisper ends cut-off audio with a
+      period too, but with less confidence (0.63 for JFK's "... for you." before "ask
+      what you can do", 0.85-0.97 after most whole sentences): see benchmarks/streaming.py.
+    * ``early_decode_context``: the encoder context of the early decode. ``"sized"`` to
+      the audio plus 5 s, as partials have it: 2-3x cheaper than the 30 s ``"full"``
+      context, which is what makes finals quick. ``"auto"`` (the default) sizes it for
+      tiny models (4 encoder layers), whose accuracy it keeps (11.5% WER sized against
+      14.4% full on the shared English clips), and not for larger ones (base: 19.4%
+      against 10.8%).
+    * ``prompt_history``: recent finals used as the initial prompt (0: off). With the
+      sized context of quick decodes, a prompt made Whisper drop or lowercase the start of
+      the next utterance (tiny.en: 11.3% WER against 6.1% without, benchmarks/streaming.py).
 
     Example: ``StreamConfig(partial_budget=0.3)`` for livelier partials at more CPU;
     ``StreamConfig(partials=False)`` for finals only, the least CPU.
@@ -61,10 +74,11 @@ class StreamConfig:
     partials: bool = True
     partial_interval: float = 0.6
     first_partial_after: float = 1.0
-    early_decode_after: float = 0.2
+    early_decode_after: float = 0.15
     partial_budget: float = 0.1
-    sentence_finals: bool = False
-    prompt_history: int = 3
+    sentence_confidence: float | None = 0.75
+    early_decode_context: str = "auto"
+    prompt_history: int = 0
 
     def __post_init__(self) -> None:
         for name in (
@@ -76,6 +90,18 @@ class StreamConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"StreamConfig.{name} must be a positive number")
+        confidence = self.sentence_confidence
+        if confidence is not None and (
+            not isinstance(confidence, (int, float)) or not 0 < confidence <= 1
+        ):
+            raise ConfigError(
+                "StreamConfig.sentence_confidence must be a probability in (0, 1], or None"
+            )
+        if self.early_decode_context not in EARLY_DECODE_CONTEXTS:
+            raise ConfigError(
+                "StreamConfig.early_decode_context must be one of "
+                + ", ".join(repr(c) for c in EARLY_DECODE_CONTEXTS)
+            )
         if self.partial_budget > 1:
             raise ConfigError("StreamConfig.partial_budget is a share of real time: at most 1")
         if not isinstance(self.prompt_history, int) or self.prompt_history < 0:

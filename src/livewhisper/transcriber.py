@@ -34,7 +34,14 @@ from livewhisper.engine import DecodeOptions, SpeechModel, audio_ctx_for
 from livewhisper.errors import DecodeCancelled
 from livewhisper.events import Event, Final, Partial, Transcription
 from livewhisper.gate import FinalJob, Job, PartialJob, Signal, SpeechResumed, StreamConfig
-from livewhisper.guards import ends_sentence, is_noise, is_phantom, prompt_from_history, tidy
+from livewhisper.guards import (
+    is_noise,
+    is_phantom,
+    is_repetitive,
+    prompt_from_history,
+    sentence_end_confidence,
+    tidy,
+)
 
 log = logging.getLogger("livewhisper")
 
@@ -48,6 +55,8 @@ _PARTIAL_TOKENS_PER_SECOND = 7
 # final's context (0.13 s against 0.52 s for 2 s of audio with tiny.en on 2 threads).
 _PARTIAL_CTX_FLOOR = 256
 _PARTIAL_CTX_MARGIN = 256
+# The early decode gets the partials' sized context on tiny models only (see StreamConfig).
+_SIZED_EARLY_MAX_LAYERS = 4
 
 
 class JobQueue:
@@ -175,6 +184,10 @@ class Transcriber:
         history = self.stream.prompt_history
         self._history: collections.deque[str] = collections.deque(maxlen=max(history, 1))
         self._use_history = history > 0
+        context = self.stream.early_decode_context
+        self._sized_early = context == "sized" or (
+            context == "auto" and engine.encoder_layers <= _SIZED_EARLY_MAX_LAYERS
+        )
         self._agreement = LocalAgreement()
         self._agreement_utterance = -1
         self._last_partial: _LastPartial | None = None
@@ -206,7 +219,6 @@ class Transcriber:
                 isinstance(inflight, PartialJob)
                 and inflight.early
                 and inflight.utterance == job.utterance
-                and not self.stream.sentence_finals
             ):
                 self._cancel.set()
             return True
@@ -294,10 +306,12 @@ class Transcriber:
         options = self.decode
         if self._use_history and not options.initial_prompt:
             options = replace(options, initial_prompt=prompt_from_history(list(self._history)))
-        if isinstance(job, PartialJob) and not job.early:
-            # Interim text: a doubtful partial is not worth a second decode, the engine's
-            # encoder context sized to the audio keeps it cheap, and a token cap stops a
-            # decoding loop ("Okay. Okay. Okay...") from costing more than the audio.
+        if isinstance(job, PartialJob) and (self._sized_early or not job.early):
+            # Partials and the early decode at a pause must be quick: no second decode at
+            # a higher temperature, an encoder context sized to the audio (a 5 s margin,
+            # 2-3x cheaper than the full 30 s), and a token cap so that a decoding loop
+            # ("Okay. Okay. Okay...") costs no more than the audio. An early decode that
+            # loops anyway is not reused: its final is decoded again with full care.
             seconds = len(job.audio) / _SAMPLE_RATE
             cap = _PARTIAL_TOKENS_BASE + math.ceil(_PARTIAL_TOKENS_PER_SECOND * seconds)
             return replace(
@@ -310,9 +324,7 @@ class Transcriber:
                 else options.audio_ctx,
             )
         if options.audio_ctx is None:
-            # What becomes a final gets the full 30 s encoder context: live, a context
-            # sized to the utterance measured 13.9% WER on the shared clips against 3.5%
-            # (benchmarks/streaming.py); the early decode at a pause hides the cost.
+            # A final decoded after the pause gets the full 30 s encoder context.
             return replace(options, audio_ctx=0)
         return options
 
@@ -342,10 +354,15 @@ class Transcriber:
         if not job.early:
             cost = time.perf_counter() - started
             self._next_partial = (job.utterance, job.end + cost / self.stream.partial_budget)
+        # A phrase said twice in a row is more often a decoding loop than speech: such a
+        # decode neither ends an utterance early nor stands in for its final.
+        doubtful = is_repetitive(tidy(result.text), max_repeats=1)
+        threshold = self.stream.sentence_confidence
         if (
             job.early
-            and self.stream.sentence_finals
-            and ends_sentence(tidy(result.text))
+            and not doubtful
+            and threshold is not None
+            and sentence_end_confidence(result) >= threshold
             and self._finish(
                 result, job.start, job.end - self.stream.early_decode_after, job.arrival
             )
@@ -354,7 +371,7 @@ class Transcriber:
             self._last_partial = None
             self._agreement.reset()
             return
-        self._last_partial = _LastPartial(job.utterance, job.end, result)
+        self._last_partial = None if doubtful else _LastPartial(job.utterance, job.end, result)
         if job.utterance != self._agreement_utterance:
             self._agreement.reset()
             self._agreement_utterance = job.utterance

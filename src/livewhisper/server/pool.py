@@ -112,7 +112,13 @@ class PoolStats:
 class _ModelInfo:
     path: Path
     multilingual: bool
+    encoder_layers: int
     on_demand: bool = False
+
+    @classmethod
+    def read(cls, path: Path, *, on_demand: bool = False) -> _ModelInfo:
+        hparams = read_ggml(path).hparams
+        return cls(path, hparams.multilingual, hparams.n_audio_layer, on_demand)
 
 
 class ModelPool:
@@ -182,7 +188,7 @@ class ModelPool:
         self._started = True
         for name in self.models:
             path = resolve(name)
-            self._info[name] = _ModelInfo(path, read_ggml(path).hparams.multilingual)
+            self._info[name] = _ModelInfo.read(path)
         for index in range(self.workers):
             thread = threading.Thread(
                 target=self._work, name=f"livewhisper-model-{index}", daemon=True
@@ -207,7 +213,7 @@ class ModelPool:
         """
         name = model or self.default_model
         info = self._model_info(name)
-        return PooledEngine(self, name, info.path, info.multilingual, background=background)
+        return PooledEngine(self, name, info, background=background)
 
     def add_model(self, model: str) -> None:
         """Serve ``model`` too, from now on, without loading it yet.
@@ -225,7 +231,7 @@ class ModelPool:
         if model in self._info:
             return
         path = resolve(model)
-        info = _ModelInfo(path, read_ggml(path).hparams.multilingual, on_demand=True)
+        info = _ModelInfo.read(path, on_demand=True)
         with self._lock:
             self._info.setdefault(model, info)
 
@@ -391,15 +397,15 @@ class PooledEngine:
         self,
         pool: ModelPool,
         model: str,
-        path: Path,
-        multilingual: bool,
+        info: _ModelInfo,
         *,
         background: bool = False,
     ) -> None:
-        self.path = path
+        self.path = info.path
         self.model_name = model
         self.threads = pool.threads
-        self.multilingual = multilingual
+        self.multilingual = info.multilingual
+        self.encoder_layers = info.encoder_layers
         self.background = background
         self._pool = pool
         self._pending: dict[concurrent.futures.Future[Transcription], threading.Event] = {}
