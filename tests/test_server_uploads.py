@@ -660,7 +660,8 @@ def test_a_long_job_shares_the_workers_with_a_live_session(
             assert not any(e["type"] == "transcript.text.done" for _, e in job.events)
             assert progress[-1] < duration
             segments = [e for _, e in job.events if e["type"] == "transcript.text.segment"]
-            assert segments and segments[0]["start"] == 0.0
+            # In file time: the recording's first word ("No.") is said 1.2 s into it.
+            assert segments and 0.5 < segments[0]["start"] < 2.0, segments[0]
         finally:
             job.close()
         _wait_idle(server)  # the client left, so its job was cancelled and cleared away
