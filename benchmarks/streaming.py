@@ -51,13 +51,13 @@ from benchmarks.harness import (
 
 MODELS = ("tiny.en-q8_0", "base-q8_0")
 # The defaults, then each of their latency choices undone: every pause waited out, the
-# early decode with the full context, the lenient VAD, finals as prompts.
+# early decode with the full context, the lenient VAD, no finals as prompts.
 VARIANTS = (
     "",
     "sentence_confidence=none",
     "early_decode_context=full",
     "aggressiveness=2",
-    "prompt_history=3",
+    "prompt_history=0",
 )
 CLIPS = (
     "jfk",
@@ -133,7 +133,7 @@ def _feed_realtime(dictation: object, audio: np.ndarray) -> float:
     return t0
 
 
-Setting = float | bool | None
+Setting = float | bool | str | None
 _WORDS: dict[str, Setting] = {"on": True, "true": True, "off": False, "false": False, "none": None}
 
 
@@ -142,13 +142,21 @@ def parse_variant(text: str) -> dict[str, Setting]:
 
     An empty string is the library's defaults. Keys are the fields of
     :class:`~livewhisper.VadConfig`, :class:`~livewhisper.SegmenterConfig` and
-    :class:`~livewhisper.StreamConfig`; ``on``/``off`` are booleans, ``none`` is None.
+    :class:`~livewhisper.StreamConfig`; ``on``/``off`` are booleans, ``none`` is None,
+    numbers are floats and anything else stays text (``early_decode_context=full``).
     """
     settings: dict[str, Setting] = {}
     for item in filter(None, text.split(",")):
         key, _, value = item.partition("=")
-        settings[key.strip()] = _WORDS[value] if value in _WORDS else float(value)
+        settings[key.strip()] = _WORDS[value] if value in _WORDS else _number_or_text(value)
     return settings
+
+
+def _number_or_text(value: str) -> float | str:
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def configs(settings: dict[str, Setting]) -> tuple[Any, Any, Any]:

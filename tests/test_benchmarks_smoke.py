@@ -97,13 +97,14 @@ def test_streaming_benchmark_rows() -> None:
     assert 0 < row["cpu_per_audio_s"] < 4 and row["dropped_samples"] == 0
     assert 0 <= row["wer_stream"] <= 0.5
     settings = streaming.parse_variant(
-        "pause=0.8,partials=off,sentence_confidence=none,aggressiveness=2"
+        "pause=0.8,partials=off,sentence_confidence=none,aggressiveness=2,early_decode_context=full"
     )
     assert settings == {
         "pause": 0.8,
         "partials": False,
         "sentence_confidence": None,
         "aggressiveness": 2.0,
+        "early_decode_context": "full",
     }
     vad, segmenter, stream = streaming.configs(settings)
     assert (vad.aggressiveness, segmenter.pause) == (2, 0.8)

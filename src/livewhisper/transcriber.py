@@ -304,14 +304,14 @@ class Transcriber:
 
     def _options(self, job: Job) -> DecodeOptions:
         options = self.decode
-        if self._use_history and not options.initial_prompt:
-            options = replace(options, initial_prompt=prompt_from_history(list(self._history)))
         if isinstance(job, PartialJob) and (self._sized_early or not job.early):
             # Partials and the early decode at a pause must be quick: no second decode at
             # a higher temperature, an encoder context sized to the audio (a 5 s margin,
             # 2-3x cheaper than the full 30 s), and a token cap so that a decoding loop
             # ("Okay. Okay. Okay...") costs no more than the audio. An early decode that
             # loops anyway is not reused: its final is decoded again with full care.
+            # No history prompt: with a sized context it made Whisper drop or lowercase
+            # the start of the utterance (see StreamConfig.prompt_history).
             seconds = len(job.audio) / _SAMPLE_RATE
             cap = _PARTIAL_TOKENS_BASE + math.ceil(_PARTIAL_TOKENS_PER_SECOND * seconds)
             return replace(
@@ -323,6 +323,8 @@ class Transcriber:
                 if options.audio_ctx is None
                 else options.audio_ctx,
             )
+        if self._use_history and not options.initial_prompt:
+            options = replace(options, initial_prompt=prompt_from_history(list(self._history)))
         if options.audio_ctx is None:
             # A final decoded after the pause gets the full 30 s encoder context.
             return replace(options, audio_ctx=0)
