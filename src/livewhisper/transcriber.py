@@ -5,9 +5,10 @@ bounded FIFO and are never dropped; partial jobs share a single slot, so when in
 falls behind only the newest partial is kept and the rest are skipped (and counted).
 Finals go first. A final reuses the last partial's decode when that already covered all
 of the utterance's speech, which saves a whole decode at the moment latency matters; and
-when the decode made at a short pause ends a sentence, it becomes the final at once
-(:attr:`StreamConfig.sentence_finals`): the rest of the utterance, if speech resumes, is
-decoded on its own. Partials keep within :attr:`StreamConfig.partial_budget`.
+when the quick decode made at a short pause ends a sentence with confidence, it becomes
+the final at once (:attr:`StreamConfig.sentence_confidence`): the rest of the utterance,
+if speech resumes, is decoded on its own. Partials keep within
+:attr:`StreamConfig.partial_budget`.
 
 Example::
 
