@@ -407,7 +407,8 @@ def test_listen_command_streams_a_file(
     argv = ["listen", "--server", server.ws_url, "--input", str(EN / "jfk.wav")]
     assert main([*argv, "--speed", "4", "--language", "en", "--output", str(srt)]) == 0
     out, err = capsys.readouterr()
-    assert "ask not what your country" in normalize(out)
+    # Not "ask not": quick decodes sometimes hear "asked not".
+    assert "what your country can do" in normalize(out)
     assert "session" in err
     assert "-->" in srt.read_text() and "country" in srt.read_text()
 
