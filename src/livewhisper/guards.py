@@ -314,7 +314,7 @@ def sentence_end_confidence(result: Transcription) -> float:
     """How sure Whisper is that ``result`` ends a sentence: the probability of its closing
     ``.``, ``?`` or ``!``, and 0.0 when the text does not end a sentence.
 
-    Example: ``sentence_end_confidence(engine.transcribe(clip))`` is about 0.9 after
+    Example: ``sentence_end_confidence(engine.transcribe(clip))`` is about 0.8 after
     "Go forward 10 meters." and 0.0 after "And so my fellow Americans,".
     """
     if not result.segments or not ends_sentence(tidy(result.text)):
