@@ -7,7 +7,6 @@ Screenshots go to build/test-artifacts/ (or $LIVEWHISPER_ARTIFACTS).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,25 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import EN, REPO, read_wav, reference
+from browser_fixtures import fixture_artifacts, launch_chromium, needs_chromium  # noqa: F401
+from conftest import EN, read_wav, reference
 from server_fixtures import fixture_server_pool, running_server  # noqa: F401
 
 from livewhisper.server import ModelPool, ServerThread
 from livewhisper.wer import normalize, word_error_rate
 
-CHROMIUM = Path("/usr/bin/chromium")
-
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Chromium is not installed: apt-get install chromium fonts-liberation",
-)
-
-
-@pytest.fixture(name="artifacts")
-def fixture_artifacts() -> Path:
-    path = Path(os.environ.get("LIVEWHISPER_ARTIFACTS", REPO / "build" / "test-artifacts"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+pytestmark = needs_chromium
 
 
 @pytest.fixture(name="speech_wav")
@@ -59,22 +47,14 @@ def test_page_captions_speech_from_the_fake_microphone(
     from playwright.sync_api import sync_playwright  # CI: pip install playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--use-fake-ui-for-media-stream",
-                "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={speech_wav}%noloop",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
+        browser = launch_chromium(
+            playwright,
+            "--disable-quic",
+            "--disable-sync",
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={speech_wav}%noloop",
+            "--autoplay-policy=no-user-gesture-required",
         )
         try:
             context = browser.new_context(

@@ -8,34 +8,23 @@ Screenshots go to build/test-artifacts/ (or $LIVEWHISPER_ARTIFACTS).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EN, REPO, reference
+from browser_fixtures import fixture_artifacts, launch_chromium, needs_chromium  # noqa: F401
+from conftest import EN, reference
 from server_fixtures import fixture_server_pool, running_server  # noqa: F401
 
 from livewhisper.server import ModelPool, ServerThread
 from livewhisper.wer import word_error_rate
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Three utterances (pauses at 9 s and 19 s), so progress comes in steps; tiny.en gets
 # WER 0.24 on it against a reference that spells out every "uh" and "um".
 CLIP = "mfa_cold_corpus"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Chromium is not installed: apt-get install chromium fonts-liberation",
-)
-
-
-@pytest.fixture(name="artifacts")
-def fixture_artifacts() -> Path:
-    path = Path(os.environ.get("LIVEWHISPER_ARTIFACTS", REPO / "build" / "test-artifacts"))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+pytestmark = needs_chromium
 
 
 @pytest.fixture(name="server")
@@ -52,17 +41,7 @@ def test_file_view_uploads_shows_progress_and_text_and_downloads_srt(
     notes = tmp_path / "notes.txt"
     notes.write_text("these are my meeting notes, not a recording\n", encoding="utf-8")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
+        browser = launch_chromium(playwright)
         try:
             context = browser.new_context(
                 viewport={"width": 1280, "height": 800}, accept_downloads=True
