@@ -70,7 +70,6 @@ CLIPS = (
     "ps_goforward",
 )
 BLOCK = 320
-_WHOLE = ("aggressiveness", "frame_ms", "prompt_history")
 Span = tuple[float, float]
 RATE = 16000
 
@@ -133,7 +132,7 @@ def _feed_realtime(dictation: object, audio: np.ndarray) -> float:
     return t0
 
 
-Setting = float | bool | str | None
+Setting = int | float | bool | str | None
 _WORDS: dict[str, Setting] = {"on": True, "true": True, "off": False, "false": False, "none": None}
 
 
@@ -143,7 +142,7 @@ def parse_variant(text: str) -> dict[str, Setting]:
     An empty string is the library's defaults. Keys are the fields of
     :class:`~livewhisper.VadConfig`, :class:`~livewhisper.SegmenterConfig` and
     :class:`~livewhisper.StreamConfig`; ``on``/``off`` are booleans, ``none`` is None,
-    numbers are floats and anything else stays text (``early_decode_context=full``).
+    ``3`` is an int, ``0.8`` a float, anything else stays text (``early_decode_context=full``).
     """
     settings: dict[str, Setting] = {}
     for item in filter(None, text.split(",")):
@@ -152,11 +151,13 @@ def parse_variant(text: str) -> dict[str, Setting]:
     return settings
 
 
-def _number_or_text(value: str) -> float | str:
-    try:
-        return float(value)
-    except ValueError:
-        return value
+def _number_or_text(value: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def configs(settings: dict[str, Setting]) -> tuple[Any, Any, Any]:
@@ -164,12 +165,7 @@ def configs(settings: dict[str, Setting]) -> tuple[Any, Any, Any]:
     from livewhisper import SegmenterConfig, StreamConfig, VadConfig
 
     def pick(cls: Any) -> dict[str, Any]:
-        chosen = {k: v for k, v in settings.items() if k in cls.__dataclass_fields__}
-        # Whole-number settings (aggressiveness=3) arrive as floats.
-        return {
-            k: int(v) if isinstance(v, float) and v.is_integer() and k in _WHOLE else v
-            for k, v in chosen.items()
-        }
+        return {k: v for k, v in settings.items() if k in cls.__dataclass_fields__}
 
     kinds = (VadConfig, SegmenterConfig, StreamConfig)
     unknown = set(settings).difference(*(pick(cls) for cls in kinds))

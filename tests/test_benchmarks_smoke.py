@@ -103,9 +103,10 @@ def test_streaming_benchmark_rows() -> None:
         "pause": 0.8,
         "partials": False,
         "sentence_confidence": None,
-        "aggressiveness": 2.0,
+        "aggressiveness": 2,
         "early_decode_context": "full",
     }
+    assert isinstance(settings["aggressiveness"], int)
     vad, segmenter, stream = streaming.configs(settings)
     assert (vad.aggressiveness, segmenter.pause) == (2, 0.8)
     assert not stream.partials and stream.sentence_confidence is None
