@@ -139,6 +139,8 @@ def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) ->
     assert early and resumed
     assert len(resumed) <= len(early)
     assert all(r.utterance == early[0].utterance for r in resumed)
+    # Each resumption is heard after the audio of the early decode it withdraws.
+    assert all(any(e.end < r.at for e in early) for r in resumed)
     waiting = False  # an early decode since the last resumption
     for signal in signals:
         if isinstance(signal, PartialJob) and signal.early:
@@ -146,6 +148,36 @@ def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) ->
         elif isinstance(signal, SpeechResumed):
             assert waiting  # only ever after an early decode
             waiting = False
+
+
+def test_speech_resuming_withdraws_a_queued_early_decode(tiny_engine: Engine) -> None:
+    # Speech may resume while the early decode still waits behind another job: then it
+    # must not become a quick final, although its text ends a sentence with confidence.
+    clip = read_wav(EN / "ps_goforward.wav")[: int(2.5 * 16000)]
+
+    def finals(resumed_at: float | None) -> tuple[list[Final], int]:
+        events: list = []
+        worker = Transcriber(
+            tiny_engine,
+            DecodeOptions(language="en"),
+            events.append,
+            stream=StreamConfig(sentence_confidence=0.3),
+        )
+        early = PartialJob(1, clip, 0.0, 0.0, early=True)
+        worker.submit(early)  # queued: the worker is not started yet
+        if resumed_at is not None:
+            worker.submit(SpeechResumed(1, resumed_at))
+        worker.start()
+        assert worker.stop(30)
+        return [e for e in events if isinstance(e, Final)], worker.stats.cancelled_partials
+
+    end = len(clip) / 16000
+    quick, _ = finals(None)
+    assert [normalize(f.text) for f in quick] == ["go forward 10 meters"]
+    withdrawn, cancelled = finals(end + 0.09)
+    assert withdrawn == [] and cancelled == 1
+    earlier, _ = finals(end - 0.2)  # a resumption this audio already holds withdraws nothing
+    assert len(earlier) == 1
 
 
 def test_a_partial_decode_is_capped(tiny_engine: Engine, jfk: np.ndarray) -> None:

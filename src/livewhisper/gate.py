@@ -144,10 +144,11 @@ class FinalJob:
 
 @dataclass(frozen=True)
 class SpeechResumed:
-    """Speech came back in utterance ``utterance`` after its early decode: that decode
-    will not be the final (unless it ends a sentence), so it may be cancelled."""
+    """Speech came back in utterance ``utterance`` after its early decode, as heard by
+    stream time ``at``: the early decodes of audio ending before then are withdrawn."""
 
     utterance: int
+    at: float
 
 
 Job = PartialJob | FinalJob
@@ -202,7 +203,7 @@ class SpeechGate:
             if self._speech_run >= _RESUME_FRAMES and self._early_done:
                 self._early_done = False
                 if self._open:
-                    jobs.append(SpeechResumed(self._utterance))
+                    jobs.append(SpeechResumed(self._utterance, self._last_speech))
             self._handle(self.segmenter.push(frame, speech), arrival, jobs)
         self._pending = data[n_frames * self._frame :].copy()
         if self._open and self.stream.partials:

@@ -193,6 +193,7 @@ class Transcriber:
         self._agreement_utterance = -1
         self._last_partial: _LastPartial | None = None
         self._cut: _Cut | None = None
+        self._resumed: SpeechResumed | None = None
         self._next_partial = (-1, 0.0)  # (utterance, stream time) before which partials wait
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._inflight: Job | None = None
@@ -212,15 +213,12 @@ class Transcriber:
         A final interrupts the partial decode in flight unless that partial already
         hears the utterance to its end (then the final reuses it), and so does the early
         decode at a pause: neither waits behind interim work. :class:`SpeechResumed`
-        interrupts an early decode that can no longer become the final.
+        withdraws the early decodes it follows, queued, in flight or just done.
         """
         inflight = self._inflight
         if isinstance(job, SpeechResumed):
-            if (
-                isinstance(inflight, PartialJob)
-                and inflight.early
-                and inflight.utterance == job.utterance
-            ):
+            self._resumed = job
+            if isinstance(inflight, PartialJob) and self._withdrawn(inflight):
                 self._cancel.set()
             return True
         if not self.queue.put(job, timeout):
@@ -348,12 +346,27 @@ class Transcriber:
         utterance, not_before = self._next_partial
         return job.early or utterance != job.utterance or job.end >= not_before
 
+    def _withdrawn(self, job: PartialJob) -> bool:
+        """Whether ``job`` is an early decode that speech resumed after."""
+        resumed = self._resumed
+        return (
+            job.early
+            and resumed is not None
+            and resumed.utterance == job.utterance
+            and job.end < resumed.at
+        )
+
     def _partial(self, job: PartialJob) -> None:
         if not self._within_budget(job):
             self._over_budget += 1
             return
         started = time.perf_counter()
-        result = self._transcribe(job)
+        result = None if self._withdrawn(job) else self._transcribe(job)
+        if result is None or self._withdrawn(job):
+            # Speech resumed before this decode could be cancelled (it was queued, or
+            # just done): its pause was not the end, so it is neither final nor reused.
+            self._cancelled += 1
+            return
         if not job.early:
             cost = time.perf_counter() - started
             self._next_partial = (job.utterance, job.end + cost / self.stream.partial_budget)
