@@ -46,17 +46,18 @@ class StreamConfig:
     * ``first_partial_after``: utterance audio (pre-roll included) before the first partial
       (1.0: with less, Whisper mostly guesses).
     * ``early_decode_after``: silence after speech that triggers a decode ahead of the
-      final, which the final reuses when no speech follows (0.15; must be < the pause).
+      final, which the final reuses when no speech follows (0.1; must be < the pause).
+      Speech that resumes withdraws it. 0.15 made finals 0.03-0.05 s later (median).
     * ``partial_budget``: share of real time the decoder may spend on partials of one
       utterance (0.1): when a partial decode takes 0.25 s, the next waits 2.5 s of audio
       even if ``partial_interval`` is shorter. This bounds CPU whatever the model's speed
       (the first partial of an utterance is never held back).
     * ``sentence_confidence``: when the early decode ends a sentence (``.``, ``?``, ``!``)
       and Whisper gave that closing mark at least this probability, the text is final at
-      once instead of after the whole pause (0.75; ``None`` waits every pause out).
+      once instead of after the whole pause (0.7; ``None`` waits every pause out).
       Speech that follows becomes the next final. Whisper ends cut-off audio with a
-      period too, but with less confidence (0.63 for JFK's "... for you." before "ask
-      what you can do", 0.85-0.97 after most whole sentences): see benchmarks/streaming.py.
+      period too, but with less confidence (0.5-0.63 for JFK's "... for you." before "ask
+      what you can do", 0.75-0.97 after most whole sentences): see benchmarks/streaming.py.
     * ``early_decode_context``: the encoder context of the early decode. ``"sized"`` to
       the audio plus 5 s, as partials have it: 2-3x cheaper than the 30 s ``"full"``
       context, which is what makes finals quick. ``"auto"`` (the default) sizes it for
@@ -76,9 +77,9 @@ class StreamConfig:
     partials: bool = True
     partial_interval: float = 0.6
     first_partial_after: float = 1.0
-    early_decode_after: float = 0.15
+    early_decode_after: float = 0.1
     partial_budget: float = 0.1
-    sentence_confidence: float | None = 0.75
+    sentence_confidence: float | None = 0.7
     early_decode_context: str = "auto"
     prompt_history: int = 3
 
