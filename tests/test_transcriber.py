@@ -12,7 +12,7 @@ from conftest import EN, feed_paced, read_wav
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, Engine, audio_ctx_for
 from livewhisper.errors import ConfigError
-from livewhisper.events import Final, Partial, Segment, Transcription
+from livewhisper.events import Final, Partial, Segment, Transcription, Word
 from livewhisper.gate import PartialJob, SpeechGate, SpeechResumed, StreamConfig
 from livewhisper.guards import ends_sentence, sentence_end_confidence
 from livewhisper.transcriber import Transcriber
@@ -86,17 +86,21 @@ def test_a_sentence_end_is_final_before_the_pause_runs_out(tiny_engine: Engine) 
     assert word_error_rate(merged[0].text, " ".join(f.text for f in split)) <= 0.15
 
 
-def test_sentence_end_confidence_is_the_closing_marks_probability(
+def test_sentence_end_confidence_weighs_the_closing_mark_and_the_last_word(
     tiny_engine: Engine,
 ) -> None:
-    from livewhisper.engine import DecodeOptions
-
     clip = read_wav(EN / "ps_goforward.wav")
     result = tiny_engine.transcribe(clip, DecodeOptions(language="en"))
     assert normalize(result.text) == "go forward 10 meters"
-    assert 0.0 < sentence_end_confidence(result) == result.segments[-1].end_probability <= 1.0
+    last = result.segments[-1]
+    expected = min(last.end_probability, last.words[-1].probability)
+    assert 0.0 < sentence_end_confidence(result) == expected <= 1.0
     open_ended = Transcription((Segment(" And so,", 0.0, 1.0, (), -0.1, 0.99),), "en", 1.0)
     assert sentence_end_confidence(open_ended) == 0.0
+    # A sure period after an unsure word is an unsure sentence end.
+    guessed = (Word(" a", 0.0, 0.5, 0.9), Word(" question.", 0.5, 1.0, 0.55))
+    unsure = Transcription((Segment(" a question.", 0.0, 1.0, guessed, -0.3, 0.9),), "en", 1.0)
+    assert sentence_end_confidence(unsure) == 0.55
 
 
 def test_the_early_decode_context_follows_the_model(tiny_engine: Engine) -> None:

@@ -311,12 +311,19 @@ def ends_sentence(text: str) -> bool:
 
 
 def sentence_end_confidence(result: Transcription) -> float:
-    """How sure Whisper is that ``result`` ends a sentence: the probability of its closing
-    ``.``, ``?`` or ``!``, and 0.0 when the text does not end a sentence.
+    """How sure Whisper is of how ``result``'s sentence ends: the lesser of the probability
+    of its closing ``.``, ``?`` or ``!`` and that of its last word (which holds the mark);
+    0.0 when the text does not end a sentence.
+
+    The last word counts because audio cut at a pause inside a phrase is often closed
+    confidently after a guessed word ("... saying it a question." at 0.55 for "saying a
+    bunch of different words").
 
     Example: ``sentence_end_confidence(engine.transcribe(clip))`` is about 0.8 after
     "Go forward 10 meters." and 0.0 after "And so my fellow Americans,".
     """
     if not result.segments or not ends_sentence(tidy(result.text)):
         return 0.0
-    return result.segments[-1].end_probability
+    last = result.segments[-1]
+    word = last.words[-1].probability if last.words else 1.0
+    return min(last.end_probability, word)
