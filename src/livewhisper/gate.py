@@ -47,14 +47,15 @@ class StreamConfig:
       (1.0: with less, Whisper mostly guesses).
     * ``early_decode_after``: silence after speech that triggers a decode ahead of the
       final, which the final reuses when no speech follows (0.1; must be < the pause).
-      Speech that resumes withdraws it. 0.15 made finals 0.03-0.05 s later (median).
+      Speech that resumes withdraws it. With 0.15 the median final came 0.13 s later.
     * ``partial_budget``: share of real time the decoder may spend on partials of one
       utterance (0.1): when a partial decode takes 0.25 s, the next waits 2.5 s of audio
       even if ``partial_interval`` is shorter. This bounds CPU whatever the model's speed
       (the first partial of an utterance is never held back).
     * ``sentence_confidence``: when the early decode ends a sentence (``.``, ``?``, ``!``)
-      and Whisper gave that closing mark at least this probability, the text is final at
-      once instead of after the whole pause (0.7; ``None`` waits every pause out).
+      and Whisper gave that closing mark and the word it closes at least this
+      probability, the text is final at once instead of after the whole pause (0.7;
+      ``None`` waits every pause out, the better choice for rambling speech).
       Speech that follows becomes the next final. Whisper ends cut-off audio with a
       period too, but with less confidence (0.5-0.63 for JFK's "... for you." before "ask
       what you can do", 0.75-0.97 after most whole sentences): see benchmarks/streaming.py.
