@@ -348,8 +348,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--variants",
         nargs="*",
         default=list(VARIANTS),
-        help="settings to compare, each 'key=value,...' of SegmenterConfig/StreamConfig "
-        "fields ('' = the defaults), e.g. 'pause=0.8' 'sentence_confidence=none'",
+        help="settings to compare, each 'key=value,...' of VadConfig, SegmenterConfig or "
+        "StreamConfig fields ('' = the defaults), e.g. 'pause=0.8' 'sentence_confidence=none'",
     )
     parser.add_argument("--clips", nargs="+", default=list(CLIPS))
     parser.add_argument("--gap", type=float, default=1.5, help="silence between clips (s)")

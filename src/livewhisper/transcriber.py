@@ -325,7 +325,8 @@ class Transcriber:
         if self._use_history and not options.initial_prompt:
             options = replace(options, initial_prompt=prompt_from_history(list(self._history)))
         if options.audio_ctx is None:
-            # A final decoded after the pause gets the full 30 s encoder context.
+            # Finals decoded after the pause, and the early decode of models larger than
+            # tiny, get the full 30 s encoder context.
             return replace(options, audio_ctx=0)
         return options
 
