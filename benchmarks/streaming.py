@@ -51,13 +51,14 @@ from benchmarks.harness import (
 
 MODELS = ("tiny.en-q8_0", "base-q8_0")
 # The defaults, then each of their latency choices undone: every pause waited out, the
-# stricter confidence and longer silence of the quick final as they were before, the
-# early decode with the full context, the lenient VAD, no finals as prompts.
+# stricter confidence of the quick final as it was before, the early decode started only
+# once the pause is confirmed, the early decode with the full context, the lenient VAD, no
+# finals as prompts.
 VARIANTS = (
     "",
     "sentence_confidence=none",
     "sentence_confidence=0.75",
-    "early_decode_after=0.15",
+    "early_decode_after=0.1,quick_final_after=0.1",
     "early_decode_context=full",
     "aggressiveness=2",
     "prompt_history=0",

@@ -4,6 +4,7 @@ cancelling an early decode when speech resumes, and capped partial decodes."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -13,7 +14,14 @@ from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, Engine, audio_ctx_for
 from livewhisper.errors import ConfigError
 from livewhisper.events import Final, Partial, Segment, Transcription, Word
-from livewhisper.gate import PartialJob, SpeechGate, SpeechResumed, StreamConfig
+from livewhisper.gate import (
+    FinalJob,
+    PartialJob,
+    PauseHeld,
+    SpeechGate,
+    SpeechResumed,
+    StreamConfig,
+)
 from livewhisper.guards import ends_sentence, sentence_end_confidence
 from livewhisper.transcriber import Transcriber
 from livewhisper.wer import normalize, word_error_rate
@@ -145,10 +153,13 @@ def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) ->
     assert all(r.utterance == early[0].utterance for r in resumed)
     # Each resumption is heard after the audio of the early decode it withdraws.
     assert all(any(e.end < r.at for e in early) for r in resumed)
-    waiting = False  # an early decode since the last resumption
+    waiting = held = False  # an early decode since the last resumption, its pause held
     for signal in signals:
         if isinstance(signal, PartialJob) and signal.early:
-            waiting = True
+            waiting, held = True, False
+        elif isinstance(signal, PauseHeld):
+            assert waiting and not held  # once per early decode
+            held = True
         elif isinstance(signal, SpeechResumed):
             assert waiting  # only ever after an early decode
             waiting = False
@@ -171,6 +182,7 @@ def test_speech_resuming_withdraws_a_queued_early_decode(tiny_engine: Engine) ->
         worker.submit(early)  # queued: the worker is not started yet
         if resumed_at is not None:
             worker.submit(SpeechResumed(1, resumed_at))
+        worker.submit(PauseHeld(1, early.end + 0.1))
         worker.start()
         assert worker.stop(30)
         return [e for e in events if isinstance(e, Final)], worker.stats.cancelled_partials
@@ -182,6 +194,67 @@ def test_speech_resuming_withdraws_a_queued_early_decode(tiny_engine: Engine) ->
     assert withdrawn == [] and cancelled == 1
     earlier, _ = finals(end - 0.2)  # a resumption this audio already holds withdraws nothing
     assert len(earlier) == 1
+
+
+@pytest.mark.parametrize("then", ["held", "resumed", "ended"])
+def test_a_quick_final_waits_for_the_pause_to_hold(tiny_engine: Engine, then: str) -> None:
+    # The early decode starts before the pause is confirmed; done first, it waits. Then
+    # the pause holding makes it a quick final, speech resuming withdraws it, and the
+    # utterance ending (the stream finished) makes the final reuse it.
+    clip = read_wav(EN / "ps_goforward.wav")[: int(2.5 * 16000)]
+    events: list = []
+    worker = Transcriber(
+        tiny_engine,
+        DecodeOptions(language="en"),
+        events.append,
+        stream=StreamConfig(sentence_confidence=0.3),
+    )
+    early = PartialJob(1, clip, 0.0, 0.0, early=True)
+    worker.start()
+    worker.submit(early)
+    deadline = time.monotonic() + 30
+    while worker.stats.decodes < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert worker.stats.decodes == 1 and events == []  # decoded, and waiting
+    if then == "held":
+        worker.submit(PauseHeld(1, early.end + 0.09))
+    elif then == "resumed":
+        worker.submit(SpeechResumed(1, early.end + 0.09))
+    else:
+        worker.submit(FinalJob(1, clip, 0.0, 2.22, 0.0))
+    assert worker.stop(30)
+    finals = [normalize(e.text) for e in events if isinstance(e, Final)]
+    assert finals == ([] if then == "resumed" else ["go forward 10 meters"])
+    assert worker.stats.decodes == 1  # no decode again, whatever came next
+    assert worker.stats.reused_finals == (then == "ended")
+    assert worker.stats.cancelled_partials == (then == "resumed")
+
+
+def test_the_pause_is_held_after_the_early_decode() -> None:
+    clip = read_wav(EN / "ps_goforward.wav")[: int(2.5 * 16000)]
+    audio = np.concatenate([clip, np.zeros(16000, np.float32)])
+    for stream in (StreamConfig(), StreamConfig(early_decode_after=0.1, quick_final_after=0.3)):
+        gate = SpeechGate(stream=stream)
+        signals = []
+        for i in range(0, len(audio), BLOCK):
+            signals += gate.push(audio[i : i + BLOCK], 0.0)
+        early = [s for s in signals if isinstance(s, PartialJob) and s.early]
+        held = [s for s in signals if isinstance(s, PauseHeld)]
+        assert len(early) == len(held) == 1
+        kinds = [type(s).__name__ for s in signals if isinstance(s, (PauseHeld, FinalJob))]
+        assert kinds == ["PauseHeld", "FinalJob"]  # held long before the pause runs out
+        assert held[0].at >= early[0].end
+        wait = stream.quick_final_after - stream.early_decode_after
+        assert wait - 0.035 <= held[0].at - early[0].end <= wait + 0.035
+    # Never later than the early decode itself.
+    same = StreamConfig(early_decode_after=0.2, quick_final_after=0.05)
+    gate = SpeechGate(stream=same)
+    signals = []
+    for i in range(0, len(audio), BLOCK):
+        signals += gate.push(audio[i : i + BLOCK], 0.0)
+    early_end = next(s.end for s in signals if isinstance(s, PartialJob) and s.early)
+    assert [s.at for s in signals if isinstance(s, PauseHeld)] == [early_end]
 
 
 def test_a_partial_decode_is_capped(tiny_engine: Engine, jfk: np.ndarray) -> None:

@@ -4,8 +4,9 @@ Pure bookkeeping, no threads: :class:`SpeechGate` cuts incoming 16 kHz blocks in
 frames, feeds the :class:`~livewhisper.segmenter.Segmenter`, and says what to decode:
 a :class:`FinalJob` for every utterance that ends (never dropped), and a
 :class:`PartialJob` for the open utterance every ``partial_interval`` seconds of stream
-time, plus one as soon as the speaker pauses, so the final can often reuse it
-(:class:`SpeechResumed` says when that pause was not the end after all).
+time, plus one as soon as the speaker pauses, so the final can often reuse it.
+:class:`PauseHeld` says when that pause has lasted long enough for a quick final, and
+:class:`SpeechResumed` when it was not the end after all.
 
 Example::
 
@@ -45,9 +46,13 @@ class StreamConfig:
     * ``partial_interval``: stream seconds between partial decodes of an open utterance (0.6).
     * ``first_partial_after``: utterance audio (pre-roll included) before the first partial
       (1.0: with less, Whisper mostly guesses).
-    * ``early_decode_after``: silence after speech that triggers a decode ahead of the
-      final, which the final reuses when no speech follows (0.1; must be < the pause).
-      Speech that resumes withdraws it. With 0.15 the median final came 0.13 s later.
+    * ``early_decode_after``: silence after speech that starts a decode ahead of the
+      final, which the final reuses when no speech follows (0.05; must be < the pause).
+      Speech that resumes withdraws it.
+    * ``quick_final_after``: silence the speaker must have kept before the early decode
+      may become a quick final (0.14, and never less than ``early_decode_after``). The
+      decode starts sooner and, when done first, waits for it: the pause is confirmed
+      while Whisper works, not before.
     * ``partial_budget``: share of real time the decoder may spend on partials of one
       utterance (0.1): when a partial decode takes 0.25 s, the next waits 2.5 s of audio
       even if ``partial_interval`` is shorter. This bounds CPU whatever the model's speed
@@ -78,7 +83,8 @@ class StreamConfig:
     partials: bool = True
     partial_interval: float = 0.6
     first_partial_after: float = 1.0
-    early_decode_after: float = 0.1
+    early_decode_after: float = 0.05
+    quick_final_after: float = 0.14
     partial_budget: float = 0.1
     sentence_confidence: float | None = 0.7
     early_decode_context: str = "auto"
@@ -89,6 +95,7 @@ class StreamConfig:
             "partial_interval",
             "first_partial_after",
             "early_decode_after",
+            "quick_final_after",
             "partial_budget",
         ):
             value = getattr(self, name)
@@ -145,6 +152,16 @@ class FinalJob:
 
 
 @dataclass(frozen=True)
+class PauseHeld:
+    """The speaker of utterance ``utterance`` has been silent since its early decode for
+    :attr:`StreamConfig.quick_final_after`, as heard by stream time ``at``: that decode
+    may now become a quick final."""
+
+    utterance: int
+    at: float
+
+
+@dataclass(frozen=True)
 class SpeechResumed:
     """Speech came back in utterance ``utterance`` after its early decode, as heard by
     stream time ``at``: the early decodes of audio ending before then are withdrawn."""
@@ -154,7 +171,7 @@ class SpeechResumed:
 
 
 Job = PartialJob | FinalJob
-Signal = Job | SpeechResumed
+Signal = Job | PauseHeld | SpeechResumed
 # Speech frames in a row that count as speech resuming (not a click in the pause).
 _RESUME_FRAMES = 3
 
@@ -175,8 +192,10 @@ class SpeechGate:
         self.detector = SpeechDetector(vad or VadConfig())
         self.segmenter = Segmenter(segmenter or SegmenterConfig())
         self.stream = stream or StreamConfig()
-        if self.stream.early_decode_after >= self.segmenter.config.pause:
-            raise ConfigError("StreamConfig.early_decode_after must be shorter than the pause")
+        for name in ("early_decode_after", "quick_final_after"):
+            if getattr(self.stream, name) >= self.segmenter.config.pause:
+                raise ConfigError(f"StreamConfig.{name} must be shorter than the pause")
+        self._hold = max(self.stream.quick_final_after, self.stream.early_decode_after)
         self._frame = self.detector.frame_samples
         self._pending = np.zeros(0, dtype=np.float32)
         self._utterance = 0
@@ -184,6 +203,7 @@ class SpeechGate:
         self._last_partial = 0.0  # stream time of the audio end of the last partial job
         self._last_speech = 0.0
         self._early_done = False
+        self._held = False  # PauseHeld sent for the current early decode
         self._speech_run = 0
 
     @property
@@ -244,11 +264,14 @@ class SpeechGate:
         # early decode (which the final can reuse) and nothing more until speech resumes.
         due = speaking and now - self._last_partial >= self.stream.partial_interval
         early = not speaking and not self._early_done
-        if now - start < self.stream.first_partial_after or not (due or early):
-            return
-        if early:
-            self._early_done = True
-        self._last_partial = now
-        jobs.append(
-            PartialJob(self._utterance, self.segmenter.current_audio(), start, arrival, early)
-        )
+        if now - start >= self.stream.first_partial_after and (due or early):
+            if early:
+                self._early_done = True
+                self._held = False
+            self._last_partial = now
+            jobs.append(
+                PartialJob(self._utterance, self.segmenter.current_audio(), start, arrival, early)
+            )
+        if self._early_done and not self._held and silent_for >= self._hold:
+            self._held = True
+            jobs.append(PauseHeld(self._utterance, now))

@@ -6,8 +6,9 @@ falls behind only the newest partial is kept and the rest are skipped (and count
 Finals go first. A final reuses the last partial's decode when that already covered all
 of the utterance's speech, which saves a whole decode at the moment latency matters; and
 when the quick decode made at a short pause ends a sentence with confidence, it becomes
-the final at once (:attr:`StreamConfig.sentence_confidence`): the rest of the utterance,
-if speech resumes, is decoded on its own. Partials keep within
+the final as soon as the pause has lasted :attr:`StreamConfig.quick_final_after`
+(:attr:`StreamConfig.sentence_confidence`): the rest of the utterance, if speech resumes,
+is decoded on its own. Partials keep within
 :attr:`StreamConfig.partial_budget`.
 
 Example::
@@ -34,7 +35,15 @@ from livewhisper.agreement import LocalAgreement
 from livewhisper.engine import DecodeOptions, SpeechModel, audio_ctx_for
 from livewhisper.errors import DecodeCancelled
 from livewhisper.events import Event, Final, Partial, Transcription
-from livewhisper.gate import FinalJob, Job, PartialJob, Signal, SpeechResumed, StreamConfig
+from livewhisper.gate import (
+    FinalJob,
+    Job,
+    PartialJob,
+    PauseHeld,
+    Signal,
+    SpeechResumed,
+    StreamConfig,
+)
 from livewhisper.guards import (
     is_noise,
     is_phantom,
@@ -102,6 +111,11 @@ class JobQueue:
                 return None
             self._cond.notify_all()
             return job
+
+    def has_final(self, utterance: int) -> bool:
+        """Whether a final job of ``utterance`` waits in the queue."""
+        with self._cond:
+            return any(job.utterance == utterance for job in self._finals)
 
     @property
     def backlog(self) -> int:
@@ -194,6 +208,8 @@ class Transcriber:
         self._last_partial: _LastPartial | None = None
         self._cut: _Cut | None = None
         self._resumed: SpeechResumed | None = None
+        self._held: PauseHeld | None = None
+        self._signalled = threading.Condition()  # woken by every submit and by stop
         self._next_partial = (-1, 0.0)  # (utterance, stream time) before which partials wait
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._inflight: Job | None = None
@@ -213,9 +229,20 @@ class Transcriber:
         A final interrupts the partial decode in flight unless that partial already
         hears the utterance to its end (then the final reuses it), and so does the early
         decode at a pause: neither waits behind interim work. :class:`SpeechResumed`
-        withdraws the early decodes it follows, queued, in flight or just done.
+        withdraws the early decodes it follows, queued, in flight or just done;
+        :class:`PauseHeld` lets the one it follows become a quick final.
         """
+        try:
+            return self._submit(job, timeout)
+        finally:
+            with self._signalled:
+                self._signalled.notify_all()
+
+    def _submit(self, job: Signal, timeout: float | None) -> bool:
         inflight = self._inflight
+        if isinstance(job, PauseHeld):
+            self._held = job
+            return True
         if isinstance(job, SpeechResumed):
             self._resumed = job
             if isinstance(inflight, PartialJob) and self._withdrawn(inflight):
@@ -239,6 +266,8 @@ class Transcriber:
         the decode in progress, if any.
         """
         self.queue.close()
+        with self._signalled:
+            self._signalled.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
         if self._thread.is_alive():
@@ -357,12 +386,34 @@ class Transcriber:
             and job.end < resumed.at
         )
 
+    def _pause_held(self, job: PartialJob) -> bool:
+        """Wait until the pause after early decode ``job`` has lasted
+        :attr:`StreamConfig.quick_final_after`: True then, False if speech came back
+        first, the utterance ended anyway (its final will reuse ``job``) or the worker stops.
+        """
+        with self._signalled:
+            while True:
+                held = self._held
+                if self._withdrawn(job):
+                    return False
+                if held is not None and held.utterance == job.utterance and held.at >= job.end:
+                    return True
+                if self.queue.closed or self.queue.has_final(job.utterance):
+                    return False
+                self._signalled.wait(0.1)
+
     def _partial(self, job: PartialJob) -> None:
         if not self._within_budget(job):
             self._over_budget += 1
             return
         started = time.perf_counter()
         result = None if self._withdrawn(job) else self._transcribe(job)
+        # A phrase said twice in a row is more often a decoding loop than speech: such a
+        # decode neither ends an utterance early nor stands in for its final.
+        text = "" if result is None else tidy(result.text)
+        doubtful = is_repetitive(text, max_repeats=1)
+        if result is not None and job.early and not doubtful and self._quick_final(job, result):
+            return
         if result is None or self._withdrawn(job):
             # Speech resumed before this decode could be cancelled (it was queued, or
             # just done): its pause was not the end, so it is neither final nor reused.
@@ -371,30 +422,12 @@ class Transcriber:
         if not job.early:
             cost = time.perf_counter() - started
             self._next_partial = (job.utterance, job.end + cost / self.stream.partial_budget)
-        # A phrase said twice in a row is more often a decoding loop than speech: such a
-        # decode neither ends an utterance early nor stands in for its final.
-        doubtful = is_repetitive(tidy(result.text), max_repeats=1)
-        threshold = self.stream.sentence_confidence
-        if (
-            job.early
-            and not doubtful
-            and threshold is not None
-            and sentence_end_confidence(result) >= threshold
-            and self._finish(
-                result, job.start, job.end - self.stream.early_decode_after, job.arrival
-            )
-        ):
-            self._cut = _Cut(job.utterance, job.end)
-            self._last_partial = None
-            self._agreement.reset()
-            return
         self._last_partial = None if doubtful else _LastPartial(job.utterance, job.end, result)
         if job.utterance != self._agreement_utterance:
             self._agreement.reset()
             self._agreement_utterance = job.utterance
         words = [w.with_offset(job.start) for w in result.words]
         self._agreement.update(words)
-        text = tidy(result.text)
         if not text or is_phantom(text):
             return
         # The agreed prefix never changes, so the text shown is that prefix plus the
@@ -413,6 +446,24 @@ class Transcriber:
                 time.monotonic(),
             )
         )
+
+    def _quick_final(self, job: PartialJob, result: Transcription) -> bool:
+        """Emit early decode ``job`` as the final of its utterance so far, if it ends a
+        sentence with confidence and the pause holds; True if it did."""
+        threshold = self.stream.sentence_confidence
+        if (
+            threshold is None
+            or sentence_end_confidence(result) < threshold
+            or not self._pause_held(job)
+            or not self._finish(
+                result, job.start, job.end - self.stream.early_decode_after, job.arrival
+            )
+        ):
+            return False
+        self._cut = _Cut(job.utterance, job.end)
+        self._last_partial = None
+        self._agreement.reset()
+        return True
 
     def _final(self, job: FinalJob) -> None:
         last = self._last_partial
