@@ -29,10 +29,33 @@ from livewhisper.wer import normalize, word_error_rate
 BLOCK = 320
 
 
+def _go_forward() -> np.ndarray:
+    """ "Go forward 10 meters.": its speech ends at 2.22 s; 2.5 s keep 0.28 s of silence."""
+    return read_wav(EN / "ps_goforward.wav")[: int(2.5 * 16000)]
+
+
+def _sentence_worker(engine: Engine, events: list) -> Transcriber:
+    """A worker that makes any sentence end it decodes at a pause a quick final."""
+    return Transcriber(
+        engine,
+        DecodeOptions(language="en"),
+        events.append,
+        stream=StreamConfig(sentence_confidence=0.3),
+    )
+
+
+def _signals(audio: np.ndarray, stream: StreamConfig | None = None) -> list:
+    """What a gate asks of the worker for ``audio`` pushed in 20 ms blocks."""
+    gate = SpeechGate(stream=stream)
+    signals = []
+    for i in range(0, len(audio), BLOCK):
+        signals += gate.push(audio[i : i + BLOCK], 0.0)
+    return signals
+
+
 def _two_sentences() -> np.ndarray:
     """Two clips, each a whole sentence, about 0.6 s of silence between them."""
-    # "Go forward 10 meters." ends at 2.22 s of its file; 2.5 s keep 0.28 s of its silence.
-    first = read_wav(EN / "ps_goforward.wav")[: int(2.5 * 16000)]
+    first = _go_forward()
     second = read_wav(EN / "ps_0880.wav")  # speech from its first frame
     silence = np.zeros(int(0.3 * 16000), np.float32)
     lead = np.zeros(8000, np.float32)
@@ -139,13 +162,34 @@ def test_the_partial_budget_spaces_partials(tiny_engine: Engine, jfk: np.ndarray
     assert frugal >= 1  # the first partial of an utterance is never held back
 
 
+def test_an_early_decode_counts_against_the_partial_budget(tiny_engine: Engine) -> None:
+    # An early decode that is not final (here: quick finals off) is interim work: the
+    # next partial of the utterance waits for its cost / partial_budget of audio.
+    clip = _go_forward()
+    worker = Transcriber(
+        tiny_engine,
+        DecodeOptions(language="en"),
+        print,
+        stream=StreamConfig(sentence_confidence=None, partial_budget=0.1),
+    )
+    worker.start()
+    worker.submit(PartialJob(1, clip, 0.0, 0.0, early=True))
+    deadline = time.monotonic() + 30
+    while worker.stats.decodes < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.submit(PartialJob(1, clip, 0.3, 0.0))  # 0.3 s later: within its cost / 0.1
+    while worker.stats.skipped_partials < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.submit(PartialJob(1, clip, 60.0, 0.0))  # a minute later: due again
+    assert worker.stop(30)
+    assert worker.stats.decodes == 2
+    assert worker.stats.skipped_partials == 1
+
+
 def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) -> None:
     # JFK pauses inside the sentence: each pause gets an early decode, and speech coming
     # back says that decode will not be the final.
-    gate = SpeechGate()
-    signals = []
-    for i in range(0, len(jfk), BLOCK):
-        signals += gate.push(jfk[i : i + BLOCK], 0.0)
+    signals = _signals(jfk)
     early = [s for s in signals if isinstance(s, PartialJob) and s.early]
     resumed = [s for s in signals if isinstance(s, SpeechResumed)]
     assert early and resumed
@@ -168,16 +212,11 @@ def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) ->
 def test_speech_resuming_withdraws_a_queued_early_decode(tiny_engine: Engine) -> None:
     # Speech may resume while the early decode still waits behind another job: then it
     # must not become a quick final, although its text ends a sentence with confidence.
-    clip = read_wav(EN / "ps_goforward.wav")[: int(2.5 * 16000)]
+    clip = _go_forward()
 
     def finals(resumed_at: float | None) -> tuple[list[Final], int]:
         events: list = []
-        worker = Transcriber(
-            tiny_engine,
-            DecodeOptions(language="en"),
-            events.append,
-            stream=StreamConfig(sentence_confidence=0.3),
-        )
+        worker = _sentence_worker(tiny_engine, events)
         early = PartialJob(1, clip, 0.0, 0.0, early=True)
         worker.submit(early)  # queued: the worker is not started yet
         if resumed_at is not None:
@@ -201,14 +240,9 @@ def test_a_quick_final_waits_for_the_pause_to_hold(tiny_engine: Engine, then: st
     # The early decode starts before the pause is confirmed; done first, it waits. Then
     # the pause holding makes it a quick final, speech resuming withdraws it, and the
     # utterance ending (the stream finished) makes the final reuse it.
-    clip = read_wav(EN / "ps_goforward.wav")[: int(2.5 * 16000)]
+    clip = _go_forward()
     events: list = []
-    worker = Transcriber(
-        tiny_engine,
-        DecodeOptions(language="en"),
-        events.append,
-        stream=StreamConfig(sentence_confidence=0.3),
-    )
+    worker = _sentence_worker(tiny_engine, events)
     early = PartialJob(1, clip, 0.0, 0.0, early=True)
     worker.start()
     worker.submit(early)
@@ -232,13 +266,9 @@ def test_a_quick_final_waits_for_the_pause_to_hold(tiny_engine: Engine, then: st
 
 
 def test_the_pause_is_held_after_the_early_decode() -> None:
-    clip = read_wav(EN / "ps_goforward.wav")[: int(2.5 * 16000)]
-    audio = np.concatenate([clip, np.zeros(16000, np.float32)])
+    audio = np.concatenate([_go_forward(), np.zeros(16000, np.float32)])
     for stream in (StreamConfig(), StreamConfig(early_decode_after=0.1, quick_final_after=0.3)):
-        gate = SpeechGate(stream=stream)
-        signals = []
-        for i in range(0, len(audio), BLOCK):
-            signals += gate.push(audio[i : i + BLOCK], 0.0)
+        signals = _signals(audio, stream)
         early = [s for s in signals if isinstance(s, PartialJob) and s.early]
         held = [s for s in signals if isinstance(s, PauseHeld)]
         assert len(early) == len(held) == 1
@@ -248,11 +278,7 @@ def test_the_pause_is_held_after_the_early_decode() -> None:
         wait = stream.quick_final_after - stream.early_decode_after
         assert wait - 0.035 <= held[0].at - early[0].end <= wait + 0.035
     # Never later than the early decode itself.
-    same = StreamConfig(early_decode_after=0.2, quick_final_after=0.05)
-    gate = SpeechGate(stream=same)
-    signals = []
-    for i in range(0, len(audio), BLOCK):
-        signals += gate.push(audio[i : i + BLOCK], 0.0)
+    signals = _signals(audio, StreamConfig(early_decode_after=0.2, quick_final_after=0.05))
     early_end = next(s.end for s in signals if isinstance(s, PartialJob) and s.early)
     assert [s.at for s in signals if isinstance(s, PauseHeld)] == [early_end]
 

@@ -53,10 +53,11 @@ class StreamConfig:
       may become a quick final (0.14, and never less than ``early_decode_after``). The
       decode starts sooner and, when done first, waits for it: the pause is confirmed
       while Whisper works, not before.
-    * ``partial_budget``: share of real time the decoder may spend on partials of one
-      utterance (0.1): when a partial decode takes 0.25 s, the next waits 2.5 s of audio
-      even if ``partial_interval`` is shorter. This bounds CPU whatever the model's speed
-      (the first partial of an utterance is never held back).
+    * ``partial_budget``: share of real time the decoder may spend on the interim decodes
+      of one utterance, partials and early decodes that do not become final (0.1): when
+      one takes 0.25 s, the next partial waits 2.5 s of audio even if
+      ``partial_interval`` is shorter. This bounds CPU whatever the model's speed (the
+      first partial of an utterance and the early decodes are never held back).
     * ``sentence_confidence``: when the early decode ends a sentence (``.``, ``?``, ``!``)
       and Whisper gave that closing mark and the word it closes at least this
       probability, the text is final at once instead of after the whole pause (0.7;

@@ -8,7 +8,7 @@ of the utterance's speech, which saves a whole decode at the moment latency matt
 when the quick decode made at a short pause ends a sentence with confidence, it becomes
 the final as soon as the pause has lasted :attr:`StreamConfig.quick_final_after`
 (:attr:`StreamConfig.sentence_confidence`): the rest of the utterance, if speech resumes,
-is decoded on its own. Partials keep within
+is decoded on its own. Partials and early decodes together keep within
 :attr:`StreamConfig.partial_budget`.
 
 Example::
@@ -406,22 +406,29 @@ class Transcriber:
         if not self._within_budget(job):
             self._over_budget += 1
             return
-        started = time.perf_counter()
-        result = None if self._withdrawn(job) else self._transcribe(job)
+        busy = self._busy
+        try:
+            result = None if self._withdrawn(job) else self._transcribe(job)
+        finally:
+            # Interim work, cancelled or not, holds back the next partial: an early
+            # decode that speech then withdraws costs partials, not more CPU.
+            utterance, not_before = self._next_partial
+            due = job.end + (self._busy - busy) / self.stream.partial_budget
+            if utterance == job.utterance:
+                due = max(due, not_before)
+            self._next_partial = (job.utterance, due)
         # A phrase said twice in a row is more often a decoding loop than speech: such a
         # decode neither ends an utterance early nor stands in for its final.
         text = "" if result is None else tidy(result.text)
         doubtful = is_repetitive(text, max_repeats=1)
         if result is not None and job.early and not doubtful and self._quick_final(job, result):
+            self._next_partial = (job.utterance, job.end)  # final work, not interim
             return
         if result is None or self._withdrawn(job):
             # Speech resumed before this decode could be cancelled (it was queued, or
             # just done): its pause was not the end, so it is neither final nor reused.
             self._cancelled += 1
             return
-        if not job.early:
-            cost = time.perf_counter() - started
-            self._next_partial = (job.utterance, job.end + cost / self.stream.partial_budget)
         self._last_partial = None if doubtful else _LastPartial(job.utterance, job.end, result)
         if job.utterance != self._agreement_utterance:
             self._agreement.reset()
