@@ -24,6 +24,7 @@ from livewhisper.gate import (
 )
 from livewhisper.guards import ends_sentence, sentence_end_confidence
 from livewhisper.transcriber import Transcriber
+from livewhisper.vad import SpeechDetector, VadConfig
 from livewhisper.wer import normalize, word_error_rate
 
 BLOCK = 320
@@ -207,6 +208,29 @@ def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) ->
         elif isinstance(signal, SpeechResumed):
             assert waiting  # only ever after an early decode
             waiting = False
+
+
+def test_the_first_speech_frame_withdraws_the_early_decode() -> None:
+    # Speech back 0.3 s into a pause (shorter than the 1.0 s that ends the utterance):
+    # its first frame already withdraws the early decode, so that a decode finishing in
+    # the next frames cannot become a quick final.
+    pause = np.zeros(int(0.3 * 16000), np.float32)
+    audio = np.concatenate([_go_forward(), pause, read_wav(EN / "ps_0880.wav")])
+    detector = SpeechDetector(VadConfig())  # the gate's VAD, on the same frames
+    size = detector.frame_samples
+    speech_ends = [
+        (i + size) / 16000
+        for i in range(0, len(audio) - size + 1, size)
+        if detector.is_speech(audio[i : i + size])
+    ]
+    signals = _signals(audio)
+    resumed = [s for s in signals if isinstance(s, SpeechResumed)]
+    assert resumed
+    for signal in resumed:
+        before = signals[: next(i for i, s in enumerate(signals) if s is signal)]
+        early_end = max(s.end for s in before if isinstance(s, PartialJob) and s.early)
+        first_speech = min(t for t in speech_ends if t > early_end)
+        assert signal.at == pytest.approx(first_speech)
 
 
 def test_speech_resuming_withdraws_a_queued_early_decode(tiny_engine: Engine) -> None:

@@ -173,8 +173,6 @@ class SpeechResumed:
 
 Job = PartialJob | FinalJob
 Signal = Job | PauseHeld | SpeechResumed
-# Speech frames in a row that count as speech resuming (not a click in the pause).
-_RESUME_FRAMES = 3
 
 
 class SpeechGate:
@@ -205,7 +203,6 @@ class SpeechGate:
         self._last_speech = 0.0
         self._early_done = False
         self._held = False  # PauseHeld sent for the current early decode
-        self._speech_run = 0
 
     @property
     def time(self) -> float:
@@ -220,10 +217,13 @@ class SpeechGate:
         for i in range(n_frames):
             frame = data[i * self._frame : (i + 1) * self._frame]
             speech = self.detector.is_speech(frame)
-            self._speech_run = self._speech_run + 1 if speech else 0
             if speech:
                 self._last_speech = self.segmenter.time + self._frame / SAMPLE_RATE
-            if self._speech_run >= _RESUME_FRAMES and self._early_done:
+            if speech and self._early_done:
+                # The first speech frame withdraws the early decode: waiting for three let
+                # a decode finishing in those 60 ms become a quick final and cut "... the
+                # wizard. | who would vanish ..." under load. A click in the pause costs
+                # one early decode more instead.
                 self._early_done = False
                 if self._open:
                     jobs.append(SpeechResumed(self._utterance, self._last_speech))
