@@ -23,6 +23,7 @@ from livewhisper.gate import (
     StreamConfig,
 )
 from livewhisper.guards import ends_sentence, sentence_end_confidence
+from livewhisper.segmenter import SegmenterConfig
 from livewhisper.transcriber import Transcriber
 from livewhisper.vad import SpeechDetector, VadConfig
 from livewhisper.wer import normalize, word_error_rate
@@ -140,6 +141,9 @@ def test_the_early_decode_context_follows_the_model(tiny_engine: Engine) -> None
         StreamConfig(early_decode_context="small")
     with pytest.raises(ConfigError, match="sentence_confidence"):
         StreamConfig(sentence_confidence=1.5)
+    for name in ("early_decode_after", "quick_final_after"):
+        with pytest.raises(ConfigError, match=f"{name} must be shorter than the pause"):
+            SpeechGate(segmenter=SegmenterConfig(pause=0.3), stream=StreamConfig(**{name: 0.3}))
     options = DecodeOptions(language="en")
     auto = Transcriber(tiny_engine, options, print)  # tiny: 4 encoder layers, sized
     full = Transcriber(
