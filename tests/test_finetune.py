@@ -66,9 +66,7 @@ needs_tiny = pytest.mark.skipif(
 needs_espeak = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="espeak-ng is needed: apt-get install espeak-ng"
 )
-JFK = Path("/work/shared/data/en/jfk.wav")
-if not JFK.is_file():
-    JFK = REPO / "examples" / "jfk.wav"
+JFK = REPO / "examples" / "jfk.wav"
 RATE = 16000
 
 

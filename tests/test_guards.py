@@ -6,6 +6,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import EN
 
 from livewhisper.guards import (
     compression_ratio,
@@ -15,7 +16,7 @@ from livewhisper.guards import (
     strip_repeats,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "en"
+DATA = EN  # WAV copies of tests/data/en, with their transcripts
 REFERENCES = sorted(DATA.glob("*.txt"))
 
 

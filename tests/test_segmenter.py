@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 import wave
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from conftest import EN
 
 from livewhisper.errors import AudioError, ConfigError
 from livewhisper.segmenter import (
@@ -26,7 +26,7 @@ from livewhisper.vad import SpeechDetector, VadConfig
 # Most cases here are about the mechanics of a pause; a short one keeps them short.
 PAUSE_05 = SegmenterConfig(pause=0.5)
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "en"
+DATA = EN  # WAV copies of tests/data/en, with their transcripts
 SR = SAMPLE_RATE
 FRAME = 480
 # Clips whose speech fills them from start to end, so clip bounds are speech bounds.

@@ -1,5 +1,5 @@
 """The page's file view in a real browser: Chromium (headless, driven by Playwright)
-uploads a recording from shared/data/en, picks its language, watches the progress bar move
+uploads a recording from tests/data/en, picks its language, watches the progress bar move
 and the text appear, and downloads the srt; a text file and an unknown language get a
 clear message on the page.
 

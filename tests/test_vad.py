@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import wave
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
+from conftest import EN
 
 from livewhisper.errors import AudioError, ConfigError
 from livewhisper.vad import SAMPLE_RATE, SpeechDetector, VadConfig, _to_pcm16
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "en"
+DATA = EN  # WAV copies of tests/data/en, with their transcripts
 
 
 def load(name: str) -> npt.NDArray[np.float32]:

@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import EN
 
 from livewhisper.wer import FILLERS, corpus_wer, normalize, word_error_rate
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "en"
+DATA = EN  # WAV copies of tests/data/en, with their transcripts
 
 
 def reference_distance(ref: list[str], hyp: list[str]) -> int:
