@@ -8,6 +8,7 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import DATA
 
 from livewhisper.engine import DecodeOptions, Engine, check_options
 from livewhisper.errors import AudioError, DecodeOptionsError
@@ -149,3 +150,33 @@ def test_english_only_models_refuse_other_languages_up_front() -> None:
     assert check_options(DecodeOptions(language="es"), "base", multilingual=True) == "es"
     with pytest.raises(DecodeOptionsError, match="cannot translate"):
         check_options(DecodeOptions(translate=True), "tiny.en", multilingual=False)
+
+
+def test_an_engine_refuses_use_after_close(model_cache: object) -> None:
+    # A thread's context outlived close() and went on to whisper.cpp freed: a crash. In a
+    # child process, so that the crash fails this test rather than ending the suite.
+    code = (
+        "import threading\n"
+        "from livewhisper import ClosedError\n"
+        "from livewhisper.audio import load_audio\n"
+        "from livewhisper.engine import Engine\n"
+        f"audio = load_audio({str(DATA / 'en' / 'ps_cards_002.flac')!r})\n"
+        "engine = Engine('tiny.en-q8_0', threads=2)\n"
+        "assert engine.transcribe(audio).text.strip() and not engine.closed\n"
+        "engine.close()\n"
+        "engine.close()  # twice is fine\n"
+        "assert engine.closed\n"
+        "errors = []\n"
+        "def use():\n"
+        "    try:\n"
+        "        engine.transcribe(audio)\n"
+        "    except ClosedError as exc:\n"
+        "        errors.append(str(exc))\n"
+        "use()  # the thread that loaded the model\n"
+        "other = threading.Thread(target=use)  # and one that never used it\n"
+        "other.start(); other.join()\n"
+        "print(errors)\n"
+        "assert len(errors) == 2 and all('closed' in e for e in errors), errors\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-800:]

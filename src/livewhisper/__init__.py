@@ -13,6 +13,7 @@ from livewhisper.dictation import Dictation, DictationStats
 from livewhisper.engine import DecodeOptions, Engine
 from livewhisper.errors import (
     AudioError,
+    ClosedError,
     ConfigError,
     DecodeOptionsError,
     DependencyError,
@@ -36,6 +37,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MODEL",
     "AudioError",
+    "ClosedError",
     "ConfigError",
     "DecodeOptions",
     "DecodeOptionsError",

@@ -30,7 +30,13 @@ import numpy as np
 import numpy.typing as npt
 
 from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32
-from livewhisper.errors import AudioError, DecodeCancelled, DecodeOptionsError, LiveWhisperError
+from livewhisper.errors import (
+    AudioError,
+    ClosedError,
+    DecodeCancelled,
+    DecodeOptionsError,
+    LiveWhisperError,
+)
 from livewhisper.events import Segment, Transcription, Word
 from livewhisper.models.ggml import read_ggml
 from livewhisper.models.names import DEFAULT_MODEL
@@ -164,7 +170,7 @@ def audio_ctx_for(
 
 @dataclass
 class _Context:
-    handle: Any
+    handle: Any  # None once freed: a thread may still hold the context after close()
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -203,7 +209,7 @@ class Engine:
             return ctx
         with self._registry_lock:
             if self._closed:
-                raise LiveWhisperError("this Engine is closed")
+                raise self._closed_error()
             pw = _pw()
             params = pw.whisper_context_default_params()
             params.use_gpu = False
@@ -228,7 +234,7 @@ class Engine:
         ``audio`` is float (-1..1) or int16 samples at ``sample_rate`` (resampled to 16 kHz
         if need be). Raises :class:`AudioError` for empty, non-finite or misshapen audio.
         Setting ``cancel`` from another thread stops the decode early with
-        :class:`DecodeCancelled`.
+        :class:`DecodeCancelled`. Raises :class:`ClosedError` after :meth:`close`.
         """
         opts = options or DecodeOptions()
         samples = as_mono_float32(audio, sample_rate)
@@ -245,6 +251,8 @@ class Engine:
         cancel = cancel or threading.Event()
         params.set_abort_callback(cancel.is_set)
         with ctx.lock, _running(cancel):
+            if ctx.handle is None:  # close() freed it since this thread last decoded
+                raise self._closed_error()
             status = _pw().whisper_full(ctx.handle, params, samples, samples.size)
             if cancel.is_set():
                 raise DecodeCancelled("the decode was cancelled")
@@ -317,14 +325,26 @@ class Engine:
         detected = language or pw.whisper_lang_str(pw.whisper_full_lang_id(handle))
         return Transcription(tuple(segments), detected, duration)
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (every call then raises :class:`ClosedError`)."""
+        return self._closed
+
     def close(self) -> None:
-        """Free every whisper.cpp context. Call once no thread is transcribing."""
+        """Free every whisper.cpp context; a decode in flight finishes first. Idempotent.
+
+        Afterwards :meth:`transcribe` raises :class:`ClosedError`, on every thread.
+        """
         with self._registry_lock:
             self._closed = True
             contexts, self._contexts = self._contexts, []
         for ctx in contexts:
             with ctx.lock:
-                _pw().whisper_free(ctx.handle)
+                handle, ctx.handle = ctx.handle, None
+                _pw().whisper_free(handle)
+
+    def _closed_error(self) -> ClosedError:
+        return ClosedError(f"this Engine ({self.model_name}) is closed: create a new one")
 
     def __enter__(self) -> Engine:
         return self

@@ -49,6 +49,18 @@ class DecodeCancelled(LiveWhisperError):
     """A decode stopped early because its ``cancel`` event was set."""
 
 
+class ClosedError(LiveWhisperError):
+    """An object used after it was closed: an :class:`~livewhisper.Engine` after
+    ``close()``, a :class:`~livewhisper.Dictation` after ``stop()``, an audio source or a
+    client session after ``close()``. Closed objects stay closed: create a new one.
+
+    Example::
+
+        engine.close()
+        engine.transcribe(audio)  # ClosedError: this Engine (tiny.en-q8_0) is closed
+    """
+
+
 class DependencyError(LiveWhisperError):
     """An optional dependency or system library is missing (e.g. PortAudio)."""
 
