@@ -18,9 +18,10 @@ from livewhisper.audio import (
     ArraySource,
     AudioSource,
     FileSource,
+    Microphone,
     PushSource,
 )
-from livewhisper.errors import AudioError, ConfigError
+from livewhisper.errors import AudioError, ClosedError, ConfigError
 
 
 @pytest.fixture(name="short_clip")
@@ -133,8 +134,32 @@ def test_lifecycle(short_clip: Path) -> None:
     assert source.closed
     assert source.read(timeout=0) is None
     source.close()  # idempotent
-    with pytest.raises(AudioError, match="closed"):
+    with pytest.raises(ClosedError, match="closed"):
         source.open()
+
+
+@pytest.mark.parametrize("kind", ["file", "array", "push", "microphone"])
+@pytest.mark.parametrize("opened", [True, False], ids=["opened", "never-opened"])
+def test_a_closed_source_refuses_use(short_clip: Path, kind: str, opened: bool) -> None:
+    if kind == "microphone" and opened:
+        pytest.skip("an opened microphone needs a device: tests/test_audio_mic.py")
+    source = {
+        "file": lambda: FileSource(short_clip),
+        "array": lambda: ArraySource(np.zeros(SAMPLE_RATE, dtype=np.float32)),
+        "push": lambda: PushSource(),
+        "microphone": lambda: Microphone(),
+    }[kind]()
+    if opened:
+        source.open()
+    source.close()
+    assert source.read(timeout=0) is None  # to a reader, a close is the end of the stream
+    assert list(source) == []
+    with pytest.raises(ClosedError, match="is closed"):
+        source.open()
+    if isinstance(source, PushSource):
+        with pytest.raises(ClosedError, match="is closed"):
+            source.feed(np.zeros(10, dtype=np.float32))
+        source.finish()  # ending an ended stream is harmless
 
 
 def test_array_source_iterates_in_blocks() -> None:
@@ -221,5 +246,5 @@ def test_push_source_read_timeout_and_close_from_another_thread() -> None:
     start = time.monotonic()
     assert source.read(timeout=10.0) is None
     assert time.monotonic() - start < 1.0
-    with pytest.raises(AudioError):
+    with pytest.raises(ClosedError):
         source.feed(np.zeros(10))

@@ -46,7 +46,7 @@ from livewhisper.audio.devices import (
 )
 from livewhisper.audio.resample import StreamResampler
 from livewhisper.audio.ring import RingBuffer
-from livewhisper.errors import AudioError, ConfigError, DeviceError
+from livewhisper.errors import AudioError, ClosedError, ConfigError, DeviceError
 
 __all__ = ["ArraySource", "AudioSource", "FileSource", "Microphone", "PushSource"]
 
@@ -77,9 +77,11 @@ class AudioSource(abc.ABC):
     """A stream of 16 kHz mono float32 blocks, used once: open, read until ``None``, close.
 
     :meth:`read` is meant for one consumer thread; :meth:`close` may be called from any
-    thread and wakes a blocked :meth:`read`, which then returns ``None``. A source is a
-    context manager (``with`` opens and closes it) and an iterator over its non-empty
-    blocks.
+    thread and wakes a blocked :meth:`read`, which then returns ``None``: to a reader,
+    closing a source ends its stream. Anything else after :meth:`close` (opening it again,
+    feeding a :class:`PushSource`) raises :class:`~livewhisper.errors.ClosedError`. A
+    source is a context manager (``with`` opens and closes it) and an iterator over its
+    non-empty blocks.
 
     Example::
 
@@ -112,7 +114,8 @@ class AudioSource(abc.ABC):
     def open(self: _S) -> _S:
         """Start the source (open the device, load the file) and return it.
 
-        Opening an open source does nothing; a closed source cannot be reopened.
+        Opening an open source does nothing; a closed source cannot be reopened
+        (:class:`~livewhisper.errors.ClosedError`).
 
         Example::
 
@@ -122,7 +125,7 @@ class AudioSource(abc.ABC):
             if self._state is _State.OPEN:
                 return self
             if self._state is _State.CLOSED:
-                raise AudioError(f"{self.name} is closed: create a new source to read again")
+                raise ClosedError(f"{self.name} is closed: create a new source to read again")
             self._open()
             self._state = _State.OPEN
         return self
@@ -131,7 +134,9 @@ class AudioSource(abc.ABC):
         """The next block of 16 kHz mono float32 samples.
 
         Waits up to ``timeout`` seconds; returns an empty array if nothing arrived by
-        then, and ``None`` at the end of the stream or once the source is closed.
+        then, and ``None`` at the end of the stream or once the source is closed (a
+        close from another thread must end a reader's loop, not raise in it). Raises
+        :class:`~livewhisper.errors.AudioError` before :meth:`open`.
 
         Example::
 
@@ -545,7 +550,8 @@ class PushSource(AudioSource):
 
         ``sample_rate`` defaults to the source's; a different rate from the previous call
         starts a new resampling stream. Returns the number of 16 kHz samples queued.
-        Raises :class:`AudioError` for invalid audio and after :meth:`finish`.
+        Raises :class:`AudioError` for invalid audio and after :meth:`finish`, and
+        :class:`~livewhisper.errors.ClosedError` after :meth:`close`.
 
         Example::
 
@@ -554,8 +560,10 @@ class PushSource(AudioSource):
         rate = self._rate if sample_rate is None else check_sample_rate(sample_rate)
         mono = to_mono_float32(samples)
         with self._feed_lock:
+            if self.closed:
+                raise ClosedError(f"{self.name} is closed: it takes no more audio")
             if self._finished:
-                raise AudioError("cannot feed a PushSource after finish() or close()")
+                raise AudioError("cannot feed a PushSource after finish()")
             stored = 0
             if rate != self._resampler.in_rate:
                 stored += self._ring.write(self._resampler.flush())
