@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import threading
 import time
@@ -12,9 +13,10 @@ import numpy as np
 import pytest
 from conftest import EN, feed_paced, read_wav
 
+from livewhisper.audio import FileSource
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, Engine
-from livewhisper.errors import LiveWhisperError
+from livewhisper.errors import ClosedError, LiveWhisperError
 from livewhisper.events import Final, Partial
 from livewhisper.wer import corpus_wer, normalize
 
@@ -168,3 +170,75 @@ def test_a_failed_start_leaves_nothing_to_stop(tiny_engine: Engine, tmp_path: Pa
     d.stop()  # must not raise
     with pytest.raises(DecodeOptionsError, match="English-only"):
         Dictation(tiny_engine, source="push", language="es")
+
+
+def _released(d: Dictation) -> bool:
+    """Whether ``d`` let go of everything: no iterator subscribed, and the engine it
+    created closed (at stop, or once the decode then in flight ended)."""
+    assert d._released.wait(120), "the dictation never released its engine"
+    assert isinstance(d.engine, Engine)
+    return d.engine.closed and len(d._subscribers) == 0
+
+
+def test_a_loop_left_early_releases_what_the_dictation_created(model_cache: Path) -> None:
+    # The README's loop: Dictation made the engine, and only the loop can release it.
+    d = Dictation("tiny.en-q8_0", source=EN / "jfk.wav", language="en", threads=2)
+    for _ in d:
+        break
+    gc.collect()
+    assert _released(d)
+    with pytest.raises(ClosedError, match="stopped"):
+        next(iter(d))
+
+
+def test_a_loop_to_the_end_releases_what_the_dictation_created(model_cache: Path) -> None:
+    source = FileSource(EN / "ps_cards_002.wav", realtime=False)
+    d = Dictation("tiny.en-q8_0", source=source, language="en", threads=2)
+    finals = [e for e in d if isinstance(e, Final)]
+    assert "queen" in normalize(" ".join(f.text for f in finals))  # "four queen of clubs"
+    assert _released(d)
+
+
+def test_an_async_loop_left_early_releases_what_the_dictation_created(model_cache: Path) -> None:
+    async def main() -> Dictation:
+        d = Dictation("tiny.en-q8_0", source=EN / "jfk.wav", language="en", threads=2)
+        async for _ in d:
+            break
+        gc.collect()  # the dropped async generator's aclose() is now scheduled: let it run
+        await asyncio.sleep(0)
+        await asyncio.gather(*(asyncio.all_tasks() - {asyncio.current_task()}))
+        return d
+
+    d = asyncio.run(main())
+    assert _released(d)
+
+
+def test_a_loop_left_early_leaves_a_dictation_it_did_not_start(
+    tiny_engine: Engine, jfk: np.ndarray
+) -> None:
+    with Dictation(tiny_engine, source="push", language="en") as d:
+        d.feed(np.concatenate([jfk, np.zeros(16000, np.float32)]))
+        for _ in d:
+            break
+        gc.collect()
+        assert len(d._subscribers) == 0  # the loop's queue is gone with it
+        d.finish()  # the dictation goes on
+        finals = [e for e in d if isinstance(e, Final)]
+        assert normalize(" ".join(f.text for f in finals)).endswith("for your country")
+    assert not tiny_engine.closed  # the caller's engine is the caller's to close
+
+
+def test_a_stopped_dictation_refuses_use(tiny_engine: Engine, jfk: np.ndarray) -> None:
+    d = Dictation(tiny_engine, source="push", language="en").start()
+    d.stop()
+    d.stop()  # twice is harmless
+    for use in (d.start, lambda: d.feed(jfk), d.finish, lambda: next(iter(d))):
+        with pytest.raises(ClosedError, match="stopped"):
+            use()
+
+    async def iterate() -> None:
+        async for _ in d:
+            pass
+
+    with pytest.raises(ClosedError, match="stopped"):
+        asyncio.run(iterate())

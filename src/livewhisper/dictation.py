@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from livewhisper.audio.sources import AudioSource, FileSource, Microphone, PushSource
 from livewhisper.engine import DecodeOptions, Engine, SpeechModel, check_options
-from livewhisper.errors import LiveWhisperError
+from livewhisper.errors import ClosedError, LiveWhisperError
 from livewhisper.events import Event, Final, Partial
 from livewhisper.gate import Signal, SpeechGate, StreamConfig
 from livewhisper.models.names import DEFAULT_MODEL
@@ -54,52 +54,69 @@ class DictationStats:
     worker: WorkerStats
 
 
+class _Subscriber:
+    """One iterator's events (None: the end), and how to wake an async iterator."""
+
+    def __init__(self, wake: Callable[[], None] | None) -> None:
+        self.events: collections.deque[Event | None] = collections.deque()
+        self.wake = wake
+
+
 class _Subscribers:
-    """Fan events out to iterators; a slow iterator loses partials, never finals."""
+    """Fan events out to iterators; a slow iterator loses partials, never finals.
+
+    An iterator unsubscribes when it ends, so a loop left early holds nothing.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._queues: list[collections.deque[Event | None]] = []
-        self._cond = threading.Condition(self._lock)
-        self._async: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Event | None]]] = []
+        self._cond = threading.Condition()
+        self._subscribers: list[_Subscriber] = []
         self._ended = False
 
-    def add(self) -> collections.deque[Event | None]:
-        with self._lock:
-            queue: collections.deque[Event | None] = collections.deque()
-            if self._ended:
-                queue.append(None)
-            self._queues.append(queue)
-            return queue
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._subscribers)
 
-    def add_async(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue[Event | None]:
-        queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        with self._lock:
+    def add(self, wake: Callable[[], None] | None = None) -> _Subscriber:
+        subscriber = _Subscriber(wake)
+        with self._cond:
             if self._ended:
-                queue.put_nowait(None)
-            self._async.append((loop, queue))
-        return queue
+                subscriber.events.append(None)
+            self._subscribers.append(subscriber)
+        return subscriber
+
+    def remove(self, subscriber: _Subscriber) -> None:
+        with self._cond:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+            subscriber.events.clear()
 
     def publish(self, event: Event | None) -> None:
         with self._cond:
             if event is None:
                 self._ended = True
-            for queue in self._queues:
+            for subscriber in self._subscribers:
                 if isinstance(event, Partial):
-                    partials = sum(isinstance(e, Partial) for e in queue)
+                    partials = sum(isinstance(e, Partial) for e in subscriber.events)
                     if partials >= _MAX_QUEUED_PARTIALS:
                         continue
-                queue.append(event)
-            for loop, aqueue in self._async:
-                # A closed loop means that iterator is gone: nothing to deliver to.
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(aqueue.put_nowait, event)
+                subscriber.events.append(event)
+                if subscriber.wake is not None:
+                    subscriber.wake()
             self._cond.notify_all()
 
-    def take(self, queue: collections.deque[Event | None]) -> Event | None:
+    def take(self, subscriber: _Subscriber) -> Event | None:
+        """The next event, waiting for it."""
         with self._cond:
-            self._cond.wait_for(lambda: bool(queue))
-            return queue.popleft()
+            self._cond.wait_for(lambda: bool(subscriber.events))
+            return subscriber.events.popleft()
+
+    def drain(self, subscriber: _Subscriber) -> list[Event | None]:
+        """The events queued so far, without waiting."""
+        with self._cond:
+            events = list(subscriber.events)
+            subscriber.events.clear()
+            return events
 
 
 class Dictation:
@@ -116,7 +133,9 @@ class Dictation:
       ``language`` overrides ``decode.language``.
 
     Use :meth:`start`/:meth:`stop` or a ``with`` block; iterate (``for event in d``,
-    ``async for event in d``) to receive events until the source ends.
+    ``async for event in d``) to receive events until the source ends. A dictation runs
+    once: after :meth:`stop`, starting, feeding or iterating raises
+    :class:`~livewhisper.errors.ClosedError`.
 
     Example::
 
@@ -170,12 +189,19 @@ class Dictation:
         )
         self._stopping = threading.Event()
         self._done = threading.Event()
+        self._released = threading.Event()  # stopped, threads ended, engine closed if ours
+        self._release_lock = threading.Lock()
         self._started = False
         self.error: BaseException | None = None
 
     # -- life cycle ------------------------------------------------------------------
     def start(self) -> Dictation:
-        """Open the source and start the threads; returns ``self``."""
+        """Open the source and start the threads; returns ``self``.
+
+        Raises :class:`~livewhisper.errors.ClosedError` after :meth:`stop`.
+        """
+        if self._stopping.is_set():
+            raise ClosedError("this Dictation is stopped: create a new one")
         if self._started:
             return self
         self._started = True
@@ -191,7 +217,8 @@ class Dictation:
     def stop(self, timeout: float = 2.0) -> None:
         """Stop listening, finish the utterance in progress if time allows, release all.
 
-        Returns within about ``timeout`` seconds whatever the state.
+        Returns within about ``timeout`` seconds whatever the state; an engine the
+        dictation created is closed then, or once the decode in flight ends. Idempotent.
         """
         deadline = time.monotonic() + timeout
         self._stopping.set()
@@ -200,8 +227,7 @@ class Dictation:
             self._capture.join(max(0.0, deadline - time.monotonic()))
             self.transcriber.stop(max(0.0, deadline - time.monotonic()))
         self._finish_events()
-        if not self._capture.is_alive() and self.transcriber.join(0):
-            self._close_engine()
+        self._release_if_finished()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the source has ended and every final is out; True if it has."""
@@ -225,28 +251,69 @@ class Dictation:
     def _push_source(self) -> PushSource:
         if not isinstance(self.source, PushSource):
             raise LiveWhisperError("feed() and finish() need Dictation(source='push')")
+        if self._stopping.is_set():
+            raise ClosedError("this Dictation is stopped: it takes no more audio")
         return self.source
 
     # -- events ------------------------------------------------------------------------
     def __iter__(self) -> Iterator[Event]:
-        """Events until the source ends (starts the dictation if needed)."""
-        queue = self._subscribers.add()
-        self.start()
-        while True:
-            event = self._subscribers.take(queue)
-            if event is None:
-                return
-            yield event
+        """Events until the source ends (starts the dictation if need be).
+
+        An iteration that starts the dictation owns it: when the loop ends, is left
+        (``break``, an exception) or is dropped, the dictation stops and closes the
+        engine it created. Leaving a loop over a dictation started elsewhere only stops
+        that loop's events. Raises :class:`~livewhisper.errors.ClosedError` after
+        :meth:`stop`.
+
+        Example::
+
+            for event in Dictation(source="talk.wav"):   # stopped and closed after the loop
+                print(event.text)
+        """
+        owner = not self._started
+        subscriber = self._subscribers.add()
+        try:
+            self.start()
+            while (event := self._subscribers.take(subscriber)) is not None:
+                yield event
+        finally:
+            self._subscribers.remove(subscriber)
+            if owner:
+                self.stop()
 
     async def __aiter__(self) -> AsyncIterator[Event]:
-        """Events until the source ends, for ``async for``."""
-        queue = self._subscribers.add_async(asyncio.get_running_loop())
-        self.start()
-        while True:
-            event = await queue.get()
-            if event is None:
-                return
-            yield event
+        """Events until the source ends, for ``async for``; owns what it starts, as
+        ``for`` does (the stop runs off the event loop).
+
+        Example::
+
+            async for event in Dictation(source="push"):
+                print(event.text)
+        """
+        loop = asyncio.get_running_loop()
+        arrived = asyncio.Event()
+
+        def wake() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to wake
+                loop.call_soon_threadsafe(arrived.set)
+
+        owner = not self._started
+        subscriber = self._subscribers.add(wake)
+        try:
+            self.start()
+            while True:
+                arrived.clear()
+                events = self._subscribers.drain(subscriber)
+                if not events:
+                    await arrived.wait()
+                for event in events:
+                    if event is None:
+                        return
+                    yield event
+        finally:
+            self._subscribers.remove(subscriber)
+            if owner:
+                await asyncio.to_thread(self.stop)
 
     @property
     def stats(self) -> DictationStats:
@@ -281,6 +348,8 @@ class Dictation:
     def _await_worker(self) -> None:
         self.transcriber.join()
         self._finish_events()
+        self._capture.join()
+        self._release_if_finished()  # a stop() that returned before the worker ended
 
     def _finish_events(self) -> None:
         if not self._done.is_set() and not self.transcriber.join(0) and not self._stopping.is_set():
@@ -302,6 +371,15 @@ class Dictation:
         self.error = exc
         if self._on_error is not None:
             self._on_error(exc)
+
+    def _release_if_finished(self) -> None:
+        with self._release_lock:
+            if self._released.is_set() or not self._stopping.is_set():
+                return
+            if self._capture.is_alive() or not self.transcriber.join(0):
+                return  # the worker ends within one decode; _await_worker comes back
+            self._close_engine()
+            self._released.set()
 
     def _close_engine(self) -> None:
         if self._own_engine:
