@@ -86,6 +86,24 @@ def test_microphone_records_what_is_played(
     assert close_time < 2.5
 
 
+def test_microphone_overflow_is_counted_in_16khz_samples(pulse_server: PulseServer) -> None:
+    # A reader that stalls loses what the buffer cannot hold; the count is in 16 kHz
+    # samples like every source's, not in device frames (44.1 kHz here, 2.76 times more).
+    with Microphone("pulse", buffer_seconds=0.2) as mic:
+        _wait_for_audio(mic, 10.0)
+        while (block := mic.read(timeout=0)) is not None and block.size:
+            pass  # drained: whatever is lost from now on is lost during the stall
+        stalled_at = time.monotonic()
+        threading.Event().wait(1.5)  # the stall under test, not a wait for a result
+        lost = mic.overflow_samples / SAMPLE_RATE
+        stalled = time.monotonic() - stalled_at
+    print(f"\nstalled {stalled:.2f} s with a 0.2 s buffer: {lost:.2f} s lost")
+    assert mic.device_sample_rate != SAMPLE_RATE  # else both units would agree
+    # No more audio can be lost than was recorded during the stall (give or take the
+    # device's latency), and all of it but the buffer's worth was.
+    assert (stalled - 0.2) / 2 <= lost <= stalled + 0.3
+
+
 def test_microphone_close_from_another_thread_ends_read(pulse_server: PulseServer) -> None:
     mic = Microphone().open()
     _wait_for_audio(mic, 10.0)

@@ -74,7 +74,7 @@ def test_threaded_stereo_frames_stay_whole() -> None:
     result = np.concatenate(out)
     assert result.shape == frames.shape
     np.testing.assert_array_equal(result, frames)
-    assert ring.overflow_samples == 0
+    assert ring.overflow_frames == 0
 
 
 def test_overflow_drops_new_data_and_counts_it() -> None:
@@ -83,7 +83,7 @@ def test_overflow_drops_new_data_and_counts_it() -> None:
     assert ring.write(np.arange(80, 130, dtype=np.float32)) == 20
     assert ring.write(np.ones(5, dtype=np.float32)) == 0
     assert ring.available == 100
-    assert ring.overflow_samples == 30 + 5
+    assert ring.overflow_frames == 30 + 5
     assert ring.overflows == 2
     # The oldest audio is kept: the first 100 samples, in order.
     out = ring.read(1000, timeout=0)
@@ -150,7 +150,7 @@ def test_close_drains_then_none() -> None:
     ring.write(np.ones(4, dtype=np.float32))
     ring.close()
     assert ring.write(np.ones(4, dtype=np.float32)) == 0  # ignored, not an overflow
-    assert ring.overflow_samples == 0
+    assert ring.overflow_frames == 0
     out = ring.read(10, timeout=0)
     assert out is not None and len(out) == 4
     assert ring.read(10, timeout=1.0) is None

@@ -47,7 +47,15 @@ _MAX_QUEUED_PARTIALS = 8
 
 @dataclass(frozen=True)
 class DictationStats:
-    """A snapshot of a running dictation: stream time, backlog, losses, work done."""
+    """A snapshot of a running dictation: stream time, losses, work done.
+
+    ``stream_seconds`` is the stream time reached, in seconds of audio;
+    ``overflow_samples`` the audio the source dropped because capture fell behind, in
+    16 kHz samples whatever the source (``/ 16000`` for seconds); ``worker`` the
+    transcriber's counters.
+
+    Example: ``lost = d.stats.overflow_samples / 16000  # seconds``.
+    """
 
     stream_seconds: float
     overflow_samples: int

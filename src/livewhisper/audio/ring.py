@@ -24,7 +24,7 @@ class RingBuffer:
     """A fixed-size FIFO of float32 frames of ``channels`` samples each.
 
     :meth:`write` never blocks. When the buffer is full, the frames that do not fit are
-    dropped and counted in :attr:`overflow_samples` (and the event in :attr:`overflows`):
+    dropped and counted in :attr:`overflow_frames` (and the event in :attr:`overflows`):
     the audio already buffered is kept. For a microphone this keeps what was said first
     intact, so a consumer that falls behind loses a tail it can report rather than gaps
     scattered through audio it has not read yet; the capacity is meant to be large (tens
@@ -42,7 +42,7 @@ class RingBuffer:
         1
         >>> ring.read(10, timeout=0)
         array([1., 2., 3., 4.], dtype=float32)
-        >>> ring.overflow_samples, ring.overflows
+        >>> ring.overflow_frames, ring.overflows
         (1, 1)
     """
 
@@ -57,7 +57,7 @@ class RingBuffer:
         self._start = 0  # index of the oldest frame
         self._size = 0
         self._closed = False
-        self._overflow_samples = 0
+        self._overflow_frames = 0
         self._overflows = 0
         self._cond = threading.Condition(threading.Lock())
 
@@ -78,10 +78,11 @@ class RingBuffer:
             return self._size
 
     @property
-    def overflow_samples(self) -> int:
-        """Frames dropped because the buffer was full."""
+    def overflow_frames(self) -> int:
+        """Frames dropped because the buffer was full (at the rate of whatever was written;
+        a :class:`~livewhisper.audio.Microphone` converts its count to 16 kHz samples)."""
         with self._cond:
-            return self._overflow_samples
+            return self._overflow_frames
 
     @property
     def overflows(self) -> int:
@@ -121,7 +122,7 @@ class RingBuffer:
                 return 0
             stored = min(n, self._capacity - self._size)
             if stored < n:
-                self._overflow_samples += n - stored
+                self._overflow_frames += n - stored
                 self._overflows += 1
             if stored == 0:
                 return 0

@@ -103,7 +103,9 @@ class AudioSource(abc.ABC):
 
     @property
     def overflow_samples(self) -> int:
-        """Samples lost because the consumer fell behind (0 for sources that wait)."""
+        """Audio lost because the reader fell behind, in 16 kHz samples (divide by
+        :attr:`sample_rate` for seconds) whatever the input's own rate; 0 for sources
+        that wait for their reader."""
         return 0
 
     @property
@@ -211,8 +213,8 @@ class Microphone(AudioSource):
     only copies each block into a :class:`RingBuffer` of ``buffer_seconds``, and
     :meth:`read` downmixes and resamples to 16 kHz in the reader's thread. If the reader
     falls more than ``buffer_seconds`` behind, new audio is dropped and counted in
-    :attr:`overflow_samples`. ``device`` is an index, a name (see
-    :func:`list_input_devices`) or ``None`` for the default input.
+    :attr:`overflow_samples` (in 16 kHz samples, as for every source). ``device`` is an
+    index, a name (see :func:`list_input_devices`) or ``None`` for the default input.
 
     Raises :class:`DependencyError` at :meth:`open` when PortAudio is not installed and
     :class:`DeviceError` when there is no such input device or it cannot be opened.
@@ -276,8 +278,12 @@ class Microphone(AudioSource):
 
     @property
     def overflow_samples(self) -> int:
-        """Device-rate frames dropped because the ring buffer was full."""
-        return 0 if self._ring is None else self._ring.overflow_samples
+        """Audio dropped because the ring buffer was full, in 16 kHz samples (the ring
+        holds device-rate frames: the count is converted)."""
+        ring, info = self._ring, self._info
+        if ring is None or info is None:
+            return 0
+        return round(ring.overflow_frames * SAMPLE_RATE / info.default_sample_rate)
 
     @property
     def input_overflows(self) -> int:
@@ -538,7 +544,7 @@ class PushSource(AudioSource):
     @property
     def overflow_samples(self) -> int:
         """16 kHz samples dropped because the backlog was full."""
-        return self._ring.overflow_samples
+        return self._ring.overflow_frames  # the ring holds 16 kHz mono: frames are samples
 
     @property
     def finished(self) -> bool:
