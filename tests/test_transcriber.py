@@ -99,11 +99,12 @@ def test_ends_sentence(text: str, ends: bool) -> None:
 
 def test_a_sentence_end_is_final_before_the_pause_runs_out(tiny_engine: Engine) -> None:
     # About 0.6 s between two sentences: shorter than the 1.0 s pause, so without quick
-    # finals they make one final; with them, the first sentence is final at its end.
+    # finals (and no commits of agreed words) they make one final; with them, the first
+    # sentence is final at its end.
     # (The threshold is low here so that the test is about the mechanism, not about how
     # sure tiny.en happens to be of this period.)
     audio = _two_sentences()
-    waiting = StreamConfig(sentence_confidence=None)
+    waiting = StreamConfig(sentence_confidence=None, commit_after=25.0, commit_span=25.0)
     merged = [e for e in _run(tiny_engine, audio, waiting) if isinstance(e, Final)]
     split = [
         e

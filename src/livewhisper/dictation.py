@@ -336,6 +336,9 @@ class Dictation:
                 if block is None:
                     break
                 if block.size:
+                    settled = self.transcriber.settled
+                    if settled is not None:
+                        self.gate.settle(*settled)
                     for job in self.gate.push(block, time.monotonic()):
                         self._submit(job)
             for job in self.gate.flush(time.monotonic()):

@@ -71,6 +71,14 @@ class StreamConfig:
       tiny models (4 encoder layers), whose accuracy it keeps (11.5% WER sized against
       14.4% full on the shared English clips), and not for larger ones (base: 19.4%
       against 10.8%).
+    * ``commit_after``: seconds of an utterance still being spoken after which the words
+      that partial decodes agree on become a final when they close a sentence (3.0), so
+      a reader who never pauses gets a final every sentence (see
+      :func:`livewhisper.policy.commit_count`).
+    * ``commit_span``: seconds of undecided audio after which the agreed words become a
+      final even without a sentence end (8.0): no final waits for, and no partial
+      decodes, much more than this (plus the time to agree) however long the speaker
+      goes on.
     * ``prompt_history``: recent finals used as the initial prompt of decodes with the
       full context (3; 0 disables): base's live WER 2.6% with it against 6.1% without.
       Quick decodes with a sized context go without: there a prompt made Whisper drop or
@@ -89,6 +97,8 @@ class StreamConfig:
     partial_budget: float = 0.1
     sentence_confidence: float | None = 0.7
     early_decode_context: str = "auto"
+    commit_after: float = 3.0
+    commit_span: float = 8.0
     prompt_history: int = 3
 
     def __post_init__(self) -> None:
@@ -98,6 +108,8 @@ class StreamConfig:
             "early_decode_after",
             "quick_final_after",
             "partial_budget",
+            "commit_after",
+            "commit_span",
         ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -114,6 +126,8 @@ class StreamConfig:
                 "StreamConfig.early_decode_context must be one of "
                 + ", ".join(repr(c) for c in EARLY_DECODE_CONTEXTS)
             )
+        if self.commit_span < self.commit_after:
+            raise ConfigError("StreamConfig.commit_span must be at least commit_after")
         if self.partial_budget > 1:
             raise ConfigError("StreamConfig.partial_budget is a share of real time: at most 1")
         if not isinstance(self.prompt_history, int) or self.prompt_history < 0:
@@ -232,6 +246,15 @@ class SpeechGate:
         if self._open and self.stream.partials:
             self._schedule_partial(arrival, jobs)
         return jobs
+
+    def settle(self, utterance: int, until: float) -> None:
+        """Utterance ``utterance`` is final up to stream time ``until``: if it is still
+        open, its later jobs carry only the audio after that (:meth:`Segmenter.settle`).
+
+        Example: ``gate.settle(*worker.settled)`` after each block.
+        """
+        if self._open and utterance == self._utterance:
+            self.segmenter.settle(until)
 
     def flush(self, arrival: float) -> list[Signal]:
         """End of stream: the open utterance, if any, becomes a final job."""

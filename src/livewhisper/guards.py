@@ -298,16 +298,50 @@ def is_noise(text: str, speech_seconds: float, probabilities: Sequence[float]) -
 _SENTENCE_ENDS = (".", "?", "!", "\u3002", "\uff1f", "\uff01")
 
 
+# Words whose period is an abbreviation's, not a sentence's end (English and Spanish
+# titles and the like); a lone capital letter ("J.") is an initial.
+_ABBREVIATIONS = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "st",
+        "jr",
+        "sr",
+        "sra",
+        "srta",
+        "dra",
+        "vs",
+        "fig",
+        "approx",
+        "ud",
+        "uds",
+    ]
+)
+
+
 def ends_sentence(text: str) -> bool:
-    """Whether ``text`` ends a sentence: final punctuation, not an ellipsis.
+    """Whether ``text`` ends a sentence: final punctuation, not an ellipsis, and not the
+    period of a title or an initial ("Mr.", "Dr.", "Sra.", "J.").
 
     Example::
 
         >>> ends_sentence("Ask not what your country can do for you."), ends_sentence("And so...")
         (True, False)
+        >>> ends_sentence("And Mr."), ends_sentence("John F.")
+        (False, False)
     """
     text = text.rstrip(" \"'\u201d\u00bb)")
-    return text.endswith(_SENTENCE_ENDS) and not text.endswith("..")
+    if not text.endswith(_SENTENCE_ENDS) or text.endswith(".."):
+        return False
+    last = text.split()[-1] if text.split() else ""
+    if last.endswith("."):
+        stem = last[:-1].lstrip("\"'\u201c\u00ab(\u00bf\u00a1")
+        if stem.lower() in _ABBREVIATIONS or (len(stem) == 1 and stem.isupper() and stem != "I"):
+            return False
+    return True
 
 
 def sentence_end_confidence(result: Transcription) -> float:

@@ -62,6 +62,7 @@ __all__ = [
     "UtteranceDiscarded",
     "UtteranceEnded",
     "UtteranceStarted",
+    "quietest",
 ]
 
 SAMPLE_RATE = 16_000
@@ -341,6 +342,26 @@ class Segmenter:
             return np.zeros(0, dtype=np.float32)
         return self._audio.view(self._start, self._pushed).copy()
 
+    def settle(self, until: float) -> None:
+        """The open utterance's audio before stream time ``until`` has become final text:
+        drop it, so that the utterance's audio, its length cap and its final start there.
+
+        Nothing happens when no utterance is open or ``until`` is not inside it. A
+        transcriber that commits the words of a long utterance while it goes on calls
+        this, so a reader who never pauses is not cut at :attr:`SegmenterConfig.max_utterance`.
+
+        Example: ``segmenter.settle(12.4)`` after a final that ends at 12.4 s.
+        """
+        if self._state is not _State.OPEN:
+            return
+        at = min(round(until * SAMPLE_RATE), self._pushed)
+        if at <= self._start:
+            return
+        self._start = at
+        self._floor = max(self._floor, at)
+        self._speech_start = max(self._speech_start, at)
+        self._audio.drop_before(at)
+
     def push(self, frame: npt.ArrayLike, is_speech: bool) -> list[SegmenterEvent]:
         """Add the next frame of the stream and its speech decision; return what happened.
 
@@ -484,15 +505,26 @@ class Segmenter:
 
     def _quietest(self, lo: int, hi: int) -> int:
         """The centre of the quietest 0.1 s within stream samples [lo, hi)."""
-        region = self._audio.view(lo, hi).astype(np.float64)
-        hops = len(region) // _HOP
-        if hops < _QUIET_HOPS:
-            return hi
-        energy = np.square(region[: hops * _HOP]).reshape(hops, _HOP).mean(axis=1)
-        smoothed = np.convolve(energy, np.ones(_QUIET_HOPS) / _QUIET_HOPS, mode="valid")
-        # Ties (digital silence) go to the latest point: the longest first part.
-        best = len(smoothed) - 1 - int(np.argmin(smoothed[::-1]))
-        return lo + (best + _QUIET_HOPS // 2) * _HOP
+        offset = quietest(self._audio.view(lo, hi))
+        return hi if offset is None else lo + offset
+
+
+def quietest(audio: npt.NDArray[np.float32]) -> int | None:
+    """The sample index in ``audio`` (16 kHz mono) at the centre of its quietest 0.1 s, the
+    latest one on ties (digital silence); None when ``audio`` is shorter than 0.1 s.
+
+    Energy is measured in 10 ms hops and averaged over 0.1 s: a single quiet hop is often
+    a stop consonant's closure inside a word, 0.1 s of quiet nearly always a gap between
+    words. Example: ``quietest(np.r_[loud, np.zeros(3200), loud])`` falls in the zeros.
+    """
+    region = np.asarray(audio, dtype=np.float64)
+    hops = len(region) // _HOP
+    if hops < _QUIET_HOPS:
+        return None
+    energy = np.square(region[: hops * _HOP]).reshape(hops, _HOP).mean(axis=1)
+    smoothed = np.convolve(energy, np.ones(_QUIET_HOPS) / _QUIET_HOPS, mode="valid")
+    best = len(smoothed) - 1 - int(np.argmin(smoothed[::-1]))
+    return (best + _QUIET_HOPS // 2) * _HOP
 
 
 def _samples(seconds: float) -> int:

@@ -9,7 +9,10 @@ when the quick decode made at a short pause ends a sentence with confidence, it 
 the final as soon as the pause has lasted :attr:`StreamConfig.quick_final_after`
 (:attr:`StreamConfig.sentence_confidence`): the rest of the utterance, if speech resumes,
 is decoded on its own. Partials and early decodes together keep within
-:attr:`StreamConfig.partial_budget`.
+:attr:`StreamConfig.partial_budget`. While a long utterance goes on, the words its
+partials agree on become finals at sentence ends (:mod:`livewhisper.policy`), and the
+utterance is settled up to that cut (:attr:`Transcriber.settled`), so decodes stay short
+and text keeps up with a speaker who never pauses.
 
 Example::
 
@@ -34,7 +37,7 @@ import numpy as np
 from livewhisper.agreement import LocalAgreement
 from livewhisper.engine import DecodeOptions, SpeechModel, audio_ctx_for
 from livewhisper.errors import DecodeCancelled
-from livewhisper.events import Event, Final, Partial, Transcription
+from livewhisper.events import Event, Final, Partial, Transcription, Word
 from livewhisper.gate import (
     FinalJob,
     Job,
@@ -51,6 +54,13 @@ from livewhisper.guards import (
     prompt_from_history,
     sentence_end_confidence,
     tidy,
+)
+from livewhisper.policy import (
+    commit_count,
+    cut_point,
+    drop_repeated_start,
+    next_partial_due,
+    words_before,
 )
 
 log = logging.getLogger("livewhisper")
@@ -147,10 +157,12 @@ class _LastPartial:
 
 @dataclass(frozen=True)
 class _Cut:
-    """Utterance ``utterance`` is final up to stream time ``at`` (a sentence ended there)."""
+    """Utterance ``utterance`` is final up to stream time ``at``, where the final ``said``
+    ends (a sentence ended there, or its agreed words were committed)."""
 
     utterance: int
     at: float
+    said: tuple[Word, ...] = ()
 
 
 def _after(job: Job, at: float) -> Job:
@@ -171,6 +183,7 @@ class WorkerStats:
     reused_finals: int
     backlog: int
     busy_seconds: float
+    committed_finals: int = 0
 
 
 class Transcriber:
@@ -214,7 +227,8 @@ class Transcriber:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._inflight: Job | None = None
         self._cancel = threading.Event()
-        self._decodes = self._reused = self._cancelled = self._over_budget = 0
+        self._decodes = self._reused = self._cancelled = self._over_budget = self._committed = 0
+        self._shown_until = 0.0
         self._busy = 0.0
         self._idle = threading.Event()
         self._idle.set()
@@ -229,7 +243,8 @@ class Transcriber:
         A final interrupts the partial decode in flight unless that partial already
         hears the utterance to its end (then the final reuses it), and so does the early
         decode at a pause: neither waits behind interim work. :class:`SpeechResumed`
-        withdraws the early decodes it follows, queued, in flight or just done;
+        withdraws the early decodes it follows: a queued one is dropped, one in flight or
+        just done is shown as a partial but neither becomes final nor is reused;
         :class:`PauseHeld` lets the one it follows become a quick final.
         """
         try:
@@ -244,9 +259,8 @@ class Transcriber:
             self._held = job
             return True
         if isinstance(job, SpeechResumed):
+            # An early decode in flight is not cancelled: it finishes as a partial.
             self._resumed = job
-            if isinstance(inflight, PartialJob) and self._withdrawn(inflight):
-                self._cancel.set()
             return True
         if not self.queue.put(job, timeout):
             return False
@@ -290,6 +304,7 @@ class Transcriber:
             reused_finals=self._reused,
             backlog=self.queue.backlog,
             busy_seconds=self._busy,
+            committed_finals=self._committed,
         )
 
     def _run(self) -> None:
@@ -318,8 +333,8 @@ class Transcriber:
         if cut is None or cut.utterance != job.utterance:
             return job
         if isinstance(job, FinalJob):
-            self._cut = None  # the utterance ends with this job
             if job.speech_end <= cut.at:
+                self._cut = None  # the utterance ends with this job
                 return None
         else:
             # A partial needs some speech after the cut; an early decode, anything new.
@@ -359,11 +374,12 @@ class Transcriber:
             return replace(options, audio_ctx=0)
         return options
 
-    def _transcribe(self, job: Job) -> Transcription:
+    def _transcribe(self, job: Job, *, cancellable: bool = True) -> Transcription:
+        """Decode ``job``; interim work (a partial or early decode) can be cancelled."""
         started = time.perf_counter()
         self._inflight = job
         try:
-            if isinstance(job, PartialJob):
+            if isinstance(job, PartialJob) and cancellable:
                 return self.engine.transcribe(job.audio, self._options(job), cancel=self._cancel)
             return self.engine.transcribe(job.audio, self._options(job))
         finally:
@@ -413,10 +429,15 @@ class Transcriber:
             # Interim work, cancelled or not, holds back the next partial: an early
             # decode that speech then withdraws costs partials, not more CPU.
             utterance, not_before = self._next_partial
-            due = job.end + (self._busy - busy) / self.stream.partial_budget
-            if utterance == job.utterance:
-                due = max(due, not_before)
-            self._next_partial = (job.utterance, due)
+            self._next_partial = (
+                job.utterance,
+                next_partial_due(
+                    job.end,
+                    self._busy - busy,
+                    self.stream.partial_budget,
+                    not_before if utterance == job.utterance else 0.0,
+                ),
+            )
         # A phrase said twice in a row is more often a decoding loop than speech: such a
         # decode neither ends an utterance early nor stands in for its final.
         text = "" if result is None else tidy(result.text)
@@ -424,28 +445,37 @@ class Transcriber:
         if result is not None and job.early and not doubtful and self._quick_final(job, result):
             self._next_partial = (job.utterance, job.end)  # final work, not interim
             return
-        if result is None or self._withdrawn(job):
-            # Speech resumed before this decode could be cancelled (it was queued, or
-            # just done): its pause was not the end, so it is neither final nor reused.
-            self._cancelled += 1
+        if result is None:
+            self._cancelled += 1  # withdrawn while it waited in the queue
             return
-        self._last_partial = None if doubtful else _LastPartial(job.utterance, job.end, result)
+        if self._withdrawn(job):
+            # Speech resumed after the pause this decode ends at: it is neither final nor
+            # reused, but it is the freshest reading of the utterance, so it is shown as
+            # a partial and counts towards agreement, like any other.
+            self._cancelled += 1
+        else:
+            self._last_partial = None if doubtful else _LastPartial(job.utterance, job.end, result)
         if job.utterance != self._agreement_utterance:
             self._agreement.reset()
             self._agreement_utterance = job.utterance
-        words = [w.with_offset(job.start) for w in result.words]
+        words = self._after_seam(job.utterance, [w.with_offset(job.start) for w in result.words])
         self._agreement.update(words)
         if not text or is_phantom(text):
             return
+        agreed, pending = self._agreement.committed, self._agreement.pending
+        n = commit_count(agreed, pending, window_start=job.start, heard=job.end, config=self.stream)
+        if n and not doubtful and self._commit(job, agreed, pending, n):
+            agreed = agreed[n:]
         # The agreed prefix never changes, so the text shown is that prefix plus the
         # newest hypothesis's words after it: no flicker in what was already shown.
-        stable = "".join(w.word for w in self._agreement.committed).strip()
-        shown = "".join(w.word for w in self._agreement.committed + self._agreement.pending)
-        text = tidy(shown) or text
-        self._emit(
+        stable = "".join(w.word for w in agreed).strip()
+        shown = tidy("".join(w.word for w in agreed + pending))
+        if not shown:
+            return
+        self._send(
             Partial(
-                text,
-                job.start if not words else words[0].start,
+                shown,
+                (agreed + pending)[0].start,
                 job.end,
                 stable,
                 result.language,
@@ -453,6 +483,32 @@ class Transcriber:
                 time.monotonic(),
             )
         )
+
+    def _after_seam(self, utterance: int, words: list[Word]) -> list[Word]:
+        """``words`` of ``utterance`` without what repeats the final before its cut."""
+        cut = self._cut
+        if cut is None or cut.utterance != utterance or not cut.said:
+            return words
+        return drop_repeated_start(words, cut.said, cut.at)
+
+    def _commit(
+        self, job: PartialJob, agreed: tuple[Word, ...], pending: tuple[Word, ...], n: int
+    ) -> bool:
+        """Make the first ``n`` agreed words of open utterance ``job`` final: decode its
+        audio again with a final's care (that of the early decode), so the words before
+        the cut are heard with what follows them, emit those, and let later decodes hear
+        only what follows the cut. True if a final came."""
+        following = (agreed + pending)[n] if len(agreed) + len(pending) > n else None
+        at = cut_point(job.audio, job.start, agreed[n - 1], following)
+        result = self._transcribe(replace(job, early=True), cancellable=False)
+        final = self._finish(result, job.start, at, job.arrival, job.utterance, until=at)
+        if final is None:
+            return False
+        self._committed += 1
+        self._cut = _Cut(job.utterance, at, final.words)
+        self._last_partial = None
+        self._agreement.reset()
+        return True
 
     def _quick_final(self, job: PartialJob, result: Transcription) -> bool:
         """Emit early decode ``job`` as the final of its utterance so far, if it ends a
@@ -462,12 +518,14 @@ class Transcriber:
             threshold is None
             or sentence_end_confidence(result) < threshold
             or not self._pause_held(job)
-            or not self._finish(
-                result, job.start, job.end - self.stream.early_decode_after, job.arrival
-            )
         ):
             return False
-        self._cut = _Cut(job.utterance, job.end)
+        final = self._finish(
+            result, job.start, job.end - self.stream.early_decode_after, job.arrival, job.utterance
+        )
+        if final is None:
+            return False
+        self._cut = _Cut(job.utterance, job.end, final.words)
         self._last_partial = None
         self._agreement.reset()
         return True
@@ -486,19 +544,53 @@ class Transcriber:
             result = self._transcribe(job)
         self._last_partial = None
         self._agreement.reset()
-        self._finish(result, job.start, job.speech_end, job.arrival)
+        self._finish(result, job.start, job.speech_end, job.arrival, job.utterance)
+        if self._cut is not None and self._cut.utterance == job.utterance:
+            self._cut = None  # the utterance ends with this job
 
     def _finish(
-        self, result: Transcription, start: float, speech_end: float, arrival: float
-    ) -> bool:
-        """Emit ``result`` (audio from stream time ``start``) as a final, unless it is noise."""
+        self,
+        result: Transcription,
+        start: float,
+        speech_end: float,
+        arrival: float,
+        utterance: int,
+        *,
+        until: float | None = None,
+    ) -> Final | None:
+        """Emit ``result`` (audio from stream time ``start``) as a final of ``utterance``,
+        only its words centred before stream time ``until`` if given, unless it is noise;
+        the final, or None."""
         words = tuple(w.with_offset(start) for w in result.words)
         text = tidy(result.text)
+        kept = self._after_seam(utterance, list(words))
+        if until is not None:
+            kept = words_before(kept, until)
+        if len(kept) < len(words):
+            words, text = tuple(kept), tidy("".join(w.word for w in kept))
         if not text or is_noise(text, speech_end - start, [w.probability for w in words]):
-            return False
+            return None
         if self._use_history:
             self._history.append(text)
         first = words[0].start if words else start
         end = max(words[-1].end, first) if words else speech_end
-        self._emit(Final(text, first, end, words, result.language, arrival, time.monotonic()))
-        return True
+        final = Final(text, first, end, words, result.language, arrival, time.monotonic())
+        self._send(final)
+        return final
+
+    def _send(self, event: Event) -> None:
+        self._shown_until = max(self._shown_until, event.end)
+        self._emit(event)
+
+    @property
+    def settled(self) -> tuple[int, float] | None:
+        """(utterance, stream time): the open utterance whose text is final up to that
+        time, after a commit or a quick final; None when there is none. Read from any
+        thread (the capture thread hands it to :meth:`SpeechGate.settle`)."""
+        cut = self._cut
+        return None if cut is None else (cut.utterance, cut.at)
+
+    @property
+    def shown_until(self) -> float:
+        """The latest stream time that any text emitted so far reaches (0.0 before any)."""
+        return self._shown_until
