@@ -6,8 +6,9 @@ records the machine, the package versions and the date, writes everything, raw r
 included, to ``benchmarks/results/NAME.json``, and draws the benchmark's PNG charts
 beside it. :func:`run_isolated` measures one
 configuration in a fresh Python process, so its peak RSS belongs to that configuration
-alone. :func:`speech`, :func:`clips` and :func:`ct2_model_dir` give both benchmarks the same
-real speech and the same CTranslate2 weights.
+alone. :class:`BusyLoad` runs a standard competing load around a measurement.
+:func:`speech`, :func:`clips` and :func:`ct2_model_dir` give every benchmark the same
+real speech (``tests/data``) and the same CTranslate2 weights.
 
 Example::
 
@@ -29,6 +30,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,12 +277,72 @@ def peak_rss_bytes() -> int:
     return maxrss if sys.platform == "darwin" else maxrss * 1024  # bytes on macOS, else KiB
 
 
+# -- a competing load ----------------------------------------------------------------------
+
+_SPIN = "n = 0\nwhile True:\n    n = (n * 1103515245 + 12345) & 0xFFFFFFFF\n"
+
+
+class BusyLoad:
+    """``processes`` Python processes that each keep one core busy, at normal priority,
+    from ``with`` to its end: the standard competing load of a "busy machine" run.
+
+    After the block, ``cpu_share`` is the CPU time the load got per process and wall
+    second (1.0: each had a core to itself; None without /proc or with no load).
+
+    Example::
+
+        with BusyLoad(1) as load:
+            row = run_isolated("benchmarks.streaming:measure", ...)
+        row["load_cpu_share"] = load.cpu_share
+    """
+
+    def __init__(self, processes: int) -> None:
+        if processes < 0:
+            raise ValueError(f"busy processes must be 0 or more, not {processes}")
+        self.processes = processes
+        self.cpu_share: float | None = None
+        self._procs: list[subprocess.Popen[bytes]] = []
+        self._started = 0.0
+
+    def __enter__(self) -> BusyLoad:
+        self._procs = [
+            subprocess.Popen([sys.executable, "-c", _SPIN], stdin=subprocess.DEVNULL)
+            for _ in range(self.processes)
+        ]
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall = time.monotonic() - self._started
+        cpu = [_cpu_seconds(p.pid) for p in self._procs]
+        for p in self._procs:
+            p.terminate()
+        for p in self._procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        if self._procs and wall > 0 and None not in cpu:
+            self.cpu_share = round(sum(c for c in cpu if c) / wall / len(self._procs), 3)
+        self._procs = []
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far, from /proc (None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # -- real speech and reference transcripts ------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Clip:
-    """One real speech clip of the shared data set, with its reference transcript."""
+    """One real speech clip of the data set, with its reference transcript ("" if none)."""
 
     id: str
     group: str
@@ -299,21 +361,33 @@ class Clip:
 
 
 def data_dir() -> Path:
-    """The shared data set: ``$LIVEWHISPER_BENCH_DATA`` or ``../shared/data`` beside the repo."""
-    return Path(os.environ.get(DATA_ENV) or REPO.parent / "shared" / "data")
+    """The speech data set: ``$LIVEWHISPER_BENCH_DATA`` if set, else the repository's
+    ``tests/data`` (its ``manifest.tsv`` lists every file)."""
+    return Path(os.environ.get(DATA_ENV) or REPO / "tests" / "data")
 
 
 def clips(ids: Sequence[str] | None = None, language: str = "en") -> list[Clip]:
-    """The clips of ``language`` in manifest order (only ``ids``, in that order, if given)."""
+    """The clips of ``language`` in manifest order (only ``ids``, in that order, if given).
+
+    Without ``ids``, only clips with a reference transcript; a recording without one (its
+    ``reference`` is ``""``) comes only when asked for by id. The manifest's ``audio``
+    column holds each file's path relative to it (``wav`` in older copies of the data).
+    """
     root = data_dir()
     with (root / "manifest.tsv").open(encoding="utf-8", newline="") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["lang"] == language]
     by_id = {
-        r["id"]: Clip(r["id"], r["group"], root / r["wav"], r["text"], float(r["dur_s"]))
+        r["id"]: Clip(
+            r["id"],
+            r["group"],
+            root / (r.get("audio") or r["wav"]),
+            (r.get("text") or "").strip(),
+            float(r["dur_s"]),
+        )
         for r in rows
     }
     if ids is None:
-        return list(by_id.values())
+        return [c for c in by_id.values() if c.reference]
     missing = [i for i in ids if i not in by_id]
     if missing:
         raise ValueError(f"unknown clips {missing}; known: {', '.join(by_id)}")

@@ -1,4 +1,5 @@
-"""PNG charts for benchmark rows: a labelled scatter, grouped bars, lines over time.
+"""PNG charts for benchmark rows: a labelled scatter, grouped bars, lines over time, a
+timeline of one run.
 
 matplotlib is imported when a chart is drawn (``pip install -e ".[bench]"``), with the
 non-interactive Agg backend, so the benchmarks also run where it is not installed: the
@@ -93,3 +94,64 @@ def lines(
         ax.grid(True, alpha=0.3)
     axes[-1].set_xlabel(xlabel)
     return _save(fig, axes[0], title, path)
+
+
+def timeline(
+    panels: Mapping[str, tuple[Sequence[float], Sequence[float], Sequence[float]]],
+    *,
+    sections: Sequence[tuple[float, str]] = (),
+    targets: Mapping[str, Sequence[tuple[float, str]]] | None = None,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    path: Path,
+    gap: float = float("inf"),
+) -> Path:
+    """One panel per ``name: (x, y, marks)`` over a shared x axis: ``y`` as a line broken
+    where ``x`` jumps by more than ``gap`` (time not sampled), ``marks`` as dots on the x
+    axis, ``sections`` as labelled vertical lines, ``targets[name]`` as labelled horizontal
+    lines in panel ``name``.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(panels), 1, figsize=(11, 2.6 * len(panels)), sharex=True)
+    axes = list(axes) if len(panels) > 1 else [axes]
+    targets = targets or {}
+    lines = [v for shown in targets.values() for v, _ in shown]
+    top = max((max(y, default=0.0) for _, y, _ in panels.values()), default=0.0)
+    top = max(top, *lines, 1.0) * 1.08
+    for ax, (name, (x, y, marks)) in zip(axes, panels.items(), strict=True):
+        xs, ys = [], []
+        for i, (xi, yi) in enumerate(zip(x, y, strict=True)):
+            if i and xi - x[i - 1] > gap:
+                xs.append(float("nan"))
+                ys.append(float("nan"))
+            xs.append(xi)
+            ys.append(yi)
+        ax.plot(xs, ys, linewidth=0.9)
+        ax.plot(list(marks), [0.0] * len(marks), "|", color="black", markersize=6)
+        for value, label in targets.get(name, ()):
+            ax.axhline(value, color="grey", linestyle=":", linewidth=0.8)
+            ax.annotate(
+                label,
+                (0, value),
+                xycoords=("axes fraction", "data"),
+                xytext=(3, 2),
+                textcoords="offset points",
+                fontsize=6,
+            )
+        for at, label in sections:
+            ax.axvline(at, color="grey", linestyle="--", linewidth=0.6)
+            if ax is axes[0]:
+                ax.annotate(
+                    label, (at, 1.0), xycoords=("data", "axes fraction"), fontsize=6, va="bottom"
+                )
+        ax.set_ylim(0, top)
+        ax.set_ylabel(f"{ylabel}\n{name}", fontsize=8)
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel(xlabel)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

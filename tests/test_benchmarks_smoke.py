@@ -15,9 +15,11 @@ sys.path.insert(0, str(REPO))  # benchmarks/ is a top-level package beside src/
 from benchmarks import accuracy, engine, guide, peers, streaming  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     Benchmark,
+    BusyLoad,
     Column,
     Row,
     clips,
+    data_dir,
     markdown_table,
     report,
     speech,
@@ -33,6 +35,27 @@ def test_speech_and_clips() -> None:
     assert audio.flags.c_contiguous and 0 < float(abs(audio).max()) <= 1.0
     found = clips()
     assert len(found) >= 19 and found[0].id == "jfk" and all(c.reference for c in found)
+    assert found[0].path.is_file() and data_dir() == REPO / "tests" / "data"
+    # A recording without a transcript comes only when asked for by id.
+    assert streaming.UNLABELED not in {c.id for c in found}
+    (long,) = clips([streaming.UNLABELED])
+    assert long.reference == "" and long.seconds > 160 and long.path.is_file()
+    (reading,) = streaming.items([streaming.READING])
+    assert reading.reference and reading.reference.startswith("and mister john dashwood")
+    assert reading.audio().size == pytest.approx(reading.seconds * 16000, abs=160)
+
+
+def test_busy_load_keeps_cores_busy_and_stops() -> None:
+    import time
+
+    with BusyLoad(1) as load:
+        (proc,) = load._procs
+        time.sleep(1.0)
+    assert proc.poll() is not None  # stopped
+    assert load.cpu_share is not None and 0.2 < load.cpu_share <= 1.1
+    with BusyLoad(0) as none:
+        pass
+    assert none.cpu_share is None
 
 
 def test_engine_benchmark_rows() -> None:
@@ -96,6 +119,11 @@ def test_streaming_benchmark_rows() -> None:
     assert 0 < row["eos_median"] <= row["eos_p90"] < 30
     assert 0 < row["cpu_per_audio_s"] < 4 and row["dropped_samples"] == 0
     assert 0 <= row["wer_stream"] <= 0.5
+    # Caption lag is sampled every 0.1 s of speech; text comes within seconds.
+    assert row["set"] == "short" and row["samples"] > 20
+    assert 0 <= row["lag_median"] <= row["lag_p90"] <= row["lag_max"] < 15
+    assert len(row["lag_trace"]["t"]) == row["samples"] and len(row["per_item"]) == 2
+    assert [i["item"] for i in row["per_item"]] == ["ps_goforward", "ps_0880"]
     settings = streaming.parse_variant(
         "pause=0.8,partials=off,sentence_confidence=none,aggressiveness=2,early_decode_context=full"
     )
@@ -121,6 +149,7 @@ def test_soak_and_silence_rows() -> None:
     assert soak["dropped_samples"] == 0
     (minute,) = soak["per_minute"]
     assert minute["minute"] == 1 and minute["rss_mb"] > 20 and minute["finals"] >= 1
+    assert minute["samples"] > 100 and 0 <= minute["lag_median"] <= minute["lag_max"] < 30
 
 
 def test_guide_quick_row() -> None:
@@ -166,6 +195,26 @@ def test_every_benchmark_draws_its_plots(tmp_path: Path) -> None:
                     {"minute": 2, "latency_median": 0.2, "backlog": 1, "rss_mb": 301.0},
                 ],
             },
+            *(
+                {
+                    "model": "tiny.en-q8_0",
+                    "variant": "defaults",
+                    "set": "long",
+                    "load": load,
+                    "pause": 1.0,
+                    "eos_median": 0.4,
+                    "eos_p90": 0.9,
+                    "lag_median": 1.2,
+                    "cpu_per_audio_s": 0.3,
+                    "lag_trace": {
+                        "t": [0.6, 0.7, 0.8, 0.9, 3.1, 3.2],
+                        "lag": [0.1, 0.2, 0.3 + load, 0.1, 0.1, 0.2],
+                    },
+                    "final_times": [1.1],
+                    "per_item": [{"item": "a", "start": 0.5}, {"item": "b+c", "start": 2.5}],
+                }
+                for load in (0, 1)
+            ),
         ],
         peers.BENCHMARK: [
             {
@@ -185,6 +234,8 @@ def test_every_benchmark_draws_its_plots(tmp_path: Path) -> None:
         assert bench.plot is not None
         drawn = bench.plot(sample, tmp_path / bench.name)
         assert drawn, bench.name
+        if bench is streaming.BENCHMARK:
+            assert tmp_path / "streaming-caption-lag.png" in drawn
         for png in drawn:
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
