@@ -48,8 +48,9 @@ def test_config_defaults_and_json_round_trip() -> None:
     assert config == Config()
     assert config.sample_rate == 16000 and config.encoding is Encoding.PCM_S16LE
     assert config.max_frame_bytes == 32000
-    full = Config(48000, Encoding.PCM_F32LE, "es", False, True, "base-q8_0")
+    full = Config(48000, Encoding.PCM_F32LE, "es", False, True, "base-q8_0", "Ana Mar\u00eda")
     assert parse_client_message(encode(full)) == full
+    assert "name" not in json.loads(encode(Config()))
     assert full.max_frame_bytes == 48000 * 4
 
 
@@ -74,6 +75,10 @@ def test_config_nulls_mean_defaults_and_unknown_fields_are_ignored() -> None:
         ({"partials": "yes"}, ErrorCode.INVALID_CONFIG),
         ({"share": 1}, ErrorCode.INVALID_CONFIG),
         ({"model": ""}, ErrorCode.INVALID_CONFIG),
+        ({"name": ""}, ErrorCode.INVALID_CONFIG),
+        ({"name": "x" * 65}, ErrorCode.INVALID_CONFIG),
+        ({"name": "two\nlines"}, ErrorCode.INVALID_CONFIG),
+        ({"name": 7}, ErrorCode.INVALID_CONFIG),
     ],
 )
 def test_bad_config_fields(fields: dict[str, object], code: ErrorCode) -> None:
@@ -120,7 +125,9 @@ def test_server_messages_round_trip() -> None:
         Ready("3f9a0c1e", "tiny.en-q8_0", 48000),
         Subscribed(),
         PartialMessage.from_event(partial, "mic"),
+        PartialMessage.from_event(partial, "s2", "Ana"),
         FinalMessage.from_event(final),
+        FinalMessage.from_event(final, "s2", "Ana"),
         ErrorMessage("busy", "try later"),
         End(),
     ]
@@ -137,6 +144,7 @@ def test_server_messages_round_trip() -> None:
         "session": "s1",
     }
     assert "session" not in json.loads(encode(PartialMessage.from_event(partial)))
+    assert json.loads(encode(FinalMessage.from_event(final, "s1", "Ana")))["name"] == "Ana"
     back = FinalMessage.from_event(final).to_event()
     assert back.text == final.text and back.words[0].word == " Ask"
     assert parse_server_message('{"type": "news", "text": "hi"}') is None

@@ -83,7 +83,13 @@ def test_file_view_uploads_shows_progress_and_text_and_downloads_srt(
             seen = page.evaluate("window.progressSeen")
             assert any(0 < value < 1 for value in seen), seen  # the bar moved...
             assert page.eval_on_selector("#file-progress", "e => e.value") == 1  # ...to the end
-            assert page.inner_text("#file-status").startswith("Done")
+            status = page.inner_text("#file-status")
+            count = re.search(r"(\d+) segments?\b", status)
+            assert status.startswith("Done") and count, status
+            assert count[0].endswith("s") == (count[1] != "1"), status  # not "1 segments"
+            # The downloads are in view without scrolling, beside the progress.
+            box = page.locator(".file-download[data-format='srt']").bounding_box()
+            assert box is not None and box["y"] + box["height"] <= 800
             first = page.inner_text("#file-segments li")
             assert re.match(r"00:00:0\d\.\d{3} → 00:00:\d\d\.\d{3}", first), first
 

@@ -16,22 +16,25 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import IO, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import soundfile
 import soxr
 
-from livewhisper.errors import AudioError
+from livewhisper.errors import AudioError, DecodeCancelled
 
 __all__ = [
     "SAMPLE_RATE",
     "AudioArray",
     "as_mono_float32",
+    "audio_duration",
     "check_sample_rate",
     "load_audio",
+    "read_audio",
     "to_mono_float32",
 ]
 
@@ -48,6 +51,10 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # No real recording has more channels than this; a wider array is almost always a
 # channels-first (channels, n) array passed by mistake.
 _MAX_CHANNELS = 64
+# read_audio decodes this many seconds of the original at a time.
+_BLOCK_SECONDS = 30
+
+AudioFile: TypeAlias = "str | os.PathLike[str] | IO[bytes]"
 
 
 def load_audio(path: str | os.PathLike[str]) -> AudioArray:
@@ -175,3 +182,83 @@ def check_sample_rate(sample_rate: float) -> float:
     if not math.isfinite(rate) or rate <= 0:
         raise AudioError(f"sample rate must be a positive number of Hz, got {sample_rate!r}")
     return rate
+
+
+def audio_duration(file: AudioFile) -> float:
+    """The length of an audio file in seconds, from its header alone.
+
+    ``file`` is a path or an open binary file (read from its start). Raises
+    :class:`AudioError` when libsndfile cannot read it or it holds no samples.
+
+    Example: ``audio_duration("examples/jfk.wav")`` is ``11.0``.
+    """
+    if not isinstance(file, (str, os.PathLike)):
+        file.seek(0)
+    try:
+        with soundfile.SoundFile(file) as sound:
+            frames, rate = sound.frames, sound.samplerate
+    except (soundfile.SoundFileError, RuntimeError, OSError) as exc:
+        # libsndfile repeats the path in its message: keep the reason only.
+        why = str(exc).rsplit(": ", 1)[-1].strip().rstrip(".") or type(exc).__name__
+        raise AudioError(
+            f"not audio that livewhisper can read ({why}); it reads wav, flac, ogg (vorbis, "
+            "opus) and mp3: convert other files first, e.g. `ffmpeg -i talk.m4a talk.flac`"
+        ) from None
+    if frames <= 0 or rate <= 0:
+        raise AudioError("the file holds no audio samples")
+    return float(frames) / float(rate)
+
+
+def read_audio(
+    file: AudioFile,
+    *,
+    max_seconds: float | None = None,
+    cancel: threading.Event | None = None,
+) -> AudioArray:
+    """A file as 16 kHz mono float32, decoded and resampled 30 s at a time.
+
+    Unlike :func:`load_audio`, which decodes the whole file at its own rate and channel
+    count first, this never holds more than one block of the original: an hour of 48 kHz
+    stereo needs 230 MB at 16 kHz mono, not 1.4 GB more. ``file`` is a path or an open
+    binary file. Raises :class:`AudioError` for a file that cannot be decoded, holds NaN,
+    or is longer than ``max_seconds``; :class:`DecodeCancelled` once ``cancel`` is set.
+
+    Example::
+
+        audio = read_audio("interview.mp3", max_seconds=7200)
+    """
+    from livewhisper.audio.resample import StreamResampler  # it imports this module
+
+    if not isinstance(file, (str, os.PathLike)):
+        file.seek(0)
+    try:
+        with soundfile.SoundFile(file) as sound:
+            rate = sound.samplerate
+            resampler = StreamResampler(rate, sound.channels)
+            # mp3 frame counts are estimates: the array grows if the estimate was short.
+            out = np.empty(max(int(sound.frames * SAMPLE_RATE / rate), 0) + SAMPLE_RATE, np.float32)
+            size = 0
+            limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE) + SAMPLE_RATE
+            blocks = sound.blocks(blocksize=rate * _BLOCK_SECONDS, dtype="float32", always_2d=True)
+            for block in blocks:
+                if cancel is not None and cancel.is_set():
+                    raise DecodeCancelled("the decode was cancelled")
+                out, size = _append(out, size, resampler.process(block))
+                if limit is not None and size > limit:
+                    raise AudioError(f"the audio is longer than {max_seconds:g} s")
+            out, size = _append(out, size, resampler.flush())
+    except (soundfile.SoundFileError, RuntimeError) as exc:
+        raise AudioError(f"the audio cannot be decoded: {exc}") from exc
+    audio = out[:size]
+    if not np.isfinite(audio).all():
+        raise AudioError("the audio contains NaN or infinite samples")
+    return audio
+
+
+def _append(out: AudioArray, size: int, piece: AudioArray) -> tuple[AudioArray, int]:
+    if size + len(piece) > len(out):
+        grown = np.empty(max(2 * len(out), size + len(piece)), dtype=np.float32)
+        grown[:size] = out[:size]
+        out = grown
+    out[size : size + len(piece)] = piece
+    return out, size + len(piece)

@@ -27,11 +27,11 @@ EXAMPLES = """examples:
   livewhisper serve -m tiny.en-q8_0 -m base-q8_0 # let clients choose between two models
   LIVEWHISPER_TOKEN=s3cret livewhisper serve --host 0.0.0.0
 
-One port serves the caption page at /, audio sessions at /v1/listen, the shared caption
-feed at /v1/captions, /v1/info and /healthz (protocol: docs/protocol.md). The next port
-(--http-port) takes file uploads: POST /v1/audio/transcriptions, as OpenAI's API does,
-for the page's "Transcribe a file" view and for OpenAI clients (base_url
-http://127.0.0.1:8766/v1).
+One port serves it all: the caption page at /, audio sessions at /v1/listen, the shared
+caption feed at /v1/captions, /v1/info and /healthz (protocol: docs/protocol.md), and
+file uploads at POST /v1/audio/transcriptions, as OpenAI's API takes them, for the
+page's "Transcribe a file" view and for OpenAI clients (base_url
+http://127.0.0.1:8765/v1).
 A --host other than 127.0.0.1 needs a token, which clients pass as ?token=... or as an
 'Authorization: Bearer ...' header. Ctrl-C stops the server.
 """
@@ -53,11 +53,8 @@ def register(commands: Any) -> None:
     net = parser.add_argument_group("network")
     net.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     net.add_argument("--port", type=int, default=8765, help="port (8765; 0 picks a free one)")
-    net.add_argument(
-        "--http-port",
-        type=int,
-        help="port of the file transcription API (default: --port + 1)",
-    )
+    # Gone: the file API shares --port. Kept only to say so.
+    net.add_argument("--http-port", type=int, help=argparse.SUPPRESS)
     net.add_argument(
         "--token",
         default=os.environ.get("LIVEWHISPER_TOKEN"),
@@ -133,11 +130,16 @@ def register(commands: Any) -> None:
 def _serve(args: argparse.Namespace) -> int:
     if args.device is not None and not args.mic:
         args.usage_error("--device chooses the microphone of --mic: add --mic")
+    if args.http_port is not None:
+        args.usage_error(
+            "--http-port is gone: the file API now shares --port with the page "
+            "(OpenAI clients use base_url http://HOST:PORT/v1)"
+        )
     try:
         from livewhisper.server import ServerConfig
     except ImportError as exc:
         raise DependencyError(
-            f"the server needs websockets ({exc}): pip install 'livewhisper[server]'"
+            f"the server needs its extra ({exc}): pip install 'livewhisper[server]'"
         ) from None
     device: str | None = args.device
     config = ServerConfig(
@@ -153,7 +155,6 @@ def _serve(args: argparse.Namespace) -> int:
         threads=args.threads,
         idle_timeout=args.idle_timeout,
         allowed_origins=tuple(args.allow_origin),
-        http_port=args.http_port,
         max_upload_bytes=int(args.max_upload_mb * 1_000_000),
         max_upload_seconds=args.max_upload_minutes * 60.0,
         max_jobs=args.max_jobs,

@@ -1,19 +1,20 @@
-"""The live caption server: audio in from any client, captions out to everyone listening.
+"""The caption server: audio in from any client, captions out to everyone listening.
 
 One port serves the caption page (``/``), audio sessions (``/v1/listen``), caption feeds
-(``/v1/captions``), ``/v1/info`` and ``/healthz``; protocol 1 is described in
-``docs/protocol.md``. The next port takes file uploads (``POST
-/v1/audio/transcriptions``, OpenAI's transcription API). Needs the ``server`` extra
-(websockets).
+(``/v1/captions``), ``/v1/info``, ``/healthz`` and OpenAI's transcription API
+(``/v1/models``, ``POST /v1/audio/transcriptions`` and ``/translations``); protocol 1
+and the API are described in ``docs/protocol.md``. Needs the ``server`` extra
+(Starlette, uvicorn, python-multipart, websockets).
 
 Modules: :mod:`~livewhisper.server.protocol` (messages and validation, no I/O),
 :mod:`~livewhisper.server.pool` (the model workers sessions and file jobs share),
 :mod:`~livewhisper.server.sessions` (per-connection logic), :mod:`~livewhisper.server.app`
-(the websockets server and its HTTP routes), :mod:`~livewhisper.server.access` (Host,
-Origin and token checks), :mod:`~livewhisper.server.uploads` (multipart parsing and form
-checks, no I/O), :mod:`~livewhisper.server.catalog` (models and languages offered),
+(the server's life cycle, under uvicorn), :mod:`~livewhisper.server.web` (the routes,
+and the one table from domain errors to HTTP), :mod:`~livewhisper.server.access` (Host,
+Origin and token checks, as middleware), :mod:`~livewhisper.server.uploads` (form
+checks), :mod:`~livewhisper.server.catalog` (models and languages offered),
 :mod:`~livewhisper.server.jobs` (file jobs and their progress),
-:mod:`~livewhisper.server.httpapi` (the upload port), ``static/`` (the page).
+:mod:`~livewhisper.server.errors` (what the domain refuses), ``static/`` (the page).
 
 Example::
 
@@ -23,10 +24,40 @@ Example::
         input(f"Captions at {server.url}; press Enter to stop.\\n")
 """
 
-from livewhisper.server.app import MIC_SESSION, CaptionServer, ServerThread
-from livewhisper.server.config import ServerConfig, is_loopback
-from livewhisper.server.pool import ModelPool, PooledEngine, default_workers
-from livewhisper.server.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from livewhisper.server.app import MIC_SESSION, CaptionServer, ServerThread
+    from livewhisper.server.config import ServerConfig, is_loopback
+    from livewhisper.server.pool import ModelPool, PooledEngine, default_workers
+    from livewhisper.server.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
+
+# Loaded on first use: the protocol-1 client imports server.protocol and needs neither
+# uvicorn nor Starlette.
+_HOMES = {
+    "MIC_SESSION": "app",
+    "CaptionServer": "app",
+    "ServerThread": "app",
+    "ServerConfig": "config",
+    "is_loopback": "config",
+    "ModelPool": "pool",
+    "PooledEngine": "pool",
+    "default_workers": "pool",
+    "PROTOCOL_VERSION": "protocol",
+    "ErrorCode": "protocol",
+    "ProtocolError": "protocol",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'livewhisper.server' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"livewhisper.server.{home}"), name)
+
 
 __all__ = [
     "MIC_SESSION",

@@ -1,29 +1,45 @@
-"""Who may use the server: the Host, Origin and token checks both ports apply.
+"""Who may use the server: one ASGI middleware in front of every route.
 
-Pure functions of the configuration and the request's headers, so the WebSocket port
-(:mod:`~livewhisper.server.app`) and the file API port
-(:mod:`~livewhisper.server.httpapi`) refuse exactly the same requests.
+:class:`AccessControl` checks each request, page or API, HTTP or WebSocket, before any
+route sees it: the ``Host`` header against DNS rebinding, the browser ``Origin``, and the
+token (``?token=`` or ``Authorization: Bearer``) beyond the public page. Refusals are
+OpenAI-shaped JSON errors (403, 401); a refused WebSocket gets them as its HTTP answer.
+The checks themselves are pure functions of the configuration and the headers.
 
 Example::
 
-    if not host_allowed(config, headers.get("Host")):
-        ...  # 403: a foreign name pointed at 127.0.0.1 (DNS rebinding)
+    app = AccessControl(Starlette(routes=...), config)
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Collection
+from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from livewhisper.server.config import ServerConfig
+from livewhisper.server.config import ServerConfig, is_loopback
 
-__all__ = ["LOOPBACK_NAMES", "authorized", "host_allowed", "origin_allowed"]
+__all__ = [
+    "LOOPBACK_NAMES",
+    "PUBLIC_PATHS",
+    "AccessControl",
+    "authorized",
+    "error_body",
+    "error_response",
+    "host_allowed",
+    "origin_allowed",
+]
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 """Host names that always mean this machine."""
+
+PUBLIC_PATHS = ("/", "/index.html", "/favicon.ico", "/healthz")
+"""Paths anyone who may reach the server may read (with ``/static/...``): no token."""
 
 
 def host_allowed(config: ServerConfig, host_header: str | None) -> bool:
@@ -47,56 +63,162 @@ def host_allowed(config: ServerConfig, host_header: str | None) -> bool:
     return host in LOOPBACK_NAMES or host == config.host.strip("[]").lower()
 
 
-def origin_allowed(
-    config: ServerConfig, headers: Headers, *, sibling_ports: Collection[int] = ()
-) -> bool:
-    """Whether a browser ``Origin`` may use this port (no ``Origin``: not a browser).
+def origin_allowed(config: ServerConfig, headers: Mapping[str, str]) -> bool:
+    """Whether a browser ``Origin`` may use the server (no ``Origin``: not a browser).
 
-    The server's own origin passes, and so do ``config.allowed_origins``; with
-    ``sibling_ports``, an origin on the same host name and one of those ports too (the
-    caption page, on the WebSocket port, calling the file API on its own port).
+    The server's own origin passes, and so do ``config.allowed_origins``.
 
     Example::
 
-        >>> config = ServerConfig()
-        >>> h = Headers({"Host": "127.0.0.1:8766", "Origin": "http://127.0.0.1:8765"})
-        >>> origin_allowed(config, h), origin_allowed(config, h, sibling_ports=[8765])
-        (False, True)
+        >>> page = {"host": "127.0.0.1:8765", "origin": "http://127.0.0.1:8765"}
+        >>> evil = {**page, "origin": "http://evil.example"}
+        >>> origin_allowed(ServerConfig(), page), origin_allowed(ServerConfig(), evil)
+        (True, False)
     """
-    origin = headers.get("Origin")
+    origin = headers.get("origin")
     if origin is None:
         return True  # not a browser: programs are held to the token, not the origin
     if origin in config.allowed_origins:
         return True
     parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https"):
-        return False
-    host = headers.get("Host")
-    if parts.netloc == host:
-        return True
-    try:
-        port = parts.port
-    except ValueError:
-        return False
-    own = urlsplit(f"//{host}").hostname if host else None
-    return port in sibling_ports and own is not None and parts.hostname == own
+    return parts.scheme in ("http", "https") and parts.netloc == headers.get("host")
 
 
-def authorized(config: ServerConfig, headers: Headers, query: str) -> bool:
+def authorized(config: ServerConfig, headers: Mapping[str, str], query: str) -> bool:
     """Whether the request carries the token (``?token=`` or ``Authorization: Bearer``),
     or none is required.
 
     Example::
 
-        >>> authorized(ServerConfig(token="s3cret"), Headers(), "token=s3cret")
+        >>> authorized(ServerConfig(token="s3cret"), {}, "token=s3cret")
         True
     """
     token = config.token
     if token is None:
         return True
     offered = parse_qs(query).get("token", [])
-    authorization = headers.get("Authorization", "")
+    authorization = headers.get("authorization", "")
     if authorization.lower().startswith("bearer "):
         offered.append(authorization[7:].strip())
     expected = token.encode()
     return any(hmac.compare_digest(value.encode(), expected) for value in offered)
+
+
+def error_body(
+    message: str, code: str, kind: str = "invalid_request_error", param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error object, ``{"error": {"message", "type", "param", "code"}}``.
+
+    Example::
+
+        >>> error_body("no such route", "not_found")["error"]["type"]
+        'invalid_request_error'
+    """
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error_response(
+    status: int,
+    message: str,
+    code: str,
+    *,
+    kind: str = "invalid_request_error",
+    param: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """An HTTP answer with :func:`error_body`.
+
+    Example: ``error_response(404, "no such route: /v2", "not_found")``.
+    """
+    body = error_body(message, code, kind, param)
+    return JSONResponse(body, status, headers=dict(headers or {}))
+
+
+_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "authorization, content-type",
+    "Access-Control-Max-Age": "600",
+}
+
+
+class AccessControl:
+    """The access rules, as ASGI middleware around the whole application.
+
+    In order: while ``closing()`` every request gets 503; a foreign ``Host`` gets 403
+    (DNS rebinding); without a token, a peer that is not this machine gets 403; beyond
+    :data:`PUBLIC_PATHS` and ``/static/``, a foreign ``Origin`` gets 403, a CORS
+    preflight its 204, and a missing or wrong token 401. Every HTTP answer gets
+    ``nosniff`` and ``no-referrer`` (a ``?token=`` must not leak in a Referer), and those
+    to an allowed browser origin get CORS headers.
+
+    Example::
+
+        app = AccessControl(app, ServerConfig(token="s3cret"), closing=lambda: False)
+    """
+
+    def __init__(
+        self, app: ASGIApp, config: ServerConfig, *, closing: Callable[[], bool] = lambda: False
+    ) -> None:
+        self.app = app
+        self.config = config
+        self.closing = closing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        cors = {}
+        if "origin" in headers and scope["type"] == "http" and origin_allowed(self.config, headers):
+            cors = {"Access-Control-Allow-Origin": headers["origin"], "Vary": "Origin"}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] in ("http.response.start", "websocket.http.response.start"):
+                extra = MutableHeaders(scope=message)
+                extra.setdefault("x-content-type-options", "nosniff")
+                extra.setdefault("referrer-policy", "no-referrer")
+                for name, value in cors.items():
+                    extra.setdefault(name, value)
+            await send(message)
+
+        refusal = self._check(scope, headers)
+        if refusal is None:
+            await self.app(scope, receive, send_with_headers)
+            return
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect, before the answer
+        await refusal(scope, receive, send_with_headers)
+
+    def _check(self, scope: Scope, headers: Headers) -> Response | None:
+        """The response that refuses this request, or None to let it through."""
+        config, path = self.config, scope["path"]
+        if self.closing():
+            return error_response(
+                503, "the server is stopping", "shutting_down", kind="server_error"
+            )
+        if not host_allowed(config, headers.get("host")):
+            return error_response(
+                403, "unexpected Host header: use http://127.0.0.1:PORT/", "forbidden_host"
+            )
+        client = scope.get("client")
+        if config.token is None and client and not is_loopback(str(client[0])):
+            return error_response(
+                403, "without a token only this machine may connect", "forbidden_client"
+            )
+        if path in PUBLIC_PATHS or path.startswith("/static/"):
+            return None
+        if not origin_allowed(config, headers):
+            return error_response(
+                403, "this Origin may not connect: see serve --allow-origin", "forbidden_origin"
+            )
+        if scope.get("method") == "OPTIONS" and "access-control-request-method" in headers:
+            cors = {"Access-Control-Allow-Origin": headers.get("origin", "*"), "Vary": "Origin"}
+            return Response(status_code=204, headers={**cors, **_PREFLIGHT})
+        if not authorized(config, headers, scope.get("query_string", b"").decode("latin-1")):
+            return error_response(
+                401,
+                "a valid token is required (Authorization: Bearer TOKEN, or ?token=)",
+                "invalid_api_key",
+                headers={"WWW-Authenticate": 'Bearer realm="livewhisper"'},
+            )
+        return None

@@ -1,23 +1,16 @@
-"""The caption server: one port for the page, audio sessions, caption feeds and health.
+"""The caption server: one port, one ASGI application, served by uvicorn.
 
-Routes (all ``GET``):
-
-* ``/``: the caption page, with its files under ``/static/``.
-* ``/healthz``: ``{"status": "ok", ...}`` with session, listener and worker counts.
-* ``/v1/info``: the models, default language and limits, for clients and the page.
-* ``/v1/listen`` (WebSocket): an audio session, protocol 1 (``docs/protocol.md``).
-* ``/v1/captions`` (WebSocket): the events of the microphone session and of every
-  session that asked to be shared, each with its ``session`` id.
-
-HTTP is answered in websockets' ``process_request`` hook, which also checks the
-``Host`` and ``Origin`` headers and the token before any WebSocket is accepted.
-File uploads (``POST``) have a port of their own, ``--http-port``: websockets cannot take
-request bodies (:mod:`~livewhisper.server.httpapi` says why); the server starts both.
+:class:`CaptionServer` owns what the routes share (the model pool, the caption hub, the
+file jobs, the microphone session) and runs :func:`~livewhisper.server.web.create_app`
+under uvicorn with its websockets-based (sans-I/O) WebSocket implementation: the page,
+``/v1/listen`` and ``/v1/captions`` (protocol 1, ``docs/protocol.md``), ``/healthz``,
+``/v1/info`` and OpenAI's ``/v1/models`` and ``/v1/audio/...``, all on ``config.port``.
+:class:`ServerThread` runs it on a thread of its own.
 
 Example::
 
     async with CaptionServer(ServerConfig(port=0)) as server:
-        print("open", server.url)
+        print("open", server.url, "or point an OpenAI client at", server.api_url)
         await server.serve_forever()
 """
 
@@ -25,20 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http
-import importlib.resources
-import json
 import logging
 import secrets
+import socket
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any
-from urllib.parse import urlsplit
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
+import uvicorn
+from uvicorn.lifespan.off import LifespanOff
 
 from livewhisper import __version__
 from livewhisper.audio.sources import Microphone
@@ -46,10 +34,8 @@ from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, LiveWhisperError
 from livewhisper.events import Event
-from livewhisper.server.access import authorized, host_allowed, origin_allowed
-from livewhisper.server.catalog import ModelCatalog, find_benchmarks, read_speeds
+from livewhisper.server.catalog import ModelCatalog
 from livewhisper.server.config import ServerConfig
-from livewhisper.server.httpapi import TranscriptionApi
 from livewhisper.server.jobs import JobRegistry
 from livewhisper.server.pool import ModelPool, default_workers
 from livewhisper.server.protocol import (
@@ -65,12 +51,16 @@ from livewhisper.server.protocol import (
 )
 from livewhisper.server.sessions import (
     CaptionHub,
+    Connection,
+    Disconnected,
+    ListenConnection,
     ListenSession,
     Outbox,
     SessionSettings,
     close_soon,
     deliver,
 )
+from livewhisper.server.web import create_app
 
 __all__ = ["MIC_SESSION", "CaptionServer", "ServerThread"]
 
@@ -79,22 +69,11 @@ log = logging.getLogger("livewhisper.server")
 MIC_SESSION = "mic"
 """The ``session`` of the server's own microphone on ``/v1/captions``."""
 
-# websockets refuses bigger frames outright (close 1009, no error message); below this,
-# frames over the protocol's 1 s limit get a proper frame_too_large error first.
+# Bigger frames are refused by the WebSocket layer (close 1009, no error message); below
+# this, frames over the protocol's 1 s limit get a proper frame_too_large error first.
 _HARD_MAX_FRAME = 2 * int(MAX_SAMPLE_RATE * MAX_FRAME_SECONDS) * Encoding.PCM_F32LE.sample_bytes
-
-_STATIC = {
-    "/": ("index.html", "text/html; charset=utf-8"),
-    "/index.html": ("index.html", "text/html; charset=utf-8"),
-    "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
-    "/static/worklet.js": ("worklet.js", "text/javascript; charset=utf-8"),
-    "/static/files.js": ("files.js", "text/javascript; charset=utf-8"),
-    "/static/style.css": ("style.css", "text/css; charset=utf-8"),
-}
-_PAGE_POLICY = (
-    "default-src 'self'; connect-src 'self' ws: wss:{api}; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-)
+# Connections beyond the sessions and listeners: page loads, uploads, health checks.
+_SPARE_CONNECTIONS = 64
 
 
 class CaptionServer:
@@ -133,18 +112,19 @@ class CaptionServer:
             self.config.idle_timeout,
             self.config.max_queued_finals,
         )
-        self._server: Server | None = None
+        self._uvicorn: uvicorn.Server | None = None
+        self._socket: socket.socket | None = None
+        self._ticker: asyncio.Task[None] | None = None
         self._sessions = 0
         # Every open connection's outbox, to say goodbye at shutdown.
         self._outboxes: set[Outbox] = set()
         self._no_connections = asyncio.Event()
         self._no_connections.set()
         self._mic: Dictation | None = None
-        self._closing = False
+        self.closing = False
+        """True from :meth:`close` on: new requests then get 503."""
         self.catalog = ModelCatalog(pool)
         self.jobs: JobRegistry | None = None
-        self.api: TranscriptionApi | None = None
-        self._static = {path: (_read_static(name), kind) for path, (name, kind) in _STATIC.items()}
 
     # -- life cycle ------------------------------------------------------------------
     async def start(self) -> CaptionServer:
@@ -155,21 +135,37 @@ class CaptionServer:
         try:
             if self.config.mic:
                 await self._start_mic()
-            self._server = await serve(
-                self._handle,
-                self.config.host,
-                self.config.port,
-                process_request=self._process_request,
-                max_size=_HARD_MAX_FRAME,
-                compression=None,  # PCM does not compress, and deflate costs memory per peer
-                server_header=f"livewhisper/{__version__}",
-                close_timeout=2,
+            self.jobs = JobRegistry(
+                self.pool,
+                max_running=self.config.max_jobs,
+                max_waiting=self.config.max_waiting_jobs,
+                max_seconds=self.config.max_upload_seconds,
             )
-            await self._start_api()
+            self.catalog.speeds = self.jobs.speeds
+            self._socket = _bind(self.config.host, self.config.port)
+            config = uvicorn.Config(
+                create_app(self),
+                ws="websockets-sansio",
+                ws_max_size=_HARD_MAX_FRAME,
+                ws_per_message_deflate=False,  # PCM does not compress; deflate costs memory
+                lifespan="off",
+                log_config=None,  # the application's logging is its own business
+                access_log=False,
+                server_header=False,
+                headers=[("server", f"livewhisper/{__version__}")],
+                limit_concurrency=self.config.max_sessions
+                + self.config.max_listeners
+                + _SPARE_CONNECTIONS,
+                timeout_graceful_shutdown=2,
+            )
+            config.load()
+            server = uvicorn.Server(config)
+            server.lifespan = LifespanOff(config)
+            await server.startup(sockets=[self._socket])
+            self._uvicorn = server
+            # uvicorn's loop refreshes the Date header each second and little else.
+            self._ticker = asyncio.create_task(server.main_loop())
         except BaseException:
-            if self._server is not None:
-                self._server.close()
-                await self._server.wait_closed()
             await self._stop_resources()
             raise
         log.info("serving on %s", self.url)
@@ -177,38 +173,24 @@ class CaptionServer:
 
     async def close(self, timeout: float = 3.0) -> None:
         """Tell every connection ``shutting_down`` and close it (1001), stop the microphone,
-        release the workers. Connections still open after ``timeout`` s are cut."""
-        self._closing = True  # from now on new connections get 503
-        if self._server is not None:
-            goodbye = encode(ErrorMessage(ErrorCode.SHUTTING_DOWN.value, "the server is stopping"))
-            for outbox in self._outboxes:
-                outbox.put(goodbye)
-                outbox.close(CloseCode.GOING_AWAY, ErrorCode.SHUTTING_DOWN.value)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._no_connections.wait(), timeout)
-            self._server.close()
-            await self._server.wait_closed()
+        cancel the file jobs, release the workers. Connections still open after
+        ``timeout`` s are cut."""
+        self.closing = True  # from now on new requests get 503
+        goodbye = encode(ErrorMessage(ErrorCode.SHUTTING_DOWN.value, "the server is stopping"))
+        for outbox in self._outboxes:
+            outbox.put(goodbye)
+            outbox.close(CloseCode.GOING_AWAY, ErrorCode.SHUTTING_DOWN.value)
+        if self.jobs is not None:
+            await self.jobs.close()  # a stream then ends with its cancelled event
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._no_connections.wait(), timeout)
         await self._stop_resources()
-
-    async def _start_api(self) -> None:
-        self.catalog.speeds = await asyncio.to_thread(
-            read_speeds, find_benchmarks(), threads=self.pool.threads
-        )
-        self.jobs = JobRegistry(
-            self.pool,
-            max_running=self.config.max_jobs,
-            max_waiting=self.config.max_waiting_jobs,
-            max_seconds=self.config.max_upload_seconds,
-        )
-        self.api = TranscriptionApi(self.config, self.catalog, self.jobs, page_port=self.port)
-        await self.api.start()
 
     async def serve_forever(self) -> None:
         """Serve until cancelled."""
-        if self._server is None:
+        if self._uvicorn is None:
             await self.start()
-        assert self._server is not None
-        await self._server.serve_forever()
+        await asyncio.Event().wait()
 
     async def __aenter__(self) -> CaptionServer:
         return await self.start()
@@ -219,12 +201,10 @@ class CaptionServer:
     @property
     def port(self) -> int:
         """The port listened on (the real one when the config said 0)."""
-        if self._server is None:
+        if self._socket is None:
             return self.config.port
-        for sock in self._server.sockets:
-            port: int = sock.getsockname()[1]
-            return port
-        return self.config.port
+        port: int = self._socket.getsockname()[1]
+        return port
 
     @property
     def url(self) -> str:
@@ -242,16 +222,10 @@ class CaptionServer:
         return "ws" + self.url[4:].rstrip("/")
 
     @property
-    def api_port(self) -> int:
-        """The file API's port (the real one when the config said 0)."""
-        return self.api.port if self.api is not None else self.config.api_port
-
-    @property
     def api_url(self) -> str:
-        """The file API's base address, e.g. ``http://127.0.0.1:8766/v1``: an OpenAI
+        """OpenAI's API on this server, e.g. ``http://127.0.0.1:8765/v1``: an OpenAI
         client's ``base_url``."""
-        base = self.url.rstrip("/").rsplit(":", 1)[0]
-        return f"{base}:{self.api_port}/v1"
+        return self.url + "v1"
 
     @property
     def microphone(self) -> Dictation | None:
@@ -292,62 +266,15 @@ class CaptionServer:
             "max_sessions": self.config.max_sessions,
             "mic": self.config.mic,
             "transcriptions": {
-                "port": self.api_port,
                 "max_upload_bytes": self.config.max_upload_bytes,
                 "max_upload_seconds": self.config.max_upload_seconds,
                 "models": [entry.to_dict() for entry in self.catalog.entries()],
             },
         }
 
-    # -- HTTP ----------------------------------------------------------------------
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        url = urlsplit(request.path)
-        if self._closing:
-            return _text(503, "the server is stopping")
-        if not host_allowed(self.config, request.headers.get("Host")):
-            # A page from another site that resolved its own name to 127.0.0.1 (DNS
-            # rebinding) would pass the Origin check; the Host header gives it away.
-            return _text(403, "unexpected Host header: use http://127.0.0.1:PORT/")
-        static = self._static.get(url.path)
-        if static is not None:
-            body, kind = static
-            response = _response(200, body, kind)
-            if kind.startswith("text/html"):
-                response.headers["Content-Security-Policy"] = self._page_policy(request.headers)
-            return response
-        if url.path == "/healthz":
-            return _json(200, self.health())
-        websocket = url.path in ("/v1/listen", "/v1/captions")
-        if websocket or url.path == "/v1/info":
-            if websocket and not origin_allowed(self.config, request.headers):
-                return _text(403, "this Origin may not connect: see serve --allow-origin")
-            if not authorized(self.config, request.headers, url.query):
-                response = _text(401, "a valid token is required (?token= or Authorization)")
-                response.headers["WWW-Authenticate"] = 'Bearer realm="livewhisper"'
-                return response
-            return None if websocket else _json(200, self.info())
-        return _text(404, f"no such page: {url.path}")
-
-    def _page_policy(self, headers: Headers) -> str:
-        # The file view posts to the API's port: another origin, allowed by name. A host
-        # source without a scheme takes the page's own (http, or https behind a proxy).
-        host = urlsplit(f"//{headers.get('Host', '')}").hostname or ""
-        if not host or not all(c.isalnum() or c in ".-:" for c in host):
-            return _PAGE_POLICY.format(api="")
-        if ":" in host:
-            host = f"[{host}]"
-        return _PAGE_POLICY.format(api=f" {host}:{self.api_port}")
-
-    # -- WebSocket -------------------------------------------------------------------
-    async def _handle(self, connection: ServerConnection) -> None:
-        assert connection.request is not None
-        path = urlsplit(connection.request.path).path
-        if path == "/v1/listen":
-            await self._listen(connection)
-        elif path == "/v1/captions":
-            await self._captions(connection)
-
-    async def _listen(self, connection: ServerConnection) -> None:
+    # -- protocol 1 ------------------------------------------------------------------
+    async def listen(self, connection: ListenConnection) -> None:
+        """Serve one accepted ``/v1/listen`` connection until it ends."""
         if self._sessions >= self.config.max_sessions:
             await _refuse(
                 connection,
@@ -376,7 +303,8 @@ class CaptionServer:
             self._untrack(session.outbox)
             log.info("session %s closed", session_id)
 
-    async def _captions(self, connection: ServerConnection) -> None:
+    async def captions(self, connection: ListenConnection) -> None:
+        """Serve one accepted ``/v1/captions`` connection until it ends."""
         outbox = self.hub.subscribe(connection)
         if outbox is None:
             await _refuse(connection, ErrorCode.BUSY, f"{self.hub.max_listeners} listeners already")
@@ -385,9 +313,9 @@ class CaptionServer:
         self._track(outbox)
         try:
             # Listeners have nothing to say; reading keeps the close handshake working.
-            async for _ in connection:
-                pass
-        except ConnectionClosed:
+            while True:
+                await connection.recv()
+        except Disconnected:
             pass
         finally:
             self._untrack(outbox)
@@ -431,9 +359,14 @@ class CaptionServer:
         self._mic = dictation
 
     async def _stop_resources(self) -> None:
-        api, self.api = self.api, None
-        if api is not None:
-            await api.close()
+        server, self._uvicorn = self._uvicorn, None
+        if server is not None:
+            server.should_exit = True
+            if self._ticker is not None:
+                await self._ticker
+            await server.shutdown(sockets=[self._socket] if self._socket else None)
+        elif self._socket is not None:
+            self._socket.close()
         jobs, self.jobs = self.jobs, None
         if jobs is not None:
             await jobs.close()
@@ -452,36 +385,31 @@ class CaptionServer:
             )
 
 
-async def _refuse(connection: ServerConnection, code: ErrorCode, message: str) -> None:
-    with contextlib.suppress(ConnectionClosed):
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port``; :class:`ConfigError` if it cannot be had."""
+    try:
+        infos = socket.getaddrinfo(host.strip("[]") or None, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host!r}: {exc.strerror or exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on port {port} ({exc.strerror or exc}): choose another with --port"
+        ) from None
+    sock.setblocking(False)
+    return sock
+
+
+async def _refuse(connection: Connection, code: ErrorCode, message: str) -> None:
+    with contextlib.suppress(Disconnected):
         await connection.send(encode(ErrorMessage(code.value, message)))
     await close_soon(connection, code.close_code or CloseCode.POLICY_VIOLATION, code.value)
-
-
-def _read_static(name: str) -> bytes:
-    return importlib.resources.files("livewhisper.server").joinpath("static", name).read_bytes()
-
-
-def _response(status: int, body: bytes, kind: str) -> Response:
-    headers = Headers(
-        [
-            ("Content-Type", kind),
-            ("Content-Length", str(len(body))),
-            ("Cache-Control", "no-cache"),
-            ("X-Content-Type-Options", "nosniff"),
-            ("Referrer-Policy", "no-referrer"),  # a ?token= must not leak in a Referer
-            ("Connection", "close"),
-        ]
-    )
-    return Response(status, http.HTTPStatus(status).phrase, headers, body)
-
-
-def _text(status: int, text: str) -> Response:
-    return _response(status, text.encode(), "text/plain; charset=utf-8")
-
-
-def _json(status: int, doc: dict[str, Any]) -> Response:
-    return _response(status, json.dumps(doc).encode(), "application/json")
 
 
 class ServerThread:
@@ -517,7 +445,7 @@ class ServerThread:
 
     @property
     def api_url(self) -> str:
-        """The file API's base address (``http://127.0.0.1:PORT/v1``)."""
+        """OpenAI's API on this server (``http://127.0.0.1:PORT/v1``)."""
         return self.server.api_url
 
     def start(self, timeout: float = 600.0) -> ServerThread:

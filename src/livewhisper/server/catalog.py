@@ -2,13 +2,14 @@
 
 :class:`ModelCatalog` lists the models a file may be transcribed with: those the server
 was started with (loaded), then every other one this machine has (cached, or bundled in
-an installed package and prepared on first use), each with its file size and, when
-``benchmarks/results/engine.json`` exists, the speed the engine benchmark measured here.
-:data:`LANGUAGES` names Whisper's languages, as OpenAI's ``verbose_json`` reports them.
+an installed package and prepared on first use), each with its file size and, once a
+file has been transcribed with it, the speed measured then (:attr:`JobRegistry.speeds
+<livewhisper.server.jobs.JobRegistry.speeds>`). :data:`LANGUAGES` names Whisper's
+languages, as OpenAI's ``verbose_json`` reports them.
 
 Example::
 
-    catalog = ModelCatalog(pool, read_speeds(find_benchmarks(), threads=pool.threads))
+    catalog = ModelCatalog(pool, jobs.speeds)
     for entry in catalog.entries():
         print(entry.name, entry.size_bytes, entry.speed)
     name = catalog.find("whisper-1").name          # OpenAI's name: the server's default
@@ -16,27 +17,22 @@ Example::
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from livewhisper.errors import ModelError
+from livewhisper.errors import ModelError, ModelNotFoundError, UnknownModelError
 from livewhisper.models.names import ModelName
 from livewhisper.models.resolve import list_models
 from livewhisper.server.pool import ModelPool
-from livewhisper.server.uploads import UploadError
 
 __all__ = [
     "LANGUAGES",
     "OPENAI_MODEL",
     "ModelCatalog",
     "ModelEntry",
-    "find_benchmarks",
     "language_name",
-    "read_speeds",
 ]
 
 OPENAI_MODEL = "whisper-1"
@@ -84,8 +80,9 @@ class ModelEntry:
 
     ``status`` is ``"loaded"`` (the server started with it), ``"cached"`` (ready on disk)
     or ``"bundled"`` (prepared from an installed package on first use, which takes a
-    while). ``speed`` is seconds of audio decoded per second, as measured by the engine
-    benchmark on this machine (10 s chunks), None when not measured.
+    while). ``speed`` is seconds of audio transcribed per second, as measured on the last
+    file transcribed with it (beside live sessions, whose decodes go first), None until
+    one was.
 
     Example: ``ModelEntry("base-q8_0", 81768585, True, "cached", 8.3)``.
     """
@@ -118,19 +115,19 @@ def _canonical(name: str) -> str:
 class ModelCatalog:
     """The models of :class:`ModelPool` and of this machine, for the file API.
 
-    ``speeds`` maps canonical model names (``"tiny.en-q8_0"``) to their measured speed
-    (see :func:`read_speeds`). The machine's models are listed afresh at each call, so a
-    model pulled while the server runs shows up.
+    ``speeds`` maps model names (``"tiny.en-q8_0"``) to their measured speed; the
+    catalog reads it at each call, so it may be a dict that others fill. The machine's
+    models are listed afresh too, so a model pulled while the server runs shows up.
 
     Example::
 
         catalog = ModelCatalog(pool)
-        entry = catalog.find("base")      # raises UploadError 400 if not on this machine
+        entry = catalog.find("base")      # ModelNotFoundError if not on this machine
     """
 
     def __init__(self, pool: ModelPool, speeds: Mapping[str, float] | None = None) -> None:
         self.pool = pool
-        self.speeds = dict(speeds or {})
+        self.speeds: Mapping[str, float] = speeds if speeds is not None else {}
 
     def entries(self) -> list[ModelEntry]:
         """The models offered: the served ones first (the default first of all)."""
@@ -146,7 +143,7 @@ class ModelCatalog:
                     _size(path),
                     self.pool.multilingual(name),
                     "loaded",
-                    self.speeds.get(canonical),
+                    self.speeds.get(name, self.speeds.get(canonical)),
                 )
             )
         for status in list_models():
@@ -166,8 +163,9 @@ class ModelCatalog:
     def find(self, requested: str | None) -> ModelEntry:
         """The entry for a ``model`` field; None, ``""`` and ``whisper-1`` give the default.
 
-        Raises :class:`UploadError` (400, ``model_not_found``) for a name that is unknown
-        or not on this machine, listing the ones that are.
+        Raises :class:`~livewhisper.errors.UnknownModelError` for a name livewhisper does
+        not know and :class:`~livewhisper.errors.ModelNotFoundError` for one not on this
+        machine, each listing the ones that are.
         """
         entries = self.entries()
         name = (requested or "").strip()
@@ -179,13 +177,11 @@ class ModelCatalog:
                 return entry
         offered = ", ".join(entry.name for entry in entries)
         if wanted == name and not _is_known(name):
-            message = f"unknown model {name!r}: this server offers {offered}"
-        else:
-            message = (
-                f"model {wanted} is not on this machine (`livewhisper models pull {wanted}` "
-                f"gets it); this server offers {offered}"
-            )
-        raise UploadError(400, message, code="model_not_found", param="model")
+            raise UnknownModelError(f"unknown model {name!r}: this server offers {offered}")
+        raise ModelNotFoundError(
+            f"model {wanted} is not on this machine (`livewhisper models pull {wanted}` "
+            f"gets it); this server offers {offered}"
+        )
 
 
 def _is_known(name: str) -> bool:
@@ -201,52 +197,3 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except OSError:
         return None
-
-
-def find_benchmarks() -> Path | None:
-    """``benchmarks/results/engine.json`` of the working directory or of this source tree.
-
-    Example: ``read_speeds(find_benchmarks())``; None when neither has one.
-    """
-    relative = Path("benchmarks", "results", "engine.json")
-    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        if (base / relative).is_file():
-            return base / relative
-    return None
-
-
-def read_speeds(
-    path: Path | None, *, threads: int = 1, chunk_seconds: float = 10.0
-) -> dict[str, float]:
-    """Measured speed per model (audio seconds per second) from the engine benchmark.
-
-    Takes the whisper.cpp rows of ``path`` (``python -m benchmarks engine``) nearest to
-    ``threads`` threads and ``chunk_seconds`` chunks: ``chunk_s / median_s``. An absent
-    or unreadable file gives ``{}``: speeds are then simply not shown.
-
-    Example::
-
-        >>> read_speeds(None)
-        {}
-    """
-    if path is None:
-        return {}
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    best: dict[str, tuple[tuple[float, float], float]] = {}
-    for row in rows:
-        try:
-            if row["engine"] != "whisper.cpp":
-                continue
-            name = _canonical(f"{row['model']}-{row['precision']}")
-            chunk, median = float(row["chunk_s"]), float(row["median_s"])
-            distance = (abs(int(row["threads"]) - threads), abs(chunk - chunk_seconds))
-        except (KeyError, TypeError, ValueError):
-            continue
-        if median <= 0 or not math.isfinite(median):
-            continue
-        if name not in best or distance < best[name][0]:
-            best[name] = (distance, round(chunk / median, 1))
-    return {name: speed for name, (_, speed) in best.items()}

@@ -55,10 +55,9 @@ class ServerConfig:
       (e.g. ``"https://example.org"``).
     * ``max_queued_finals``: events a connection may fall behind by before it is dropped
       as too slow (partials are dropped long before that).
-    * ``http_port``: the port of the file transcription API (``POST`` uploads, which the
-      WebSocket port cannot take); None means ``port + 1`` (a free port when ``port`` is 0).
     * ``max_upload_bytes``, ``max_upload_seconds``: the largest file, in bytes and in
-      seconds of audio, that the API takes.
+      seconds of audio, that the API takes; ``body_timeout``: seconds an upload may stop
+      sending before it is given up.
     * ``max_jobs``: files transcribed at once; ``max_waiting_jobs``: files queued behind
       them before new ones get HTTP 429.
 
@@ -79,21 +78,11 @@ class ServerConfig:
     idle_timeout: float = 30.0
     allowed_origins: tuple[str, ...] = ()
     max_queued_finals: int = 256
-    http_port: int | None = None
     max_upload_bytes: int = 100_000_000
     max_upload_seconds: float = 2 * 3600.0
+    body_timeout: float = 60.0
     max_jobs: int = 1
     max_waiting_jobs: int = 4
-
-    @property
-    def api_port(self) -> int:
-        """The file API's port as configured (0: any free one).
-
-        Example: ``ServerConfig(port=8765).api_port == 8766``.
-        """
-        if self.http_port is not None:
-            return self.http_port
-        return self.port + 1 if self.port else 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
@@ -102,12 +91,6 @@ class ServerConfig:
             raise ConfigError("the server needs at least one model")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be within 0..65535, not {self.port}")
-        if self.http_port is None and self.port == 65535:
-            raise ConfigError("port 65535 leaves no port + 1 for the file API: set http_port")
-        if self.http_port is not None and not 0 <= self.http_port <= 65535:
-            raise ConfigError(f"http_port must be within 0..65535, not {self.http_port}")
-        if self.http_port is not None and self.http_port and self.http_port == self.port:
-            raise ConfigError("http_port must differ from port: each is its own server")
         if not math.isfinite(self.max_upload_seconds) or self.max_upload_seconds <= 0:
             raise ConfigError("max_upload_seconds must be a positive number of seconds")
         if self.max_waiting_jobs < 0:
@@ -121,8 +104,10 @@ class ServerConfig:
                 raise ConfigError(f"{name} must be at least 1")
         if self.max_upload_bytes < 1:
             raise ConfigError("max_upload_bytes must be at least 1")
-        if not math.isfinite(self.idle_timeout) or self.idle_timeout <= 0:
-            raise ConfigError("idle_timeout must be a positive number of seconds")
+        for name in ("idle_timeout", "body_timeout"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds")
         if self.token is not None and not self.token.strip():
             raise ConfigError("the token must not be empty")
         if not is_loopback(self.host) and self.token is None:

@@ -34,26 +34,19 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-import soundfile
-
-from livewhisper.audio.decode import SAMPLE_RATE, AudioArray
-from livewhisper.audio.resample import StreamResampler
+from livewhisper.audio.decode import SAMPLE_RATE, read_audio
 from livewhisper.errors import AudioError, DecodeCancelled, LiveWhisperError
 from livewhisper.events import Segment, Transcription
 from livewhisper.filetranscribe import transcribe_file
+from livewhisper.server.errors import Busy, InvalidRequest, ShuttingDown
 from livewhisper.server.pool import ModelPool, PooledEngine
-from livewhisper.server.uploads import TranscriptionRequest, UploadError
+from livewhisper.server.uploads import TranscriptionRequest
 
-__all__ = ["Job", "JobRegistry", "JobState", "JobUpdate", "read_audio"]
+__all__ = ["Job", "JobRegistry", "JobState", "JobUpdate"]
 
 log = logging.getLogger("livewhisper.server")
-
-_BLOCK_SECONDS = 30
 
 
 class JobState(str, enum.Enum):
@@ -91,62 +84,6 @@ class JobUpdate:
     segments: tuple[Segment, ...] = ()
     result: Transcription | None = None
     error: LiveWhisperError | None = None
-
-
-def read_audio(
-    path: str | Path,
-    *,
-    max_seconds: float | None = None,
-    cancel: threading.Event | None = None,
-) -> AudioArray:
-    """A file as 16 kHz mono float32, decoded and resampled block by block.
-
-    Unlike :func:`~livewhisper.audio.load_audio`, which reads the whole file at its own
-    rate and channel count first, this never holds more than one 30 s block of the
-    original: an hour of 48 kHz stereo needs 230 MB at 16 kHz mono, not 1.4 GB more.
-    Raises :class:`AudioError` for a file that cannot be decoded, holds NaN, or is longer
-    than ``max_seconds``; :class:`DecodeCancelled` when ``cancel`` is set.
-
-    Example::
-
-        audio = read_audio("interview.mp3", max_seconds=7200)
-    """
-    try:
-        with soundfile.SoundFile(str(path)) as file:
-            rate, channels = file.samplerate, file.channels
-            resampler = StreamResampler(rate, channels)
-            # mp3 frame counts are estimates: grow the array if the estimate was short.
-            out = np.empty(
-                max(int(file.frames * SAMPLE_RATE / rate), 0) + SAMPLE_RATE, dtype=np.float32
-            )
-            size = 0
-            limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE) + SAMPLE_RATE
-            for block in file.blocks(
-                blocksize=rate * _BLOCK_SECONDS, dtype="float32", always_2d=True
-            ):
-                if cancel is not None and cancel.is_set():
-                    raise DecodeCancelled("the job was cancelled")
-                out, size = _append(out, size, resampler.process(block))
-                if limit is not None and size > limit:
-                    raise AudioError(f"the audio is longer than {max_seconds:g} s")
-            out, size = _append(out, size, resampler.flush())
-    except (soundfile.SoundFileError, RuntimeError) as exc:
-        raise AudioError(f"the audio cannot be decoded: {exc}") from exc
-    audio = out[:size]
-    if not np.isfinite(audio).all():
-        raise AudioError("the audio contains NaN or infinite samples")
-    return audio
-
-
-def _append(
-    out: npt.NDArray[np.float32], size: int, piece: npt.NDArray[np.float32]
-) -> tuple[npt.NDArray[np.float32], int]:
-    if size + len(piece) > len(out):
-        grown = np.empty(max(2 * len(out), size + len(piece)), dtype=np.float32)
-        grown[:size] = out[:size]
-        out = grown
-    out[size : size + len(piece)] = piece
-    return out, size + len(piece)
 
 
 class Job:
@@ -260,12 +197,13 @@ class Job:
             self._post(state=JobState.PREPARING)
             if not pool.serves(request.model):
                 pool.add_model(request.model)  # may convert a bundled model: minutes at most
-            audio = read_audio(request.file.path, max_seconds=max_seconds, cancel=self._cancel)
+            audio = read_audio(request.file.file, max_seconds=max_seconds, cancel=self._cancel)
             with self._engine_lock:
                 if self._cancel.is_set():
                     raise DecodeCancelled("the job was cancelled")
                 self._engine = pool.engine(request.model, background=True)
             self._post(state=JobState.TRANSCRIBING, duration=len(audio) / SAMPLE_RATE)
+            started = time.monotonic()
             result = transcribe_file(
                 audio,
                 self._engine,
@@ -273,18 +211,17 @@ class Job:
                 on_segment=lambda segment: self._post(segment=segment),
                 on_progress=lambda seconds: self._post(processed=seconds),
             )
+            # Measured beside live sessions, whose decodes go first: a floor, not a peak.
+            speed = result.duration / max(time.monotonic() - started, 1e-3)
+            self._registry.speeds[request.model] = round(speed, 1)
             self._post(state=JobState.DONE, result=result, processed=result.duration)
         except DecodeCancelled:
             self._post(state=JobState.CANCELLED)
-        except UploadError as exc:
-            self._post(state=JobState.FAILED, error=exc)
         except AudioError as exc:
-            self._post(
-                state=JobState.FAILED,
-                error=UploadError(
-                    400, f"{request.file.filename!r}: {exc}", code="invalid_file", param="file"
-                ),
+            error = InvalidRequest(
+                f"{request.file.filename!r}: {exc}", field="file", reason="invalid_file"
             )
+            self._post(state=JobState.FAILED, error=error)
         except LiveWhisperError as exc:
             log.warning("job %s failed: %s", self.id, exc)
             self._post(state=JobState.FAILED, error=exc)
@@ -323,6 +260,8 @@ class JobRegistry:
         self.max_running = max_running
         self.max_waiting = max_waiting
         self.max_seconds = max_seconds
+        self.speeds: dict[str, float] = {}
+        """Audio seconds transcribed per second, per model, as its last job measured."""
         self._jobs: dict[str, Job] = {}
         self._futures: dict[str, asyncio.Future[None]] = {}
         self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -360,20 +299,16 @@ class JobRegistry:
     def submit(self, request: TranscriptionRequest, duration: float) -> Job:
         """Queue a job for ``request`` (``duration``: the file's length as probed).
 
-        The job owns the uploaded file from now on and deletes it when it ends. Raises
-        :class:`UploadError` 429 when the queue is full, 503 once closing.
+        The job owns the uploaded file from now on and closes it when it ends. Raises
+        :class:`~livewhisper.server.errors.Busy` when the queue is full,
+        :class:`~livewhisper.server.errors.ShuttingDown` once closing.
         """
         if self._closed:
-            raise UploadError(
-                503, "the server is stopping", code="shutting_down", kind="server_error"
-            )
+            raise ShuttingDown("the server is stopping")
         if not self.has_room():
-            raise UploadError(
-                429,
+            raise Busy(
                 f"{len(self._jobs)} files are being transcribed or waiting, the most this "
-                "server takes: try again in a few minutes",
-                code="busy",
-                kind="rate_limit_error",
+                "server takes: try again in a few minutes"
             )
         job = Job(self, request, duration)
         loop = asyncio.get_running_loop()
@@ -408,5 +343,5 @@ class JobRegistry:
         if not job.state.over:  # the thread never ran (shutdown): settle it here
             job._update(state=JobState.CANCELLED)
         with contextlib.suppress(OSError):
-            job.request.file.path.unlink()
+            job.request.file.file.close()
         log.info("job %s %s", job.id, job.state.value)

@@ -30,6 +30,7 @@ from livewhisper.events import Final, Partial, Word
 
 __all__ = [
     "MAX_FRAME_SECONDS",
+    "MAX_NAME_LENGTH",
     "MAX_SAMPLE_RATE",
     "MAX_TEXT_BYTES",
     "MIN_SAMPLE_RATE",
@@ -70,6 +71,9 @@ MAX_FRAME_SECONDS = 1.0
 
 MAX_TEXT_BYTES = 4096
 """The largest text frame a client may send (a config message is about 150 bytes)."""
+
+MAX_NAME_LENGTH = 64
+"""The longest ``name`` a session may give itself."""
 
 
 class Encoding(str, enum.Enum):
@@ -201,8 +205,10 @@ class Config:
     * ``share``: also publish this session's captions on ``/v1/captions`` (False).
     * ``model``: one of the server's models (``ready`` and ``/v1/info`` name them), or
       None for its default.
+    * ``name``: who speaks, sent with shared captions (at most :data:`MAX_NAME_LENGTH`
+      characters); None sends none, and the caption page says ``"Speaker N"``.
 
-    Example: ``Config(sample_rate=48000, language="es", share=True)``.
+    Example: ``Config(sample_rate=48000, language="es", share=True, name="Ana")``.
     """
 
     sample_rate: int = 16000
@@ -211,6 +217,7 @@ class Config:
     partials: bool = True
     share: bool = False
     model: str | None = None
+    name: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sample_rate", _check_sample_rate(self.sample_rate))
@@ -226,6 +233,15 @@ class Config:
                 raise ProtocolError(ErrorCode.INVALID_CONFIG, f"{name} must be true or false")
         if self.model is not None and (not isinstance(self.model, str) or not self.model):
             raise ProtocolError(ErrorCode.INVALID_CONFIG, "model must be a model name or null")
+        if self.name is not None and (
+            not isinstance(self.name, str)
+            or not 0 < len(self.name.strip()) <= MAX_NAME_LENGTH
+            or not self.name.isprintable()
+        ):
+            raise ProtocolError(
+                ErrorCode.INVALID_CONFIG,
+                f"name must be printable text of 1 to {MAX_NAME_LENGTH} characters, or null",
+            )
 
     @property
     def max_frame_bytes(self) -> int:
@@ -245,6 +261,8 @@ class Config:
             doc["language"] = self.language
         if self.model is not None:
             doc["model"] = self.model
+        if self.name is not None:
+            doc["name"] = self.name
         return doc
 
 
@@ -297,7 +315,7 @@ class End:
         return {"type": "end"}
 
 
-_CONFIG_FIELDS = ("sample_rate", "encoding", "language", "partials", "share", "model")
+_CONFIG_FIELDS = ("sample_rate", "encoding", "language", "partials", "share", "model", "name")
 
 
 def parse_client_message(text: str) -> Config | End:
@@ -408,7 +426,8 @@ class WordInfo:
 
 @dataclass(frozen=True)
 class PartialMessage:
-    """Interim text of the utterance being spoken; ``session`` is set on ``/v1/captions``.
+    """Interim text of the utterance being spoken; on ``/v1/captions``, ``session`` and the
+    speaker's ``name`` say whose.
 
     Example::
 
@@ -421,11 +440,14 @@ class PartialMessage:
     end: float
     stable: str = ""
     session: str | None = None
+    name: str | None = None
 
     @classmethod
-    def from_event(cls, event: Partial, session: str | None = None) -> PartialMessage:
+    def from_event(
+        cls, event: Partial, session: str | None = None, name: str | None = None
+    ) -> PartialMessage:
         """The message for a :class:`~livewhisper.events.Partial`."""
-        return cls(event.text, event.start, event.end, event.stable, session)
+        return cls(event.text, event.start, event.end, event.stable, session, name)
 
     def to_event(self) -> Partial:
         """Back to a :class:`~livewhisper.events.Partial` (without its timing fields)."""
@@ -440,14 +462,13 @@ class PartialMessage:
             "end": round(self.end, 3),
             "stable": self.stable,
         }
-        if self.session is not None:
-            doc["session"] = self.session
-        return doc
+        return _tagged(doc, self.session, self.name)
 
 
 @dataclass(frozen=True)
 class FinalMessage:
-    """The settled text of one utterance, with its words; ``session`` as for partials.
+    """The settled text of one utterance, with its words; ``session`` and ``name`` as for
+    partials.
 
     Example::
 
@@ -460,12 +481,15 @@ class FinalMessage:
     words: tuple[WordInfo, ...] = field(default=())
     language: str = ""
     session: str | None = None
+    name: str | None = None
 
     @classmethod
-    def from_event(cls, event: Final, session: str | None = None) -> FinalMessage:
+    def from_event(
+        cls, event: Final, session: str | None = None, name: str | None = None
+    ) -> FinalMessage:
         """The message for a :class:`~livewhisper.events.Final`."""
         words = tuple(WordInfo(w.word, w.start, w.end, w.probability) for w in event.words)
-        return cls(event.text, event.start, event.end, words, event.language, session)
+        return cls(event.text, event.start, event.end, words, event.language, session, name)
 
     def to_event(self) -> Final:
         """Back to a :class:`~livewhisper.events.Final` (without its timing fields)."""
@@ -482,9 +506,15 @@ class FinalMessage:
             "words": [w.to_dict() for w in self.words],
             "language": self.language,
         }
-        if self.session is not None:
-            doc["session"] = self.session
-        return doc
+        return _tagged(doc, self.session, self.name)
+
+
+def _tagged(doc: dict[str, Any], session: str | None, name: str | None) -> dict[str, Any]:
+    if session is not None:
+        doc["session"] = session
+    if name is not None:
+        doc["name"] = name
+    return doc
 
 
 @dataclass(frozen=True)
@@ -547,6 +577,7 @@ def parse_server_message(text: str) -> ServerMessage | None:
                 float(doc["end"]),
                 doc.get("stable", ""),
                 doc.get("session"),
+                doc.get("name"),
             )
         if kind == "final":
             words = tuple(
@@ -560,6 +591,7 @@ def parse_server_message(text: str) -> ServerMessage | None:
                 words,
                 doc.get("language", ""),
                 doc.get("session"),
+                doc.get("name"),
             )
         if kind == "ready":
             return Ready(

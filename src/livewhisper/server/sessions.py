@@ -30,12 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from websockets.exceptions import ConnectionClosed
-
 from livewhisper.audio.sources import PushSource
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions
-from livewhisper.errors import ConfigError, DecodeOptionsError
+from livewhisper.errors import ConfigError, DecodeOptionsError, LiveWhisperError
 from livewhisper.events import Event, Partial
 from livewhisper.gate import StreamConfig
 from livewhisper.server.pool import ModelPool, PooledEngine
@@ -59,7 +57,15 @@ from livewhisper.server.protocol import (
     encode,
 )
 
-__all__ = ["CaptionHub", "Connection", "ListenSession", "Outbox", "close_soon", "deliver"]
+__all__ = [
+    "CaptionHub",
+    "Connection",
+    "Disconnected",
+    "ListenSession",
+    "Outbox",
+    "close_soon",
+    "deliver",
+]
 
 log = logging.getLogger("livewhisper.server")
 
@@ -70,8 +76,13 @@ CLOSE_TIMEOUT = 2.0
 _OVERFLOW_NOTICE_INTERVAL = 5.0
 
 
+class Disconnected(LiveWhisperError):
+    """The peer is gone: what a :class:`Connection` raises instead of sending or receiving."""
+
+
 class Connection(Protocol):
-    """What sessions need of a WebSocket connection (websockets' ``ServerConnection``).
+    """What sessions need of a WebSocket connection; methods raise :class:`Disconnected`
+    once the peer is gone.
 
     Example: a test double with ``async def send(self, message)`` and
     ``async def close(self, code=1000, reason="")`` stands in for a real connection.
@@ -241,16 +252,16 @@ class CaptionHub:
         """Forget a listener (idempotent)."""
         self._listeners.pop(outbox, None)
 
-    def publish(self, session: str, event: Event) -> None:
-        """Queue ``event`` of ``session`` for every listener, at once."""
+    def publish(self, session: str, event: Event, name: str | None = None) -> None:
+        """Queue ``event`` of ``session`` (spoken by ``name``) for every listener, at once."""
         if not self._listeners:
             return
         if isinstance(event, Partial):
-            text = encode(PartialMessage.from_event(event, session))
+            text = encode(PartialMessage.from_event(event, session, name))
             for outbox in self._listeners:
                 outbox.put_partial(text, session)
             return
-        text = encode(FinalMessage.from_event(event, session))
+        text = encode(FinalMessage.from_event(event, session, name))
         slow = [outbox for outbox in self._listeners if not outbox.put(text, key=session)]
         for outbox in slow:
             self._drop(outbox)
@@ -268,7 +279,7 @@ class CaptionHub:
 
 
 class ListenConnection(Connection, Protocol):
-    """A connection that audio arrives on (websockets' ``ServerConnection``).
+    """A connection that audio arrives on.
 
     Example: ``frame = await connection.recv()`` gives ``str`` (text) or ``bytes`` (audio).
     """
@@ -323,6 +334,7 @@ class ListenSession:
         self.dictation: Dictation | None = None
         self.engine: PooledEngine | None = None
         self.share = False
+        self.name: str | None = None
         self._loop = asyncio.get_running_loop()
         self._pump: asyncio.Task[None] | None = None
         self._overflow_seen = 0
@@ -356,7 +368,7 @@ class ListenSession:
                     )
                 )
                 return
-            except ConnectionClosed:
+            except Disconnected:
                 return
             try:
                 for action in self.protocol.receive(frame):
@@ -399,6 +411,7 @@ class ListenSession:
             decode = DecodeOptions(language="en")
         self.engine = engine
         self.share = config.share
+        self.name = config.name
         self.dictation = Dictation(
             engine,
             source=PushSource(sample_rate=config.sample_rate),
@@ -440,7 +453,7 @@ class ListenSession:
                     self._fail(ProtocolError(ErrorCode.TOO_SLOW, "the client reads too slowly"))
                     return
                 if self.share:
-                    self.settings.hub.publish(self.id, event)
+                    self.settings.hub.publish(self.id, event, self.name)
         except Exception:
             log.exception("session %s: the dictation failed", self.id)
             self._fail(ProtocolError(ErrorCode.INTERNAL, "the session's audio pipeline failed"))

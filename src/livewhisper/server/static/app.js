@@ -22,7 +22,7 @@ const state = {
   audio: null, // {context, stream, node}
   finals: [], // {session, text, start, end}
   partials: new Map(), // session -> element
-  sessionLabels: new Map(),
+  speakers: new Map(), // session -> "Speaker N", for shared sessions that gave no name
 };
 
 function withToken(path) {
@@ -52,22 +52,30 @@ function render(update) {
   const box = $("#captions");
   const follow = nearBottom(box);
   update();
+  syncHint();
   if (follow) box.scrollTop = box.scrollHeight;
 }
 
-function label(session) {
-  if (!session || state.mode !== "following") return null;
-  if (!state.sessionLabels.has(session)) {
-    const name = session === "mic" ? "room" : `#${state.sessionLabels.size + 1}`;
-    state.sessionLabels.set(session, name);
-  }
-  return state.sessionLabels.get(session);
+function syncHint() {
+  $("#empty-hint").hidden = $("#transcript").childElementCount + state.partials.size > 0;
 }
 
-function line(className, text, session) {
+function label(message) {
+  // Shared captions carry the name their session gave itself, if any; one's own
+  // captions need none.
+  const session = message.session;
+  if (!session || state.mode !== "following") return null;
+  if (message.name) return message.name;
+  if (session === "mic") return "Room microphone";
+  if (!state.speakers.has(session)) state.speakers.set(session, `Speaker ${state.speakers.size + 1}`);
+  return state.speakers.get(session);
+}
+
+function line(className, message) {
   const p = document.createElement("p");
   p.className = className;
-  const who = label(session);
+  const text = message.text;
+  const who = label(message);
   if (who) {
     const tag = document.createElement("span");
     tag.className = "who";
@@ -82,7 +90,7 @@ function showPartial(message) {
   const key = message.session || "me";
   render(() => {
     const old = state.partials.get(key);
-    const p = line("partial", message.text, message.session);
+    const p = line("partial", message);
     if (old) old.replaceWith(p);
     else $("#partials").append(p);
     state.partials.set(key, p);
@@ -95,7 +103,7 @@ function showFinal(message) {
     const old = state.partials.get(key);
     if (old) old.remove();
     state.partials.delete(key);
-    $("#transcript").append(line("final", message.text, message.session));
+    $("#transcript").append(line("final", message));
   });
   state.finals.push({
     session: key, text: message.text, start: message.start, end: message.end,
@@ -105,6 +113,7 @@ function showFinal(message) {
 function clearPartials() {
   for (const p of state.partials.values()) p.remove();
   state.partials.clear();
+  syncHint();
 }
 
 // -- transcript export ------------------------------------------------------------------
@@ -271,6 +280,7 @@ async function startRecording() {
       partials: true,
       share: $("#share").checked,
       model: $("#model").value || null,
+      name: $("#name").value.trim() || null,
     }));
     try {
       await startAudio(socket);
@@ -316,7 +326,7 @@ function setMode(mode) {
   start.classList.toggle("primary", mode !== "recording");
   $("#follow").textContent = mode === "following" ? "Stop following" : "Follow shared captions";
   $("#follow").disabled = mode !== "idle" && mode !== "following";
-  for (const id of ["#model", "#language", "#share"]) $(id).disabled = mode !== "idle";
+  for (const id of ["#model", "#language", "#share", "#name"]) $(id).disabled = mode !== "idle";
   if (mode === "idle") syncLanguage();
 }
 

@@ -32,6 +32,10 @@ function viewFromHash() {
 
 // -- choices ----------------------------------------------------------------------------
 
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
+
 function megabytes(bytes) {
   if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
   if (bytes >= 1e6) return `${Math.round(bytes / 1e6)} MB`;
@@ -79,9 +83,12 @@ async function loadChoices() {
   languages.value = info.language && LANGUAGES.some(([c]) => c === info.language)
     ? info.language : "auto";
   const minutes = Math.round(files.info.max_upload_seconds / 60);
+  // Speeds are measured on the files this server transcribes: until one is, none is shown.
+  const measured = files.info.models.some((m) => m.speed);
   $("#file-hint").textContent =
     `wav, flac, ogg or mp3, up to ${megabytes(files.info.max_upload_bytes)} and ${minutes} min. ` +
-    "Choosing the language is faster than detecting it; speeds are measured on this machine.";
+    "Choosing the language is faster than detecting it." +
+    (measured ? " Speeds (× real time) were measured on files transcribed here." : "");
   syncChoices();
 }
 
@@ -117,7 +124,7 @@ function onEvent(event) {
   switch (event.type) {
     case "transcript.progress":
       if (event.state === "queued") {
-        const ahead = event.ahead === 1 ? "1 file" : `${event.ahead} files`;
+        const ahead = plural(event.ahead, "file");
         setProgress(0, event.ahead ? `Waiting: ${ahead} ahead` : "Waiting");
       } else if (event.state === "preparing") {
         setProgress(0, "Preparing: loading the model and reading the audio");
@@ -138,7 +145,7 @@ function onEvent(event) {
     case "transcript.text.done":
       files.done = event;
       setProgress(1, `Done: ${clock(event.duration)} of audio, ` +
-        `${event.segments.length} segments, language ${event.language || "unknown"}`);
+        `${plural(event.segments.length, "segment")}, language ${event.language || "unknown"}`);
       for (const button of document.querySelectorAll(".file-download")) button.disabled = false;
       break;
     case "error":
@@ -171,8 +178,7 @@ function readEvents(text, final) {
 // -- the upload -------------------------------------------------------------------------
 
 function apiUrl(task) {
-  const path = task === "translate" ? "/v1/audio/translations" : "/v1/audio/transcriptions";
-  return withToken(`${location.protocol}//${location.hostname}:${files.info.port}${path}`);
+  return withToken(task === "translate" ? "/v1/audio/translations" : "/v1/audio/transcriptions");
 }
 
 function finished() {

@@ -1,0 +1,77 @@
+"""What the server's domain refuses, in its own words: no HTTP status in sight.
+
+The file API's web layer (:mod:`~livewhisper.server.web`) maps these, and the library's
+own errors (:class:`~livewhisper.errors.AudioError`, model errors), to HTTP statuses and
+OpenAI's error bodies in one table.
+
+Example::
+
+    raise InvalidRequest("temperature must be from 0 to 1", field="temperature")
+"""
+
+from __future__ import annotations
+
+from livewhisper.errors import LiveWhisperError
+
+__all__ = ["Busy", "InvalidRequest", "NotAForm", "ShuttingDown", "TooLarge", "TooSlow"]
+
+
+class InvalidRequest(LiveWhisperError):
+    """A request whose content the server cannot take.
+
+    ``field`` is the form field at fault, if one is; ``reason`` names the problem for
+    programs (``"invalid_value"``, ``"empty_file"``, ``"unsupported_language"``).
+
+    Example: ``InvalidRequest("'a.txt' is not audio", field="file", reason="invalid_file")``.
+    """
+
+    def __init__(
+        self, message: str, *, field: str | None = None, reason: str = "invalid_value"
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.reason = reason
+
+
+class NotAForm(InvalidRequest):
+    """An upload that is not ``multipart/form-data``, the one form the API reads.
+
+    Example: ``NotAForm("send the file as multipart/form-data, not application/json")``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="unsupported_media_type")
+
+
+class TooLarge(InvalidRequest):
+    """An upload over the server's size limit, noticed before it was read whole.
+
+    Example: ``TooLarge("the file is larger than 100 MB")``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="file", reason="file_too_large")
+
+
+class TooSlow(InvalidRequest):
+    """A request body that stopped arriving for longer than the server waits.
+
+    Example: ``TooSlow("no byte of the upload for 60 s")``.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, reason="timeout")
+
+
+class Busy(LiveWhisperError):
+    """Every place is taken (transcription slots, connections): try again later.
+
+    Example: ``Busy("4 files are waiting, the most this server takes")``.
+    """
+
+
+class ShuttingDown(LiveWhisperError):
+    """The server is stopping and takes nothing new.
+
+    Example: ``ShuttingDown("the server is stopping")``.
+    """
