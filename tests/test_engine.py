@@ -12,6 +12,7 @@ from conftest import DATA
 
 from livewhisper.engine import DecodeOptions, Engine, check_options
 from livewhisper.errors import AudioError, DecodeOptionsError
+from livewhisper.languages import LANGUAGES
 from livewhisper.wer import normalize, word_error_rate
 
 JFK_WORDS = (
@@ -180,3 +181,30 @@ def test_an_engine_refuses_use_after_close(model_cache: object) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr.decode()[-800:]
+
+
+def test_options_are_plain_data() -> None:
+    # Building options used to load whisper.cpp (to check the language) and register its
+    # exit hooks: a fresh process shows that nothing native is touched any more.
+    code = (
+        "import atexit, sys\n"
+        "import livewhisper\n"
+        "hooks = atexit._ncallbacks()\n"
+        "options = livewhisper.DecodeOptions(language='Spanish', beam_size=2)\n"
+        "native = sorted(m for m in sys.modules if 'whispercpp' in m)\n"
+        "assert not native, f'building options loaded {native}'\n"
+        "assert atexit._ncallbacks() == hooks, 'building options registered exit hooks'\n"
+        "assert options.language == 'es', options\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-800:]
+
+
+def test_the_language_table_is_whisper_cpps() -> None:
+    import _pywhispercpp as pw
+
+    assert len(LANGUAGES) == pw.whisper_lang_max_id() + 1
+    for index, (code, name) in enumerate(LANGUAGES.items()):
+        assert pw.whisper_lang_str(index) == code
+        assert pw.whisper_lang_id(name) == index, name  # whisper.cpp takes names too
+        assert DecodeOptions(language=name.title()).language == code

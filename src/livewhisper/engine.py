@@ -38,6 +38,7 @@ from livewhisper.errors import (
     LiveWhisperError,
 )
 from livewhisper.events import Segment, Transcription, Word
+from livewhisper.languages import language_code
 from livewhisper.models.ggml import read_ggml
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.models.resolve import resolve
@@ -64,12 +65,16 @@ def _pw() -> Any:
 class DecodeOptions:
     """How to decode one chunk. Immutable: pass a new one (``dataclasses.replace``) to change.
 
-    ``language=None`` detects the language (slower than naming it). ``beam_size=1`` is
+    ``language`` is a code or an English name (see :data:`~livewhisper.languages.LANGUAGES`;
+    kept as the code); ``None`` or ``"auto"`` detects it (slower). ``beam_size=1`` is
     greedy decoding, the fastest. ``temperature_increment`` > 0 re-decodes at higher
     temperatures when the text looks wrong (``logprob_threshold``, ``entropy_threshold``);
     ``no_speech_threshold`` lets Whisper skip windows it judges silent. ``audio_ctx=None``
     sizes the encoder context to the chunk for greedy decoding (full 30 s for beam search,
     which loops with a short context); ``0`` always uses the full context.
+
+    Raises :class:`DecodeOptionsError` for a value out of range or an unknown language.
+    Building options loads nothing: whisper.cpp is loaded by the :class:`Engine`.
 
     Example: ``DecodeOptions(language="es", initial_prompt="Glosario: ...")``.
     """
@@ -97,17 +102,9 @@ class DecodeOptions:
             raise DecodeOptionsError("temperature_increment must not be negative")
         if self.audio_ctx is not None and not 0 <= self.audio_ctx <= MAX_AUDIO_CTX:
             raise DecodeOptionsError(f"audio_ctx must be within 0..{MAX_AUDIO_CTX}")
-        if self.language is not None:
-            code = self.language.strip().lower()
-            if code in ("", "auto"):
-                object.__setattr__(self, "language", None)
-            elif _pw().whisper_lang_id(code) < 0:
-                raise DecodeOptionsError(
-                    f"unknown language {self.language!r}: use an ISO 639-1 code such as 'en', "
-                    "'es', 'de', or 'auto' to detect it"
-                )
-            else:
-                object.__setattr__(self, "language", code)
+        # From the table, not from whisper.cpp: options are plain data, and building them
+        # must not load the native library (nor register its exit hooks).
+        object.__setattr__(self, "language", language_code(self.language))
 
 
 class SpeechModel(Protocol):
