@@ -430,6 +430,26 @@ def test_live_view_rewrites_partials_in_place(monkeypatch: pytest.MonkeyPatch) -
     assert doctest.testmod(render).failed == 0
 
 
+def test_live_view_says_how_far_behind_the_text_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "41")
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = io.StringIO()
+    view = LiveView(out, live=True)
+    view.partial("ask not")
+    view.lag(4.2, True)
+    view.partial("ask not what")
+    view.lag(0.8, False)
+    assert out.getvalue().split("\r\x1b[K")[1:] == [
+        "ask not",
+        "[4 s behind] ask not",
+        "[4 s behind] ask not what",
+        "ask not what",
+    ]
+    piped = io.StringIO()
+    LiveView(piped, live=False).lag(4.2, True)
+    assert piped.getvalue() == ""
+
+
 @pytest.mark.parametrize("fmt", ["srt", "vtt", "jsonl", "txt"])
 def test_cue_writer_leaves_a_whole_document_after_every_cue(fmt: str, tmp_path: Path) -> None:
     finals = [

@@ -1,5 +1,9 @@
 """livewhisper: local, private, streaming speech-to-text on whisper.cpp.
 
+Importing the package is light: the errors and the result types load with it, every
+other name (the engine, dictation, audio sources, configs) on first use. So
+``import livewhisper.client`` or ``livewhisper.wer`` costs only what that module needs.
+
 Example::
 
     import livewhisper
@@ -8,9 +12,11 @@ Example::
         input("Speak, then press Enter.\\n")
 """
 
-from livewhisper.audio import FileSource, Microphone, PushSource, load_audio
-from livewhisper.dictation import Dictation, DictationStats
-from livewhisper.engine import DecodeOptions, Engine
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from livewhisper.errors import (
     AudioError,
     ClosedError,
@@ -25,14 +31,51 @@ from livewhisper.errors import (
     ModelNotFoundError,
     UnknownModelError,
 )
-from livewhisper.events import Event, Final, Partial, Segment, Transcription, Word
-from livewhisper.gate import StreamConfig
+from livewhisper.events import Event, Final, Partial, Segment, Status, Transcription, Word
 from livewhisper.models.names import DEFAULT_MODEL
-from livewhisper.models.resolve import resolve as resolve_model
-from livewhisper.segmenter import SegmenterConfig
-from livewhisper.vad import VadConfig
+
+if TYPE_CHECKING:
+    from livewhisper.audio import FileSource, Microphone, PushSource, load_audio
+    from livewhisper.dictation import Dictation, DictationStats
+    from livewhisper.engine import DecodeOptions, Engine
+    from livewhisper.gate import StreamConfig
+    from livewhisper.models.resolve import resolve as resolve_model
+    from livewhisper.segmenter import SegmenterConfig
+    from livewhisper.vad import VadConfig
 
 __version__ = "0.1.0"
+
+# Loaded on first use: name -> (module, name there). The engine, the worker and the audio
+# libraries are what an import of the client or of an algorithm must not pay for.
+_LAZY: dict[str, tuple[str, str]] = {
+    "DecodeOptions": ("livewhisper.engine", "DecodeOptions"),
+    "Dictation": ("livewhisper.dictation", "Dictation"),
+    "DictationStats": ("livewhisper.dictation", "DictationStats"),
+    "Engine": ("livewhisper.engine", "Engine"),
+    "FileSource": ("livewhisper.audio", "FileSource"),
+    "Microphone": ("livewhisper.audio", "Microphone"),
+    "PushSource": ("livewhisper.audio", "PushSource"),
+    "SegmenterConfig": ("livewhisper.segmenter", "SegmenterConfig"),
+    "StreamConfig": ("livewhisper.gate", "StreamConfig"),
+    "VadConfig": ("livewhisper.vad", "VadConfig"),
+    "load_audio": ("livewhisper.audio", "load_audio"),
+    "resolve_model": ("livewhisper.models.resolve", "resolve"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'livewhisper' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # found once: later lookups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -59,6 +102,7 @@ __all__ = [
     "PushSource",
     "Segment",
     "SegmenterConfig",
+    "Status",
     "StreamConfig",
     "Transcription",
     "UnknownModelError",

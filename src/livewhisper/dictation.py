@@ -34,8 +34,9 @@ import numpy.typing as npt
 from livewhisper.audio.sources import AudioSource, FileSource, Microphone, PushSource
 from livewhisper.engine import DecodeOptions, Engine, SpeechModel, check_options
 from livewhisper.errors import ClosedError, LiveWhisperError
-from livewhisper.events import Event, Final, Partial
+from livewhisper.events import Event, Final, Partial, Status
 from livewhisper.gate import Signal, SpeechGate, StreamConfig
+from livewhisper.lag import LagMonitor
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.segmenter import SegmenterConfig
 from livewhisper.transcriber import Transcriber, WorkerStats
@@ -135,6 +136,9 @@ class Dictation:
     * ``source``: an :class:`~livewhisper.audio.sources.AudioSource`; a file path (played
       in real time, as if spoken); ``"push"`` to :meth:`feed` audio yourself; or None
       for the default microphone.
+    * ``on_status``: called with a :class:`~livewhisper.events.Status` when the text falls
+      more than :attr:`StreamConfig.behind_after` seconds behind the speaker, every second
+      while it stays behind, and when it has caught up (run on the capture thread).
     * ``on_partial`` / ``on_final`` / ``on_error``: callbacks, run on the worker thread
       (keep them quick).
     * ``decode``, ``vad``, ``segmenter``, ``stream``: the options of each stage;
@@ -162,6 +166,7 @@ class Dictation:
         on_partial: Callable[[Partial], None] | None = None,
         on_final: Callable[[Final], None] | None = None,
         on_error: Callable[[BaseException], None] | None = None,
+        on_status: Callable[[Status], None] | None = None,
         decode: DecodeOptions | None = None,
         vad: VadConfig | None = None,
         segmenter: SegmenterConfig | None = None,
@@ -184,6 +189,8 @@ class Dictation:
             self._close_engine()
             raise
         self._on_partial, self._on_final, self._on_error = on_partial, on_final, on_error
+        self._on_status = on_status
+        self._lag = LagMonitor(self.stream_config.behind_after)
         self._subscribers = _Subscribers()
         self.transcriber = Transcriber(
             self.engine,
@@ -341,6 +348,7 @@ class Dictation:
                         self.gate.settle(*settled)
                     for job in self.gate.push(block, time.monotonic()):
                         self._submit(job)
+                    self._track_lag()
             for job in self.gate.flush(time.monotonic()):
                 self._submit(job)
         except BaseException as exc:
@@ -368,6 +376,27 @@ class Dictation:
         if not self._done.is_set():
             self._done.set()
             self._subscribers.publish(None)
+
+    def _track_lag(self) -> None:
+        worker = self.transcriber
+        status = self._lag.update(
+            self.gate.time,
+            worker.shown_until,
+            self.gate.in_utterance or worker.finals_pending,
+            time.monotonic(),
+        )
+        worker.behind = self._lag.lag >= self.stream_config.behind_after
+        if status is not None and self._on_status is not None:
+            try:
+                self._on_status(status)
+            except Exception as exc:
+                self._error(exc)
+
+    @property
+    def lag(self) -> float:
+        """Seconds of speech heard but not yet covered by any text, as of the last block
+        (see :class:`~livewhisper.lag.LagMonitor`)."""
+        return self._lag.lag
 
     def _dispatch(self, event: Event) -> None:
         callback = self._on_final if isinstance(event, Final) else self._on_partial

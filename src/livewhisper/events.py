@@ -119,5 +119,24 @@ class Final:
         return self.emitted_at - self.audio_time
 
 
+@dataclass(frozen=True)
+class Status:
+    """How far the text is behind the speaker, reported when it falls behind, every
+    second while it stays behind, and once when it has caught up.
+
+    ``lag`` is seconds of audio heard but not yet covered by any text (0.0 when caught
+    up); ``behind`` whether that is past :attr:`~livewhisper.StreamConfig.behind_after`;
+    ``at`` the stream time of the report, ``emitted_at`` its wall-clock time
+    (``time.monotonic()``). Not an :data:`Event`: it comes through ``on_status``.
+
+    Example: ``Status(lag=4.2, behind=True, at=63.0, emitted_at=1234.5)``.
+    """
+
+    lag: float
+    behind: bool
+    at: float
+    emitted_at: float = 0.0
+
+
 Event = Partial | Final
 """A live-stream event: either a :class:`Partial` or a :class:`Final`."""

@@ -79,6 +79,10 @@ class StreamConfig:
       final even without a sentence end (8.0): no final waits for, and no partial
       decodes, much more than this (plus the time to agree) however long the speaker
       goes on.
+    * ``behind_after``: seconds of speech not yet covered by text from which the text
+      counts as behind the speaker (3.0): a :class:`~livewhisper.events.Status` says so,
+      and finals are decoded with an encoder context sized to their audio (cheaper)
+      until it has caught up.
     * ``prompt_history``: recent finals used as the initial prompt of decodes with the
       full context (3; 0 disables): base's live WER 2.6% with it against 6.1% without.
       Quick decodes with a sized context go without: there a prompt made Whisper drop or
@@ -99,6 +103,7 @@ class StreamConfig:
     early_decode_context: str = "auto"
     commit_after: float = 3.0
     commit_span: float = 8.0
+    behind_after: float = 3.0
     prompt_history: int = 3
 
     def __post_init__(self) -> None:
@@ -110,6 +115,7 @@ class StreamConfig:
             "partial_budget",
             "commit_after",
             "commit_span",
+            "behind_after",
         ):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -222,6 +228,11 @@ class SpeechGate:
     def time(self) -> float:
         """Stream time in seconds of everything pushed so far."""
         return self.segmenter.time
+
+    @property
+    def in_utterance(self) -> bool:
+        """Whether an utterance is open (speech heard, its final not yet due)."""
+        return self._open
 
     def push(self, block: npt.NDArray[np.float32], arrival: float) -> list[Signal]:
         """Take the next block of 16 kHz mono audio; return the jobs it makes due."""

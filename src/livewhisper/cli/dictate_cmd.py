@@ -24,7 +24,7 @@ from livewhisper.cli.common import (
 from livewhisper.cli.render import LiveView
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, Engine, check_options
-from livewhisper.events import Final
+from livewhisper.events import Final, Status
 from livewhisper.formats import STREAM_FORMATS, CueWriter
 from livewhisper.gate import StreamConfig
 
@@ -151,6 +151,7 @@ def _run(
     view = LiveView(sys.stdout)
     errors: list[BaseException] = []
     reader_gone = threading.Event()
+    behind = threading.Event()
 
     def on_final(final: Final) -> None:
         if writer is not None:
@@ -161,6 +162,18 @@ def _run(
             # The reader left (`| head -3`): stop listening, as a pipeline expects.
             silence_broken_stdout()
             reader_gone.set()
+
+    def on_status(status: Status) -> None:
+        view.lag(status.lag, status.behind)
+        if not view.live and status.behind != behind.is_set():
+            # Piped, the text has no status line: one note when it falls behind, one
+            # when it has caught up.
+            if status.behind:
+                behind.set()
+            else:
+                behind.clear()
+            state = f"{status.lag:.0f} s behind the speaker" if status.behind else "caught up"
+            print(f"livewhisper: text {state}", file=sys.stderr, flush=True)
 
     def on_error(exc: BaseException) -> None:
         errors.append(exc)
@@ -176,6 +189,7 @@ def _run(
         on_partial=lambda partial: view.partial(partial.text),
         on_final=on_final,
         on_error=on_error,
+        on_status=on_status,
     )
     dictation.start()
     _status(dictation, args, options.language)

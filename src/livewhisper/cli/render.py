@@ -80,18 +80,34 @@ class LiveView:
         self._dim = self.live and not os.environ.get("NO_COLOR")
         self._lock = threading.Lock()
         self._showing = False
+        self._text = ""
+        self._behind = ""
 
     def partial(self, text: str) -> None:
         """Show ``text`` in place of the previous partial (terminal only)."""
         if not self.live:
             return
-        columns = max(10, shutil.get_terminal_size().columns - 1)
-        shown = _tail(" ".join(text.split()), columns)
         with self._lock:
-            start, end = (_DIM, _RESET) if self._dim else ("", "")
-            self._stream.write(f"{_CLEAR_LINE}{start}{shown}{end}")
-            self._stream.flush()
-            self._showing = True
+            self._text = " ".join(text.split())
+            self._draw()
+
+    def lag(self, seconds: float, behind: bool) -> None:
+        """Say on the partial line that the text is ``seconds`` behind the speaker while
+        ``behind``; clear that once it has caught up (terminal only)."""
+        if not self.live:
+            return
+        with self._lock:
+            self._behind = f"[{seconds:.0f} s behind] " if behind else ""
+            if self._text or self._behind:
+                self._draw()
+
+    def _draw(self) -> None:
+        columns = max(10, shutil.get_terminal_size().columns - 1 - display_width(self._behind))
+        start, end = (_DIM, _RESET) if self._dim else ("", "")
+        shown = _tail(self._text, columns)
+        self._stream.write(f"{_CLEAR_LINE}{self._behind}{start}{shown}{end}")
+        self._stream.flush()
+        self._showing = True
 
     def final(self, text: str) -> None:
         """Write ``text`` as a settled line, replacing the partial on a terminal."""
@@ -100,6 +116,7 @@ class LiveView:
             self._stream.write(f"{prefix}{text.strip()}\n")
             self._stream.flush()
             self._showing = False
+            self._text = ""
 
     def clear(self) -> None:
         """Erase a partial still on screen (before exiting, or printing anything else)."""
