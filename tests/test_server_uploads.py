@@ -37,7 +37,6 @@ from server_fixtures import (  # noqa: F401
 
 from livewhisper.engine import DecodeOptions
 from livewhisper.server import ModelPool, ServerThread, access, catalog
-from livewhisper.server.catalog import LANGUAGES
 from livewhisper.server.errors import InvalidRequest
 from livewhisper.server.uploads import UploadedFile, UploadForm, transcription_request
 from livewhisper.wer import word_error_rate
@@ -117,13 +116,6 @@ def test_form_fields_are_checked_one_by_one(tmp_path: Path) -> None:
         )
     with pytest.raises(InvalidRequest, match="no file"):
         transcription_request(UploadForm(), model="m", multilingual=True)
-
-
-def test_language_names() -> None:
-    import _pywhispercpp as pw
-
-    codes = [pw.whisper_lang_str(i) for i in range(pw.whisper_lang_max_id() + 1)]
-    assert list(LANGUAGES) == codes
 
 
 @pytest.mark.parametrize("module", [access, catalog], ids=lambda m: m.__name__)

@@ -180,7 +180,7 @@ async def _run(config: Any) -> None:
         print(
             f"livewhisper: captions at {page} (models {models}; up to "
             f"{config.max_sessions} sessions on {server.pool.workers} workers{mic}); "
-            f"file API at {server.api_url}; Ctrl-C to stop",
+            f"OpenAI's API at {server.api_url}; Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )

@@ -4,8 +4,8 @@
 was started with (loaded), then every other one this machine has (cached, or bundled in
 an installed package and prepared on first use), each with its file size and, once a
 file has been transcribed with it, the speed measured then (:attr:`JobRegistry.speeds
-<livewhisper.server.jobs.JobRegistry.speeds>`). :data:`LANGUAGES` names Whisper's
-languages, as OpenAI's ``verbose_json`` reports them.
+<livewhisper.server.jobs.JobRegistry.speeds>`). :func:`language_name` names Whisper's
+languages as OpenAI's ``verbose_json`` reports them.
 
 Example::
 
@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from livewhisper.errors import ModelError, ModelNotFoundError, UnknownModelError
+from livewhisper.languages import LANGUAGES
 from livewhisper.models.names import ModelName
 from livewhisper.models.resolve import list_models
 from livewhisper.server.pool import ModelPool
 
 __all__ = [
-    "LANGUAGES",
     "OPENAI_MODEL",
     "ModelCatalog",
     "ModelEntry",
@@ -37,30 +37,6 @@ __all__ = [
 
 OPENAI_MODEL = "whisper-1"
 """The model name OpenAI clients send by default; it means the server's default model."""
-
-# Whisper's languages in whisper.cpp's order (ids 0..99), named as OpenAI names them;
-# one string, so that the table reads as a table.
-LANGUAGES: dict[str, str] = dict(
-    pair.split(":")
-    for pair in (  # noqa: SIM905
-        "en:english zh:chinese de:german es:spanish ru:russian ko:korean fr:french "
-        "ja:japanese pt:portuguese tr:turkish pl:polish ca:catalan nl:dutch ar:arabic "
-        "sv:swedish it:italian id:indonesian hi:hindi fi:finnish vi:vietnamese he:hebrew "
-        "uk:ukrainian el:greek ms:malay cs:czech ro:romanian da:danish hu:hungarian "
-        "ta:tamil no:norwegian th:thai ur:urdu hr:croatian bg:bulgarian lt:lithuanian "
-        "la:latin mi:maori ml:malayalam cy:welsh sk:slovak te:telugu fa:persian lv:latvian "
-        "bn:bengali sr:serbian az:azerbaijani sl:slovenian kn:kannada et:estonian "
-        "mk:macedonian br:breton eu:basque is:icelandic hy:armenian ne:nepali mn:mongolian "
-        "bs:bosnian kk:kazakh sq:albanian sw:swahili gl:galician mr:marathi pa:punjabi "
-        "si:sinhala km:khmer sn:shona yo:yoruba so:somali af:afrikaans oc:occitan "
-        "ka:georgian be:belarusian tg:tajik sd:sindhi gu:gujarati am:amharic yi:yiddish "
-        "lo:lao uz:uzbek fo:faroese ht:haitian_creole ps:pashto tk:turkmen nn:nynorsk "
-        "mt:maltese sa:sanskrit lb:luxembourgish my:myanmar bo:tibetan tl:tagalog "
-        "mg:malagasy as:assamese tt:tatar haw:hawaiian ln:lingala ha:hausa ba:bashkir "
-        "jw:javanese su:sundanese yue:cantonese"
-    ).split()
-)
-"""ISO 639-1 code (``yue`` and ``haw`` excepted) -> English name, lower case."""
 
 
 def language_name(code: str) -> str:
@@ -71,7 +47,7 @@ def language_name(code: str) -> str:
         >>> language_name("es"), language_name("ht")
         ('spanish', 'haitian creole')
     """
-    return LANGUAGES.get(code, code).replace("_", " ")
+    return LANGUAGES.get(code, code)
 
 
 @dataclass(frozen=True)
