@@ -1,0 +1,96 @@
+"""What an import costs: the client and the algorithms load no server, worker or engine.
+
+Each import runs in a fresh interpreter, so that what this test session has loaded does
+not hide what a module pulls in.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import livewhisper
+
+# What a light import must never load: the streaming worker and the engine (and through
+# them whisper.cpp and the model tools), the web stack, the fine-tuning stack.
+HEAVY = {
+    "livewhisper.dictation",
+    "livewhisper.transcriber",
+    "livewhisper.engine",
+    "livewhisper.filetranscribe",
+    "livewhisper.models.resolve",
+    "pywhispercpp",
+    "_pywhispercpp",
+    "uvicorn",
+    "starlette",
+    "torch",
+    "transformers",
+}
+
+# The algorithms and the plain data they take: pure functions over arrays and strings.
+LIGHT = [
+    "livewhisper",
+    "livewhisper.errors",
+    "livewhisper.events",
+    "livewhisper.languages",
+    "livewhisper.agreement",
+    "livewhisper.segmenter",
+    "livewhisper.guards",
+    "livewhisper.wer",
+    "livewhisper.vad",
+    "livewhisper.gate",
+    "livewhisper.policy",
+    "livewhisper.lag",
+    "livewhisper.formats",
+    "livewhisper.models.names",
+    "livewhisper.audio.ring",
+    "livewhisper.audio.resample",
+]
+
+
+def _loaded_by(statement: str) -> set[str]:
+    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-800:]
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def _heavy(loaded: set[str]) -> list[str]:
+    return sorted(m for m in loaded if m in HEAVY or m.split(".")[0] in HEAVY)
+
+
+def _server(loaded: set[str]) -> list[str]:
+    return sorted(
+        m for m in loaded if m == "livewhisper.server" or m.startswith("livewhisper.server.")
+    )
+
+
+@pytest.mark.parametrize("module", LIGHT)
+def test_an_algorithm_loads_no_server_worker_or_engine(module: str) -> None:
+    loaded = _loaded_by(f"import {module}")
+    assert _heavy(loaded) == []
+    assert _server(loaded) == []
+
+
+def test_the_client_loads_the_protocol_and_nothing_else_of_the_server() -> None:
+    # The protocol's messages are the one thing client and server share; the server's
+    # package loads its parts lazily, so reaching the protocol costs nothing more.
+    loaded = _loaded_by("import livewhisper.client")
+    assert _heavy(loaded) == []
+    assert _server(loaded) == ["livewhisper.server", "livewhisper.server.protocol"]
+
+
+def test_the_heavy_names_load_on_first_use() -> None:
+    loaded = _loaded_by("import livewhisper\nlivewhisper.Dictation")
+    assert {"livewhisper.dictation", "livewhisper.engine"} <= loaded
+    assert "_pywhispercpp" not in loaded  # whisper.cpp itself waits for an Engine
+    for name in livewhisper.__all__:
+        assert getattr(livewhisper, name) is not None, name
+    assert set(livewhisper.__all__) <= set(dir(livewhisper))
+    with pytest.raises(AttributeError, match="no attribute 'Dictatoin'"):
+        livewhisper.Dictatoin  # type: ignore[attr-defined]  # noqa: B018
