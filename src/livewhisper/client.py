@@ -39,7 +39,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from livewhisper.audio.decode import SAMPLE_RATE
 from livewhisper.audio.sources import ArraySource, AudioSource, FileSource
-from livewhisper.errors import LiveWhisperError
+from livewhisper.errors import ClosedError, LiveWhisperError
 from livewhisper.events import Event
 from livewhisper.server.protocol import (
     Config,
@@ -134,6 +134,8 @@ class ListenSession:
     Send audio with :meth:`send` while iterating over the events in another task, or
     send it all, :meth:`end`, then iterate: iteration ends at the server's ``end``, after
     the last final. Non-fatal errors the server reported collect in :attr:`notices`.
+    Once closed (:meth:`close`, or the end of the ``listen`` block), sending, ending and
+    iterating raise :class:`~livewhisper.errors.ClosedError`.
 
     Example::
 
@@ -149,15 +151,25 @@ class ListenSession:
         self.config = config
         self.notices: list[ErrorMessage] = []
         self._ended = False
+        self._closed = False
 
     @property
     def id(self) -> str:
         """The session id the server gave (as seen on ``/v1/captions``)."""
         return self.ready.session
 
+    @property
+    def closed(self) -> bool:
+        """Whether the session was closed (by :meth:`close` or the ``listen`` block)."""
+        return self._closed
+
     async def send(self, audio: npt.ArrayLike | bytes) -> None:
         """Send mono audio at ``config.sample_rate``: raw bytes as they are, arrays
-        converted to the session's encoding and cut into frames the server accepts."""
+        converted to the session's encoding and cut into frames the server accepts.
+
+        Raises :class:`~livewhisper.errors.ClosedError` once the session is closed.
+        """
+        self._check_open()
         if isinstance(audio, (bytes, bytearray, memoryview)):
             await self.connection.send(bytes(audio))
             return
@@ -167,14 +179,20 @@ class ListenSession:
             await self.connection.send(data[offset : offset + step])
 
     async def end(self) -> None:
-        """No more audio: the server flushes, sends the last finals, then ``end``."""
+        """No more audio: the server flushes, sends the last finals, then ``end``.
+
+        Raises :class:`~livewhisper.errors.ClosedError` once the session is closed.
+        """
+        self._check_open()
         if not self._ended:
             self._ended = True
             await self.connection.send(encode(End()))
 
     async def events(self) -> AsyncIterator[Event]:
         """Partials and finals until the server's ``end``; :class:`ServerError` if the
-        session ends any other way."""
+        session ends any other way, :class:`~livewhisper.errors.ClosedError` if it was
+        closed here."""
+        self._check_open()
         while True:
             message = await _next_message(self.connection)
             if isinstance(message, PartialMessage | FinalMessage):
@@ -190,8 +208,16 @@ class ListenSession:
         return self.events()
 
     async def close(self) -> None:
-        """Close the connection (without waiting for finals: :meth:`end` does that)."""
+        """Close the connection (without waiting for finals: :meth:`end` does that).
+
+        Idempotent.
+        """
+        self._closed = True
         await self.connection.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError(f"session {self.id} is closed: open another with listen()")
 
 
 async def _next_message(connection: ClientConnection) -> ServerMessage:
@@ -254,7 +280,11 @@ async def listen(
             raise ServerError(message.code, message.message)
         if not isinstance(message, Ready):
             raise ServerError("invalid_message", f"expected 'ready', got {message!r}")
-        yield ListenSession(connection, message, config)
+        session = ListenSession(connection, message, config)
+        try:
+            yield session
+        finally:
+            await session.close()
     finally:
         await connection.close()
 
@@ -364,7 +394,7 @@ async def send_source(
         source.close()
         # Even after a failed read: the server then delivers what it has and ends, and
         # whoever iterates over the session is not left waiting for the idle timeout.
-        with contextlib.suppress(ConnectionClosed):
+        with contextlib.suppress(ConnectionClosed, ClosedError):
             await session.end()
 
 
