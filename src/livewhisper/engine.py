@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from livewhisper import cpu
 from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32
 from livewhisper.errors import (
     AudioError,
@@ -175,8 +176,10 @@ class Engine:
     """A whisper.cpp model ready to transcribe; one context per thread that calls it.
 
     ``model`` is a name (``"base-q8_0"``) or a path, resolved with
-    :func:`livewhisper.models.resolve`; ``threads`` is the number of CPU threads per call
-    (default: all cores, at most 8).
+    :func:`livewhisper.models.resolve`; ``threads`` is the number of CPU threads per call.
+    By default (None) each call takes the cores other programs have left idle since the
+    calling thread's previous call, at least one and at most all (8 at most): whisper.cpp
+    on more threads than free cores runs several times slower (:mod:`livewhisper.cpu`).
 
     Example::
 
@@ -188,9 +191,13 @@ class Engine:
     def __init__(self, model: str | Path = DEFAULT_MODEL, *, threads: int | None = None) -> None:
         self.path = resolve(model)
         self.model_name = str(model)
+        self.adaptive_threads = threads is None
+        """Whether each call picks its thread count from the idle cores (``threads=None``)."""
         self.threads = threads or min(8, os.cpu_count() or 1)
+        """The thread count per call, or the most an adaptive call takes."""
         if self.threads < 1:
             raise DecodeOptionsError("threads must be at least 1")
+        self._cpu_at_load = cpu.sample()  # a first interval for the first adaptive call
         header = read_ggml(self.path).hparams
         self.multilingual = header.multilingual
         self.encoder_layers = header.n_audio_layer
@@ -257,6 +264,22 @@ class Engine:
                 raise LiveWhisperError(f"whisper.cpp failed to decode (status {status})")
             return self._collect(ctx.handle, duration, language)
 
+    def _threads_now(self) -> int:
+        """This call's thread count: fixed, or the cores left idle since this thread's
+        previous call (rounded, 1 to :attr:`threads`)."""
+        if not self.adaptive_threads:
+            return self.threads
+        now = cpu.sample()
+        last: cpu.CpuSample | None = getattr(self._local, "cpu", self._cpu_at_load)
+        threads: int = getattr(self._local, "threads", self.threads)
+        if now is not None and last is not None and now.at - last.at >= 0.05:
+            free = cpu.free_cores(last, now, os.cpu_count() or 1)
+            threads = max(1, min(self.threads, round(free)))
+        if now is not None and (last is None or now.at - last.at >= 0.05):
+            self._local.cpu = now
+        self._local.threads = threads
+        return threads
+
     def _params(self, opts: DecodeOptions, language: str | None, seconds: float) -> Any:
         pw = _pw()
         strategy = (
@@ -265,7 +288,7 @@ class Engine:
             else pw.whisper_sampling_strategy.WHISPER_SAMPLING_BEAM_SEARCH
         )
         p = pw.whisper_full_default_params(strategy)
-        p.n_threads = self.threads
+        p.n_threads = self._threads_now()
         p.print_progress = p.print_realtime = p.print_timestamps = p.print_special = False
         p.no_context = True  # prompts are ours to give, per call
         p.token_timestamps = True

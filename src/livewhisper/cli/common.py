@@ -79,7 +79,8 @@ def add_decode_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--threads",
         type=positive_int,
-        help="CPU threads per decode (default: all cores, at most 8)",
+        help="CPU threads per decode (default: the cores other programs leave idle, "
+        "measured before each decode; at most 8)",
     )
     group.add_argument(
         "--prompt",
