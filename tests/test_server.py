@@ -373,6 +373,31 @@ def test_python_client_streams_and_follows_captions(server: ServerThread) -> Non
     assert finals[0].words and finals[0].words[0].start == finals[0].start
 
 
+def test_a_session_that_falls_behind_is_told_how_far(server: ServerThread) -> None:
+    # 27 s of speech sent as fast as the socket takes it: the text cannot keep up, so
+    # status messages say how far behind it is, before the last final; every word still
+    # comes, and the client keeps the latest report.
+    speech = (read_wav(EN / "mfa_acoustic_corpus.wav") * 32767).astype("<i2").tobytes()
+
+    async def scenario() -> Session:
+        session = Session()
+        async with connect(f"{server.ws_url}/v1/listen") as talker:
+            await talker.send('{"type": "config", "language": "en"}')
+            for i in range(0, len(speech), 6400):
+                await talker.send(speech[i : i + 6400])
+            await talker.send('{"type": "end"}')
+            await asyncio.wait_for(collect(talker, session), 120)
+        return session
+
+    session = asyncio.run(scenario())
+    statuses = session.of_type("status")
+    assert statuses and statuses[0]["behind"] and statuses[0]["lag"] >= 3.0, session.types
+    assert session.types.index("status") < len(session.types) - 1 - session.types[::-1].index(
+        "final"
+    )
+    assert word_error_rate(reference("mfa_acoustic_corpus"), session.text) <= 0.4
+
+
 def test_shutdown_says_goodbye_to_every_connection(server_pool: ModelPool) -> None:
     speech = (read_wav(EN / "jfk.wav")[:16000] * 32767).astype("<i2").tobytes()
 

@@ -12,7 +12,7 @@ import pytest
 
 from livewhisper.client import server_url
 from livewhisper.errors import ConfigError
-from livewhisper.events import Final, Partial, Word
+from livewhisper.events import Final, Partial, Status, Word
 from livewhisper.server.config import ServerConfig, is_loopback
 from livewhisper.server.pool import default_workers
 from livewhisper.server.protocol import (
@@ -32,6 +32,7 @@ from livewhisper.server.protocol import (
     ProtocolError,
     Ready,
     Start,
+    StatusMessage,
     Subscribed,
     decode_frame,
     encode,
@@ -128,6 +129,8 @@ def test_server_messages_round_trip() -> None:
         PartialMessage.from_event(partial, "s2", "Ana"),
         FinalMessage.from_event(final),
         FinalMessage.from_event(final, "s2", "Ana"),
+        StatusMessage.from_event(Status(4.2, True, 63.0)),
+        StatusMessage(0.5, False, 70.25, "s2", "Ana"),
         ErrorMessage("busy", "try later"),
         End(),
     ]

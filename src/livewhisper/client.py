@@ -40,7 +40,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from livewhisper.audio.decode import SAMPLE_RATE
 from livewhisper.audio.sources import ArraySource, AudioSource, FileSource
 from livewhisper.errors import ClosedError, LiveWhisperError
-from livewhisper.events import Event
+from livewhisper.events import Event, Status
 from livewhisper.server.protocol import (
     Config,
     Encoding,
@@ -51,6 +51,7 @@ from livewhisper.server.protocol import (
     ProtocolError,
     Ready,
     ServerMessage,
+    StatusMessage,
     Subscribed,
     encode,
     parse_server_message,
@@ -150,6 +151,8 @@ class ListenSession:
         self.ready = ready
         self.config = config
         self.notices: list[ErrorMessage] = []
+        self.status: Status | None = None
+        """The server's latest report of how far the text is behind (None before any)."""
         self._ended = False
         self._closed = False
 
@@ -197,6 +200,8 @@ class ListenSession:
             message = await _next_message(self.connection)
             if isinstance(message, PartialMessage | FinalMessage):
                 yield message.to_event()
+            elif isinstance(message, StatusMessage):
+                self.status = message.to_event()
             elif isinstance(message, ErrorMessage):
                 if message.fatal:
                     raise ServerError(message.code, message.message)
@@ -418,7 +423,7 @@ async def captions(server: str, *, token: str | None = None) -> AsyncIterator[tu
                 yield message.session or "", message.to_event()
             elif isinstance(message, ErrorMessage) and message.fatal:
                 raise ServerError(message.code, message.message)
-            elif isinstance(message, Subscribed | ErrorMessage | Ready | End):
+            elif isinstance(message, Subscribed | ErrorMessage | Ready | End | StatusMessage):
                 continue
     finally:
         await connection.close()

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from livewhisper.errors import LiveWhisperError
-from livewhisper.events import Final, Partial, Word
+from livewhisper.events import Final, Partial, Status, Word
 
 __all__ = [
     "MAX_FRAME_SECONDS",
@@ -52,6 +52,7 @@ __all__ = [
     "Ready",
     "ServerMessage",
     "Start",
+    "StatusMessage",
     "Subscribed",
     "WordInfo",
     "encode",
@@ -509,6 +510,46 @@ class FinalMessage:
         return _tagged(doc, self.session, self.name)
 
 
+@dataclass(frozen=True)
+class StatusMessage:
+    """How far the text is behind the speaker (:class:`~livewhisper.events.Status`): sent
+    when it falls more than a few seconds behind, every second while it stays behind,
+    and once when it has caught up. Clients that do not know it ignore it.
+
+    Example::
+
+        >>> encode(StatusMessage(4.2, True, 63.0))
+        '{"type":"status","lag":4.2,"behind":true,"at":63.0}'
+    """
+
+    lag: float
+    behind: bool
+    at: float
+    session: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def from_event(
+        cls, event: Status, session: str | None = None, name: str | None = None
+    ) -> StatusMessage:
+        """The message for a :class:`~livewhisper.events.Status`."""
+        return cls(event.lag, event.behind, event.at, session, name)
+
+    def to_event(self) -> Status:
+        """Back to a :class:`~livewhisper.events.Status` (without its wall-clock time)."""
+        return Status(self.lag, self.behind, self.at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        doc: dict[str, Any] = {
+            "type": "status",
+            "lag": round(self.lag, 1),
+            "behind": self.behind,
+            "at": round(self.at, 3),
+        }
+        return _tagged(doc, self.session, self.name)
+
+
 def _tagged(doc: dict[str, Any], session: str | None, name: str | None) -> dict[str, Any]:
     if session is not None:
         doc["session"] = session
@@ -540,7 +581,9 @@ class ErrorMessage:
         return {"type": "error", "code": self.code, "message": self.message}
 
 
-ServerMessage = Ready | Subscribed | PartialMessage | FinalMessage | ErrorMessage | End
+ServerMessage = (
+    Ready | Subscribed | PartialMessage | FinalMessage | StatusMessage | ErrorMessage | End
+)
 """Any message the server sends."""
 
 Message = ServerMessage | Config
@@ -590,6 +633,14 @@ def parse_server_message(text: str) -> ServerMessage | None:
                 float(doc["end"]),
                 words,
                 doc.get("language", ""),
+                doc.get("session"),
+                doc.get("name"),
+            )
+        if kind == "status":
+            return StatusMessage(
+                float(doc["lag"]),
+                bool(doc["behind"]),
+                float(doc["at"]),
                 doc.get("session"),
                 doc.get("name"),
             )

@@ -28,13 +28,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from livewhisper.audio.sources import PushSource
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, DecodeOptionsError, LiveWhisperError
-from livewhisper.events import Event, Partial
+from livewhisper.events import Event, Partial, Status
 from livewhisper.gate import StreamConfig
 from livewhisper.server.pool import ModelPool, PooledEngine
 from livewhisper.server.protocol import (
@@ -53,6 +53,7 @@ from livewhisper.server.protocol import (
     ProtocolError,
     Ready,
     Start,
+    StatusMessage,
     Subscribed,
     encode,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "deliver",
 ]
 
+_T = TypeVar("_T")
 log = logging.getLogger("livewhisper.server")
 
 # How long a closing handshake may take before the TCP connection is simply dropped: a
@@ -252,9 +254,14 @@ class CaptionHub:
         """Forget a listener (idempotent)."""
         self._listeners.pop(outbox, None)
 
-    def publish(self, session: str, event: Event, name: str | None = None) -> None:
+    def publish(self, session: str, event: Event | Status, name: str | None = None) -> None:
         """Queue ``event`` of ``session`` (spoken by ``name``) for every listener, at once."""
         if not self._listeners:
+            return
+        if isinstance(event, Status):
+            text = encode(StatusMessage.from_event(event, session, name))
+            for outbox in self._listeners:
+                outbox.put_partial(text, f"{session}/status")
             return
         if isinstance(event, Partial):
             text = encode(PartialMessage.from_event(event, session, name))
@@ -418,6 +425,7 @@ class ListenSession:
             decode=decode,
             stream=StreamConfig(partials=config.partials),
             on_error=self._threadsafe(self._decode_failed),
+            on_status=self._threadsafe(self._lagging),
         )
         self.outbox.put(encode(Ready(self.id, engine.model_name, config.sample_rate)))
         # The iterator subscribes before it starts the dictation, so no event is missed;
@@ -470,15 +478,21 @@ class ListenSession:
         if not self._over:
             self.outbox.put(encode(ErrorMessage(ErrorCode.DECODE_FAILED.value, str(exc))))
 
-    def _threadsafe(
-        self, callback: Callable[[BaseException], None]
-    ) -> Callable[[BaseException], None]:
+    def _lagging(self, status: Status) -> None:
+        if self._over:
+            return
+        # Only the newest report matters: it replaces one still waiting to be sent.
+        self.outbox.put_partial(encode(StatusMessage.from_event(status)), f"{self.id}/status")
+        if self.share:
+            self.settings.hub.publish(self.id, status, self.name)
+
+    def _threadsafe(self, callback: Callable[[_T], None]) -> Callable[[_T], None]:
         loop = self._loop
 
-        def call(exc: BaseException) -> None:
+        def call(value: _T) -> None:
             # After the server stopped, the loop is closed and nobody is left to tell.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(callback, exc)
+                loop.call_soon_threadsafe(callback, value)
 
         return call
 

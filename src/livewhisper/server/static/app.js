@@ -97,6 +97,15 @@ function showPartial(message) {
   });
 }
 
+function showLag(message) {
+  // The server says how far the text is behind the speaker, and when it caught up.
+  const lag = $("#lag");
+  lag.hidden = !message.behind;
+  lag.textContent = message.behind
+    ? `Captions ${Math.round(message.lag)} s behind (the machine is busy)`
+    : "";
+}
+
 function showFinal(message) {
   const key = message.session || "me";
   render(() => {
@@ -191,6 +200,9 @@ function onServerMessage(event) {
       break;
     case "final":
       showFinal(message);
+      break;
+    case "status":
+      showLag(message);
       break;
     case "error":
       setStatus(`${message.code}: ${message.message}`, true);
