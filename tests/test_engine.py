@@ -189,8 +189,9 @@ def test_options_are_plain_data() -> None:
     code = (
         "import atexit, sys\n"
         "import livewhisper\n"
+        "DecodeOptions = livewhisper.DecodeOptions  # imports load (logging registers a hook)\n"
         "hooks = atexit._ncallbacks()\n"
-        "options = livewhisper.DecodeOptions(language='Spanish', beam_size=2)\n"
+        "options = DecodeOptions(language='Spanish', beam_size=2)\n"
         "native = sorted(m for m in sys.modules if 'whispercpp' in m)\n"
         "assert not native, f'building options loaded {native}'\n"
         "assert atexit._ncallbacks() == hooks, 'building options registered exit hooks'\n"
