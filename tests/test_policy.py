@@ -113,3 +113,158 @@ def test_the_partial_cadence_follows_the_cost_of_decodes() -> None:
     assert next_partial_due(10.0, 0.25, 0.25, 0.0) == pytest.approx(11.0)
     assert next_partial_due(10.0, 0.5, 0.25, 0.0) == pytest.approx(12.0)  # busy: sparser
     assert next_partial_due(10.0, 0.1, 0.25, 12.5) == 12.5  # never sooner than already due
+
+
+# -- the policy object, on recorded decode results -----------------------------------------
+
+RATE = 16000
+
+
+def _result(text: str, start: float = 0.0, step: float = 0.4, sure: float = 0.9):
+    """A decode result as the engine gives it: one segment, words in chunk time."""
+    from livewhisper.events import Segment, Transcription
+
+    words = tuple(_words(text, start, step))
+    end = words[-1].end if words else start
+    segment = Segment(" " + text, start, end, words, -0.2, sure)
+    return Transcription((segment,) if words else (), "en", end)
+
+
+def _policy(**stream: object):
+    from livewhisper.engine import DecodeOptions
+    from livewhisper.policy import StreamPolicy
+
+    return StreamPolicy(
+        StreamConfig(**stream),
+        DecodeOptions(language="en"),
+        sized_early=True,  # type: ignore[arg-type]
+    )
+
+
+def _partial(utterance: int, seconds: float, start: float = 0.0, early: bool = False):
+    from livewhisper.gate import PartialJob
+
+    audio = np.full(round(seconds * RATE), 0.01, np.float32)
+    return PartialJob(utterance, audio, start, arrival=100.0, early=early)
+
+
+def _final(utterance: int, seconds: float, speech_end: float, start: float = 0.0):
+    from livewhisper.gate import FinalJob
+
+    audio = np.full(round(seconds * RATE), 0.01, np.float32)
+    return FinalJob(utterance, audio, start, speech_end, arrival=100.0)
+
+
+def test_a_final_reuses_a_partial_that_heard_all_its_speech() -> None:
+    from livewhisper.events import Final
+    from livewhisper.policy import Decode, Reuse
+
+    policy = _policy(sentence_confidence=None)
+    early = _partial(1, 2.5, early=True)
+    step = policy.plan(early)
+    assert isinstance(step, Decode) and step.cancellable
+    assert step.options.audio_ctx and step.options.max_tokens  # sized and capped: quick
+    assert policy.partial_done(early, _result("go forward ten"), 0.2, 101.0)
+    reuse = policy.plan(_final(1, 3.2, speech_end=2.3))
+    assert isinstance(reuse, Reuse)
+    (final,) = policy.final_done(reuse.job, reuse.result, 102.0)
+    assert isinstance(final, Final) and final.text == "go forward ten"
+    assert final.latency == pytest.approx(2.0)
+    # Speech past what the partial heard: decoded again, with the full context.
+    policy.partial_done(early, _result("go forward ten"), 0.2, 101.0)
+    again = policy.plan(_final(1, 3.2, speech_end=2.6))
+    assert isinstance(again, Decode) and not again.cancellable
+    assert again.options.audio_ctx == 0
+    assert policy.stats.reused == 1
+
+
+def test_the_partial_budget_holds_back_partials_after_a_costly_decode() -> None:
+    policy = _policy(partial_budget=0.25)
+    first = _partial(1, 2.0)
+    policy.partial_done(first, _result("ask not"), 0.5, 101.0)  # next not before 4.0 s
+    assert policy.plan(_partial(1, 3.0)) is None
+    assert policy.plan(_partial(1, 4.0)) is not None
+    assert policy.plan(_partial(1, 3.0, early=True)) is not None  # early decodes never wait
+    assert policy.plan(_partial(2, 1.0, start=5.0)) is not None  # a new utterance starts over
+    assert policy.stats.over_budget == 1
+
+
+def test_a_quick_final_comes_once_the_pause_holds_however_slow_the_decode() -> None:
+    from livewhisper.events import Final
+    from livewhisper.gate import PauseHeld, SpeechResumed
+    from livewhisper.policy import WaitForPause
+
+    for resumed_first in (False, True):
+        policy = _policy(sentence_confidence=0.7)
+        early = _partial(1, 2.5, early=True)
+        if not resumed_first:
+            # Held, then speech came back, all before the (slow) decode ended.
+            policy.signal(PauseHeld(1, 2.6))
+            policy.signal(SpeechResumed(1, 2.9))
+        wait = policy.partial_done(early, _result("Go forward ten meters."), 0.9, 101.0)
+        assert isinstance(wait, WaitForPause)
+        if resumed_first:
+            assert policy.pause(early) is None  # not known yet: the worker waits
+            policy.signal(SpeechResumed(1, 2.7))
+            policy.signal(PauseHeld(1, 2.8))  # too late: speech came back first
+        held = policy.pause(early)
+        assert held is (not resumed_first)
+        events = policy.after_pause(wait, bool(held), 102.0)
+        assert isinstance(events, list) and len(events) == 1
+        if resumed_first:
+            assert type(events[0]).__name__ == "Partial"
+            assert policy.settled is None
+        else:
+            assert isinstance(events[0], Final)
+            assert policy.settled == (1, 2.5)  # later decodes hear only what follows
+
+
+def test_an_early_decode_withdrawn_in_the_queue_is_not_decoded() -> None:
+    from livewhisper.gate import SpeechResumed
+
+    policy = _policy()
+    policy.signal(SpeechResumed(1, 2.7))
+    assert policy.plan(_partial(1, 2.5, early=True)) is None
+    assert policy.plan(_partial(1, 2.5)) is not None  # an ordinary partial is not withdrawn
+    assert policy.stats.withdrawn == 1
+
+
+def test_a_long_utterance_commits_its_agreed_sentences() -> None:
+    from livewhisper.events import Final, Partial
+    from livewhisper.policy import Commit, Decode
+
+    policy = _policy(commit_after=3.0, commit_span=8.0)
+    text = "Ask not what your country can do. For you ask"
+    assert policy.partial_done(_partial(1, 4.0), _result(text), 0.2, 101.0)
+    commit = policy.partial_done(_partial(1, 4.4), _result(text + " what"), 0.2, 101.4)
+    assert isinstance(commit, Commit)
+    assert 2.8 - 0.15 <= commit.at <= 2.8 + 0.15  # between " do." and " For"
+    assert not commit.decode.cancellable and commit.decode.job.early
+    events = policy.commit_done(commit, _result(text + " what"), 102.0)
+    assert [type(e) for e in events] == [Final, Partial]
+    assert events[0].text == "Ask not what your country can do."
+    assert events[1].text == "For you ask what" and events[1].emitted_at == 102.0
+    assert policy.settled == (1, commit.at) and policy.stats.committed == 1
+    assert policy.shown_until == pytest.approx(4.4)
+    # Later decodes of the utterance hear only what follows the cut; the word decoded on
+    # both sides of it is said once.
+    later = policy.plan(_partial(1, 7.0))  # past the budget of the last two partials
+    assert isinstance(later, Decode) and later.job.start == pytest.approx(commit.at, abs=1e-3)
+    seam = _result("do. For you ask what you can", start=-0.3)
+    (partial,) = policy.partial_done(later.job, seam, 0.2, 103.0)  # type: ignore[misc]
+    assert partial.text == "For you ask what you can"
+    # The utterance's final covers only the rest.
+    final_step = policy.plan(_final(1, 8.0, speech_end=7.5))
+    assert isinstance(final_step, Decode) and final_step.job.start == later.job.start
+    (last,) = policy.final_done(final_step.job, _result("For you ask what you can do."), 104.0)
+    assert last.text == "For you ask what you can do." and policy.settled is None
+
+
+def test_interim_work_a_new_job_makes_useless_is_cancelled() -> None:
+    policy = _policy()
+    partial, early = _partial(1, 3.0), _partial(1, 3.0, early=True)
+    assert policy.supersedes(partial, _final(1, 4.0, speech_end=3.5))  # cannot be reused
+    assert not policy.supersedes(partial, _final(1, 4.0, speech_end=2.9))  # will be reused
+    assert policy.supersedes(partial, early)  # the early decode hears more
+    assert not policy.supersedes(early, _final(1, 4.0, speech_end=3.5))  # the final's own
+    assert not policy.supersedes(None, early)

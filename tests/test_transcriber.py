@@ -152,8 +152,8 @@ def test_the_early_decode_context_follows_the_model(tiny_engine: Engine) -> None
     )
     early = PartialJob(1, read_wav(EN / "ps_goforward.wav"), 0.0, 0.0, early=True)
     assert tiny_engine.encoder_layers == 4
-    assert auto._options(early).audio_ctx == audio_ctx_for(early.end, 256, 256) < 1500
-    assert full._options(early).audio_ctx == 0  # the whole 30 s window
+    assert auto.policy.options(early).audio_ctx == audio_ctx_for(early.end, 256, 256) < 1500
+    assert full.policy.options(early).audio_ctx == 0  # the whole 30 s window
 
 
 def test_the_partial_budget_spaces_partials(tiny_engine: Engine, jfk: np.ndarray) -> None:
@@ -319,3 +319,25 @@ def test_a_partial_decode_is_capped(tiny_engine: Engine, jfk: np.ndarray) -> Non
     )
     assert len(capped.words) < len(full.words)
     assert normalize(full.text).startswith(normalize(capped.text))
+
+
+def test_the_gate_says_the_same_whatever_the_block_size() -> None:
+    # A capture thread that falls behind reads the audio in larger blocks: the decodes
+    # asked for and the signals' order must not change (they did when partials were
+    # scheduled once per block: a resumption could come before the pause it ended).
+    audio = _two_sentences()
+
+    def signals(block: int) -> list[tuple[str, int, float]]:
+        gate = SpeechGate()
+        out = []
+        for i in range(0, len(audio), block):
+            out += gate.push(audio[i : i + block], 0.0)
+        return [
+            (type(s).__name__, s.utterance, round(getattr(s, "at", getattr(s, "start", 0.0)), 3))
+            for s in out
+        ]
+
+    small = signals(BLOCK)
+    assert any(kind == "PauseHeld" for kind, _, _ in small)
+    assert signals(16000) == small
+    assert signals(4800 + 7) == small

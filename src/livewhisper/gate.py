@@ -253,9 +253,11 @@ class SpeechGate:
                 if self._open:
                     jobs.append(SpeechResumed(self._utterance, self._last_speech))
             self._handle(self.segmenter.push(frame, speech), arrival, jobs)
+            # Decided frame by frame, so the signals and their order do not depend on how
+            # the audio was blocked (a capture thread that fell behind reads big blocks).
+            if self._open and self.stream.partials:
+                self._schedule_partial(arrival, jobs)
         self._pending = data[n_frames * self._frame :].copy()
-        if self._open and self.stream.partials:
-            self._schedule_partial(arrival, jobs)
         return jobs
 
     def settle(self, utterance: int, until: float) -> None:

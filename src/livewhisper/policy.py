@@ -1,7 +1,19 @@
-"""The streaming rules that keep live text fresh, as pure functions over words and times.
+"""The streaming rules: what to decode next, what becomes final, and when.
 
-No threads, no clock, no engine: the worker (:mod:`livewhisper.transcriber`) asks these
-functions what to do and carries it out. Every time is a stream time in seconds.
+No threads, no clock, no engine. :class:`StreamPolicy` takes the signals of the capture
+stage and the decode results (with their cost) of one stream and answers with what to do:
+a :class:`Decode` to run, a result to reuse, events to emit. The worker
+(:mod:`livewhisper.transcriber`) owns the engine, the thread and the waiting, and carries
+the answers out, so every rule here is tested in milliseconds on recorded decode results.
+Every time is a stream time in seconds; wall-clock times come in as arguments.
+
+* **Reuse.** A final reuses the last partial decode when that already heard the whole
+  utterance (the early decode at a pause usually has), saving a decode when latency
+  matters most.
+* **Quick finals.** An early decode that ends a sentence with confidence
+  (:attr:`StreamConfig.sentence_confidence`) becomes the final once the pause has held
+  :attr:`StreamConfig.quick_final_after`; speech resuming withdraws it (it is then shown
+  as a partial, never as a final).
 
 * **Commits inside a long utterance** (:func:`commit_count`, :func:`cut_point`). A
   speaker who reads or dictates without pausing would otherwise get one final per 25 s
@@ -27,18 +39,37 @@ Example::
 
 from __future__ import annotations
 
+import collections
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from livewhisper.events import Word
-from livewhisper.gate import StreamConfig
-from livewhisper.guards import ends_sentence
+from livewhisper.agreement import LocalAgreement
+from livewhisper.engine import DecodeOptions, audio_ctx_for
+from livewhisper.events import Event, Final, Partial, Transcription, Word
+from livewhisper.gate import FinalJob, Job, PartialJob, PauseHeld, SpeechResumed, StreamConfig
+from livewhisper.guards import (
+    ends_sentence,
+    is_noise,
+    is_phantom,
+    is_repetitive,
+    prompt_from_history,
+    sentence_end_confidence,
+    tidy,
+)
 from livewhisper.segmenter import SAMPLE_RATE, quietest
 from livewhisper.wer import normalize
 
 __all__ = [
+    "Commit",
+    "Decode",
+    "PolicyStats",
+    "Reuse",
+    "StreamPolicy",
+    "WaitForPause",
     "commit_count",
     "cut_point",
     "drop_repeated_start",
@@ -55,6 +86,17 @@ _CUT_SEARCH = 0.15
 _SEAM = 1.0
 # Longest run of words a seam can repeat.
 _SEAM_WORDS = 3
+# A reused partial must have heard this much beyond the end of speech.
+_REUSE_MARGIN = 0.05
+# Fast speech is about 5 tokens a second; a partial may use a few more, never a loop's worth.
+_PARTIAL_TOKENS_BASE = 8
+_PARTIAL_TOKENS_PER_SECOND = 7
+# Partials hear a 5 s margin past their audio and no 15 s floor: 2-3x cheaper than a
+# final's context (0.13 s against 0.52 s for 2 s of audio with tiny.en on 2 threads).
+_PARTIAL_CTX_FLOOR = 256
+_PARTIAL_CTX_MARGIN = 256
+# The early decode gets the partials' sized context on tiny models only (see StreamConfig).
+_SIZED_EARLY_MAX_LAYERS = 4
 
 
 def commit_count(
@@ -170,3 +212,458 @@ def next_partial_due(end: float, cost: float, budget: float, not_before: float) 
     Example: ``next_partial_due(10.0, 0.25, 0.25, 0.0)`` is 11.0.
     """
     return max(end + cost / budget, not_before)
+
+
+# -- the policy object ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decode:
+    """Decode ``job`` with ``options``; ``cancellable`` if later work may cancel it (the
+    interim decodes: partials and early decodes)."""
+
+    job: Job
+    options: DecodeOptions
+    cancellable: bool
+
+
+@dataclass(frozen=True)
+class Reuse:
+    """Final job ``job`` needs no decode: ``result`` (the last partial's) already heard
+    all of its speech. Hand it to :meth:`StreamPolicy.final_done`."""
+
+    job: FinalJob
+    result: Transcription
+
+
+@dataclass(frozen=True)
+class WaitForPause:
+    """Early decode ``job`` ends a sentence with confidence: wait until
+    :meth:`StreamPolicy.pause` tells whether the pause held, then call
+    :meth:`StreamPolicy.after_pause`."""
+
+    job: PartialJob
+    result: Transcription
+
+
+@dataclass(frozen=True)
+class Commit:
+    """Make the open utterance final up to stream time ``at``: run ``decode`` (its audio,
+    decoded again with a final's care), hand the result to
+    :meth:`StreamPolicy.commit_done`; ``rest`` is the partial to show after that final."""
+
+    decode: Decode
+    at: float
+    arrival: float
+    rest: Partial | None
+
+
+@dataclass(frozen=True)
+class PolicyStats:
+    """Interim work not done or not used: partials held back by the budget, early decodes
+    withdrawn by speech resuming (queued ones not decoded, done ones shown as partials),
+    finals that reused a partial's decode, and commits made inside long utterances."""
+
+    over_budget: int
+    withdrawn: int
+    reused: int
+    committed: int
+
+
+@dataclass
+class _LastPartial:
+    utterance: int
+    end: float
+    result: Transcription
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """Utterance ``utterance`` is final up to stream time ``at``, where the final ``said``
+    ends (a sentence ended there, or its agreed words were committed)."""
+
+    utterance: int
+    at: float
+    said: tuple[Word, ...] = ()
+
+
+def _after(job: Job, at: float) -> Job:
+    """``job`` with the audio before stream time ``at`` removed."""
+    skip = min(len(job.audio), max(0, round((at - job.start) * SAMPLE_RATE)))
+    return replace(
+        job, audio=np.ascontiguousarray(job.audio[skip:]), start=job.start + skip / SAMPLE_RATE
+    )
+
+
+def sized_early_decodes(stream: StreamConfig, encoder_layers: int) -> bool:
+    """Whether the early decode of a model with ``encoder_layers`` gets the partials' sized
+    context (:attr:`StreamConfig.early_decode_context`). Example: ``True`` for tiny (4)."""
+    context = stream.early_decode_context
+    return context == "sized" or (context == "auto" and encoder_layers <= _SIZED_EARLY_MAX_LAYERS)
+
+
+class StreamPolicy:
+    """The decisions of one stream's worker, as a state machine over signals and results.
+
+    ``stream`` and ``decode`` are the stream's options; ``sized_early`` whether early
+    decodes get a sized context (:func:`sized_early_decodes`). The worker calls:
+
+    * :meth:`signal` with every :class:`~livewhisper.gate.PauseHeld` and
+      :class:`~livewhisper.gate.SpeechResumed`, and :meth:`supersedes` with every new job
+      to know whether the interim decode in flight has become useless (cancel it);
+    * :meth:`plan` with each job it takes from the queue: a :class:`Decode`, a
+      :class:`Reuse` or None (nothing to do);
+    * :meth:`partial_done` / :meth:`final_done` with the decode's result, and after a
+      :class:`WaitForPause` or a :class:`Commit`, :meth:`after_pause` /
+      :meth:`commit_done`. Each returns the events to emit, in order.
+
+    Example::
+
+        policy = StreamPolicy(StreamConfig(), DecodeOptions(language="en"), sized_early=True)
+        step = policy.plan(job)
+        if isinstance(step, Decode):
+            result = engine.transcribe(step.job.audio, step.options)
+    """
+
+    def __init__(self, stream: StreamConfig, decode: DecodeOptions, *, sized_early: bool) -> None:
+        self.stream = stream
+        self.decode = decode
+        self.sized_early = sized_early
+        self.behind = False
+        """Set while the text is behind the speaker: finals then get a sized context."""
+        history = stream.prompt_history
+        self._history: collections.deque[str] = collections.deque(maxlen=max(history, 1))
+        self._use_history = history > 0
+        self._agreement = LocalAgreement()
+        self._agreement_utterance = -1
+        self._last_partial: _LastPartial | None = None
+        self._cut: _Cut | None = None
+        self._resumed: SpeechResumed | None = None
+        self._held: PauseHeld | None = None
+        self._next_partial = (-1, 0.0)  # (utterance, stream time) before which partials wait
+        self._shown_until = 0.0
+        self._over_budget = self._withdrawn_count = self._reused = self._committed = 0
+
+    # -- what the worker reads ---------------------------------------------------------
+    @property
+    def stats(self) -> PolicyStats:
+        """Counters for monitoring and benchmarks."""
+        return PolicyStats(self._over_budget, self._withdrawn_count, self._reused, self._committed)
+
+    @property
+    def shown_until(self) -> float:
+        """The latest stream time that any text emitted so far reaches (0.0 before any)."""
+        return self._shown_until
+
+    @property
+    def settled(self) -> tuple[int, float] | None:
+        """(utterance, stream time): the open utterance whose text is final up to that
+        time, after a commit or a quick final; None when there is none."""
+        cut = self._cut
+        return None if cut is None else (cut.utterance, cut.at)
+
+    # -- signals -------------------------------------------------------------------------
+    def signal(self, signal: PauseHeld | SpeechResumed) -> None:
+        """Take a signal of the capture stage. An early decode in flight when speech
+        resumes is not cancelled: it finishes, and is shown as a partial."""
+        if isinstance(signal, PauseHeld):
+            self._held = signal
+        else:
+            self._resumed = signal
+
+    def supersedes(self, inflight: Job | None, incoming: Job) -> bool:
+        """Whether queueing ``incoming`` makes the partial decode ``inflight`` useless: a
+        final that it does not hear to its end (it cannot be reused), or an early decode
+        (which hears more). Early decodes themselves are never superseded."""
+        if not isinstance(inflight, PartialJob) or inflight.early:
+            return False
+        if isinstance(incoming, FinalJob):
+            return inflight.end < incoming.speech_end + _REUSE_MARGIN
+        return incoming.early
+
+    def pause(self, job: PartialJob) -> bool | None:
+        """For early decode ``job`` (a :class:`WaitForPause`): True once the pause after it
+        has held, False if speech came back first, None while neither is known.
+
+        Only the order of the signals counts, never how long the decode took: a pause that
+        held before speech resumed makes a quick final however late the decode ends, so a
+        busy machine gives the same finals as an idle one.
+        """
+        if self._held_before_resuming(job):
+            return True
+        if self._withdrawn(job):
+            return False
+        return None
+
+    # -- planning ------------------------------------------------------------------------
+    def plan(self, job: Job) -> Decode | Reuse | None:
+        """What to do with ``job``, taken from the queue: decode (the part of it not yet
+        final), reuse a partial's result, or nothing (all final already, held back by the
+        partial budget, or an early decode withdrawn before it ran)."""
+        unfinished = self._unfinished(job)
+        if unfinished is None:
+            return None
+        if isinstance(unfinished, FinalJob):
+            last = self._last_partial
+            if (
+                last is not None
+                and last.utterance == unfinished.utterance
+                and last.end >= unfinished.speech_end + _REUSE_MARGIN
+                and not unfinished.forced
+            ):
+                self._reused += 1
+                return Reuse(unfinished, last.result)
+            return Decode(unfinished, self.options(unfinished), cancellable=False)
+        if not self._within_budget(unfinished):
+            self._over_budget += 1
+            return None
+        if self._withdrawn(unfinished):
+            self._withdrawn_count += 1
+            self.charge(unfinished, 0.0)
+            return None
+        return Decode(unfinished, self.options(unfinished), cancellable=True)
+
+    def options(self, job: Job) -> DecodeOptions:
+        """The decode options of ``job``: quick and capped for interim work, a final's care
+        (full context, temperature fallback, history prompt) otherwise."""
+        options = self.decode
+        seconds = len(job.audio) / SAMPLE_RATE
+        if isinstance(job, PartialJob) and (self.sized_early or not job.early):
+            # Partials and the early decode at a pause must be quick: no second decode at
+            # a higher temperature, an encoder context sized to the audio (a 5 s margin,
+            # 2-3x cheaper than the full 30 s), and a token cap so that a decoding loop
+            # ("Okay. Okay. Okay...") costs no more than the audio. An early decode that
+            # loops anyway is not reused: its final is decoded again with full care.
+            # No history prompt: with a sized context it made Whisper drop or lowercase
+            # the start of the utterance (see StreamConfig.prompt_history).
+            cap = _PARTIAL_TOKENS_BASE + math.ceil(_PARTIAL_TOKENS_PER_SECOND * seconds)
+            return replace(
+                options,
+                temperature_increment=0.0,
+                single_segment=True,
+                max_tokens=cap,
+                audio_ctx=audio_ctx_for(seconds, _PARTIAL_CTX_FLOOR, _PARTIAL_CTX_MARGIN)
+                if options.audio_ctx is None
+                else options.audio_ctx,
+            )
+        if self._use_history and not options.initial_prompt:
+            options = replace(options, initial_prompt=prompt_from_history(list(self._history)))
+        if options.audio_ctx is None and self.behind:
+            # Behind the speaker: a final's context sized to its audio, as a partial's,
+            # catches up at some accuracy (base: 19.4% WER against 10.8%, see StreamConfig).
+            return replace(
+                options, audio_ctx=audio_ctx_for(seconds, _PARTIAL_CTX_FLOOR, _PARTIAL_CTX_MARGIN)
+            )
+        if options.audio_ctx is None:
+            # Finals decoded after the pause, and the early decode of models larger than
+            # tiny, get the full 30 s encoder context.
+            return replace(options, audio_ctx=0)
+        return options
+
+    def charge(self, job: PartialJob, cost: float) -> None:
+        """Interim decode ``job`` took ``cost`` wall seconds (cancelled or not): the next
+        partial of its utterance waits accordingly (:func:`next_partial_due`). An early
+        decode that speech then withdraws costs partials, not more CPU."""
+        utterance, not_before = self._next_partial
+        self._next_partial = (
+            job.utterance,
+            next_partial_due(
+                job.end,
+                cost,
+                self.stream.partial_budget,
+                not_before if utterance == job.utterance else 0.0,
+            ),
+        )
+
+    # -- results -------------------------------------------------------------------------
+    def partial_done(
+        self, job: PartialJob, result: Transcription, cost: float, now: float
+    ) -> list[Event] | WaitForPause | Commit:
+        """Take the result of interim decode ``job`` (``cost`` wall seconds; ``now`` the
+        wall-clock time): events to emit, or a quick-final candidate to wait for, or a
+        commit to carry out first."""
+        self.charge(job, cost)
+        if job.early and not self._doubtful(result) and not self._withdrawn(job):
+            threshold = self.stream.sentence_confidence
+            if threshold is not None and sentence_end_confidence(result) >= threshold:
+                return WaitForPause(job, result)
+        return self._as_partial(job, result, now)
+
+    def after_pause(self, wait: WaitForPause, held: bool, now: float) -> list[Event] | Commit:
+        """The pause after a :class:`WaitForPause` held (the early decode becomes the final
+        of the utterance so far) or not (it is shown as a partial)."""
+        job, result = wait.job, wait.result
+        if held:
+            speech_end = job.end - self.stream.early_decode_after
+            final = self._final(result, job.start, speech_end, job.arrival, job.utterance, now)
+            if final is not None:
+                self._cut = _Cut(job.utterance, job.end, final.words)
+                self._last_partial = None
+                self._agreement.reset()
+                self._next_partial = (job.utterance, job.end)  # final work, not interim
+                return [final]
+        return self._as_partial(job, result, now)
+
+    def commit_done(self, commit: Commit, result: Transcription, now: float) -> list[Event]:
+        """The result of a :class:`Commit`'s decode: its words before the cut become a
+        final, then the rest is shown as a partial."""
+        job = commit.decode.job
+        final = self._final(
+            result, job.start, commit.at, commit.arrival, job.utterance, now, until=commit.at
+        )
+        if final is None:
+            return []  # nothing but noise before the cut: no commit
+        self._committed += 1
+        self._cut = _Cut(job.utterance, commit.at, final.words)
+        self._last_partial = None
+        self._agreement.reset()
+        events: list[Event] = [final]
+        if commit.rest is not None:
+            events.append(replace(commit.rest, emitted_at=now))
+            self._shown_until = max(self._shown_until, commit.rest.end)
+        return events
+
+    def final_done(self, job: FinalJob, result: Transcription, now: float) -> list[Event]:
+        """The result (decoded or reused) of final job ``job``: the utterance's last final."""
+        self._last_partial = None
+        self._agreement.reset()
+        final = self._final(result, job.start, job.speech_end, job.arrival, job.utterance, now)
+        if self._cut is not None and self._cut.utterance == job.utterance:
+            self._cut = None  # the utterance ends with this job
+        return [] if final is None else [final]
+
+    # -- inside ----------------------------------------------------------------------------
+    def _unfinished(self, job: Job) -> Job | None:
+        """What of ``job`` is not final yet: all of it, the part after a cut, or None."""
+        cut = self._cut
+        if cut is None or cut.utterance != job.utterance:
+            return job
+        if isinstance(job, FinalJob):
+            if job.speech_end <= cut.at:
+                self._cut = None  # the utterance ends with this job
+                return None
+        else:
+            # A partial needs some speech after the cut; an early decode, anything new.
+            needed = (
+                self.stream.early_decode_after if job.early else self.stream.first_partial_after
+            )
+            if job.end - cut.at <= needed:
+                return None
+        return _after(job, cut.at)
+
+    def _within_budget(self, job: PartialJob) -> bool:
+        utterance, not_before = self._next_partial
+        return job.early or utterance != job.utterance or job.end >= not_before
+
+    def _withdrawn(self, job: PartialJob) -> bool:
+        """Whether ``job`` is an early decode that speech resumed after, before the pause
+        had held."""
+        resumed = self._resumed
+        return (
+            job.early
+            and resumed is not None
+            and resumed.utterance == job.utterance
+            and job.end < resumed.at
+            and not self._held_before_resuming(job)
+        )
+
+    def _held_before_resuming(self, job: PartialJob) -> bool:
+        """Whether the pause after early decode ``job`` held before any speech after it."""
+        held, resumed = self._held, self._resumed
+        if held is None or held.utterance != job.utterance or held.at < job.end:
+            return False
+        return (
+            resumed is None
+            or resumed.utterance != job.utterance
+            or resumed.at <= job.end
+            or resumed.at > held.at
+        )
+
+    @staticmethod
+    def _doubtful(result: Transcription) -> bool:
+        # A phrase said twice in a row is more often a decoding loop than speech: such a
+        # decode neither ends an utterance early nor stands in for its final.
+        return is_repetitive(tidy(result.text), max_repeats=1)
+
+    def _as_partial(
+        self, job: PartialJob, result: Transcription, now: float
+    ) -> list[Event] | Commit:
+        """Interim decode ``job`` as a partial: agreement, then a commit or the partial."""
+        doubtful = self._doubtful(result)
+        if self._withdrawn(job):
+            # Speech resumed after the pause this decode ends at: it is neither final nor
+            # reused, but it is the freshest reading of the utterance, so it is shown as
+            # a partial and counts towards agreement, like any other.
+            self._withdrawn_count += 1
+        else:
+            self._last_partial = None if doubtful else _LastPartial(job.utterance, job.end, result)
+        if job.utterance != self._agreement_utterance:
+            self._agreement.reset()
+            self._agreement_utterance = job.utterance
+        words = self._after_seam(job.utterance, [w.with_offset(job.start) for w in result.words])
+        self._agreement.update(words)
+        text = tidy(result.text)
+        if not text or is_phantom(text):
+            return []
+        agreed, pending = self._agreement.committed, self._agreement.pending
+        n = commit_count(agreed, pending, window_start=job.start, heard=job.end, config=self.stream)
+        if n and not doubtful:
+            following = (agreed + pending)[n] if len(agreed) + len(pending) > n else None
+            at = cut_point(job.audio, job.start, agreed[n - 1], following)
+            early = replace(job, early=True)
+            decode = Decode(early, self.options(early), cancellable=False)
+            return Commit(decode, at, job.arrival, self._partial(agreed[n:], pending, job, result))
+        partial = self._partial(agreed, pending, job, result)
+        if partial is None:
+            return []
+        self._shown_until = max(self._shown_until, partial.end)
+        return [replace(partial, emitted_at=now)]
+
+    @staticmethod
+    def _partial(
+        agreed: Sequence[Word], pending: Sequence[Word], job: PartialJob, result: Transcription
+    ) -> Partial | None:
+        # The agreed prefix never changes, so the text shown is that prefix plus the
+        # newest hypothesis's words after it: no flicker in what was already shown.
+        words = [*agreed, *pending]
+        shown = tidy("".join(w.word for w in words))
+        if not shown:
+            return None
+        stable = "".join(w.word for w in agreed).strip()
+        return Partial(shown, words[0].start, job.end, stable, result.language, job.arrival)
+
+    def _after_seam(self, utterance: int, words: list[Word]) -> list[Word]:
+        """``words`` of ``utterance`` without what repeats the final before its cut."""
+        cut = self._cut
+        if cut is None or cut.utterance != utterance or not cut.said:
+            return words
+        return drop_repeated_start(words, cut.said, cut.at)
+
+    def _final(
+        self,
+        result: Transcription,
+        start: float,
+        speech_end: float,
+        arrival: float,
+        utterance: int,
+        now: float,
+        *,
+        until: float | None = None,
+    ) -> Final | None:
+        """``result`` (audio from stream time ``start``) as a final of ``utterance``, only
+        its words centred before stream time ``until`` if given; None for noise."""
+        words = tuple(w.with_offset(start) for w in result.words)
+        text = tidy(result.text)
+        kept = self._after_seam(utterance, list(words))
+        if until is not None:
+            kept = words_before(kept, until)
+        if len(kept) < len(words):
+            words, text = tuple(kept), tidy("".join(w.word for w in kept))
+        if not text or is_noise(text, speech_end - start, [w.probability for w in words]):
+            return None
+        if self._use_history:
+            self._history.append(text)
+        first = words[0].start if words else start
+        end = max(words[-1].end, first) if words else speech_end
+        self._shown_until = max(self._shown_until, end)
+        return Final(text, first, end, words, result.language, arrival, now)
