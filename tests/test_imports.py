@@ -14,14 +14,12 @@ import pytest
 
 import livewhisper
 
-# What a light import must never load: the streaming worker and the engine (and through
-# them whisper.cpp and the model tools), the web stack, the fine-tuning stack.
+# What a light import must never load: the streaming worker, whisper.cpp, the web stack,
+# the fine-tuning stack.
 HEAVY = {
     "livewhisper.dictation",
     "livewhisper.transcriber",
-    "livewhisper.engine",
     "livewhisper.filetranscribe",
-    "livewhisper.models.resolve",
     "pywhispercpp",
     "_pywhispercpp",
     "uvicorn",
@@ -83,6 +81,12 @@ def test_the_client_loads_the_protocol_and_nothing_else_of_the_server() -> None:
     loaded = _loaded_by("import livewhisper.client")
     assert _heavy(loaded) == []
     assert _server(loaded) == ["livewhisper.server", "livewhisper.server.protocol"]
+    assert "livewhisper.engine" not in loaded  # a client decodes nothing
+
+
+def test_the_package_alone_loads_no_engine_audio_or_model_tools() -> None:
+    loaded = _loaded_by("import livewhisper")
+    assert not {"livewhisper.engine", "livewhisper.audio", "livewhisper.models.resolve"} & loaded
 
 
 def test_the_heavy_names_load_on_first_use() -> None:
