@@ -111,18 +111,19 @@ class LagTrace:
     """The lag sampled while someone speaks.
 
     ``times`` are the stream times of the samples; ``lag`` the caption lag at each;
-    ``quiet`` how long the current run of speech had gone without new text (a new
-    ``Partial`` or ``Final``) at each: long stretches of it are where lag comes from.
+    ``waiting`` how long the speech owed had gone without any new text (a new ``Partial``
+    or ``Final``, whether or not it reached further) at each. Where ``waiting`` is close
+    to ``lag``, the lag comes from text that did not come, not from text that came late.
     """
 
     times: Floats
     lag: Floats
-    quiet: Floats
+    waiting: Floats
 
     def between(self, start: float, end: float) -> LagTrace:
         """The samples with ``start < time <= end``."""
         keep = (self.times > start) & (self.times <= end)
-        return LagTrace(self.times[keep], self.lag[keep], self.quiet[keep])
+        return LagTrace(self.times[keep], self.lag[keep], self.waiting[keep])
 
 
 def caption_lag(
@@ -170,31 +171,32 @@ def caption_lag(
     # The first run not covered by the text (ending more than `grace` after its reach),
     # but never a run later than the one being spoken.
     pending = np.minimum(np.searchsorted(ends, reached + grace, side="right"), run)
-    lag = np.maximum(0.0, ticks - np.maximum(reached, starts[pending]))
-    quiet = ticks - np.maximum(latest, starts[run])
-    return LagTrace(ticks, lag, quiet)
+    owed = np.maximum(reached, starts[pending])
+    lag = np.maximum(0.0, ticks - owed)
+    waiting = np.maximum(0.0, ticks - np.maximum(latest, owed))
+    return LagTrace(ticks, lag, waiting)
 
 
 def figures(trace: LagTrace) -> dict[str, Any]:
-    """Median, p90 and maximum of the lag, and the longest quiet stretch; None if empty.
+    """Median, p90 and maximum of the lag, and the longest wait for new text; None if empty.
 
     Example::
 
         figures(caption_lag(shown, runs, 60.0))
-        # {"lag_median": 0.7, "lag_p90": 1.6, "lag_max": 3.1, "quiet_max": 2.9, "samples": 412}
+        # {"lag_median": 0.7, "lag_p90": 1.6, "lag_max": 3.1, "wait_max": 2.9, "samples": 412}
     """
     if trace.lag.size == 0:
         return {
             "lag_median": None,
             "lag_p90": None,
             "lag_max": None,
-            "quiet_max": None,
+            "wait_max": None,
             "samples": 0,
         }
     return {
         "lag_median": float(np.percentile(trace.lag, 50)),
         "lag_p90": float(np.percentile(trace.lag, 90)),
         "lag_max": float(trace.lag.max()),
-        "quiet_max": float(trace.quiet.max()),
+        "wait_max": float(trace.waiting.max()),
         "samples": int(trace.lag.size),
     }

@@ -90,14 +90,21 @@ def test_text_reaching_past_the_audio_sent_is_no_negative_lag() -> None:
     assert lags[1.2] == 0.0 and lags[1.5] == 0.1
 
 
-def test_quiet_stretches_and_figures() -> None:
+def test_waits_for_new_text_and_figures() -> None:
     trace = lag_of([(1.5, 1.4), (1.6, 1.5)], [(1.0, 2.0)], 2.0, step=0.1, grace=0.3)
-    assert float(trace.quiet[-1]) == pytest.approx(0.4)  # 2.0 - the event at 1.6
-    assert float(trace.quiet.max()) == pytest.approx(0.4)  # 1.1 to 1.5 without text
+    assert float(trace.waiting[-1]) == pytest.approx(0.4)  # 2.0 - the event at 1.6
+    assert float(trace.waiting.max()) == pytest.approx(0.4)  # 1.0 to 1.5 without text
     got = figures(trace)
     assert got["samples"] == 10 and got["lag_max"] == pytest.approx(0.5)
     assert got["lag_median"] == pytest.approx(float(np.median(trace.lag)))
-    assert got["quiet_max"] == pytest.approx(0.4)
+    assert got["wait_max"] == pytest.approx(0.4)
+    # Words owed across a pause: the wait runs from the last text, as the lag from its reach.
+    trace = lag_of([(1.5, 1.2)], [(1.0, 2.0), (3.5, 4.5)], 5.0, step=0.1, grace=0.3)
+    (i,) = np.flatnonzero(np.isclose(trace.times, 3.6))
+    assert (trace.lag[i], trace.waiting[i]) == pytest.approx((2.4, 2.1))
+    # Text that keeps coming but falls short: the lag grows, the wait does not.
+    trace = lag_of([(t / 10, 1.0) for t in range(11, 30)], [(1.0, 3.0)], 3.0, grace=0.3)
+    assert float(trace.lag[-1]) == pytest.approx(2.0) and float(trace.waiting[-1]) < 0.2
     assert figures(trace.between(1.5, 1.7))["samples"] == 2
     empty = figures(LagTrace(np.zeros(0), np.zeros(0), np.zeros(0)))
     assert empty["lag_median"] is None and empty["samples"] == 0
