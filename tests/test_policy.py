@@ -268,3 +268,15 @@ def test_interim_work_a_new_job_makes_useless_is_cancelled() -> None:
     assert policy.supersedes(partial, early)  # the early decode hears more
     assert not policy.supersedes(early, _final(1, 4.0, speech_end=3.5))  # the final's own
     assert not policy.supersedes(None, early)
+
+
+def test_behind_the_speaker_finals_get_a_sized_context_where_that_keeps_accuracy() -> None:
+    from livewhisper.engine import DecodeOptions
+    from livewhisper.policy import StreamPolicy
+
+    job = _final(1, 4.0, speech_end=3.5)
+    for sized_early, expected in ((True, lambda ctx: 0 < ctx < 1500), (False, lambda c: c == 0)):
+        policy = StreamPolicy(StreamConfig(), DecodeOptions(language="en"), sized_early=sized_early)
+        assert policy.options(job).audio_ctx == 0  # caught up: the full 30 s context
+        policy.behind = True
+        assert expected(policy.options(job).audio_ctx), (sized_early, policy.options(job))

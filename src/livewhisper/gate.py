@@ -81,8 +81,8 @@ class StreamConfig:
       goes on.
     * ``behind_after``: seconds of speech not yet covered by text from which the text
       counts as behind the speaker (3.0): a :class:`~livewhisper.events.Status` says so,
-      and finals are decoded with an encoder context sized to their audio (cheaper)
-      until it has caught up.
+      and, on models whose early decodes are sized (tiny), finals are decoded with an
+      encoder context sized to their audio (cheaper) until it has caught up.
     * ``prompt_history``: recent finals used as the initial prompt of decodes with the
       full context (3; 0 disables): base's live WER 2.6% with it against 6.1% without.
       Quick decodes with a sized context go without: there a prompt made Whisper drop or
