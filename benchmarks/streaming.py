@@ -287,7 +287,7 @@ def measure(
     variant: str,
     clip_ids: list[str],
     gap: float,
-    threads: int,
+    threads: int | None,
     label: str = "short",
     per_clip_finals: bool = True,
 ) -> Row:
@@ -416,7 +416,7 @@ def _feed_behind(clock: FeedClock, t0: float) -> float:
     return round(float(np.max(np.asarray(clock.wall) - due)), 3)
 
 
-def measure_silence(model: str, seconds: float, threads: int) -> Row:
+def measure_silence(model: str, seconds: float, threads: int | None) -> Row:
     """CPU per second of pure silence and of low noise, and whether any text came out."""
     from livewhisper import Dictation, Engine, Final
 
@@ -445,7 +445,7 @@ def measure_silence(model: str, seconds: float, threads: int) -> Row:
     }
 
 
-def soak(model: str, minutes: float, threads: int) -> Row:
+def soak(model: str, minutes: float, threads: int | None) -> Row:
     """Loop the long unlabeled recording for ``minutes`` at real-time pace; per-minute
     latency, caption lag, backlog and memory."""
     from livewhisper import Dictation, Engine, Final, Partial
@@ -563,7 +563,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the long set; 'a+b' joins clips without a gap (one reference)",
     )
     parser.add_argument("--gap", type=float, default=1.5, help="silence between clips (s)")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="decode threads (default: livewhisper's, the cores left idle before each decode)",
+    )
     parser.add_argument(
         "--load",
         type=_loads,
@@ -808,7 +813,7 @@ BENCHMARK = Benchmark(
     notes=(
         "Timings are noisy on a shared 2-core machine; each row runs in its own process.",
         "Audio fed in 20 ms blocks at real-time pace; 1.5 s of silence between clips.",
-        "CPU counts every thread (2 decode threads).",
+        "CPU counts every thread (decode threads: the idle cores, unless --threads).",
         "Caption lag: every 100 ms of speech, stream time sent minus the furthest stream "
         "time any text shown by then reaches; a pause the text covered does not count.",
         "busy cores: processes spinning a pure-Python loop beside the measured one.",
