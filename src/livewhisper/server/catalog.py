@@ -1,11 +1,11 @@
-"""What the transcription API offers: models on this machine, their speed, languages.
+"""What the transcription API offers: the served models, their speed, languages.
 
 :class:`ModelCatalog` lists the models a file may be transcribed with: those the server
-was started with (loaded), then every other one this machine has (cached, or bundled in
-an installed package and prepared on first use), each with its file size and, once a
-file has been transcribed with it, the speed measured then (:attr:`JobRegistry.speeds
-<livewhisper.server.jobs.JobRegistry.speeds>`). :func:`language_name` names Whisper's
-languages as OpenAI's ``verbose_json`` reports them.
+was started with (``--model``), and no other, whatever else this machine holds: a client
+cannot make the server convert or load a model nobody chose to serve. Each comes with
+its file size and, once a file has been transcribed with it, the speed measured then
+(:attr:`JobRegistry.speeds <livewhisper.server.jobs.JobRegistry.speeds>`).
+:func:`language_name` names Whisper's languages as OpenAI's ``verbose_json`` reports them.
 
 Example::
 
@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from livewhisper.errors import ModelError, ModelNotFoundError, UnknownModelError
+from livewhisper.errors import ModelError, UnknownModelError
 from livewhisper.languages import LANGUAGES
 from livewhisper.models.names import ModelName
-from livewhisper.models.resolve import list_models
 from livewhisper.server.pool import ModelPool
 
 __all__ = [
@@ -54,13 +53,12 @@ def language_name(code: str) -> str:
 class ModelEntry:
     """One model a file may be transcribed with.
 
-    ``status`` is ``"loaded"`` (the server started with it), ``"cached"`` (ready on disk)
-    or ``"bundled"`` (prepared from an installed package on first use, which takes a
-    while). ``speed`` is seconds of audio transcribed per second, as measured on the last
+    ``status`` is ``"loaded"``: the server started with it (the only models served).
+    ``speed`` is seconds of audio transcribed per second, as measured on the last
     file transcribed with it (beside live sessions, whose decodes go first), None until
     one was.
 
-    Example: ``ModelEntry("base-q8_0", 81768585, True, "cached", 8.3)``.
+    Example: ``ModelEntry("base-q8_0", 81768585, True, "loaded", 8.3)``.
     """
 
     name: str
@@ -89,16 +87,15 @@ def _canonical(name: str) -> str:
 
 
 class ModelCatalog:
-    """The models of :class:`ModelPool` and of this machine, for the file API.
+    """The models of :class:`ModelPool`, for the file API: the served ones only.
 
     ``speeds`` maps model names (``"tiny.en-q8_0"``) to their measured speed; the
-    catalog reads it at each call, so it may be a dict that others fill. The machine's
-    models are listed afresh too, so a model pulled while the server runs shows up.
+    catalog reads it at each call, so it may be a dict that others fill.
 
     Example::
 
         catalog = ModelCatalog(pool)
-        entry = catalog.find("base")      # ModelNotFoundError if not on this machine
+        entry = catalog.find("base")      # UnknownModelError unless the server serves it
     """
 
     def __init__(self, pool: ModelPool, speeds: Mapping[str, float] | None = None) -> None:
@@ -106,13 +103,11 @@ class ModelCatalog:
         self.speeds: Mapping[str, float] = speeds if speeds is not None else {}
 
     def entries(self) -> list[ModelEntry]:
-        """The models offered: the served ones first (the default first of all)."""
+        """The models offered: the served ones, the default first."""
         entries = []
-        served = set()
         for name in self.pool.models:
             path = self.pool.engine(name).path  # a handle only: loads nothing
             canonical = _canonical(name)
-            served.add(canonical)
             entries.append(
                 ModelEntry(
                     name,
@@ -122,26 +117,13 @@ class ModelCatalog:
                     self.speeds.get(name, self.speeds.get(canonical)),
                 )
             )
-        for status in list_models():
-            if status.status == "download" or status.name in served:
-                continue
-            entries.append(
-                ModelEntry(
-                    status.name,
-                    status.size_bytes,
-                    ModelName.parse(status.name).multilingual,
-                    status.status,
-                    self.speeds.get(status.name),
-                )
-            )
         return entries
 
     def find(self, requested: str | None) -> ModelEntry:
         """The entry for a ``model`` field; None, ``""`` and ``whisper-1`` give the default.
 
-        Raises :class:`~livewhisper.errors.UnknownModelError` for a name livewhisper does
-        not know and :class:`~livewhisper.errors.ModelNotFoundError` for one not on this
-        machine, each listing the ones that are.
+        Raises :class:`~livewhisper.errors.UnknownModelError` for any model the server
+        does not serve (installed on this machine or not), listing the ones it does.
         """
         entries = self.entries()
         name = (requested or "").strip()
@@ -152,20 +134,10 @@ class ModelCatalog:
             if name == entry.name or wanted == _canonical(entry.name):
                 return entry
         offered = ", ".join(entry.name for entry in entries)
-        if wanted == name and not _is_known(name):
-            raise UnknownModelError(f"unknown model {name!r}: this server offers {offered}")
-        raise ModelNotFoundError(
-            f"model {wanted} is not on this machine (`livewhisper models pull {wanted}` "
-            f"gets it); this server offers {offered}"
+        raise UnknownModelError(
+            f"model {name!r} is not served here; this server offers {offered} "
+            "(the models it was started with, `serve --model`)"
         )
-
-
-def _is_known(name: str) -> bool:
-    try:
-        ModelName.parse(name)
-    except ModelError:
-        return False
-    return True
 
 
 def _size(path: Path) -> int | None:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from livewhisper.audio.decode import SAMPLE_RATE, read_audio
-from livewhisper.errors import AudioError, DecodeCancelled, LiveWhisperError
+from livewhisper.errors import AudioError, DecodeCancelled, LiveWhisperError, UnknownModelError
 from livewhisper.events import Segment, Transcription
 from livewhisper.filetranscribe import transcribe_file
 from livewhisper.server.errors import Busy, InvalidRequest, ShuttingDown
@@ -195,8 +195,8 @@ class Job:
             if self._cancel.is_set():
                 raise DecodeCancelled("the job was cancelled before it started")
             self._post(state=JobState.PREPARING)
-            if not pool.serves(request.model):
-                pool.add_model(request.model)  # may convert a bundled model: minutes at most
+            if not pool.serves(request.model):  # the catalog offers served models only
+                raise UnknownModelError(f"model {request.model!r} is not served here")
             audio = read_audio(request.file.file, max_seconds=max_seconds, cancel=self._cancel)
             with self._engine_lock:
                 if self._cancel.is_set():
