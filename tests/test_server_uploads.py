@@ -13,8 +13,10 @@ import doctest
 import http.client
 import io
 import json
+import os
 import re
 import socket
+import struct
 import threading
 import time
 import urllib.request
@@ -38,7 +40,12 @@ from server_fixtures import (  # noqa: F401
 from livewhisper.engine import DecodeOptions
 from livewhisper.server import ModelPool, ServerThread, access, catalog
 from livewhisper.server.errors import InvalidRequest
-from livewhisper.server.uploads import UploadedFile, UploadForm, transcription_request
+from livewhisper.server.uploads import (
+    UploadedFile,
+    UploadForm,
+    probe_audio,
+    transcription_request,
+)
 from livewhisper.wer import word_error_rate
 
 openai = pytest.importorskip("openai", reason="pip install openai (the test extra has it)")
@@ -284,6 +291,69 @@ def test_bad_uploads_get_4xx_json_errors(server: ServerThread, tmp_path: Path) -
 
     # No uploads were kept: every refused file was deleted.
     assert json.loads(urllib.request.urlopen(f"{server.url}healthz").read())["jobs"] == 0
+
+
+def _wav(rate: int, channels: int, body: bytes) -> bytes:
+    """A 16-bit PCM WAV whose header says ``rate`` and ``channels``, written by hand (so
+    any value goes, as a forger would write it)."""
+    block = channels * 2
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block, block, 16)
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(body))
+    return b"RIFF" + struct.pack("<I", 4 + len(chunks) + len(body)) + b"WAVE" + chunks + body
+
+
+def _flac_claiming(seconds: int) -> bytes:
+    """One second of 16 kHz FLAC whose STREAMINFO claims ``seconds`` of audio."""
+    out = io.BytesIO()
+    soundfile.write(out, np.zeros(16000, np.float32), 16000, format="FLAC")
+    data = bytearray(out.getvalue())
+    # fLaC, a 4-byte block header, then STREAMINFO: the total sample count is the low
+    # 36 bits of the 8 bytes at offset 10 (after rate, channels and bits per sample).
+    start = 8 + 10
+    packed = int.from_bytes(data[start : start + 8], "big")
+    packed = (packed & ~((1 << 36) - 1)) | (seconds * 16000)
+    data[start : start + 8] = packed.to_bytes(8, "big")
+    return bytes(data)
+
+
+IMPLAUSIBLE = {
+    "4hz.wav": (_wav(4, 1, bytes(29_000)), "unsupported_sample_rate"),
+    "1024ch.wav": (_wav(16000, 1024, bytes(2048 * 14)), "unsupported_channels"),
+    "9ch.wav": (_wav(16000, 9, bytes(18 * 16000)), "unsupported_channels"),
+    "hour.flac": (_flac_claiming(3600), "inconsistent_file"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(IMPLAUSIBLE))
+def test_implausible_audio_is_refused_from_its_header(name: str) -> None:
+    data, reason = IMPLAUSIBLE[name]
+    with pytest.raises(InvalidRequest) as caught:
+        probe_audio(UploadedFile(io.BytesIO(data), name, len(data)), max_seconds=7200)
+    assert (caught.value.reason, caught.value.field) == (reason, "file"), caught.value
+
+
+def test_plausible_audio_passes_and_the_limit_holds() -> None:
+    data = _wav(8000, 2, bytes(4 * 8000 * 3))
+    assert probe_audio(UploadedFile(io.BytesIO(data), "a.wav", len(data)), 10) == 3.0
+    with pytest.raises(InvalidRequest, match="at most") as caught:
+        probe_audio(UploadedFile(io.BytesIO(data), "a.wav", len(data)), max_seconds=2)
+    assert caught.value.reason == "audio_too_long"
+
+
+def test_implausible_uploads_get_400_and_cost_no_memory(server: ServerThread) -> None:
+    before = _rss()
+    for name, (data, reason) in IMPLAUSIBLE.items():
+        for _ in range(3):
+            refusal = _refusal(server, (name, data), model=MODEL)
+            assert (refusal["status"], refusal["code"]) == (400, reason), refusal
+    # Nothing was decoded: a 4 Hz header used to cost minutes and 464 MB.
+    assert _rss() - before < 50_000_000
+    assert json.loads(urllib.request.urlopen(f"{server.url}healthz").read())["jobs"] == 0
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def test_only_the_served_models_are_offered_or_used(server: ServerThread) -> None:

@@ -18,12 +18,19 @@ import math
 from dataclasses import dataclass, field
 from typing import IO
 
+import soundfile
+
 from livewhisper.audio.decode import audio_duration
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import AudioError, DecodeOptionsError
 from livewhisper.server.errors import InvalidRequest
 
 __all__ = [
+    "MAX_UPLOAD_CHANNELS",
+    "MAX_UPLOAD_RATE",
+    "MAX_UPLOAD_SAMPLES_PER_SECOND",
+    "MIN_COMPRESSED_BYTES_PER_SECOND",
+    "MIN_UPLOAD_RATE",
     "RESPONSE_FORMATS",
     "TranscriptionRequest",
     "UploadForm",
@@ -219,22 +226,85 @@ def _boolean(value: str | None, name: str) -> bool:
     )
 
 
-def probe_audio(upload: UploadedFile, max_seconds: float) -> float:
-    """The duration of the uploaded audio in seconds, from its header.
+MIN_UPLOAD_RATE = 8000
+"""The lowest sample rate an upload may declare, in Hz (telephone audio)."""
+MAX_UPLOAD_RATE = 384_000
+"""The highest sample rate an upload may declare, in Hz."""
+MAX_UPLOAD_CHANNELS = 8
+"""The most channels an upload may have (7.1 surround)."""
+MAX_UPLOAD_SAMPLES_PER_SECOND = 768_000
+"""Samples per second over all channels (384 kHz stereo, 96 kHz on 8 channels): what one
+block of decoding holds in memory grows with it."""
+MIN_COMPRESSED_BYTES_PER_SECOND = 16
+"""Compressed audio is never smaller than this per second: FLAC holds digital silence in
+about 23 bytes a second at 8 kHz. A header that claims more audio than that lies."""
+_PCM_BYTES = {
+    "PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3,
+    "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+}  # fmt: skip
+_UNCOMPRESSED = ("WAV", "WAVEX", "AIFF", "AU", "RAW", "W64", "RF64", "CAF")
+# Header, metadata chunks, padding: what an uncompressed file may hold beyond its samples.
+_PCM_SLACK_BYTES = 1 << 20
 
-    Raises :class:`InvalidRequest` for a file that is not audio, holds no samples, or
-    is longer than ``max_seconds``.
+
+def probe_audio(upload: UploadedFile, max_seconds: float) -> float:
+    """The duration of the uploaded audio in seconds, from its header, once the header is
+    found plausible: nothing is decoded here.
+
+    Raises :class:`InvalidRequest` (``field="file"``) for a file that is not audio or holds
+    no samples (``invalid_file``, ``empty_file``), whose sample rate is outside
+    :data:`MIN_UPLOAD_RATE`..:data:`MAX_UPLOAD_RATE` (``unsupported_sample_rate``), whose
+    channels exceed :data:`MAX_UPLOAD_CHANNELS` or :data:`MAX_UPLOAD_SAMPLES_PER_SECOND`
+    (``unsupported_channels``), whose declared length the body cannot hold
+    (``inconsistent_file``), or that is longer than ``max_seconds`` (``audio_too_long``;
+    the job applies the limit again to the decoded audio).
 
     Example: ``probe_audio(form.file, max_seconds=7200)`` -> ``11.0``.
     """
+    name = upload.filename
     try:
         duration = audio_duration(upload.file)
+        upload.file.seek(0)
+        with soundfile.SoundFile(upload.file) as sound:
+            rate, channels = sound.samplerate, sound.channels
+            kind, subtype = sound.format, sound.subtype
     except AudioError as exc:
         reason = "empty_file" if "no audio samples" in str(exc) else "invalid_file"
-        raise InvalidRequest(f"{upload.filename!r} is {exc}", field="file", reason=reason) from None
+        raise InvalidRequest(f"{name!r} is {exc}", field="file", reason=reason) from None
+    except (soundfile.SoundFileError, RuntimeError, OSError) as exc:
+        raise InvalidRequest(
+            f"{name!r} is not audio: {exc}", field="file", reason="invalid_file"
+        ) from None
+    if not MIN_UPLOAD_RATE <= rate <= MAX_UPLOAD_RATE:
+        raise InvalidRequest(
+            f"{name!r} declares {rate} Hz; this server takes {MIN_UPLOAD_RATE} to "
+            f"{MAX_UPLOAD_RATE} Hz",
+            field="file",
+            reason="unsupported_sample_rate",
+        )
+    if channels > MAX_UPLOAD_CHANNELS or rate * channels > MAX_UPLOAD_SAMPLES_PER_SECOND:
+        raise InvalidRequest(
+            f"{name!r} has {channels} channels at {rate} Hz; this server takes at most "
+            f"{MAX_UPLOAD_CHANNELS} channels and {MAX_UPLOAD_SAMPLES_PER_SECOND} samples a "
+            "second in all: mix it down first",
+            field="file",
+            reason="unsupported_channels",
+        )
+    sample_bytes = _PCM_BYTES.get(subtype) if kind in _UNCOMPRESSED else None
+    if sample_bytes is not None:
+        body_seconds = (upload.size + _PCM_SLACK_BYTES) / (rate * channels * sample_bytes)
+    else:
+        body_seconds = upload.size / MIN_COMPRESSED_BYTES_PER_SECOND
+    if duration > body_seconds + 1.0:
+        raise InvalidRequest(
+            f"{name!r} declares {duration:.0f} s of audio but its {upload.size} bytes cannot "
+            "hold that much: the file is damaged or forged",
+            field="file",
+            reason="inconsistent_file",
+        )
     if duration > max_seconds:
         raise InvalidRequest(
-            f"{upload.filename!r} lasts {duration / 60:.0f} min; this server takes files of "
+            f"{name!r} lasts {duration / 60:.0f} min; this server takes files of "
             f"at most {max_seconds / 60:.0f} min: cut it into parts",
             field="file",
             reason="audio_too_long",
