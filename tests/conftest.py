@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,39 @@ import speech_data
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 EN = speech_data.wav_copies(DATA / "en")
+
+
+def _time_scale() -> float:
+    value = os.environ.get("LIVEWHISPER_TEST_TIME_SCALE", "1")
+    try:
+        scale = float(value)
+    except ValueError:
+        scale = float("nan")
+    if not scale > 0 or scale == float("inf"):
+        raise pytest.UsageError(
+            f"LIVEWHISPER_TEST_TIME_SCALE={value!r}: a positive number (2 doubles every wait)"
+        )
+    return scale
+
+
+TIME_SCALE = _time_scale()
+
+
+def deadline(seconds: float) -> float:
+    """``seconds`` of patience for a test's wait, times ``LIVEWHISPER_TEST_TIME_SCALE``
+    (default 1): every timeout in the suite goes through here, so a slow or loaded machine
+    raises them all at once. A timeout only bounds a wait for a condition; no test asserts
+    that something was quick."""
+    return seconds * TIME_SCALE
+
+
+def wait_until(condition: Callable[[], object], seconds: float, what: str) -> None:
+    """Poll ``condition`` every 10 ms until it is true; fail after ``deadline(seconds)``."""
+    end = time.monotonic() + deadline(seconds)
+    while not condition():
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline(seconds):g} s waiting for {what}")
+        time.sleep(0.01)
 
 
 def feed_paced(dictation: object, audio: np.ndarray, speed: float | None = 1.0) -> None:

@@ -40,6 +40,7 @@ def _wait_for_audio(mic: Microphone, seconds: float) -> list[np.ndarray]:
     pytest.fail(f"no audio from {mic.name} within {seconds} s")
 
 
+@pytest.mark.slow
 def test_microphone_records_what_is_played(
     pulse_server: PulseServer, jfk_path: Path, jfk_audio: npt.NDArray[np.float32]
 ) -> None:

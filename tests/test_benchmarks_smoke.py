@@ -58,6 +58,7 @@ def test_busy_load_keeps_cores_busy_and_stops() -> None:
     assert none.cpu_share is None
 
 
+@pytest.mark.slow
 def test_engine_benchmark_rows() -> None:
     # One thread: on a busy 2-core machine two spinning threads can take 10x longer.
     rows = engine.run(
@@ -77,6 +78,7 @@ def test_engine_benchmark_rows() -> None:
     assert summary["speedup_words"] is None and summary["fw_words_s"] is None
 
 
+@pytest.mark.slow
 def test_accuracy_benchmark_rows() -> None:
     systems = ["tiny.en-q8_0", "fw:tiny.en:int8"]
     rows = accuracy.run(systems, ["ps_0930"], threads=1, progress=False)
@@ -110,6 +112,7 @@ def test_report_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "| - | - |" in out and "timings are noisy" in out
 
 
+@pytest.mark.slow
 def test_streaming_benchmark_rows() -> None:
     row = streaming.measure(
         "tiny.en-q8_0", "pause=0.8", ["ps_goforward", "ps_0880"], gap=1.5, threads=2
@@ -142,6 +145,7 @@ def test_streaming_benchmark_rows() -> None:
         streaming.configs({"pauze": 1.0})
 
 
+@pytest.mark.slow
 def test_soak_and_silence_rows() -> None:
     quiet = streaming.measure_silence("tiny.en-q8_0", seconds=3.0, threads=2)
     assert quiet["texts"] == 0 and quiet["cpu_per_audio_s"] < 1.0
@@ -152,6 +156,7 @@ def test_soak_and_silence_rows() -> None:
     assert minute["samples"] > 100 and 0 <= minute["lag_median"] <= minute["lag_max"] < 30
 
 
+@pytest.mark.slow
 def test_guide_quick_row() -> None:
     import argparse
 
@@ -240,6 +245,7 @@ def test_every_benchmark_draws_its_plots(tmp_path: Path) -> None:
             assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
+@pytest.mark.slow
 def test_peers_quick_rows() -> None:
     import argparse
 

@@ -172,6 +172,7 @@ def assert_increasing(cues: Sequence[tuple[float, float, str]], duration: float)
 # -- transcribe -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_transcribe_flac_ogg_mp3_to_json(model: str, media: Path, tmp_path: Path) -> None:
     files = {
         "ps_0930": media / "ps_0930.flac",
@@ -199,6 +200,7 @@ def test_transcribe_prints_text_and_goes_past_a_bad_file(model: str, media: Path
     ]
 
 
+@pytest.mark.slow
 def test_transcribe_long_file_through_the_segmenter_to_srt(model: str, media: Path) -> None:
     spans = _spans(LONG_CLIPS)
     duration = soundfile.info(str(media / "long.wav")).duration
@@ -216,6 +218,7 @@ def test_transcribe_long_file_through_the_segmenter_to_srt(model: str, media: Pa
     assert corpus_wer(pairs) <= 0.15
 
 
+@pytest.mark.slow
 def test_transcribe_vtt(model: str, media: Path) -> None:
     duration = soundfile.info(str(media / "two.wav")).duration
     cues = parse_vtt(ok(run("transcribe", media / "two.wav", "--format", "vtt")).stdout)
@@ -229,6 +232,7 @@ def test_transcribe_vtt(model: str, media: Path) -> None:
 # -- dictate ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_dictate_file_to_jsonl_and_pipe(model: str, media: Path, tmp_path: Path) -> None:
     out = tmp_path / "finals.jsonl"  # the format comes from the extension
     result = ok(run("dictate", "--input", media / "two.wav", "--speed", "4", "--output", out))
@@ -245,6 +249,7 @@ def test_dictate_file_to_jsonl_and_pipe(model: str, media: Path, tmp_path: Path)
     assert "tiny.en-q8_0" in result.stderr and "language en" in result.stderr
 
 
+@pytest.mark.slow
 def test_dictate_ctrl_c_keeps_the_finals_and_exits_0(
     model: str, media: Path, tmp_path: Path
 ) -> None:
@@ -276,6 +281,7 @@ def _read(path: Path) -> str:
         return ""
 
 
+@pytest.mark.slow
 def test_dictate_in_a_terminal_shows_dim_partials_then_the_final(
     model: str, media: Path, tmp_path: Path
 ) -> None:
@@ -328,6 +334,7 @@ def test_dictate_in_a_terminal_shows_dim_partials_then_the_final(
     assert word_error_rate(reference("jfk"), text) <= 0.15, final
 
 
+@pytest.mark.slow
 def test_dictate_from_the_virtual_microphone(
     model: str, pulse_server: PulseServer, tmp_path: Path
 ) -> None:

@@ -300,6 +300,7 @@ def base_whisper() -> Iterator[object]:
     yield load_base("tiny.en")
 
 
+@pytest.mark.slow
 @needs_extra
 @needs_tiny
 def test_ct2_to_transformers_transcribes_jfk_like_the_engine(
@@ -316,6 +317,7 @@ def test_ct2_to_transformers_transcribes_jfk_like_the_engine(
     assert normalize(hf_text) == normalize(cpp_text)
 
 
+@pytest.mark.slow
 @needs_extra
 @needs_tiny
 @pytest.mark.parametrize("precision", ["f16", "q8_0"])
@@ -368,6 +370,7 @@ def six_sentences(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return synthesize_dataset(tmp_path_factory.mktemp("six"), count=6)
 
 
+@pytest.mark.slow
 @needs_extra
 @needs_tiny
 def test_short_finetune_end_to_end(six_sentences: Path, tmp_path: Path, model_cache: Path) -> None:
@@ -415,6 +418,7 @@ def test_short_finetune_end_to_end(six_sentences: Path, tmp_path: Path, model_ca
     assert result.steps == 2 and len(result.history) == len(report.training.history)
 
 
+@pytest.mark.slow
 @needs_extra
 @needs_tiny
 def test_interrupted_training_saves_and_resumes(six_sentences: Path, tmp_path: Path) -> None:

@@ -110,6 +110,7 @@ def test_page_static_files_health_and_info(server: ServerThread) -> None:
 # -- sessions ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_session_at_real_time_pace_matches_offline_decoding(
     server: ServerThread, server_pool: ModelPool
 ) -> None:
@@ -130,6 +131,7 @@ async def _stalled_listener(url: str) -> socket.socket:
     return sock
 
 
+@pytest.mark.slow
 def test_fifty_listeners_and_three_sessions_at_once(
     server: ServerThread, server_pool: ModelPool
 ) -> None:
@@ -246,6 +248,7 @@ def test_a_stalled_listener_is_dropped_while_others_get_everything(
     assert dropped == 1
 
 
+@pytest.mark.slow
 def test_malformed_inputs_each_get_their_error_while_a_good_session_runs(
     server: ServerThread, server_pool: ModelPool
 ) -> None:
@@ -426,6 +429,7 @@ def test_shutdown_says_goodbye_to_every_connection(server_pool: ModelPool) -> No
 # -- the commands --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_listen_command_streams_a_file(
     server: ServerThread, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

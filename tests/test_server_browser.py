@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile
 from browser_fixtures import fixture_artifacts, launch_chromium, needs_chromium  # noqa: F401
-from conftest import EN, read_wav, reference
+from conftest import EN, deadline, read_wav, reference
 from server_fixtures import fixture_server_pool, running_server  # noqa: F401
 
 from livewhisper.server import ModelPool, ServerThread
@@ -41,6 +41,28 @@ def fixture_server(server_pool: ModelPool) -> Iterator[ServerThread]:
         yield server
 
 
+def test_the_page_opens_ready_with_the_server_defaults(server: ServerThread) -> None:
+    from playwright.sync_api import sync_playwright  # CI: pip install playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
+            page.on("pageerror", lambda error: console.append(f"page error: {error}"))
+            page.goto(server.url)
+            page.wait_for_selector("#start:not([disabled])", timeout=deadline(15_000))
+            page.wait_for_selector("#follow:not([disabled])", timeout=deadline(15_000))
+            assert page.is_visible("#empty-hint")  # the empty page says what to do
+            assert page.input_value("#model") == "tiny.en-q8_0"
+            assert page.input_value("#language") == "en"  # an English-only model
+        finally:
+            browser.close()
+    assert not [line for line in console if "error" in line.lower()], console
+
+
+@pytest.mark.slow
 def test_page_captions_speech_from_the_fake_microphone(
     server: ServerThread, speech_wav: Path, artifacts: Path, tmp_path: Path
 ) -> None:
@@ -68,13 +90,13 @@ def test_page_captions_speech_from_the_fake_microphone(
             follower = context.new_page()
             follower.on("pageerror", lambda error: console.append(f"page error: {error}"))
             follower.goto(server.url)
-            follower.wait_for_selector("#follow:not([disabled])", timeout=15_000)
+            follower.wait_for_selector("#follow:not([disabled])", timeout=deadline(15_000))
             follower.click("#follow")
             follower.wait_for_function(
                 "() => document.querySelector('#status').textContent.includes('Following')"
             )
             page.goto(server.url)
-            page.wait_for_selector("#start:not([disabled])", timeout=15_000)
+            page.wait_for_selector("#start:not([disabled])", timeout=deadline(15_000))
             page.check("#share")
             page.fill("#name", "Ana")  # shown beside her captions on the follower's page
             assert page.is_visible("#empty-hint")  # the empty page says what to do
@@ -91,12 +113,12 @@ def test_page_captions_speech_from_the_fake_microphone(
                 }"""
             )
             page.click("#start")
-            page.wait_for_selector("#partials .partial", timeout=60_000)
+            page.wait_for_selector("#partials .partial", timeout=deadline(60_000))
             page.screenshot(path=str(artifacts / "captions-partial.png"))
             page.wait_for_function(
                 """() => document.querySelector('#transcript').textContent.toLowerCase()
                     .replace(/[^a-z ]/g, '').includes('do for your country')""",
-                timeout=90_000,
+                timeout=deadline(90_000),
             )
             # (The speech's last words: with quick finals its first sentence may be final
             # on its own a few seconds before them.)
@@ -109,7 +131,7 @@ def test_page_captions_speech_from_the_fake_microphone(
             page.click("#start")  # stop: the page sends end, the server ends the session
             page.wait_for_function(
                 "() => document.querySelector('#status').textContent === 'Stopped'",
-                timeout=30_000,
+                timeout=deadline(30_000),
             )
             with page.expect_download() as download:
                 page.click("button.download[data-format='srt']")

@@ -97,6 +97,7 @@ def test_ends_sentence(text: str, ends: bool) -> None:
     assert ends_sentence(text) is ends
 
 
+@pytest.mark.slow
 def test_a_sentence_end_is_final_before_the_pause_runs_out(tiny_engine: Engine) -> None:
     # About 0.6 s between two sentences: shorter than the 1.0 s pause, so without quick
     # finals (and no commits of agreed words) they make one final; with them, the first
@@ -120,6 +121,7 @@ def test_a_sentence_end_is_final_before_the_pause_runs_out(tiny_engine: Engine) 
     assert word_error_rate(merged[0].text, " ".join(f.text for f in split)) <= 0.15
 
 
+@pytest.mark.slow
 def test_sentence_end_confidence_weighs_the_closing_mark_and_the_last_word(
     tiny_engine: Engine,
 ) -> None:
@@ -156,6 +158,7 @@ def test_the_early_decode_context_follows_the_model(tiny_engine: Engine) -> None
     assert full.policy.options(early).audio_ctx == 0  # the whole 30 s window
 
 
+@pytest.mark.slow
 def test_the_partial_budget_spaces_partials(tiny_engine: Engine, jfk: np.ndarray) -> None:
     audio = np.concatenate([np.zeros(8000, np.float32), jfk, np.zeros(24000, np.float32)])
 
@@ -312,6 +315,7 @@ def test_the_pause_is_held_after_the_early_decode() -> None:
     assert [s.at for s in signals if isinstance(s, PauseHeld)] == [early_end]
 
 
+@pytest.mark.slow
 def test_a_partial_decode_is_capped(tiny_engine: Engine, jfk: np.ndarray) -> None:
     full = tiny_engine.transcribe(jfk, DecodeOptions(language="en"))
     capped = tiny_engine.transcribe(
