@@ -36,9 +36,11 @@ from livewhisper.models.names import DEFAULT_MODEL
 
 if TYPE_CHECKING:
     from livewhisper.audio import FileSource, Microphone, PushSource, load_audio
+    from livewhisper.commands import SpokenCommands
     from livewhisper.dictation import Dictation, DictationStats
     from livewhisper.engine import DecodeOptions, Engine
     from livewhisper.gate import StreamConfig
+    from livewhisper.keyboard import TypeSink
     from livewhisper.models.resolve import resolve as resolve_model
     from livewhisper.segmenter import SegmenterConfig
     from livewhisper.vad import VadConfig
@@ -57,6 +59,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "PushSource": ("livewhisper.audio", "PushSource"),
     "SegmenterConfig": ("livewhisper.segmenter", "SegmenterConfig"),
     "StreamConfig": ("livewhisper.gate", "StreamConfig"),
+    "SpokenCommands": ("livewhisper.commands", "SpokenCommands"),
+    "TypeSink": ("livewhisper.keyboard", "TypeSink"),
     "VadConfig": ("livewhisper.vad", "VadConfig"),
     "load_audio": ("livewhisper.audio", "load_audio"),
     "resolve_model": ("livewhisper.models.resolve", "resolve"),
@@ -102,9 +106,11 @@ __all__ = [
     "PushSource",
     "Segment",
     "SegmenterConfig",
+    "SpokenCommands",
     "Status",
     "StreamConfig",
     "Transcription",
+    "TypeSink",
     "UnknownModelError",
     "VadConfig",
     "Word",

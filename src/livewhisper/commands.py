@@ -1,6 +1,6 @@
 """Spoken commands: the final texts of a dictation turned into edits of a document.
 
-Pure logic, no keyboard and no clock (the typing itself is :mod:`livewhisper.typing_sink`).
+Pure logic, no keyboard and no clock (the typing itself is :mod:`livewhisper.keyboard`).
 :class:`SpokenCommands` takes each final's text and returns the edits to make where the
 cursor is: :class:`TypeText`, :class:`Backspace`, :class:`Pause`, :class:`Resume`. It keeps
 what it has typed, final by final, so "scratch that" knows exactly how many characters
@@ -275,7 +275,8 @@ class SpokenCommands:
     """Turns final texts into edits, applying spoken commands and replacements.
 
     ``language`` picks the command table (``"es"`` Spanish, others English); a language
-    given to :meth:`apply` wins (a multilingual model detects it per final).
+    given to :meth:`apply` wins (a multilingual model detects it per final; give
+    ``language=None`` to say so).
     ``commands=False`` types every word as said. ``replacements`` are ``(spoken,
     written)`` pairs applied first, whole words, any case (see
     :func:`load_replacements`). ``join`` goes between two finals: ``" "`` or ``"\\n"``.
@@ -304,7 +305,7 @@ class SpokenCommands:
     ) -> None:
         if join not in (" ", "\n"):
             raise ConfigError(f"join must be ' ' or '\\n', not {join!r}")
-        self.language = language or "en"
+        self.language = language
         self.commands = commands
         self.join = join
         self._replacements = [
@@ -331,7 +332,7 @@ class SpokenCommands:
         for pattern, written in self._replacements:
             text = pattern.sub(written.replace("\\", "\\\\"), text)
         words = text.split()
-        table = _COMPILED.get(language or self.language, _COMPILED["en"])
+        table = _COMPILED.get(language or self.language or "en", _COMPILED["en"])
         actions: list[EditAction] = []
         build = self._builder()
         i = 0
