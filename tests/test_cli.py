@@ -373,7 +373,7 @@ NO_MIC = {"PULSE_SERVER": None}
 ERRORS = [
     # (arguments, environment changes, exit status, words of the message)
     (["transcribe", "missing.wav"], {}, 1, "audio file not found"),
-    (["transcribe", "{media}/not-audio.wav"], {}, 1, "cannot read"),
+    (["transcribe", "{media}/not-audio.wav"], {}, 1, "is not audio"),
     (["transcribe", "--model", "tiny-q3", "{media}/ps_0930.flac"], {}, 1, "unknown model"),
     (["transcribe", "--format", "docx", "{media}/ps_0930.flac"], {}, 2, "invalid choice"),
     (["transcribe", "--language", "xx", "{media}/ps_0930.flac"], {}, 1, "unknown language"),

@@ -1,11 +1,12 @@
 """Whole-file transcription: audio of any length in, timed segments with words out.
 
-The file is decoded once (:func:`~livewhisper.audio.load_audio`: wav, flac, ogg, mp3 and
-whatever else libsndfile reads), cut into utterances at pauses by the same VAD and
-segmenter that live dictation uses, and each utterance is decoded on its own. That keeps
-every decode within Whisper's 30 s window, skips silence (where Whisper hallucinates) and
-lets the engine size its encoder context to each utterance. Segment and word times are
-stream times: seconds from the start of the file.
+The file is decoded as it is read (:func:`~livewhisper.audio.decode.decode_audio`: any
+container and codec FFmpeg reads, so memory stays flat for hours of audio), cut into
+utterances at pauses by the same VAD and segmenter that live dictation uses, and each
+utterance is decoded on its own. That keeps every decode within Whisper's 30 s window,
+skips silence (where Whisper hallucinates) and lets the engine size its encoder context
+to each utterance. Segment and word times are stream times: seconds from the start of the
+file.
 
 Example::
 
@@ -22,21 +23,29 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import numpy.typing as npt
 from tqdm import tqdm
 
-from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32, load_audio
+from livewhisper.audio.decode import (
+    SAMPLE_RATE,
+    STDIN,
+    AudioArray,
+    as_mono_float32,
+    decode_audio,
+    probe,
+)
 from livewhisper.engine import DecodeOptions, SpeechModel
 from livewhisper.events import Segment, Transcription
 from livewhisper.guards import is_noise, prompt_from_history, tidy
 from livewhisper.segmenter import Segmenter, SegmenterConfig, UtteranceEnded
 from livewhisper.vad import SpeechDetector, VadConfig
 
-__all__ = ["split_utterances", "transcribe_file"]
+__all__ = ["split_blocks", "split_utterances", "transcribe_file"]
 
 _BAR = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]"
 
@@ -59,15 +68,37 @@ def split_utterances(
         for utterance in split_utterances(load_audio("talk.wav")):
             print(f"{utterance.start:.2f}-{utterance.end:.2f} s")
     """
-    samples = as_mono_float32(audio)
+    return split_blocks([as_mono_float32(audio)], vad=vad, segmenter=segmenter)
+
+
+def split_blocks(
+    blocks: Iterable[AudioArray],
+    *,
+    vad: VadConfig | None = None,
+    segmenter: SegmenterConfig | None = None,
+) -> Iterator[UtteranceEnded]:
+    """:func:`split_utterances` over a stream of 16 kHz mono float32 blocks of any size,
+    such as :func:`~livewhisper.audio.decode.decode_audio` yields: only the utterance
+    being cut is held, never the whole recording.
+
+    Example::
+
+        for utterance in split_blocks(decode_audio("talk.m4a")):
+            print(f"{utterance.start:.2f}-{utterance.end:.2f} s")
+    """
     detector = SpeechDetector(vad)
     cutter = Segmenter(segmenter)
     n = detector.frame_samples
-    for offset in range(0, len(samples) - n + 1, n):
-        frame = samples[offset : offset + n]
-        for event in cutter.push(frame, detector.is_speech(frame)):
-            if isinstance(event, UtteranceEnded):
-                yield event
+    carry = np.zeros(0, dtype=np.float32)
+    for block in blocks:
+        samples = np.concatenate([carry, block]) if len(carry) else block
+        end = len(samples) - len(samples) % n
+        for offset in range(0, end, n):
+            frame = samples[offset : offset + n]
+            for event in cutter.push(frame, detector.is_speech(frame)):
+                if isinstance(event, UtteranceEnded):
+                    yield event
+        carry = samples[end:].copy()
     for event in cutter.flush():
         if isinstance(event, UtteranceEnded):
             yield event
@@ -108,19 +139,30 @@ def transcribe_file(
         print(result.text)
         print(result.words[0])        # Word(word=' Buenos', start=0.42, end=0.7, ...)
     """
+    blocks: Iterable[AudioArray]
     if isinstance(source, (str, os.PathLike)):
-        name = Path(source).name
-        audio = load_audio(source)
+        stdin = os.fspath(source) == STDIN
+        name = "stdin" if stdin else Path(source).name
+        # The header's length, for the progress bar only: standard input is read once.
+        expected = None if stdin else probe(source).duration
+        blocks = decode_audio(source)
     else:
         name = "audio"
-        audio = as_mono_float32(source, sample_rate)
+        blocks = [as_mono_float32(source, sample_rate)]
+        expected = len(blocks[0]) / SAMPLE_RATE
+    counted = [0]
+
+    def count(stream: Iterable[AudioArray]) -> Iterator[AudioArray]:
+        for block in stream:
+            counted[0] += len(block)
+            yield block
+
     opts = options or DecodeOptions()
-    duration = len(audio) / SAMPLE_RATE
     history: collections.deque[str] = collections.deque(maxlen=max(prompt_history, 1))
     language = opts.language
     segments: list[Segment] = []
     bar = tqdm(
-        total=round(duration, 1),
+        total=round(expected, 1) if expected else None,
         desc=name,
         unit="s",
         disable=not progress,
@@ -128,7 +170,7 @@ def transcribe_file(
         bar_format=_BAR,
     )
     with bar:
-        for utterance in split_utterances(audio, vad=vad, segmenter=segmenter):
+        for utterance in split_blocks(count(blocks), vad=vad, segmenter=segmenter):
             call = replace(opts, language=language)
             if prompt_history > 0 and not opts.initial_prompt:
                 call = replace(call, initial_prompt=prompt_from_history(list(history)))
@@ -141,10 +183,11 @@ def transcribe_file(
                 segments.append(segment)
                 if on_segment is not None:
                     on_segment(segment)
-            done = min(utterance.start + utterance.duration, duration)
+            done = min(utterance.start + utterance.duration, counted[0] / SAMPLE_RATE)
             bar.update(round(done - bar.n, 1))
             if on_progress is not None:
                 on_progress(done)
+        duration = counted[0] / SAMPLE_RATE
         bar.update(round(duration - bar.n, 1))
     return Transcription(tuple(segments), language or "", duration)
 

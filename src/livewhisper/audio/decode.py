@@ -1,8 +1,11 @@
 """Audio in the one form the rest of livewhisper uses: mono float32 at 16 kHz.
 
-:func:`load_audio` reads a file; :func:`as_mono_float32` validates and converts an array
-handed to us by a caller. Both raise :class:`~livewhisper.errors.AudioError` with a message
-that names the problem.
+:func:`decode_audio` streams any file FFmpeg reads (through PyAV: wav in every PCM and
+float format, flac, mp3, m4a/aac, mp4, mov, mkv, webm and ogg with opus or vorbis...) block
+by block, so memory stays flat however long the file; :func:`load_audio` and
+:func:`read_audio` gather those blocks into one array; :func:`probe` reads the header only.
+:func:`as_mono_float32` validates and converts an array handed to us by a caller. All raise
+:class:`~livewhisper.errors.AudioError` with a message that names the file and the problem.
 
 Example::
 
@@ -14,26 +17,38 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
+import shutil
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import soundfile
 import soxr
 
 from livewhisper.errors import AudioError, DecodeCancelled
 
 __all__ = [
     "SAMPLE_RATE",
+    "STDIN",
     "AudioArray",
+    "AudioFile",
+    "AudioInfo",
     "as_mono_float32",
     "audio_duration",
     "check_sample_rate",
+    "decode_audio",
+    "display_name",
     "load_audio",
+    "probe",
     "read_audio",
     "to_mono_float32",
 ]
@@ -51,18 +66,256 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # No real recording has more channels than this; a wider array is almost always a
 # channels-first (channels, n) array passed by mistake.
 _MAX_CHANNELS = 64
-# read_audio decodes this many seconds of the original at a time.
-_BLOCK_SECONDS = 30
+# decode_audio hands on about this many seconds at a time (at 16 kHz: 64 kB a block).
+_BLOCK_SECONDS = 1.0
 
 AudioFile: TypeAlias = "str | os.PathLike[str] | IO[bytes]"
+"""A path, ``"-"`` for standard input, or an open binary file (read from where it is)."""
+
+STDIN = "-"
+"""The name that means standard input, as on the command line."""
+
+_READS = (
+    "it reads what FFmpeg reads: wav, flac, mp3, m4a/aac, ogg and webm (opus, vorbis), "
+    "mp4, mov, mkv and more"
+)
 
 
-def load_audio(path: str | os.PathLike[str]) -> AudioArray:
-    """Read an audio file (wav, flac, ogg, mp3, ...) as mono float32 samples at 16 kHz.
+@dataclass(frozen=True)
+class AudioInfo:
+    """What an audio file's header says, from :func:`probe`: nothing decoded.
 
-    Channels are averaged and the audio resampled with soxr when the file is at another
-    rate. Raises :class:`AudioError` naming the file when it is missing, is not audio
-    that libsndfile can read, or holds no samples.
+    ``duration`` is in seconds, or None when the container does not say (a stream on
+    standard input, some webm); ``bit_rate`` is in bits per second (0 if unknown).
+
+    Example: ``AudioInfo("wav", "pcm_s16le", 16000, 1, 11.0, 256000)``.
+    """
+
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float | None
+    bit_rate: int = 0
+
+    @property
+    def uncompressed(self) -> bool:
+        """Whether the samples are stored as they are (PCM), so size follows duration."""
+        return self.codec.startswith("pcm_") and self.codec not in ("pcm_bluray", "pcm_dvd")
+
+
+def display_name(file: AudioFile) -> str:
+    """How messages name ``file``: its path, ``standard input``, or the open file's name.
+
+    Example::
+
+        >>> display_name("-")
+        'standard input'
+    """
+    if isinstance(file, (str, os.PathLike)):
+        return "standard input" if os.fspath(file) == STDIN else str(file)
+    name = getattr(file, "name", None)
+    return name if isinstance(name, str) and name else "the audio"
+
+
+@contextlib.contextmanager
+def _open(file: AudioFile, name: str) -> Iterator[tuple[Any, Any]]:
+    """The container and its first audio stream, or :class:`AudioError` naming ``name``."""
+    import av  # PyAV loads FFmpeg's libraries: only once a file is opened
+
+    source: Any = file
+    if isinstance(file, (str, os.PathLike)):
+        if os.fspath(file) == STDIN:
+            source = _stdin()
+        else:
+            path = Path(file)
+            if not path.exists():
+                raise AudioError(f"audio file not found: {path}")
+            if path.is_dir():
+                raise AudioError(f"{path} is a directory, not an audio file")
+            source = str(path)
+    try:
+        container = av.open(source, "r", metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise AudioError(
+            f"{name} is not audio that livewhisper can read ({_why(exc)}); {_READS}"
+        ) from None
+    except OSError as exc:
+        raise AudioError(f"cannot open {name}: {exc.strerror or exc}") from None
+    with container:
+        if not container.streams.audio:
+            raise AudioError(f"{name} has no audio track")
+        yield container, container.streams.audio[0]
+
+
+def _stdin() -> IO[bytes] | io.RawIOBase:
+    """Standard input for FFmpeg: streamed as it comes, except an mp4/m4a/mov, whose index
+    (the moov atom) is usually at the end: that is spooled to a temporary file on disk."""
+    stdin = sys.stdin.buffer
+    if stdin.seekable():
+        return stdin
+    head = stdin.read(12)
+    if head[4:8] != b"ftyp":
+        return _Prefixed(head, stdin)
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (the caller reads it; unlinked already)
+    spool.write(head)
+    shutil.copyfileobj(stdin, spool, 1 << 20)
+    spool.seek(0)
+    return spool
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` then the rest of ``stream``: bytes already read, put back."""
+
+    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
+        self._head = head
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+def _why(exc: BaseException) -> str:
+    # FFmpeg's message, without the errno and the file name PyAV adds to it.
+    text = getattr(exc, "strerror", None) or str(exc)
+    return str(text).strip().rstrip(".") or type(exc).__name__
+
+
+def probe(file: AudioFile) -> AudioInfo:
+    """What the header of ``file`` says (container, codec, rate, channels, duration).
+
+    Reads the header only; an open file is read from where it is, and left where the
+    header ends. Raises :class:`AudioError` for a file that is missing, not audio, or has
+    no audio track.
+
+    Example::
+
+        >>> info = probe("examples/jfk.wav")
+        >>> info.codec, info.sample_rate, info.channels, info.duration
+        ('pcm_s16le', 16000, 1, 11.0)
+    """
+    name = display_name(file)
+    with _open(file, name) as (container, stream):
+        codec = stream.codec_context
+        duration: float | None = None
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1_000_000  # AV_TIME_BASE
+        layout = codec.layout
+        return AudioInfo(
+            container=str(container.format.name),
+            codec=str(codec.name),
+            sample_rate=int(codec.sample_rate or 0),
+            channels=int(layout.nb_channels if layout is not None else 0),
+            duration=duration,
+            bit_rate=int(codec.bit_rate or container.bit_rate or 0),
+        )
+
+
+def decode_audio(
+    file: AudioFile,
+    *,
+    cancel: threading.Event | None = None,
+    block_seconds: float = _BLOCK_SECONDS,
+) -> Iterator[AudioArray]:
+    """Stream ``file`` as blocks of 16 kHz mono float32, decoded as they are read.
+
+    Any container and codec FFmpeg knows, through PyAV; the first audio track of a video.
+    Each frame is resampled to 16 kHz (FFmpeg's resampler, which keeps its state between
+    frames) and its channels averaged, so only one block is ever held: memory is flat for
+    an hour of audio. ``file`` is a path, ``"-"`` for standard input, or an open binary
+    file. Raises :class:`AudioError` naming the file when it is missing, not audio, has no
+    audio track, is damaged, holds NaN or no samples at all;
+    :class:`DecodeCancelled` once ``cancel`` is set.
+
+    Example::
+
+        >>> blocks = list(decode_audio("examples/jfk.wav"))
+        >>> sum(len(b) for b in blocks) / SAMPLE_RATE
+        11.0
+    """
+    import av
+
+    name = display_name(file)
+    target = max(1, int(block_seconds * SAMPLE_RATE))
+    total = 0
+    with _open(file, name) as (container, stream):
+        resampler: Any = None
+        shape: tuple[Any, ...] | None = None
+        pending: list[AudioArray] = []
+        size = 0
+        try:
+            for frame in container.decode(stream):
+                if cancel is not None and cancel.is_set():
+                    raise DecodeCancelled("the decode was cancelled")
+                frame.pts = None  # resample on sample counts; gaps in pts are not ours to fill
+                kind = (frame.format.name, frame.layout.name, frame.sample_rate)
+                if kind != shape:  # a chained ogg or a stream that changes rate mid-way
+                    if resampler is not None:
+                        pending.extend(_mono(f) for f in resampler.resample(None))
+                    resampler = av.AudioResampler("fltp", frame.layout, SAMPLE_RATE)
+                    shape = kind
+                for out in resampler.resample(frame):
+                    piece = _mono(out)
+                    pending.append(piece)
+                    size += len(piece)
+                if size >= target:
+                    block = _checked(np.concatenate(pending), name, total)
+                    pending, size = [], 0
+                    total += len(block)
+                    yield block
+            if resampler is not None:
+                pending.extend(_mono(f) for f in resampler.resample(None))
+        except av.FFmpegError as exc:
+            raise AudioError(
+                f"{name} is damaged: it cannot be decoded past {total / SAMPLE_RATE:.1f} s "
+                f"({_why(exc)})"
+            ) from None
+        if pending:
+            block = _checked(np.concatenate(pending), name, total)
+            total += len(block)
+            if len(block):
+                yield block
+    if total == 0:
+        raise AudioError(f"{name} contains no audio samples")
+
+
+def _mono(frame: Any) -> AudioArray:
+    planes = frame.to_ndarray()  # (channels, n) float32: the resampler's fltp
+    if planes.shape[0] == 1:
+        return np.ascontiguousarray(planes[0], dtype=np.float32)
+    return np.ascontiguousarray(planes.mean(axis=0, dtype=np.float32))
+
+
+def _checked(block: AudioArray, name: str, offset: int) -> AudioArray:
+    finite = np.isfinite(block)
+    if not finite.all():
+        first = offset + int(np.argmin(finite))
+        raise AudioError(
+            f"{name}: audio contains NaN or infinite samples (the first at index {first})"
+        )
+    return block
+
+
+def load_audio(path: AudioFile) -> AudioArray:
+    """Read an audio file (wav, flac, mp3, m4a, ogg, webm, a video's sound...) as mono
+    float32 samples at 16 kHz.
+
+    The blocks of :func:`decode_audio` in one array: channels averaged, resampled when the
+    file is at another rate. ``"-"`` reads standard input. Raises :class:`AudioError`
+    naming the file when it is missing, is not audio, is damaged, or holds no samples.
 
     Example::
 
@@ -70,27 +323,7 @@ def load_audio(path: str | os.PathLike[str]) -> AudioArray:
         >>> audio.dtype, audio.ndim, round(len(audio) / SAMPLE_RATE, 1)
         (dtype('float32'), 1, 11.0)
     """
-    file = Path(path)
-    if not file.exists():
-        raise AudioError(f"audio file not found: {file}")
-    if file.is_dir():
-        raise AudioError(f"{file} is a directory, not an audio file")
-    try:
-        data, rate = soundfile.read(file, dtype="float32", always_2d=True)
-    except (soundfile.SoundFileError, RuntimeError) as exc:
-        raise AudioError(
-            f"cannot read {file} as audio ({exc}); supported formats are those of libsndfile "
-            "(wav, flac, ogg, mp3, ...): convert others first, e.g. "
-            f"`ffmpeg -i '{file}' -ar 16000 -ac 1 out.wav`"
-        ) from exc
-    except OSError as exc:
-        raise AudioError(f"cannot open {file}: {exc.strerror or exc}") from exc
-    if data.shape[0] == 0:
-        raise AudioError(f"{file} contains no audio samples")
-    try:
-        return as_mono_float32(data, rate)
-    except AudioError as exc:
-        raise AudioError(f"{file}: {exc}") from exc
+    return read_audio(path)
 
 
 def as_mono_float32(samples: npt.ArrayLike, sample_rate: float = SAMPLE_RATE) -> AudioArray:
@@ -188,25 +421,18 @@ def audio_duration(file: AudioFile) -> float:
     """The length of an audio file in seconds, from its header alone.
 
     ``file`` is a path or an open binary file (read from its start). Raises
-    :class:`AudioError` when libsndfile cannot read it or it holds no samples.
+    :class:`AudioError` when it is not audio, holds no samples or does not say its length.
 
     Example: ``audio_duration("examples/jfk.wav")`` is ``11.0``.
     """
     if not isinstance(file, (str, os.PathLike)):
         file.seek(0)
-    try:
-        with soundfile.SoundFile(file) as sound:
-            frames, rate = sound.frames, sound.samplerate
-    except (soundfile.SoundFileError, RuntimeError, OSError) as exc:
-        # libsndfile repeats the path in its message: keep the reason only.
-        why = str(exc).rsplit(": ", 1)[-1].strip().rstrip(".") or type(exc).__name__
-        raise AudioError(
-            f"not audio that livewhisper can read ({why}); it reads wav, flac, ogg (vorbis, "
-            "opus) and mp3: convert other files first, e.g. `ffmpeg -i talk.m4a talk.flac`"
-        ) from None
-    if frames <= 0 or rate <= 0:
-        raise AudioError("the file holds no audio samples")
-    return float(frames) / float(rate)
+    info = probe(file)
+    if info.duration is None:
+        raise AudioError(f"{display_name(file)} does not say how long it is")
+    if info.duration <= 0 or info.sample_rate <= 0:
+        raise AudioError(f"{display_name(file)} holds no audio samples")
+    return info.duration
 
 
 def read_audio(
@@ -215,44 +441,28 @@ def read_audio(
     max_seconds: float | None = None,
     cancel: threading.Event | None = None,
 ) -> AudioArray:
-    """A file as 16 kHz mono float32, decoded and resampled 30 s at a time.
+    """A file as one 16 kHz mono float32 array, decoded block by block.
 
-    Unlike :func:`load_audio`, which decodes the whole file at its own rate and channel
-    count first, this never holds more than one block of the original: an hour of 48 kHz
-    stereo needs 230 MB at 16 kHz mono, not 1.4 GB more. ``file`` is a path or an open
-    binary file. Raises :class:`AudioError` for a file that cannot be decoded, holds NaN,
-    or is longer than ``max_seconds``; :class:`DecodeCancelled` once ``cancel`` is set.
+    Never holds more than one block of the original beside the result: an hour of 48 kHz
+    stereo needs 230 MB at 16 kHz mono, not 1.4 GB more. ``file`` is a path, ``"-"`` or an
+    open binary file (read from its start when it can seek). Raises :class:`AudioError`
+    as :func:`decode_audio` does, and for audio longer than ``max_seconds``;
+    :class:`DecodeCancelled` once ``cancel`` is set.
 
     Example::
 
         audio = read_audio("interview.mp3", max_seconds=7200)
     """
-    from livewhisper.audio.resample import StreamResampler  # it imports this module
-
-    if not isinstance(file, (str, os.PathLike)):
+    if not isinstance(file, (str, os.PathLike)) and file.seekable():
         file.seek(0)
-    try:
-        with soundfile.SoundFile(file) as sound:
-            rate = sound.samplerate
-            resampler = StreamResampler(rate, sound.channels)
-            # mp3 frame counts are estimates: the array grows if the estimate was short.
-            out = np.empty(max(int(sound.frames * SAMPLE_RATE / rate), 0) + SAMPLE_RATE, np.float32)
-            size = 0
-            limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE) + SAMPLE_RATE
-            blocks = sound.blocks(blocksize=rate * _BLOCK_SECONDS, dtype="float32", always_2d=True)
-            for block in blocks:
-                if cancel is not None and cancel.is_set():
-                    raise DecodeCancelled("the decode was cancelled")
-                out, size = _append(out, size, resampler.process(block))
-                if limit is not None and size > limit:
-                    raise AudioError(f"the audio is longer than {max_seconds:g} s")
-            out, size = _append(out, size, resampler.flush())
-    except (soundfile.SoundFileError, RuntimeError) as exc:
-        raise AudioError(f"the audio cannot be decoded: {exc}") from exc
-    audio = out[:size]
-    if not np.isfinite(audio).all():
-        raise AudioError("the audio contains NaN or infinite samples")
-    return audio
+    out = np.empty(30 * SAMPLE_RATE, np.float32)
+    size = 0
+    limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE) + SAMPLE_RATE
+    for block in decode_audio(file, cancel=cancel):
+        out, size = _append(out, size, block)
+        if limit is not None and size > limit:
+            raise AudioError(f"the audio is longer than {max_seconds:g} s")
+    return out[:size].copy() if size < len(out) // 2 else out[:size]
 
 
 def _append(out: AudioArray, size: int, piece: AudioArray) -> tuple[AudioArray, int]:

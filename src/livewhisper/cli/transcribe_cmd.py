@@ -32,8 +32,10 @@ EXAMPLES = """examples:
   livewhisper transcribe *.flac --format vtt --output-dir subs/
   livewhisper transcribe entrevista.ogg --model base-q8_0 --language es --format json
 
-Any format libsndfile reads: wav, flac, ogg/opus, mp3 and more. Long files are cut at
-pauses (voice activity detection) and each part is decoded on its own. json holds the
+Any container and codec FFmpeg reads (built in, nothing to install): wav, flac, mp3,
+m4a/aac, ogg and webm (opus, vorbis), the sound of mp4, mov and mkv videos; - reads
+standard input. Long files are decoded as they are read, cut at pauses (voice activity
+detection) and each part is decoded on its own. json holds the
 segments with their words, times and probabilities.
 """
 
@@ -47,7 +49,9 @@ def register(commands: Any) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files")
+    parser.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE", help="audio or video files; - is stdin"
+    )
     output = parser.add_argument_group("output")
     output.add_argument(
         "-f", "--format", choices=FORMATS, default="txt", help="output format (default txt)"

@@ -18,9 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import IO
 
-import soundfile
-
-from livewhisper.audio.decode import audio_duration
+from livewhisper.audio.decode import display_name, probe
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import AudioError, DecodeOptionsError
 from livewhisper.server.errors import InvalidRequest
@@ -238,11 +236,7 @@ block of decoding holds in memory grows with it."""
 MIN_COMPRESSED_BYTES_PER_SECOND = 16
 """Compressed audio is never smaller than this per second: FLAC holds digital silence in
 about 23 bytes a second at 8 kHz. A header that claims more audio than that lies."""
-_PCM_BYTES = {
-    "PCM_S8": 1, "PCM_U8": 1, "ULAW": 1, "ALAW": 1, "PCM_16": 2, "PCM_24": 3,
-    "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
-}  # fmt: skip
-_UNCOMPRESSED = ("WAV", "WAVEX", "AIFF", "AU", "RAW", "W64", "RF64", "CAF")
+_WAV_HEADER_BYTES = 44
 # Header, metadata chunks, padding: what an uncompressed file may hold beyond its samples.
 _PCM_SLACK_BYTES = 1 << 20
 
@@ -263,18 +257,18 @@ def probe_audio(upload: UploadedFile, max_seconds: float) -> float:
     """
     name = upload.filename
     try:
-        duration = audio_duration(upload.file)
         upload.file.seek(0)
-        with soundfile.SoundFile(upload.file) as sound:
-            rate, channels = sound.samplerate, sound.channels
-            kind, subtype = sound.format, sound.subtype
+        info = probe(upload.file)
     except AudioError as exc:
-        reason = "empty_file" if "no audio samples" in str(exc) else "invalid_file"
-        raise InvalidRequest(f"{name!r} is {exc}", field="file", reason=reason) from None
-    except (soundfile.SoundFileError, RuntimeError, OSError) as exc:
-        raise InvalidRequest(
-            f"{name!r} is not audio: {exc}", field="file", reason="invalid_file"
-        ) from None
+        # probe names the spooled file: say the client's name for it instead.
+        why = str(exc).removeprefix(display_name(upload.file)).strip()
+        raise InvalidRequest(f"{name!r} {why}", field="file", reason="invalid_file") from None
+    finally:
+        upload.file.seek(0)
+    rate, channels = info.sample_rate, info.channels
+    duration = info.duration
+    if duration is None and info.uncompressed and info.bit_rate > 0:
+        duration = max(0, upload.size - _WAV_HEADER_BYTES) * 8 / info.bit_rate
     if not MIN_UPLOAD_RATE <= rate <= MAX_UPLOAD_RATE:
         raise InvalidRequest(
             f"{name!r} declares {rate} Hz; this server takes {MIN_UPLOAD_RATE} to "
@@ -282,7 +276,7 @@ def probe_audio(upload: UploadedFile, max_seconds: float) -> float:
             field="file",
             reason="unsupported_sample_rate",
         )
-    if channels > MAX_UPLOAD_CHANNELS or rate * channels > MAX_UPLOAD_SAMPLES_PER_SECOND:
+    if not 1 <= channels <= MAX_UPLOAD_CHANNELS or rate * channels > MAX_UPLOAD_SAMPLES_PER_SECOND:
         raise InvalidRequest(
             f"{name!r} has {channels} channels at {rate} Hz; this server takes at most "
             f"{MAX_UPLOAD_CHANNELS} channels and {MAX_UPLOAD_SAMPLES_PER_SECOND} samples a "
@@ -290,9 +284,12 @@ def probe_audio(upload: UploadedFile, max_seconds: float) -> float:
             field="file",
             reason="unsupported_channels",
         )
-    sample_bytes = _PCM_BYTES.get(subtype) if kind in _UNCOMPRESSED else None
-    if sample_bytes is not None:
-        body_seconds = (upload.size + _PCM_SLACK_BYTES) / (rate * channels * sample_bytes)
+    if duration is not None and duration < 0.001:
+        raise InvalidRequest(f"{name!r} holds no audio samples", field="file", reason="empty_file")
+    # A stream that does not say its length (webm, ...) is held to the limit as it decodes.
+    duration = duration or 0.0
+    if info.uncompressed and info.bit_rate > 0:
+        body_seconds = (upload.size + _PCM_SLACK_BYTES) * 8 / info.bit_rate
     else:
         body_seconds = upload.size / MIN_COMPRESSED_BYTES_PER_SECOND
     if duration > body_seconds + 1.0:
