@@ -58,6 +58,16 @@ def test_a_long_window_commits_without_a_sentence_end() -> None:
     assert _count("", heard=20.0) == 0
 
 
+def test_decodes_that_keep_disagreeing_still_commit_what_is_old_enough() -> None:
+    # Nothing agreed after 9 s (crosstalk): the newest decode's words heard over 2 s ago
+    # become final, so the window, and the cost of each partial, stays bounded.
+    words = "a b c d e f g h i j k l m n o p q r s t"  # 0.4 s each: 0-8 s
+    assert _count("", words, heard=9.0) == 17  # those ending by 7.0 s
+    assert _count("", words, heard=7.5) == 0  # before commit_span: wait for agreement
+    assert _count("a b", "c d, e f g h i j k", heard=9.0) == 11  # all settled, no late clause
+    assert _count("a b", "c d e f g h i j, k l m n o p q r", heard=9.0) == 10  # a late clause
+
+
 def test_the_window_is_measured_from_the_last_cut() -> None:
     assert _count("Ask not. What", heard=14.0, start=12.0) == 0
     assert _count("Ask not. What", heard=15.5, start=12.0) == 2
@@ -110,9 +120,11 @@ def test_words_before_keeps_a_closing_mark_timed_after_the_cut() -> None:
 
 
 def test_the_partial_cadence_follows_the_cost_of_decodes() -> None:
-    assert next_partial_due(10.0, 0.25, 0.25, 0.0) == pytest.approx(11.0)
-    assert next_partial_due(10.0, 0.5, 0.25, 0.0) == pytest.approx(12.0)  # busy: sparser
-    assert next_partial_due(10.0, 0.1, 0.25, 12.5) == 12.5  # never sooner than already due
+    assert next_partial_due(10.0, 0.25, 0.25, 0.0, 2.0) == pytest.approx(11.0)
+    assert next_partial_due(10.0, 0.4, 0.25, 0.0, 2.0) == pytest.approx(11.6)  # busy: sparser
+    assert next_partial_due(10.0, 0.1, 0.25, 12.5, 2.0) == 12.5  # never sooner than due
+    # Never stale for long: a decode of 1 s (a busy machine) holds back 2 s, not 4 s.
+    assert next_partial_due(10.0, 1.0, 0.25, 0.0, 2.0) == pytest.approx(12.0)
 
 
 # -- the policy object, on recorded decode results -----------------------------------------

@@ -58,6 +58,9 @@ class StreamConfig:
       one takes 0.25 s, the next partial waits 2.5 s of audio even if
       ``partial_interval`` is shorter. This bounds CPU whatever the model's speed (the
       first partial of an utterance and the early decodes are never held back).
+    * ``max_partial_wait``: stream seconds the budget may hold the next partial back at
+      most (2.0): on a slow or busy machine partials then take more of the CPU rather
+      than leave the text stale (see :func:`livewhisper.policy.next_partial_due`).
     * ``sentence_confidence``: when the early decode ends a sentence (``.``, ``?``, ``!``)
       and Whisper gave that closing mark and the word it closes at least this
       probability, the text is final at once instead of after the whole pause (0.7;
@@ -99,6 +102,7 @@ class StreamConfig:
     early_decode_after: float = 0.05
     quick_final_after: float = 0.14
     partial_budget: float = 0.1
+    max_partial_wait: float = 2.0
     sentence_confidence: float | None = 0.7
     early_decode_context: str = "auto"
     commit_after: float = 3.0
@@ -113,6 +117,7 @@ class StreamConfig:
             "early_decode_after",
             "quick_final_after",
             "partial_budget",
+            "max_partial_wait",
             "commit_after",
             "commit_span",
             "behind_after",

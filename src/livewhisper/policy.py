@@ -82,6 +82,9 @@ _CLAUSE_ENDS = (",", ";", ":")
 # The quiet point of a cut is searched this far around the gap between two words: word
 # times from whisper.cpp's token timestamps are good to about a tenth of a second.
 _CUT_SEARCH = 0.15
+# Past commit_span, the newest decode's words this old are final even if no two decodes
+# agreed on them: Whisper rarely rewrites words heard 2 s before the end of its audio.
+_SETTLED_AGE = 2.0
 # A repeat is only a seam artefact when it is heard this close to the cut.
 _SEAM = 1.0
 # Longest run of words a seam can repeat.
@@ -107,7 +110,7 @@ def commit_count(
     heard: float,
     config: StreamConfig,
 ) -> int:
-    """How many of the ``agreed`` words to make final now; 0 for none yet.
+    """How many words of ``agreed + pending`` to make final now; 0 for none yet.
 
     ``agreed`` are the words of the open utterance that partial decodes agree on and that
     no final holds yet, in order; ``pending`` the newest decode's words after them;
@@ -118,14 +121,16 @@ def commit_count(
       dictation with pauses keeps one final per utterance;
     * up to the last agreed word that ends a sentence and is followed by another word
       (a period on the newest word is often Whisper closing audio that was cut off);
-    * once the window reaches :attr:`StreamConfig.commit_span`: up to the last agreed
-      clause end (``,`` ``;`` ``:``) in the second half of the agreed words, else all of
-      them, so no final waits for more than about that many seconds of speech.
+    * once the window reaches :attr:`StreamConfig.commit_span`: the agreed words, and
+      where decodes keep disagreeing (crosstalk, noise) the newest decode's words heard
+      more than 2 s ago too, up to the last clause end (``,`` ``;`` ``:``) in their
+      second half, else all of them. So no final waits for, and no decode hears, much
+      more than that many seconds, which keeps partials cheap and frequent.
 
     Example: agreed " Ask" " not." " What" over a 4 s window give 2: "Ask not." is
     closed by " What", which stays undecided.
     """
-    if not agreed or heard - window_start < config.commit_after:
+    if heard - window_start < config.commit_after:
         return 0
     following = len(agreed) + len(pending)
     closed = [i + 1 for i, w in enumerate(agreed) if ends_sentence(w.word) and i + 1 < following]
@@ -133,10 +138,13 @@ def commit_count(
         return closed[-1]
     if heard - window_start < config.commit_span:
         return 0
-    half = len(agreed) // 2
-    clauses = [i + 1 for i, w in enumerate(agreed) if w.word.rstrip().endswith(_CLAUSE_ENDS)]
-    late = [n for n in clauses if n > half]
-    return late[-1] if late else len(agreed)
+    settled = len(agreed)
+    while settled < following and pending[settled - len(agreed)].end <= heard - _SETTLED_AGE:
+        settled += 1
+    words = [*agreed, *pending][:settled]
+    clauses = [i + 1 for i, w in enumerate(words) if w.word.rstrip().endswith(_CLAUSE_ENDS)]
+    late = [n for n in clauses if n > settled // 2]
+    return late[-1] if late else settled
 
 
 def cut_point(
@@ -203,15 +211,22 @@ def words_before(words: Sequence[Word], cut: float) -> list[Word]:
     return list(words[:kept])
 
 
-def next_partial_due(end: float, cost: float, budget: float, not_before: float) -> float:
+def next_partial_due(
+    end: float, cost: float, budget: float, not_before: float, max_wait: float
+) -> float:
     """The stream time before which the next partial of an utterance waits, after an
     interim decode of audio ending at ``end`` that took ``cost`` wall seconds: ``cost /
-    budget`` seconds of audio later, and never sooner than ``not_before`` (the previous
-    due time of the same utterance).
+    budget`` seconds of audio later but never more than ``max_wait``, and never sooner
+    than ``not_before`` (the previous due time of the same utterance).
 
-    Example: ``next_partial_due(10.0, 0.25, 0.25, 0.0)`` is 11.0.
+    The cap is what keeps text fresh on a slow or busy machine: there a decode costs
+    more, and the budget alone would hold partials back for tens of seconds; past the cap
+    partials take a larger share of the CPU instead.
+
+    Example: ``next_partial_due(10.0, 0.25, 0.25, 0.0, 2.0)`` is 11.0; with a cost of 1.0
+    it is 12.0, not 14.0.
     """
-    return max(end + cost / budget, not_before)
+    return max(end + min(cost / budget, max_wait), not_before)
 
 
 # -- the policy object ----------------------------------------------------------------------
@@ -474,6 +489,7 @@ class StreamPolicy:
                 cost,
                 self.stream.partial_budget,
                 not_before if utterance == job.utterance else 0.0,
+                self.stream.max_partial_wait,
             ),
         )
 
@@ -610,11 +626,13 @@ class StreamPolicy:
         agreed, pending = self._agreement.committed, self._agreement.pending
         n = commit_count(agreed, pending, window_start=job.start, heard=job.end, config=self.stream)
         if n and not doubtful:
-            following = (agreed + pending)[n] if len(agreed) + len(pending) > n else None
-            at = cut_point(job.audio, job.start, agreed[n - 1], following)
+            hypothesis = agreed + pending
+            following = hypothesis[n] if len(hypothesis) > n else None
+            at = cut_point(job.audio, job.start, hypothesis[n - 1], following)
             early = replace(job, early=True)
             decode = Decode(early, self.options(early), cancellable=False)
-            return Commit(decode, at, job.arrival, self._partial(agreed[n:], pending, job, result))
+            rest = self._partial(agreed[n:], hypothesis[max(n, len(agreed)) :], job, result)
+            return Commit(decode, at, job.arrival, rest)
         partial = self._partial(agreed, pending, job, result)
         if partial is None:
             return []
