@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
+from pathlib import Path
 
 import pytest
+from conftest import deadline
 
 from livewhisper.cpu import CpuSample, free_cores, sample
 
@@ -20,26 +23,41 @@ def test_free_cores_subtracts_what_this_process_used() -> None:
     assert free_cores(before, CpuSample(101.0, 10.0, 50.01), 2) == 2.0
 
 
-def _spin(stop: multiprocessing.synchronize.Event) -> None:
+def _spin(
+    started: multiprocessing.synchronize.Event, stop: multiprocessing.synchronize.Event
+) -> None:
+    started.set()
     while not stop.is_set():
         pass
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system time of process ``pid`` so far, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_a_busy_process_takes_a_core_away() -> None:
-    first = sample()
-    assert first is not None  # Linux
-    time.sleep(0.3)
-    quiet = free_cores(first, sample() or first, 2)
-    stop = multiprocessing.Event()
-    spinner = multiprocessing.Process(target=_spin, args=(stop,))
+    # Whatever else the machine runs, the cores the spinner used are not free: compared
+    # with its own CPU time over the same window, not with a quiet moment that the rest of
+    # the machine may not repeat.
+    assert sample() is not None  # Linux
+    started, stop = multiprocessing.Event(), multiprocessing.Event()
+    spinner = multiprocessing.Process(target=_spin, args=(started, stop))
     spinner.start()
+    assert spinner.pid is not None
     try:
-        time.sleep(0.2)
-        start = sample()
-        time.sleep(1.0)
-        busy = free_cores(start or first, sample() or first, 2)
+        assert started.wait(deadline(30))
+        before = sample()
+        spun_before = _cpu_seconds(spinner.pid)
+        time.sleep(1.0)  # the window measured
+        spun = _cpu_seconds(spinner.pid) - spun_before
+        after = sample()
     finally:
         stop.set()
-        spinner.join(10)
-    # Whatever else the machine runs, one more spinning process leaves less free.
-    assert busy <= max(0.0, quiet - 0.5) + 0.3, (quiet, busy)
+        spinner.join(deadline(10))
+    assert before is not None and after is not None
+    used = spun / (after.at - before.at)  # cores the spinner took, inside the window
+    free = free_cores(before, after, 2)
+    assert used > 0.1, used  # it did spin
+    assert free <= 2 - used + 0.1, (used, free)

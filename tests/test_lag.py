@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import EN, feed_paced, read_wav
+from conftest import EN, deadline, feed_paced, read_wav
 
 from livewhisper import Dictation, Engine, Final, Status
 from livewhisper.errors import ConfigError
@@ -57,7 +57,7 @@ def test_a_stream_fed_faster_than_real_time_reports_the_lag(tiny_engine: Engine)
         tiny_engine, source="push", language="en", on_status=reports.append, on_final=finals.append
     ).start()
     feed_paced(d, audio, speed=4.0)
-    assert d.wait(120)
+    assert d.wait(deadline(120))
     d.stop()
     assert reports and reports[0].behind and reports[0].lag >= 3.0, reports
     assert all(r.lag >= 0 for r in reports)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import deadline
 
 from livewhisper.errors import (
     ModelDownloadError,
@@ -224,7 +225,7 @@ def local_hub(tmp_path: Path, tiny_f16: Path) -> Iterator[tuple[str, Path]]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", target
     server.shutdown()
-    thread.join(timeout=5)
+    thread.join(timeout=deadline(5))
 
 
 def test_download_resumes_and_verifies(

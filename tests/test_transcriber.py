@@ -8,12 +8,12 @@ import time
 
 import numpy as np
 import pytest
-from conftest import EN, feed_paced, read_wav
+from conftest import EN, deadline, feed_paced, read_wav, wait_until
 
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, Engine, audio_ctx_for
 from livewhisper.errors import ConfigError
-from livewhisper.events import Final, Partial, Segment, Transcription, Word
+from livewhisper.events import Final, Segment, Transcription, Word
 from livewhisper.gate import (
     FinalJob,
     PartialJob,
@@ -77,7 +77,7 @@ def _run(engine: Engine, audio: np.ndarray, stream: StreamConfig, speed: float =
     )
     d.start()
     feed_paced(d, audio, speed)
-    assert d.wait(60)
+    assert d.wait(deadline(60))
     d.stop()
     return events
 
@@ -160,11 +160,30 @@ def test_the_early_decode_context_follows_the_model(tiny_engine: Engine) -> None
 
 @pytest.mark.slow
 def test_the_partial_budget_spaces_partials(tiny_engine: Engine, jfk: np.ndarray) -> None:
-    audio = np.concatenate([np.zeros(8000, np.float32), jfk, np.zeros(24000, np.float32)])
-
+    # A partial of JFK every 0.5 s of audio, each handed over once the last one is decoded
+    # or held back, so that only the budget decides, not how busy the machine is: a decode
+    # costing c seconds holds the next partial back for c / budget seconds of audio. The
+    # frugal budget (0.02) holds back all but the first unless a decode takes under 0.2 s;
+    # the generous one (1.0) decodes a second partial unless one takes 10 s.
     def partials(budget: float) -> int:
-        stream = StreamConfig(partial_interval=0.3, partial_budget=budget)
-        return sum(isinstance(e, Partial) for e in _run(tiny_engine, audio, stream, speed=2.0))
+        worker = Transcriber(
+            tiny_engine,
+            DecodeOptions(language="en"),
+            print,
+            # No commits of agreed words: every decode here is a partial's.
+            stream=StreamConfig(partial_budget=budget, commit_after=25.0, commit_span=25.0),
+        )
+
+        def handled() -> int:
+            stats = worker.stats
+            return stats.decodes + stats.skipped_partials
+
+        worker.start()
+        for handed, end in enumerate(np.arange(0.5, len(jfk) / 16000, 0.5), start=1):
+            worker.submit(PartialJob(1, jfk[: int(end * 16000)], 0.0, time.monotonic()))
+            wait_until(lambda: handled() == handed, 60, f"partial {handed} decoded or held back")  # noqa: B023
+        assert worker.stop(deadline(30))
+        return worker.stats.decodes
 
     generous, frugal = partials(1.0), partials(0.02)
     assert frugal < generous, (frugal, generous)
@@ -183,14 +202,11 @@ def test_an_early_decode_counts_against_the_partial_budget(tiny_engine: Engine) 
     )
     worker.start()
     worker.submit(PartialJob(1, clip, 0.0, 0.0, early=True))
-    deadline = time.monotonic() + 30
-    while worker.stats.decodes < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: worker.stats.decodes == 1, 30, "the early decode")
     worker.submit(PartialJob(1, clip, 0.3, 0.0))  # 0.3 s later: within its cost / 0.1
-    while worker.stats.skipped_partials < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: worker.stats.skipped_partials == 1, 30, "the partial held back")
     worker.submit(PartialJob(1, clip, 60.0, 0.0))  # a minute later: due again
-    assert worker.stop(30)
+    assert worker.stop(deadline(30))
     assert worker.stats.decodes == 2
     assert worker.stats.skipped_partials == 1
 
@@ -255,7 +271,7 @@ def test_speech_resuming_withdraws_a_queued_early_decode(tiny_engine: Engine) ->
             worker.submit(SpeechResumed(1, resumed_at))
         worker.submit(PauseHeld(1, early.end + 0.1))
         worker.start()
-        assert worker.stop(30)
+        assert worker.stop(deadline(30))
         return [e for e in events if isinstance(e, Final)], worker.stats.cancelled_partials
 
     end = len(clip) / 16000
@@ -278,10 +294,9 @@ def test_a_quick_final_waits_for_the_pause_to_hold(tiny_engine: Engine, then: st
     early = PartialJob(1, clip, 0.0, 0.0, early=True)
     worker.start()
     worker.submit(early)
-    deadline = time.monotonic() + 30
-    while worker.stats.decodes < 1 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.3)
+    wait_until(lambda: worker.stats.decodes == 1, 30, "the early decode")
+    # The worker waits on its signal condition only to learn whether the pause held.
+    wait_until(lambda: worker._signalled._waiters, 30, "the worker to wait for the pause")  # type: ignore[attr-defined]
     assert worker.stats.decodes == 1 and events == []  # decoded, and waiting
     if then == "held":
         worker.submit(PauseHeld(1, early.end + 0.09))
@@ -289,7 +304,7 @@ def test_a_quick_final_waits_for_the_pause_to_hold(tiny_engine: Engine, then: st
         worker.submit(SpeechResumed(1, early.end + 0.09))
     else:
         worker.submit(FinalJob(1, clip, 0.0, 2.22, 0.0))
-    assert worker.stop(30)
+    assert worker.stop(deadline(30))
     finals = [normalize(e.text) for e in events if isinstance(e, Final)]
     assert finals == ([] if then == "resumed" else ["go forward 10 meters"])
     assert worker.stats.decodes == 1  # no decode again, whatever came next
