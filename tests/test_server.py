@@ -45,7 +45,7 @@ CLIPS = ["jfk", "ps_0870", "libri_61-70968-0000"]
 @pytest.fixture(scope="module", name="server")
 def fixture_server(server_pool: ModelPool) -> Iterator[ServerThread]:
     """The main test server: three sessions at most."""
-    with running_server(server_pool, max_sessions=3) as server:
+    with running_server(server_pool, max_sessions=3, max_sessions_per_client=3) as server:
         yield server
 
 

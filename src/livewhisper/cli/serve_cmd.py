@@ -124,6 +124,57 @@ def register(commands: Any) -> None:
         default=1,
         help="files transcribed at once; 4 more may wait (1)",
     )
+    fair = parser.add_argument_group(
+        "fairness (per client address; see docs/protocol.md, Limits against abuse)"
+    )
+    fair.add_argument(
+        "--max-sessions-per-client",
+        type=positive_int,
+        help="audio sessions one address may hold (default: all but one of --max-sessions)",
+    )
+    fair.add_argument(
+        "--max-uploads-per-client",
+        type=positive_int,
+        default=2,
+        help="files one address may have running or waiting (2)",
+    )
+    fair.add_argument(
+        "--max-ahead",
+        type=positive_float,
+        default=10.0,
+        help="seconds of audio a session may send ahead of real time before the server "
+        "reads it only as fast as it is spoken (10)",
+    )
+    fair.add_argument(
+        "--min-audio-rate",
+        type=float,
+        default=0.5,
+        help="seconds of audio per second a session must send, over each 10 s; "
+        "0 turns the check off (0.5)",
+    )
+    fair.add_argument(
+        "--max-session-minutes",
+        type=positive_float,
+        help="longest an audio session may last (default: no limit)",
+    )
+    fair.add_argument(
+        "--max-output-kb",
+        type=positive_int,
+        default=1000,
+        help="kB a WebSocket client may leave unread before it is dropped (1000)",
+    )
+    fair.add_argument(
+        "--max-pings-per-second",
+        type=positive_float,
+        default=10.0,
+        help="WebSocket pings a client may send per second before it is dropped (10)",
+    )
+    fair.add_argument(
+        "--request-timeout",
+        type=positive_float,
+        default=900.0,
+        help="seconds an upload may take to arrive whole (900)",
+    )
     parser.set_defaults(handler=_serve, usage_error=parser.error)
 
 
@@ -158,6 +209,16 @@ def _serve(args: argparse.Namespace) -> int:
         max_upload_bytes=int(args.max_upload_mb * 1_000_000),
         max_upload_seconds=args.max_upload_minutes * 60.0,
         max_jobs=args.max_jobs,
+        max_sessions_per_client=args.max_sessions_per_client,
+        max_uploads_per_client=args.max_uploads_per_client,
+        max_ahead=args.max_ahead,
+        min_audio_rate=args.min_audio_rate,
+        max_session_seconds=(
+            args.max_session_minutes * 60.0 if args.max_session_minutes is not None else None
+        ),
+        max_output_bytes=args.max_output_kb * 1000,
+        max_pings_per_second=args.max_pings_per_second,
+        request_timeout=args.request_timeout,
     )
     asyncio.run(_run(config))
     return 0

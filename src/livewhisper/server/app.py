@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import secrets
@@ -111,11 +112,13 @@ class CaptionServer:
             self.config.language,
             self.config.idle_timeout,
             self.config.max_queued_finals,
+            self.config.pace,
         )
         self._uvicorn: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._sessions = 0
+        self._sessions_by_client: collections.Counter[str] = collections.Counter()
         # Every open connection's outbox, to say goodbye at shutdown.
         self._outboxes: set[Outbox] = set()
         self._no_connections = asyncio.Event()
@@ -140,6 +143,7 @@ class CaptionServer:
                 max_running=self.config.max_jobs,
                 max_waiting=self.config.max_waiting_jobs,
                 max_seconds=self.config.max_upload_seconds,
+                max_per_client=self.config.max_uploads_per_client,
             )
             self.catalog.speeds = self.jobs.speeds
             self._socket = _bind(self.config.host, self.config.port)
@@ -273,8 +277,9 @@ class CaptionServer:
         }
 
     # -- protocol 1 ------------------------------------------------------------------
-    async def listen(self, connection: ListenConnection) -> None:
-        """Serve one accepted ``/v1/listen`` connection until it ends."""
+    async def listen(self, connection: ListenConnection, client: str = "") -> None:
+        """Serve one accepted ``/v1/listen`` connection from address ``client`` until it
+        ends; its place is free again the moment the connection is closed."""
         if self._sessions >= self.config.max_sessions:
             await _refuse(
                 connection,
@@ -283,7 +288,17 @@ class CaptionServer:
                 "takes: try again later",
             )
             return
+        per_client = self.config.sessions_per_client
+        if self._sessions_by_client[client] >= per_client:
+            await _refuse(
+                connection,
+                ErrorCode.BUSY,
+                f"this address has {per_client} sessions running, the most one client may "
+                "hold: end one first",
+            )
+            return
         self._sessions += 1
+        self._sessions_by_client[client] += 1
         session_id = secrets.token_hex(4)
         released = False
 
@@ -292,6 +307,9 @@ class CaptionServer:
             if not released:
                 released = True
                 self._sessions -= 1
+                self._sessions_by_client[client] -= 1
+                if self._sessions_by_client[client] <= 0:
+                    del self._sessions_by_client[client]
 
         log.info("session %s opened", session_id)
         session = ListenSession(connection, session_id, self._settings, release)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from livewhisper.errors import ConfigError
 from livewhisper.models.names import DEFAULT_MODEL
+from livewhisper.server.pacing import PaceLimits
 
 __all__ = ["ServerConfig", "is_loopback"]
 
@@ -60,6 +61,19 @@ class ServerConfig:
       sending before it is given up.
     * ``max_jobs``: files transcribed at once; ``max_waiting_jobs``: files queued behind
       them before new ones get HTTP 429.
+    * Per client (by its address; behind a reverse proxy every client is the proxy):
+      ``max_sessions_per_client`` audio sessions at once (None: all but one of
+      ``max_sessions``, so one address never holds every slot) and
+      ``max_uploads_per_client`` files running or queued.
+    * The pace of a live session (:class:`~livewhisper.server.pacing.PaceLimits`):
+      ``max_ahead`` seconds of audio a client may send ahead of real time before the
+      server stops reading until it is due; ``min_audio_rate``: seconds of audio per
+      second a session must send (over each 10 s; 0 disables); ``max_session_seconds``:
+      the longest a session may last (None: no limit).
+    * ``max_output_bytes``: bytes a WebSocket may leave unread in the server's send
+      buffer, and ``max_pings_per_second`` (over a burst of as many), past which the
+      client is dropped (close 1008); ``request_timeout``: seconds an upload's whole body
+      may take to arrive.
 
     Example: ``ServerConfig(host="0.0.0.0", port=9000, token="s3cret", mic=True)``.
     """
@@ -83,6 +97,14 @@ class ServerConfig:
     body_timeout: float = 60.0
     max_jobs: int = 1
     max_waiting_jobs: int = 4
+    max_sessions_per_client: int | None = None
+    max_uploads_per_client: int = 2
+    max_ahead: float = 10.0
+    min_audio_rate: float = 0.5
+    max_session_seconds: float | None = None
+    max_output_bytes: int = 1_000_000
+    max_pings_per_second: float = 10.0
+    request_timeout: float = 900.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))
@@ -95,19 +117,35 @@ class ServerConfig:
             raise ConfigError("max_upload_seconds must be a positive number of seconds")
         if self.max_waiting_jobs < 0:
             raise ConfigError("max_waiting_jobs must not be negative")
-        for name in ("max_sessions", "max_listeners", "max_queued_finals", "max_jobs"):
+        for name in (
+            "max_sessions",
+            "max_listeners",
+            "max_queued_finals",
+            "max_jobs",
+            "max_uploads_per_client",
+            "max_output_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
-        for name in ("workers", "threads"):
+        for name in ("workers", "threads", "max_sessions_per_client"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1")
         if self.max_upload_bytes < 1:
             raise ConfigError("max_upload_bytes must be at least 1")
-        for name in ("idle_timeout", "body_timeout"):
+        for name in ("idle_timeout", "body_timeout", "request_timeout", "max_ahead"):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
+        if not math.isfinite(self.max_pings_per_second) or self.max_pings_per_second <= 0:
+            raise ConfigError("max_pings_per_second must be a positive number")
+        if not 0.0 <= self.min_audio_rate <= 1.0:
+            raise ConfigError(
+                "min_audio_rate must be from 0 to 1 (seconds of audio per second; 0 disables it)"
+            )
+        length = self.max_session_seconds
+        if length is not None and not (math.isfinite(length) and length > 0):
+            raise ConfigError("max_session_seconds must be a positive number of seconds, or None")
         if self.token is not None and not self.token.strip():
             raise ConfigError("the token must not be empty")
         if not is_loopback(self.host) and self.token is None:
@@ -116,3 +154,29 @@ class ServerConfig:
                 "set a token (--token or LIVEWHISPER_TOKEN) that clients must present, "
                 "or keep the default --host 127.0.0.1"
             )
+
+    @property
+    def sessions_per_client(self) -> int:
+        """The audio sessions one client address may hold at once.
+
+        Example::
+
+            >>> ServerConfig(max_sessions=4).sessions_per_client
+            3
+        """
+        if self.max_sessions_per_client is not None:
+            return self.max_sessions_per_client
+        return max(1, self.max_sessions - 1)
+
+    @property
+    def pace(self) -> PaceLimits:
+        """The pace every live session keeps (:class:`~livewhisper.server.pacing.PaceLimits`).
+
+        Example: ``ServerConfig(max_ahead=5).pace.max_ahead`` is 5.0.
+        """
+        return PaceLimits(
+            max_ahead=self.max_ahead,
+            min_rate=self.min_audio_rate,
+            first_audio=self.idle_timeout,
+            max_length=self.max_session_seconds,
+        )

@@ -104,10 +104,12 @@ class Job:
         registry: JobRegistry,
         request: TranscriptionRequest,
         duration: float,
+        client: str = "",
     ) -> None:
         self.id = secrets.token_hex(8)
         self.request = request
         self.duration = duration
+        self.client = client
         self.created = time.monotonic()
         self.state = JobState.QUEUED
         self.processed = 0.0
@@ -236,10 +238,13 @@ class Job:
 
 class JobRegistry:
     """The file jobs of one server: at most ``max_running`` at once, each on its own
-    named thread, and ``max_waiting`` queued behind them.
+    named thread, and ``max_waiting`` queued behind them; at most ``max_per_client`` of
+    them (running or queued) from one client address.
 
-    Create it on the event loop that will watch the jobs. ``max_seconds`` caps the audio
-    length once decoded (headers may lie).
+    A thread that comes free takes the queued job of the client served least recently
+    (round robin over clients, in order of arrival within one), so one client's queue of
+    files never holds back another's. Create it on the event loop that will watch the
+    jobs. ``max_seconds`` caps the audio length once decoded (headers may lie).
 
     Example::
 
@@ -255,15 +260,20 @@ class JobRegistry:
         max_running: int = 1,
         max_waiting: int = 4,
         max_seconds: float = 7200.0,
+        max_per_client: int | None = None,
     ) -> None:
         self.pool = pool
         self.max_running = max_running
         self.max_waiting = max_waiting
         self.max_seconds = max_seconds
+        self.max_per_client = max_per_client
+        self._queue: list[Job] = []  # not started yet, in order of arrival
+        self._last_start: dict[str, float] = {}  # by client: when its last job started
+        self._queue_lock = threading.Lock()
         self.speeds: dict[str, float] = {}
         """Audio seconds transcribed per second, per model, as its last job measured."""
         self._jobs: dict[str, Job] = {}
-        self._futures: dict[str, asyncio.Future[None]] = {}
+        self._futures: set[asyncio.Future[Job | None]] = set()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_running, thread_name_prefix="livewhisper-job"
         )
@@ -282,9 +292,16 @@ class JobRegistry:
         """Jobs queued."""
         return sum(1 for job in self._jobs.values() if job.state == JobState.QUEUED)
 
-    def has_room(self) -> bool:
-        """Whether :meth:`submit` would take one more job now."""
-        return not self._closed and len(self._jobs) < self.max_running + self.max_waiting
+    def has_room(self, client: str | None = None) -> bool:
+        """Whether :meth:`submit` would take one more job now (from ``client``)."""
+        if self._closed or len(self._jobs) >= self.max_running + self.max_waiting:
+            return False
+        return client is None or self._room_for(client)
+
+    def _room_for(self, client: str) -> bool:
+        if self.max_per_client is None:
+            return True
+        return sum(1 for job in self._jobs.values() if job.client == client) < self.max_per_client
 
     def ahead(self, job: Job) -> int:
         """How many queued jobs will start before ``job``."""
@@ -296,8 +313,9 @@ class JobRegistry:
             if other.state == JobState.QUEUED and other.created < job.created
         )
 
-    def submit(self, request: TranscriptionRequest, duration: float) -> Job:
-        """Queue a job for ``request`` (``duration``: the file's length as probed).
+    def submit(self, request: TranscriptionRequest, duration: float, client: str = "") -> Job:
+        """Queue a job for ``request`` (``duration``: the file's length as probed) from
+        address ``client``.
 
         The job owns the uploaded file from now on and closes it when it ends. Raises
         :class:`~livewhisper.server.errors.Busy` when the queue is full,
@@ -310,12 +328,20 @@ class JobRegistry:
                 f"{len(self._jobs)} files are being transcribed or waiting, the most this "
                 "server takes: try again in a few minutes"
             )
-        job = Job(self, request, duration)
+        if not self._room_for(client):
+            raise Busy(
+                f"this address has {self.max_per_client} files being transcribed or waiting, "
+                "the most one client may have: try again when one is done"
+            )
+        job = Job(self, request, duration, client)
+        with self._queue_lock:
+            self._queue.append(job)
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, job._run, self.pool, self.max_seconds)
+        # One executor task per job; each runs whichever queued job is fairest then.
+        future = loop.run_in_executor(self._executor, self._run_next)
         self._jobs[job.id] = job
-        self._futures[job.id] = future
-        future.add_done_callback(lambda _: self._finished(job))
+        self._futures.add(future)
+        future.add_done_callback(self._ran)
         log.info(
             "job %s: %s, %.1f s, model %s", job.id, request.file.filename, duration, request.model
         )
@@ -326,10 +352,32 @@ class JobRegistry:
         self._closed = True
         for job in list(self._jobs.values()):
             job.cancel()
-        futures = list(self._futures.values())
+        futures = list(self._futures)
         if futures:
             await asyncio.wait(futures, timeout=timeout)
         self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._queue_lock:
+            never_run, self._queue = self._queue, []
+        for job in never_run:
+            self._finished(job)
+
+    def _run_next(self) -> Job | None:
+        """On a job thread: run the queued job of the client served least recently."""
+        with self._queue_lock:
+            if not self._queue:
+                return None
+            job = min(self._queue, key=lambda j: (self._last_start.get(j.client, -1.0), j.created))
+            self._queue.remove(job)
+            self._last_start[job.client] = time.monotonic()
+        job._run(self.pool, self.max_seconds)
+        return job
+
+    def _ran(self, future: asyncio.Future[Job | None]) -> None:
+        self._futures.discard(future)
+        if not future.cancelled() and future.exception() is None:
+            job = future.result()
+            if job is not None:
+                self._finished(job)
 
     def _started(self) -> None:
         # One fewer job ahead of each queued one: tell them.
@@ -339,7 +387,6 @@ class JobRegistry:
 
     def _finished(self, job: Job) -> None:
         self._jobs.pop(job.id, None)
-        self._futures.pop(job.id, None)
         if not job.state.over:  # the thread never ran (shutdown): settle it here
             job._update(state=JobState.CANCELLED)
         with contextlib.suppress(OSError):

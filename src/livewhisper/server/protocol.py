@@ -136,6 +136,8 @@ class ErrorCode(str, enum.Enum):
     BUSY = "busy"
     TOO_SLOW = "too_slow"
     OVERFLOW = "overflow"
+    TOO_LITTLE_AUDIO = "too_little_audio"
+    SESSION_TOO_LONG = "session_too_long"
     DECODE_FAILED = "decode_failed"
     INTERNAL = "internal"
     SHUTTING_DOWN = "shutting_down"
@@ -165,6 +167,8 @@ _CLOSE_CODES: dict[ErrorCode, CloseCode] = {
     ErrorCode.IDLE_TIMEOUT: CloseCode.GOING_AWAY,
     ErrorCode.BUSY: CloseCode.TRY_AGAIN_LATER,
     ErrorCode.TOO_SLOW: CloseCode.POLICY_VIOLATION,
+    ErrorCode.TOO_LITTLE_AUDIO: CloseCode.POLICY_VIOLATION,
+    ErrorCode.SESSION_TOO_LONG: CloseCode.POLICY_VIOLATION,
     ErrorCode.INTERNAL: CloseCode.INTERNAL_ERROR,
     ErrorCode.SHUTTING_DOWN: CloseCode.GOING_AWAY,
 }

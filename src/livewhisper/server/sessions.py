@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from livewhisper.audio.sources import PushSource
@@ -36,6 +36,7 @@ from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, DecodeOptionsError, LiveWhisperError
 from livewhisper.events import Event, Partial, Status
 from livewhisper.gate import StreamConfig
+from livewhisper.server.pacing import AudioPace, PaceLimits
 from livewhisper.server.pool import ModelPool, PooledEngine
 from livewhisper.server.protocol import (
     Audio,
@@ -308,6 +309,7 @@ class SessionSettings:
     language: str | None = None
     idle_timeout: float = 30.0
     max_queued: int = 256
+    pace: PaceLimits = field(default_factory=PaceLimits)
 
 
 class ListenSession:
@@ -343,6 +345,7 @@ class ListenSession:
         self.share = False
         self.name: str | None = None
         self._loop = asyncio.get_running_loop()
+        self.pace = AudioPace(settings.pace, self._loop.time())
         self._pump: asyncio.Task[None] | None = None
         self._overflow_seen = 0
         self._overflow_noticed_at = -_OVERFLOW_NOTICE_INTERVAL
@@ -361,22 +364,41 @@ class ListenSession:
 
     # -- frames in ---------------------------------------------------------------------
     async def _receive(self) -> None:
+        loop, pace, idle = self._loop, self.pace, self.settings.idle_timeout
+        last_frame = loop.time()
         while not self.outbox.closing:
+            now = loop.time()
+            # Too far ahead of real time: read nothing more until the audio is due (TCP
+            # holds the rest back), so no session queues more decoding than it may.
+            throttle = pace.wait(now)
+            if throttle > 0:
+                await asyncio.sleep(min(throttle, pace.next_check(now)))
+                last_frame = loop.time()  # we kept it waiting: not idle
+                continue
             # Once the client said end it only waits for us: silence is then expected.
-            timeout = None if self.protocol.finished else self.settings.idle_timeout
+            timeout = None
+            if not self.protocol.finished:
+                left = last_frame + idle - now
+                if left <= 0:
+                    self._fail(
+                        ProtocolError(
+                            ErrorCode.IDLE_TIMEOUT,
+                            f"no frame for {idle:g} s: send audio (silence too) or 'end'",
+                        )
+                    )
+                    return
+                timeout = min(left, pace.next_check(now))
+            error = pace.check(now)  # after the idle check: a silent client is idle
+            if error is not None:
+                self._fail(error)
+                return
             try:
                 frame = await asyncio.wait_for(self.connection.recv(), timeout)
             except asyncio.TimeoutError:
-                self._fail(
-                    ProtocolError(
-                        ErrorCode.IDLE_TIMEOUT,
-                        f"no frame for {self.settings.idle_timeout:g} s: send audio "
-                        "(silence too) or 'end'",
-                    )
-                )
-                return
+                continue
             except Disconnected:
                 return
+            last_frame = loop.time()
             try:
                 for action in self.protocol.receive(frame):
                     self._apply(action)
@@ -389,10 +411,12 @@ class ListenSession:
             self._start(action.config)
         elif isinstance(action, Audio):
             assert self.dictation is not None and self.protocol.config is not None
+            self.pace.add(len(action.samples) / self.protocol.config.sample_rate, self._loop.time())
             self.dictation.feed(action.samples)
             self._check_overflow()
         elif isinstance(action, Finish):
             assert self.dictation is not None
+            self.pace.finish()
             self.dictation.finish()
         elif isinstance(action, Notice):
             self.outbox.put(encode(action.error))

@@ -203,7 +203,8 @@ class _Routes:
     # -- protocol 1 ------------------------------------------------------------------------
     async def listen(self, websocket: WebSocket) -> None:
         await websocket.accept()
-        await self.server.listen(_Socket(websocket))
+        client = websocket.client.host if websocket.client else ""
+        await self.server.listen(_Socket(websocket), client)
 
     async def captions(self, websocket: WebSocket) -> None:
         await websocket.accept()
@@ -232,8 +233,14 @@ class _Routes:
     async def transcribe(self, request: Request, *, translate: bool) -> Response:
         server, config = self.server, self.server.config
         jobs = server.jobs
+        client = request.client.host if request.client else ""
         if jobs is None or not jobs.has_room():  # said before the upload, not after it
             raise Busy("every transcription slot is taken: try again in a few minutes")
+        if not jobs.has_room(client):
+            raise Busy(
+                f"this address has {config.max_uploads_per_client} files being transcribed or "
+                "waiting, the most one client may have: try again when one is done"
+            )
         form = await self.read_form(request)
         try:
             entry = server.catalog.find(form.value("model"))
@@ -247,7 +254,7 @@ class _Routes:
             duration = await asyncio.to_thread(
                 probe_audio, job_request.file, config.max_upload_seconds
             )
-            job = jobs.submit(job_request, duration)
+            job = jobs.submit(job_request, duration, client)
         except BaseException:
             if form.file is not None:
                 form.file.file.close()
@@ -283,7 +290,10 @@ class _Routes:
         if announced > limit:
             raise TooLarge(too_large)
         limited = Request(
-            request.scope, _limited(request.receive, limit, config.body_timeout, too_large)
+            request.scope,
+            _limited(
+                request.receive, limit, config.body_timeout, config.request_timeout, too_large
+            ),
         )
         try:
             data = await limited.form(max_files=1, max_fields=64, max_part_size=_MAX_FIELD_BYTES)
@@ -310,15 +320,25 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.3g} MB" if size >= 1e6 else f"{size} bytes"
 
 
-def _limited(receive: Receive, limit: int, timeout: float, too_large: str) -> Receive:
-    """``receive``, refusing a body past ``limit`` bytes or silent for ``timeout`` s."""
+def _limited(
+    receive: Receive, limit: int, timeout: float, deadline: float, too_large: str
+) -> Receive:
+    """``receive``, refusing a body past ``limit`` bytes, silent for ``timeout`` s, or
+    not whole ``deadline`` s after it began (a trickle of a byte a minute would pass the
+    first check for days)."""
     total = 0
+    end = asyncio.get_running_loop().time() + deadline
 
     async def receive_within_limits() -> Message:
         nonlocal total
+        left = end - asyncio.get_running_loop().time()
         try:
-            message = await asyncio.wait_for(receive(), timeout)
+            message = await asyncio.wait_for(receive(), min(timeout, max(left, 0.0)))
         except asyncio.TimeoutError:
+            if left <= timeout:
+                raise TooSlow(
+                    f"the upload did not arrive whole within {deadline:g} s: it was given up"
+                ) from None
             raise TooSlow(
                 f"no byte of the upload came for {timeout:g} s: it was given up"
             ) from None

@@ -1,0 +1,161 @@
+"""A server that holds under abuse (issue 23): the pace of live audio, per-client caps,
+squatting sessions, and (slow) clients that flood pings or send audio far faster than
+real time while an honest session still gets its captions in time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import pytest
+from server_fixtures import (  # noqa: F401
+    Session,
+    collect,
+    fixture_server_pool,
+    running_server,
+)
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from livewhisper.errors import ConfigError
+from livewhisper.server import ModelPool, ServerConfig
+from livewhisper.server.pacing import AudioPace, PaceLimits
+from livewhisper.server.protocol import ErrorCode
+
+# -- the pace of live audio, without a server -------------------------------------------------
+
+
+def test_audio_ahead_of_real_time_is_throttled_not_lost() -> None:
+    pace = AudioPace(PaceLimits(max_ahead=2.0), now=100.0)
+    assert pace.wait(100.0) == 0.0
+    for _ in range(100):  # 2 s of 20 ms frames, all at once: within the head start
+        pace.add(0.02, now=100.0)
+    assert pace.wait(100.0) == pytest.approx(0.0)
+    pace.add(1.0, now=100.0)  # one more second: read on only once it is due
+    assert pace.wait(100.0) == pytest.approx(1.0)
+    assert pace.wait(100.5) == pytest.approx(0.5) and pace.wait(101.0) == 0.0
+    assert pace.received == pytest.approx(3.0)
+
+
+def test_a_session_must_send_enough_audio() -> None:
+    limits = PaceLimits(min_rate=0.5, window=10.0, first_audio=30.0)
+    silent = AudioPace(limits, now=0.0)
+    assert silent.check(29.9) is None and silent.next_check(0.0) == pytest.approx(10.0)
+    error = silent.check(30.0)
+    assert error is not None and error.code == ErrorCode.TOO_LITTLE_AUDIO
+
+    # A squatter: a sample now and then keeps a connection open, not a session.
+    squatter = AudioPace(limits, now=0.0)
+    squatter.add(1 / 16000, now=1.0)
+    assert squatter.check(10.9) is None
+    error = squatter.check(11.0)
+    assert error is not None and error.code.close_code == 1008
+
+    # Real time passes every window; audio sent ahead counts for the next one.
+    honest = AudioPace(limits, now=0.0)
+    honest.add(8.0, now=1.0)
+    for second in range(2, 60):
+        assert honest.check(float(second)) is None
+        if second > 14:
+            honest.add(1.0, now=float(second))
+    honest.finish()  # after end, nothing more is asked
+    assert honest.check(1000.0) is None and honest.next_check(1000.0) == float("inf")
+
+
+def test_a_session_may_be_limited_in_length() -> None:
+    pace = AudioPace(PaceLimits(min_rate=0.0, max_length=60.0), now=0.0)
+    assert pace.check(59.0) is None and pace.next_check(0.0) == pytest.approx(60.0)
+    error = pace.check(60.0)
+    assert error is not None and error.code == ErrorCode.SESSION_TOO_LONG
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_ahead": 0}, "max_ahead"),
+        ({"min_audio_rate": 1.5}, "min_audio_rate"),
+        ({"max_session_seconds": -1.0}, "max_session_seconds"),
+        ({"max_sessions_per_client": 0}, "max_sessions_per_client"),
+        ({"max_uploads_per_client": 0}, "max_uploads_per_client"),
+        ({"max_output_bytes": 0}, "max_output_bytes"),
+        ({"max_pings_per_second": float("nan")}, "max_pings_per_second"),
+        ({"request_timeout": 0}, "request_timeout"),
+    ],
+)
+def test_abuse_limits_are_validated(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        ServerConfig(**options)
+
+
+def test_one_address_never_holds_every_slot_by_default() -> None:
+    assert ServerConfig(max_sessions=4).sessions_per_client == 3
+    assert ServerConfig(max_sessions=1).sessions_per_client == 1
+    assert ServerConfig(max_sessions=4, max_sessions_per_client=4).sessions_per_client == 4
+    pace = ServerConfig(max_ahead=3, min_audio_rate=0.25, max_session_seconds=600).pace
+    assert (pace.max_ahead, pace.min_rate, pace.max_length) == (3.0, 0.25, 600.0)
+
+
+# -- squatters, on a server --------------------------------------------------------------------
+
+
+async def _squat(url: str, source: str, frames: list[str | bytes]) -> tuple[Any, Session]:
+    """A /v1/listen connection from ``source`` that sent ``frames``; its messages recorded."""
+    websocket = await connect(f"{url}/v1/listen", compression=None, local_addr=(source, 0))
+    with contextlib.suppress(ConnectionClosed):  # a refused one is closed at once
+        for frame in frames:
+            await websocket.send(frame)
+    session = Session()
+    return websocket, session
+
+
+@pytest.mark.slow
+def test_squatters_from_one_address_leave_room_for_another(server_pool: ModelPool) -> None:
+    with running_server(
+        server_pool, max_sessions=4, idle_timeout=30.0, min_audio_rate=0.5
+    ) as server:
+        url = server.ws_url
+        config = '{"type": "config", "language": "en"}'
+
+        async def scenario() -> dict[str, Any]:
+            squatters = []
+            for _ in range(4):
+                websocket, session = await _squat(url, "127.0.0.1", [config, b"\0\0"])
+                squatters.append(
+                    (websocket, session, asyncio.create_task(collect(websocket, session)))
+                )
+            await asyncio.sleep(0.5)
+            # The fourth from the same address was refused: three is its share of four.
+            refused = squatters[3][1]
+            await asyncio.wait_for(squatters[3][2], 10)
+            # Another address still gets a session, at once.
+            other = await connect(f"{url}/v1/listen", compression=None, local_addr=("127.0.0.2", 0))
+            await other.send(config)
+            ready = json.loads(await asyncio.wait_for(other.recv(), 10))
+            await other.close()
+            # The squatters send two bytes now and then: they are dropped within a window.
+            for websocket, _, _ in squatters[:3]:
+                await websocket.send(b"\0\0")
+            await asyncio.wait_for(asyncio.gather(*(t for _, _, t in squatters[:3])), 30)
+            health = json.loads(await asyncio.to_thread(_health, server.url))
+            return {"refused": refused, "ready": ready, "squatters": squatters, "health": health}
+
+        results = asyncio.run(scenario())
+    refused: Session = results["refused"]
+    assert [e["code"] for e in refused.of_type("error")] == ["busy"]
+    assert "this address" in refused.of_type("error")[0]["message"]
+    assert refused.close_code == 1013
+    assert results["ready"]["type"] == "ready"
+    for _, session, _ in results["squatters"][:3]:
+        assert [e["code"] for e in session.of_type("error")] == ["too_little_audio"]
+        assert session.close_code == 1008
+    assert results["health"]["sessions"] == 0  # every slot free the moment they ended
+
+
+def _health(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}healthz", timeout=10) as response:
+        body: str = response.read().decode()
+    return body
