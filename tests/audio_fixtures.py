@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile
+from conftest import deadline
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -142,9 +143,9 @@ def fixture_pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     address = f"unix:{socket}"
     saved = os.environ.get("PULSE_SERVER")
     try:
-        deadline = time.monotonic() + 10.0
+        give_up = time.monotonic() + deadline(10.0)
         while not _server_ready(address):
-            if process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is not None or time.monotonic() > give_up:
                 log = (directory / "pulse.log").read_text(errors="replace")[-2000:]
                 pytest.fail(f"pulseaudio did not start (exit {process.poll()}):\n{log}")
             time.sleep(0.05)
@@ -158,10 +159,10 @@ def fixture_pulse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
             os.environ["PULSE_SERVER"] = saved
         process.terminate()
         try:
-            process.wait(timeout=5)
+            process.wait(timeout=deadline(5))
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(timeout=5)
+            process.wait(timeout=deadline(5))
         _reinitialize_portaudio()
 
 
@@ -171,7 +172,7 @@ def _server_ready(address: str) -> bool:
         env=dict(os.environ, PULSE_SERVER=address),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        timeout=5,
+        timeout=deadline(5),
         check=False,
     )
     return result.returncode == 0

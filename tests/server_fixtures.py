@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import deadline
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -96,7 +97,7 @@ async def stream_session(
                 await asyncio.sleep(delay)
             await websocket.send(pcm[offset : offset + step].tobytes())
         await websocket.send(json.dumps({"type": "end"}))
-        await asyncio.wait_for(receiver, 120)
+        await asyncio.wait_for(receiver, deadline(120))
     return session
 
 
@@ -113,5 +114,5 @@ async def raw_session(
                 await websocket.send(frame)
             except ConnectionClosed:
                 break
-        await asyncio.wait_for(receiver, timeout)
+        await asyncio.wait_for(receiver, deadline(timeout))
     return session

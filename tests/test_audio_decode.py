@@ -11,6 +11,7 @@ import numpy.typing as npt
 import pytest
 import soundfile
 from audio_fixtures import best_ncc, fixture_jfk_audio, fixture_jfk_path  # noqa: F401
+from conftest import deadline
 
 from livewhisper.audio import SAMPLE_RATE, as_mono_float32, load_audio, to_mono_float32
 from livewhisper.errors import AudioError
@@ -23,7 +24,7 @@ def _convert(source: Path, target: Path, tool: str, *options: str) -> Path:
         cmd = ["sox", str(source), *options, str(target)]
     else:
         cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(source), *options, str(target)]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=deadline(60), check=False)
     if result.returncode != 0 and tool == "sox" and target.suffix == ".mp3":
         pytest.skip(f"this sox cannot write mp3 (libsox-fmt-mp3): {result.stderr.strip()}")
     assert result.returncode == 0, result.stderr

@@ -50,7 +50,7 @@ def test_busy_load_keeps_cores_busy_and_stops() -> None:
 
     with BusyLoad(1) as load:
         (proc,) = load._procs
-        time.sleep(1.0)
+        time.sleep(1.0)  # the window measured
     assert proc.poll() is not None  # stopped
     assert load.cpu_share is not None and 0.2 < load.cpu_share <= 1.1
     with BusyLoad(0) as none:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from conftest import deadline
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no model hub here: everything is local
 
@@ -286,7 +287,7 @@ def test_package_imports_without_torch() -> None:
         "import sys, livewhisper.finetune, livewhisper.cli.finetune_cmd; "
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=deadline(120))
 
 
 # -- PyTorch: conversion, export, a short run -------------------------------------------------

@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import deadline
 
 import livewhisper
 
@@ -52,7 +53,11 @@ LIGHT = [
 def _loaded_by(statement: str) -> set[str]:
     code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=deadline(120),
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-800:]
     return set(json.loads(done.stdout.splitlines()[-1]))

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from conftest import deadline
 from server_fixtures import fixture_server_pool, running_server  # noqa: F401
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -44,7 +45,7 @@ def _http(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Any, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.server.port, timeout=60)
+    connection = http.client.HTTPConnection("127.0.0.1", server.server.port, timeout=deadline(60))
     try:
         connection.request(method, path, body, headers or {})
         response = connection.getresponse()
@@ -145,7 +146,7 @@ def _form(parts: list[tuple[str, str | None, bytes]], boundary: str = "lw-b0und"
 
 def _raw(server: ServerThread, head: str, body: bytes = b"") -> bytes:
     """Send a request as bytes; return the server's first answer, head and body."""
-    with socket.create_connection(("127.0.0.1", server.server.port), timeout=60) as sock:
+    with socket.create_connection(("127.0.0.1", server.server.port), timeout=deadline(60)) as sock:
         sock.sendall(head.encode() + body)
         return _answer(sock)
 
@@ -208,7 +209,9 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(open_server: Serv
     start = b'--lw-b0und\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n'
     piece = b"\0" * 65536
     sent, answer = 0, b""
-    with socket.create_connection(("127.0.0.1", open_server.server.port), timeout=60) as sock:
+    with socket.create_connection(
+        ("127.0.0.1", open_server.server.port), timeout=deadline(60)
+    ) as sock:
         sock.sendall(chunked.encode() + b"%x\r\n%s\r\n" % (len(start), start))
         while sent < 200 * len(piece):  # 13 MB offered, 1 MB allowed
             if select.select([sock], [], [], 0)[0]:
