@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +99,16 @@ async def stream_session(
         await websocket.send(json.dumps({"type": "end"}))
         await asyncio.wait_for(receiver, deadline(120))
     return session
+
+
+async def eventually(condition: Callable[[], object], seconds: float, what: str) -> None:
+    """Poll ``condition`` every 10 ms without blocking the event loop; fail after
+    ``deadline(seconds)``."""
+    give_up = time.monotonic() + deadline(seconds)
+    while not condition():
+        if time.monotonic() > give_up:
+            pytest.fail(f"timed out after {deadline(seconds):g} s waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 async def raw_session(

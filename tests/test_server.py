@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import EN, REPO, read_wav, reference
+from conftest import EN, REPO, deadline, read_wav, reference
 from server_fixtures import (  # noqa: F401
     Session,
     collect,
+    eventually,
     fixture_server_pool,
     raw_session,
     running_server,
@@ -52,7 +53,7 @@ def fixture_server(server_pool: ModelPool) -> Iterator[ServerThread]:
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Message, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=deadline(10)) as response:
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers, exc.read()
@@ -153,7 +154,12 @@ def test_fifty_listeners_and_three_sessions_at_once(
             )
         )
         _, _, body = _get(f"{server.url}healthz")
-        await asyncio.sleep(0.3)  # the last finals reach the listeners
+        shared = sum(len(session.of_type("final")) for session in sessions)
+        await eventually(
+            lambda: all(len(listener.of_type("final")) >= shared for listener in listeners),
+            30,
+            "the last finals to reach the listeners",
+        )
         for websocket in sockets:
             await websocket.close()
         await asyncio.gather(*tasks)
@@ -170,17 +176,20 @@ def test_fifty_listeners_and_three_sessions_at_once(
         for session_id, session in zip(ids, sessions, strict=True):
             finals = [m for m in listener.of_type("final") if m["session"] == session_id]
             assert [m["text"] for m in finals] == [m["text"] for m in session.of_type("final")]
-    # Each final reached every listener at about the time it reached its session.
+    # Live, not batched: each final reached every listener before its session heard the
+    # next one (seconds of speech later).
     for session_id, session in zip(ids, sessions, strict=True):
-        for final, sent_at in zip(session.of_type("final"), _final_times(session), strict=True):
+        for final, next_at in zip(
+            session.of_type("final")[:-1], _final_times(session)[1:], strict=True
+        ):
             for listener in listeners:
                 index = listener.messages.index({**final, "session": session_id})
-                assert abs(listener.times[index] - sent_at) < 2.0
+                assert listener.times[index] < next_at
 
 
 def _handshake(url: str, path: str) -> socket.socket:
     host, port = url.removeprefix("ws://").split(":")
-    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock = socket.create_connection((host, int(port)), timeout=deadline(10))
     sock.sendall(
         f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
@@ -234,9 +243,9 @@ def test_a_stalled_listener_is_dropped_while_others_get_everything(
                     hub.publish("flood", Final(f"{i} " + "x" * 16000, float(i), i + 1.0))
                     await asyncio.sleep(0.002)
 
-            await asyncio.to_thread(server.call, flood, 60)
+            await asyncio.to_thread(server.call, flood, deadline(60))
             dropped = server.server.hub.dropped
-            await asyncio.sleep(0.5)
+            await eventually(lambda: len(received.of_type("final")) == 400, 30, "every final")
             await good.close()
             await reader
             stalled.close()
@@ -278,7 +287,7 @@ def test_malformed_inputs_each_get_their_error_while_a_good_session_runs(
         good = asyncio.create_task(
             stream_session(server.ws_url, audio, speed=1.5, config={"language": "en"})
         )
-        await asyncio.sleep(0.5)
+        await eventually(lambda: server.server.health()["sessions"] == 1, 30, "the good session")
         bad = [await raw_session(server.ws_url, frames) for _, frames, _ in cases]
         # Harmless mistakes: reported, and the session goes on to a normal end.
         unknown = await raw_session(server.ws_url, ['{"type":"hello"}', end])
@@ -329,7 +338,7 @@ def test_busy_idle_timeout_token_and_origin(server_pool: ModelPool) -> None:
                 # It takes the only place, then stays silent until the idle timeout.
                 results["busy"] = await raw_session(url, [], token="s3cret", timeout=10)
                 idle = Session()
-                await asyncio.wait_for(collect(first, idle), 10)
+                await asyncio.wait_for(collect(first, idle), deadline(10))
                 results["idle"] = idle
             return results
 
@@ -356,8 +365,10 @@ def test_python_client_streams_and_follows_captions(server: ServerThread) -> Non
                 if isinstance(event, Final):
                     shared.append((session, event))
 
+        hub = server.server.hub
+        before = len(hub)
         follower = asyncio.create_task(follow())
-        await asyncio.sleep(0.5)  # subscribed before the session starts
+        await eventually(lambda: len(hub) > before, 30, "the follower to subscribe")
         finals = [
             event
             async for event in client.stream(
@@ -365,7 +376,7 @@ def test_python_client_streams_and_follows_captions(server: ServerThread) -> Non
             )
             if isinstance(event, Final)
         ]
-        await asyncio.sleep(0.3)
+        await eventually(lambda: len(shared) == len(finals), 30, "the finals to be shared")
         follower.cancel()
         return finals, shared
 
@@ -465,15 +476,15 @@ def test_serve_command_starts_and_stops_cleanly() -> None:
     )
     try:
         assert process.stderr is not None
-        deadline = time.monotonic() + 60
+        give_up = time.monotonic() + deadline(60)
         line = ""
-        while "captions at" not in line and time.monotonic() < deadline:
+        while "captions at" not in line and time.monotonic() < give_up:
             line = process.stderr.readline()
             assert line or process.poll() is None, "serve exited early"
         url = line.split("captions at ")[1].split()[0]
         assert json.loads(_get(f"{url}healthz")[2])["status"] == "ok"
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=deadline(30)) == 0
     finally:
         if process.poll() is None:
             process.kill()
