@@ -12,9 +12,9 @@ Every time is a stream time in seconds; wall-clock times come in as arguments.
   matters most.
 * **Quick finals.** An early decode that ends a sentence with confidence
   (:attr:`StreamConfig.sentence_confidence`) becomes the final once the pause has held
-  :attr:`StreamConfig.quick_final_after`; speech resuming withdraws it (it is then shown
-  as a partial, never as a final).
-
+  :attr:`StreamConfig.quick_final_after`; speech resuming before that withdraws it (it
+  is then shown as a partial, never as a final). Only the order of the signals counts,
+  not how long the decode took, so a busy machine gives the same finals.
 * **Commits inside a long utterance** (:func:`commit_count`, :func:`cut_point`). A
   speaker who reads or dictates without pausing would otherwise get one final per 25 s
   utterance, decoded only at its end, with partials that grow ever dearer. Instead the
@@ -27,8 +27,9 @@ Every time is a stream time in seconds; wall-clock times come in as arguments.
 * **Seams** (:func:`drop_repeated_start`): a word that straddles the cut can be heard
   on both sides of it; the repeat is dropped from the start of the next text.
 * **Partial cadence** (:func:`next_partial_due`): interim decodes keep within
-  :attr:`StreamConfig.partial_budget` of real time, however slow the machine is, so a
-  busy machine gets sparser partials, never a growing queue.
+  :attr:`StreamConfig.partial_budget` of real time, but never hold the next partial back
+  more than :attr:`StreamConfig.max_partial_wait`: a busy machine gets sparser partials,
+  never stale text nor a growing queue.
 
 Example::
 
