@@ -170,8 +170,14 @@ def test_the_partial_budget_spaces_partials(tiny_engine: Engine, jfk: np.ndarray
             tiny_engine,
             DecodeOptions(language="en"),
             print,
-            # No commits of agreed words: every decode here is a partial's.
-            stream=StreamConfig(partial_budget=budget, commit_after=25.0, commit_span=25.0),
+            # No commits of agreed words (every decode here is a partial's), and no cap on
+            # how long the budget may hold a partial back.
+            stream=StreamConfig(
+                partial_budget=budget,
+                max_partial_wait=25.0,
+                commit_after=25.0,
+                commit_span=25.0,
+            ),
         )
 
         def handled() -> int:
