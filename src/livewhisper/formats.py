@@ -2,7 +2,9 @@
 
 Each writer takes segments (anything with ``text``, ``start`` and ``end``; words too for
 json) and returns the whole document as a string, so files and HTTP responses share one
-implementation. :func:`jsonl_line` serves streams written one final at a time.
+implementation. :func:`jsonl_line` serves streams written one final at a time. Subtitles
+(srt, vtt) are shaped for reading from the word timestamps
+(:func:`~livewhisper.subtitles.shape_cues`): short lines, a few seconds a cue.
 
 Example::
 
@@ -15,9 +17,11 @@ import contextlib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol, TextIO
 
 from livewhisper.events import Word
+from livewhisper.subtitles import CueLayout, shape_cues
 
 
 class Timed(Protocol):
@@ -61,9 +65,12 @@ def srt_cue(index: int, segment: Timed) -> str:
     )
 
 
-def to_srt(segments: Iterable[Timed]) -> str:
-    """SubRip subtitles."""
-    return "".join(srt_cue(i, s) for i, s in enumerate(_cues(segments), start=1))
+def to_srt(
+    segments: Iterable[Timed], layout: CueLayout | None = None, duration: float | None = None
+) -> str:
+    """SubRip subtitles, in cues shaped by ``layout`` inside ``[0, duration]``."""
+    cues = shape_cues(_cues(segments), layout, duration)
+    return "".join(srt_cue(i, c) for i, c in enumerate(cues, start=1))
 
 
 VTT_HEADER = "WEBVTT\n\n"
@@ -75,9 +82,11 @@ def vtt_cue(segment: Timed) -> str:
     return f"{start} --> {end}\n{segment.text.strip()}\n\n"
 
 
-def to_vtt(segments: Iterable[Timed]) -> str:
-    """WebVTT subtitles."""
-    return VTT_HEADER + "".join(vtt_cue(s) for s in _cues(segments))
+def to_vtt(
+    segments: Iterable[Timed], layout: CueLayout | None = None, duration: float | None = None
+) -> str:
+    """WebVTT subtitles, in cues shaped by ``layout`` inside ``[0, duration]``."""
+    return VTT_HEADER + "".join(vtt_cue(c) for c in shape_cues(_cues(segments), layout, duration))
 
 
 def _words(segment: Timed) -> list[dict[str, Any]]:
@@ -153,11 +162,13 @@ class CueWriter:
             writer.write(final)          # "1\\n00:00:00,320 --> 00:00:02,110\\nHello.\\n\\n"
     """
 
-    def __init__(self, file: TextIO, fmt: str) -> None:
+    def __init__(self, file: TextIO, fmt: str, layout: CueLayout | None = None) -> None:
         if fmt not in STREAM_FORMATS:
             raise ValueError(f"cannot stream {fmt!r}: use one of {', '.join(STREAM_FORMATS)}")
         self._file = file
         self._format = fmt
+        self._layout = layout
+        self._shown_until = 0.0
         self.count = 0
         if fmt == "vtt":
             self._put(VTT_HEADER)
@@ -166,12 +177,19 @@ class CueWriter:
         """Append ``segment`` (skipped when its text is blank) and flush it to disk."""
         if not segment.text.strip():
             return
+        if self._format in ("srt", "vtt"):
+            # Each final shaped alone, and never shown before the last cue written ends.
+            text = []
+            for cue in shape_cues([segment], self._layout):
+                start = max(cue.start, self._shown_until)
+                cue = replace(cue, start=start, end=max(cue.end, start))
+                self._shown_until = cue.end
+                self.count += 1
+                text.append(srt_cue(self.count, cue) if self._format == "srt" else vtt_cue(cue))
+            self._put("".join(text))
+            return
         self.count += 1
-        if self._format == "srt":
-            self._put(srt_cue(self.count, segment))
-        elif self._format == "vtt":
-            self._put(vtt_cue(segment))
-        elif self._format == "jsonl":
+        if self._format == "jsonl":
             self._put(jsonl_line(segment))
         else:
             self._put(to_txt([segment]))

@@ -18,10 +18,11 @@ from typing import Any
 
 from livewhisper.cli.common import add_decode_flags, decode_options, silence_broken_stdout
 from livewhisper.engine import Engine
-from livewhisper.errors import AudioError
+from livewhisper.errors import AudioError, ConfigError
 from livewhisper.events import Transcription
 from livewhisper.filetranscribe import transcribe_file
-from livewhisper.formats import WRITERS, to_json
+from livewhisper.formats import WRITERS, to_json, to_srt, to_vtt
+from livewhisper.subtitles import CueLayout
 
 FORMATS = ("txt", "srt", "vtt", "json")
 """The formats ``transcribe`` writes."""
@@ -63,6 +64,36 @@ def register(commands: Any) -> None:
         metavar="DIR",
         help="write DIR/NAME.FORMAT for each file instead of printing to stdout",
     )
+    subtitles = parser.add_argument_group("subtitles (srt, vtt)")
+    defaults = CueLayout()
+    subtitles.add_argument(
+        "--max-line-width",
+        type=int,
+        default=defaults.max_line_width,
+        metavar="N",
+        help=f"characters a line (default {defaults.max_line_width})",
+    )
+    subtitles.add_argument(
+        "--max-line-count",
+        type=int,
+        default=defaults.max_line_count,
+        metavar="N",
+        help=f"lines a cue (default {defaults.max_line_count})",
+    )
+    subtitles.add_argument(
+        "--max-cue-duration",
+        type=float,
+        default=defaults.max_duration,
+        metavar="S",
+        help=f"longest a cue shows, in seconds (default {defaults.max_duration:g})",
+    )
+    subtitles.add_argument(
+        "--min-cue-duration",
+        type=float,
+        default=defaults.min_duration,
+        metavar="S",
+        help=f"shortest, when the next cue leaves room (default {defaults.min_duration:g})",
+    )
     output.add_argument(
         "--no-progress",
         dest="progress",
@@ -73,14 +104,37 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_transcribe, usage_error=parser.error)
 
 
-def format_result(result: Transcription, fmt: str) -> str:
-    """``result`` as a document in ``fmt`` (one of :data:`FORMATS`).
+def format_result(result: Transcription, fmt: str, layout: CueLayout | None = None) -> str:
+    """``result`` as a document in ``fmt`` (one of :data:`FORMATS`); subtitles in cues
+    shaped by ``layout``.
 
     Example: ``format_result(transcribe_file("talk.wav", engine), "srt")``.
     """
     if fmt == "json":
         return to_json(result.segments, language=result.language, duration=result.duration)
+    if fmt == "srt":
+        return to_srt(result.segments, layout, result.duration)
+    if fmt == "vtt":
+        return to_vtt(result.segments, layout, result.duration)
     return WRITERS[fmt](result.segments)
+
+
+def cue_layout(args: argparse.Namespace) -> CueLayout:
+    """The :class:`CueLayout` of the subtitle flags; a value out of range is a usage error.
+
+    Example: ``cue_layout(args).max_line_width`` is ``42`` unless ``--max-line-width``.
+    """
+    try:
+        return CueLayout(
+            max_line_width=args.max_line_width,
+            max_line_count=args.max_line_count,
+            max_duration=args.max_cue_duration,
+            min_duration=args.min_cue_duration,
+        )
+    except ConfigError as exc:
+        flag = str(exc).split(" ", 1)[0].replace("_duration", "_cue_duration")
+        args.usage_error(f"--{flag.replace('_', '-')}: {exc}")
+        raise  # usage_error exits; this is for type checkers
 
 
 def _transcribe(args: argparse.Namespace) -> int:
@@ -93,6 +147,7 @@ def _transcribe(args: argparse.Namespace) -> int:
                 "appears more than once"
             )
         args.output_dir.mkdir(parents=True, exist_ok=True)
+    layout = cue_layout(args)
     progress = bool(args.progress) and sys.stderr.isatty()
     failed = 0
     with Engine(args.model, threads=args.threads) as engine:
@@ -108,7 +163,7 @@ def _transcribe(args: argparse.Namespace) -> int:
                 continue
             if not result.segments:
                 print(f"livewhisper: no speech found in {path}", file=sys.stderr)
-            document = format_result(result, args.format)
+            document = format_result(result, args.format, layout)
             if args.output_dir is not None:
                 (args.output_dir / f"{path.stem}.{args.format}").write_text(
                     document, encoding="utf-8"

@@ -20,10 +20,12 @@ from typing import IO
 
 from livewhisper.audio.decode import display_name, probe
 from livewhisper.engine import DecodeOptions
-from livewhisper.errors import AudioError, DecodeOptionsError
+from livewhisper.errors import AudioError, ConfigError, DecodeOptionsError
 from livewhisper.server.errors import InvalidRequest
+from livewhisper.subtitles import CueLayout
 
 __all__ = [
+    "LAYOUT_FIELDS",
     "MAX_UPLOAD_CHANNELS",
     "MAX_UPLOAD_RATE",
     "MAX_UPLOAD_SAMPLES_PER_SECOND",
@@ -33,6 +35,7 @@ __all__ = [
     "TranscriptionRequest",
     "UploadForm",
     "UploadedFile",
+    "cue_layout",
     "probe_audio",
     "transcription_request",
 ]
@@ -95,6 +98,7 @@ class TranscriptionRequest:
     response_format: str = "json"
     words: bool = False
     stream: bool = False
+    layout: CueLayout = field(default_factory=CueLayout)
 
     @property
     def task(self) -> str:
@@ -115,7 +119,9 @@ def transcription_request(
     Fields: ``file`` (required, not empty), ``language`` (ISO 639-1, ``auto``, or absent
     for ``default_language``), ``prompt``, ``response_format`` (one of
     :data:`RESPONSE_FORMATS`), ``temperature`` (0 to 1), ``timestamp_granularities[]``
-    (``segment``, ``word``) and ``stream`` (``true``/``false``). ``translate`` is the
+    (``segment``, ``word``), ``stream`` (``true``/``false``), and for srt and vtt the
+    shape of the cues: ``max_line_width``, ``max_line_count``, ``max_cue_duration``,
+    ``min_cue_duration`` (as the command line's flags). ``translate`` is the
     translations endpoint: into English, whatever was spoken. Raises :class:`InvalidRequest`
     naming the field at fault.
 
@@ -176,7 +182,47 @@ def transcription_request(
         response_format,
         words="word" in granularities,
         stream=_boolean(form.value("stream"), "stream"),
+        layout=cue_layout(form),
     )
+
+
+LAYOUT_FIELDS = {
+    "max_line_width": "max_line_width",
+    "max_line_count": "max_line_count",
+    "max_cue_duration": "max_duration",
+    "min_cue_duration": "min_duration",
+}
+"""The form fields that shape srt and vtt cues, and the :class:`CueLayout` field of each."""
+
+
+def cue_layout(form: UploadForm) -> CueLayout:
+    """The :class:`CueLayout` that ``form``'s fields ask for (the defaults where absent).
+
+    Example: a form with ``max_line_width=32`` gives ``CueLayout(max_line_width=32)``.
+    """
+    values: dict[str, float] = {}
+    for name, attribute in LAYOUT_FIELDS.items():
+        text = (form.value(name) or "").strip()
+        if not text:
+            continue
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        # Counts are whole numbers; one that is not is left for CueLayout to refuse.
+        whole = attribute.startswith("max_line") and number.is_integer()
+        values[attribute] = int(number) if whole else number
+    try:
+        return CueLayout(**values)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        field_name = next((n for n, a in LAYOUT_FIELDS.items() if a in str(exc)), "")
+        raise InvalidRequest(
+            str(exc)
+            .replace("max_duration", "max_cue_duration")
+            .replace("min_duration", "min_cue_duration"),
+            reason="invalid_value",
+            field=field_name or None,
+        ) from None
 
 
 def _language(value: str | None, default: str | None, model: str, multilingual: bool) -> str | None:

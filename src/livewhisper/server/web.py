@@ -402,9 +402,9 @@ def render(result: Transcription, request: TranscriptionRequest) -> tuple[str, s
     if fmt == "text":
         return _text(result.segments) + "\n", plain
     if fmt == "srt":
-        return to_srt(result.segments), plain
+        return to_srt(result.segments, request.layout, result.duration), plain
     if fmt == "vtt":
-        return to_vtt(result.segments), plain
+        return to_vtt(result.segments, request.layout, result.duration), plain
     if fmt == "verbose_json":
         doc = verbose_json(result, request)
     else:
@@ -521,8 +521,8 @@ def _done_event(result: Transcription, request: TranscriptionRequest) -> dict[st
         # command line's files, rather than again in JavaScript.
         "files": {
             "txt": to_txt(result.segments),
-            "srt": to_srt(result.segments),
-            "vtt": to_vtt(result.segments),
+            "srt": to_srt(result.segments, request.layout, result.duration),
+            "vtt": to_vtt(result.segments, request.layout, result.duration),
             "json": to_json(result.segments, language=result.language, duration=result.duration),
         },
     }
