@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pytest
 import soundfile
-from conftest import EN, read_wav, reference
+from conftest import EN, deadline, read_wav, reference
 from server_fixtures import (  # noqa: F401
     MODEL,
     fixture_server_pool,
@@ -134,6 +134,7 @@ def test_docstring_examples(module: ModuleType) -> None:
 # -- the pool: live decodes first --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_live_decodes_go_before_waiting_background_ones(model_cache: Path) -> None:
     jfk = read_wav(EN / "jfk.wav")
     long = np.concatenate([jfk, jfk, jfk[: 6 * 16000]])  # 28 s: a decode of seconds
@@ -146,9 +147,9 @@ def test_live_decodes_go_before_waiting_background_ones(model_cache: Path) -> No
             finished.append(name)
 
         def wait(condition: Any) -> None:
-            deadline = time.monotonic() + 30
+            give_up = time.monotonic() + deadline(30)
             while not condition():
-                assert time.monotonic() < deadline, pool.stats
+                assert time.monotonic() < give_up, pool.stats
                 time.sleep(0.005)
 
         threads = [threading.Thread(target=decode, args=(live, long, "first"))]
@@ -160,7 +161,7 @@ def test_live_decodes_go_before_waiting_background_ones(model_cache: Path) -> No
             wait(lambda n=queued + 1: pool.stats.waiting == n)
         assert not finished, "the first decode must still be running here"
         for thread in threads:
-            thread.join(60)
+            thread.join(deadline(60))
     # The background decode was queued before the live one, and still went after it.
     assert finished == ["first", "live", "background"]
 
@@ -175,7 +176,9 @@ def fixture_server(server_pool: ModelPool) -> Iterator[ServerThread]:
 
 
 def _client(server: ServerThread, api_key: str = "unused") -> Any:
-    return openai.OpenAI(base_url=server.api_url, api_key=api_key, max_retries=0, timeout=60)
+    return openai.OpenAI(
+        base_url=server.api_url, api_key=api_key, max_retries=0, timeout=deadline(60)
+    )
 
 
 def _port(server: ServerThread) -> int:
@@ -189,7 +192,7 @@ def _request(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, Message, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=60)
+    connection = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=deadline(60))
     try:
         connection.request(method, path, body, headers or {})
         response = connection.getresponse()
@@ -203,6 +206,7 @@ def _srt_text(srt: str) -> str:
     return " ".join(x for x in lines if x and not x.isdigit() and "-->" not in x)
 
 
+@pytest.mark.slow
 def test_openai_client_gets_every_response_format(server: ServerThread) -> None:
     client = _client(server)
     truth = reference("jfk")
@@ -372,6 +376,7 @@ def test_only_the_served_models_are_offered_or_used(server: ServerThread) -> Non
     assert [model["id"] for model in json.loads(body)["data"]] == [MODEL]
 
 
+@pytest.mark.slow
 def test_http_edges_cors_chunked_and_checks(server: ServerThread) -> None:
     page = server.url.rstrip("/")
     status, headers, _ = _request(
@@ -407,7 +412,7 @@ def test_http_edges_cors_chunked_and_checks(server: ServerThread) -> None:
     assert "country" in text.decode()
 
     # A chunked upload, as clients that do not know the size send it.
-    with socket.create_connection(("127.0.0.1", _port(server)), timeout=60) as sock:
+    with socket.create_connection(("127.0.0.1", _port(server)), timeout=deadline(60)) as sock:
         head = (
             f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Content-Type: {kind}\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -475,7 +480,7 @@ class _EventStream:
         body, kind = _multipart(
             {"language": "en", "stream": "true"}, {"file": (path.name, path.read_bytes())}
         )
-        self.sock = socket.create_connection(("127.0.0.1", _port(server)), timeout=120)
+        self.sock = socket.create_connection(("127.0.0.1", _port(server)), timeout=deadline(120))
         head = (
             f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             f"Content-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -492,20 +497,20 @@ class _EventStream:
                     self.events.append((time.monotonic(), json.loads(line[6:])))
 
     def wait_for(self, test: Any, timeout: float = 60) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        give_up = time.monotonic() + deadline(timeout)
+        while time.monotonic() < give_up:
             for at, event in list(self.events):
                 if test(event):
                     return at
             time.sleep(0.02)
-        raise AssertionError(f"no such event within {timeout} s: {self.events[-3:]}")
+        raise AssertionError(f"no such event within {deadline(timeout):g} s: {self.events[-3:]}")
 
     def close(self) -> None:
         """The client leaves: the server should cancel its job."""
         with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
-        self.thread.join(10)
+        self.thread.join(deadline(10))
 
 
 def _health(server: ServerThread) -> dict[str, Any]:
@@ -514,12 +519,13 @@ def _health(server: ServerThread) -> dict[str, Any]:
 
 
 def _wait_idle(server: ServerThread, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
+    give_up = time.monotonic() + deadline(timeout)
     while _health(server)["jobs"] or _health(server)["waiting_jobs"]:
-        assert time.monotonic() < deadline, _health(server)
+        assert time.monotonic() < give_up, _health(server)
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_a_long_job_shares_the_workers_with_a_live_session(
     model_cache: Path, tmp_path: Path
 ) -> None:
