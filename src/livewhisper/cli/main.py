@@ -30,6 +30,7 @@ from livewhisper.cli import (
     record_cmd,
     serve_cmd,
     transcribe_cmd,
+    type_cmd,
 )
 from livewhisper.errors import LiveWhisperError
 
@@ -37,6 +38,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 _COMMANDS = (
     dictate_cmd,
+    type_cmd,
     transcribe_cmd,
     devices_cmd,
     models_cmd,

@@ -1,0 +1,254 @@
+"""``livewhisper type`` and TypeSink typing into a real X text widget (Xvfb + Tk + xdotool).
+
+The widget's content is compared with what the finals said once the spoken commands are
+applied: exactly, character for character.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+import soundfile
+from conftest import EN, read_wav, reference
+from x11_fixtures import (  # noqa: F401
+    TextBox,
+    fixture_text_box,
+    fixture_x_display,
+    need,
+    wait_for,
+)
+
+from livewhisper.commands import SpokenCommands, TypeText
+from livewhisper.events import Final
+from livewhisper.keyboard import TypeSink, Xdotool
+from livewhisper.models.names import DEFAULT_MODEL
+from livewhisper.models.resolve import resolve
+from livewhisper.wer import word_error_rate as wer
+
+CLI = [sys.executable, "-m", "livewhisper.cli.main"]
+RATE = 16000
+
+
+@pytest.fixture(name="display")
+def fixture_display(text_box: TextBox, monkeypatch: pytest.MonkeyPatch) -> TextBox:
+    """The text box, with this process's keystrokes going to its display."""
+    monkeypatch.setenv("DISPLAY", text_box.display)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    return text_box
+
+
+def test_unicode_arrives_intact(display: TextBox) -> None:
+    keyboard = Xdotool()
+    keyboard.check()
+    keyboard.type_text("¿Qué tal, Ángel? ¡Él dijo: ÑANDÚ!\nAdiós, señor Müller. “ok” €")
+    keyboard.backspace(2)
+    keyboard.type_text("ß")
+    display.wait_for_text("¿Qué tal, Ángel? ¡Él dijo: ÑANDÚ!\nAdiós, señor Müller. “ok”ß")
+
+
+def test_type_sink_applies_commands_once(display: TextBox) -> None:
+    finals = [
+        Final("Dear Anna, comma, new line.", 0.0, 1.0),
+        Final("The meeting is at noon period", 1.5, 3.0),
+        Final("The meeting is at noon period", 1.5, 3.0),  # the same final again
+        Final("Lunch is on me.", 3.5, 4.5),
+        Final("Scratch that.", 5.0, 5.5),
+        Final("Stop listening. Nothing of this.", 6.0, 7.0),
+        Final("Start listening. See you, question mark", 7.5, 9.0),
+    ]
+    with TypeSink(Xdotool(), language="en") as sink:
+        for final in finals:
+            sink(final)
+    assert sink.error is None
+    expected = "Dear Anna,\nThe meeting is at noon. See you?"
+    assert sink.text == expected
+    display.wait_for_text(expected)
+
+
+def test_type_sink_in_spanish(display: TextBox) -> None:
+    with TypeSink(Xdotool(), language="es") as sink:
+        sink(Final("Abre interrogación, qué tal estás signo de interrogación.", 0.0, 2.0))
+        sink(Final("Nuevo párrafo. Ñandú, coma, pingüino punto", 2.5, 4.0))
+    display.wait_for_text("¿Qué tal estás?\n\nÑandú, pingüino.")
+
+
+def _type(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "type", *args], capture_output=True, text=True, env=env, timeout=600, check=False
+    )
+
+
+def test_no_desktop_or_no_xdotool_is_one_line(tmp_path: Path, x_display: str) -> None:
+    env = dict(os.environ)
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    result = _type([], env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "livewhisper: error: no desktop to type into: neither DISPLAY (X11) nor "
+        "WAYLAND_DISPLAY (Wayland) is set\n"
+    )
+    # A PATH with python but no xdotool.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    result = _type([], dict(env, DISPLAY=x_display, PATH=str(bin_dir)))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "livewhisper: error: typing on X11 needs xdotool: apt-get install xdotool\n"
+    )
+    result = _type(["--keyboard", "wtype"], dict(env, PATH=str(bin_dir)))
+    assert result.stderr == "livewhisper: error: wtype is not installed: apt-get install wtype\n"
+    # A display that is not there.
+    result = _type([], dict(env, DISPLAY=":987"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("livewhisper: error: xdotool could not type: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_help_lists_the_commands() -> None:
+    result = _type(["--help"], dict(os.environ))
+    assert result.returncode == 0
+    for phrase in ("scratch that", "new paragraph", "borra eso", "--replacements", "xdotool"):
+        assert phrase in result.stdout
+
+
+# ---- Speech: real clips with spoken commands made by espeak-ng, played as a microphone.
+
+
+@pytest.fixture(scope="module")
+def model() -> str:
+    resolve(DEFAULT_MODEL, progress=False)  # prepared here, not inside the subprocess
+    return DEFAULT_MODEL
+
+
+def _espeak(text: str, out: Path, voice: str, speed: int, pitch: int) -> npt.NDArray[np.float32]:
+    need("espeak-ng", "sox")
+    raw = out.with_suffix(".raw.wav")
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw), text],
+        check=True,
+    )
+    subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out)], check=True)
+    audio = read_wav(out)
+    return (audio / np.abs(audio).max() * 0.3).astype(np.float32)
+
+
+def _silence(seconds: float) -> npt.NDArray[np.float32]:
+    return np.zeros(int(seconds * RATE), np.float32)
+
+
+@pytest.fixture(scope="module")
+def commands_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three real sentences; "new line" and "question mark" said right after the first
+    two, "scratch that" after a pause following the third.
+
+    Whisper hears robotic speech less well than human: these voices and rates are ones
+    the default model hears as the words said (chosen once, never tuned per run).
+    """
+    out = tmp_path_factory.mktemp("type")
+    parts = [
+        _silence(0.5),
+        read_wav(EN / "libri_61-70968-0000.wav"),
+        _silence(0.3),
+        _espeak("new line", out / "line.wav", "en-us", 130, 50),
+        _silence(1.5),
+        read_wav(EN / "ps_0880.wav"),
+        _silence(0.3),
+        _espeak("question mark", out / "question.wav", "en-us", 130, 50),
+        _silence(1.5),
+        read_wav(EN / "ps_0890.wav"),
+        _silence(1.5),
+        _espeak("scratch that", out / "scratch.wav", "en-029", 120, 60),
+        _silence(1.5),
+    ]
+    path = out / "commands.wav"
+    soundfile.write(str(path), np.concatenate(parts), RATE, subtype="PCM_16")
+    return path
+
+
+def _replay(finals: list[str]) -> str:
+    editor = SpokenCommands("en")
+    for final in finals:
+        editor.apply(final)
+    return editor.text
+
+
+@pytest.mark.slow
+def test_spoken_sentences_and_commands_typed_into_a_window(
+    text_box: TextBox, commands_clip: Path, model: str
+) -> None:
+    result = _type(["--input", str(commands_clip), "--speed", "2"], text_box.env())
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    finals = result.stdout.splitlines()  # each final as heard, one a line
+    assert len(finals) >= 4, finals
+    typed = text_box.wait_still()
+    # Exactly what the finals said, with their commands applied.
+    assert typed == _replay(finals)
+    # And the commands were heard as commands: a line break after the first sentence,
+    # a question mark closing the second, the third scratched.
+    first, second = typed.split("\n")
+    assert wer(reference("libri_61-70968-0000"), first) < 0.25
+    assert second.endswith("man?") and "\n" not in second
+    assert wer(reference("ps_0880"), second) < 0.35
+    for said in ("new line", "question", "scratch", "selfish", "unless"):
+        assert said not in typed.lower()
+
+
+@pytest.mark.slow
+def test_silence_types_nothing(text_box: TextBox, model: str, tmp_path: Path) -> None:
+    # Room noise, not digital zeros: a quiet hiss at -60 dBFS.
+    noise = np.random.default_rng(7).normal(0, 0.001, 6 * RATE).astype(np.float32)
+    path = tmp_path / "quiet.wav"
+    soundfile.write(str(path), noise, RATE, subtype="PCM_16")
+    result = _type(["--input", str(path), "--speed", "2"], text_box.env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert text_box.wait_still() == ""
+
+
+@pytest.mark.slow
+def test_ctrl_c_types_the_sentence_in_progress_and_leaves_no_modifier_down(
+    text_box: TextBox, model: str, tmp_path: Path
+) -> None:
+    clip = tmp_path / "long.wav"
+    audio = np.concatenate([read_wav(EN / "ps_0930.wav"), _silence(1.0), read_wav(EN / "jfk.wav")])
+    soundfile.write(str(clip), audio, RATE, subtype="PCM_16")
+    typing = subprocess.Popen(
+        [*CLI, "type", "--input", str(clip)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=text_box.env(),
+    )
+    try:
+        # The first sentence typed, the second being spoken: Ctrl-C.
+        wait_for(lambda: "amiable" in text_box.text(), 300, "the first sentence typed")
+        typing.send_signal(signal.SIGINT)
+        stdout, stderr = typing.communicate(timeout=300)
+    finally:
+        if typing.poll() is None:
+            typing.kill()
+            typing.wait(10)
+    assert typing.returncode == 0, stderr
+    typed = text_box.wait_still()
+    assert typed == _replay(stdout.splitlines())
+    assert "typing the last sentence" in stderr
+    # Nothing held down: keys typed now arrive as themselves.
+    subprocess.run(["xdotool", "type", "abc"], env=text_box.env(), check=True)
+    text_box.wait_for_text(typed + "abc")
+
+
+def test_type_actions_are_plain_text() -> None:
+    # The unit the widget tests rely on: a final's edit is its text, joined by a space.
+    editor = SpokenCommands("en")
+    assert editor.apply("One.") == [TypeText("One.")]
+    assert editor.apply("Two.") == [TypeText(" Two.")]
