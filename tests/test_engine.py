@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import DATA
+from conftest import DATA, deadline
 
 from livewhisper.engine import DecodeOptions, Engine, check_options
 from livewhisper.errors import AudioError, DecodeOptionsError
@@ -41,6 +41,7 @@ def test_words_carry_monotonic_times_within_the_audio(tiny_engine: Engine, jfk: 
     assert all(0.0 < w.probability <= 1.0 for w in words)
 
 
+@pytest.mark.slow
 def test_options_never_leak_into_the_next_call(base_engine: Engine, jfk: np.ndarray) -> None:
     fresh = base_engine.transcribe(jfk)
     assert fresh.language == "en"
@@ -59,6 +60,7 @@ def test_options_never_leak_into_the_next_call(base_engine: Engine, jfk: np.ndar
     assert [s.start for s in again.segments] == [s.start for s in fresh.segments]
 
 
+@pytest.mark.slow
 def test_spanish_with_language_set_and_detected(
     base_engine: Engine, spanish_speech: tuple[np.ndarray, str]
 ) -> None:
@@ -78,6 +80,7 @@ def test_short_chunks_are_padded_not_dropped(tiny_engine: Engine, jfk: np.ndarra
     assert "and" in normalize(result.text).split()
 
 
+@pytest.mark.slow
 def test_int16_and_other_rates_are_accepted(tiny_engine: Engine, jfk: np.ndarray) -> None:
     as_int16 = (jfk * 32767).astype(np.int16)
     assert normalize(tiny_engine.transcribe(as_int16).text) == JFK_WORDS
@@ -115,6 +118,7 @@ def test_bad_options_are_clear_errors(tiny_engine: Engine, jfk: np.ndarray) -> N
     assert DecodeOptions(language=" ES ").language == "es"
 
 
+@pytest.mark.slow
 def test_each_thread_gets_its_own_context(tiny_engine: Engine, jfk: np.ndarray) -> None:
     results: dict[int, str] = {}
 
@@ -125,12 +129,13 @@ def test_each_thread_gets_its_own_context(tiny_engine: Engine, jfk: np.ndarray) 
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
+        t.join(timeout=deadline(60))
     assert len(results) == 2
     assert normalize(results[0]).startswith("and so my fellow americans")
     assert len(normalize(results[1]).split()) >= len(normalize(results[0]).split())
 
 
+@pytest.mark.slow
 def test_exiting_mid_decode_is_clean(model_cache: object) -> None:
     # whisper.cpp calls back into Python while decoding; exiting under it used to crash
     code = (
@@ -142,7 +147,9 @@ def test_exiting_mid_decode_is_clean(model_cache: object) -> None:
         "time.sleep(0.3)\n"
     )
     for _ in range(2):
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, timeout=deadline(120)
+        )
         assert done.returncode == 0, done.stderr.decode()[-500:]
 
 
@@ -179,7 +186,7 @@ def test_an_engine_refuses_use_after_close(model_cache: object) -> None:
         "print(errors)\n"
         "assert len(errors) == 2 and all('closed' in e for e in errors), errors\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=deadline(300))
     assert done.returncode == 0, done.stderr.decode()[-800:]
 
 
@@ -197,7 +204,7 @@ def test_options_are_plain_data() -> None:
         "assert atexit._ncallbacks() == hooks, 'building options registered exit hooks'\n"
         "assert options.language == 'es', options\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=deadline(300))
     assert done.returncode == 0, done.stderr.decode()[-800:]
 
 
