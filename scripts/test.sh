@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install what the tests need (system packages, a virtualenv with livewhisper[test]) and run
 # every check: ruff, mypy and the whole pytest suite. Usage: bash scripts/test.sh [PYTEST ARGS]
+# The fast loop: bash scripts/test.sh -m "not slow" (every module, a few minutes; the
+# tests marked slow take seconds each: real-time audio, browser, microphone, training).
+# LIVEWHISPER_TEST_TIME_SCALE=3 triples every timeout in the tests (a slow or busy machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
