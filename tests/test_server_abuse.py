@@ -5,16 +5,22 @@ real time while an honest session still gets its captions in time."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
+import os
+import socket
+import time
 from typing import Any
 
+import numpy as np
 import pytest
 from server_fixtures import (  # noqa: F401
     Session,
     collect,
     fixture_server_pool,
     running_server,
+    stream_session,
 )
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -159,3 +165,99 @@ def _health(url: str) -> str:
     with urllib.request.urlopen(f"{url}healthz", timeout=10) as response:
         body: str = response.read().decode()
     return body
+
+
+# -- clients that flood pings and never read ---------------------------------------------------
+
+
+def _flood_pings(port: int, path: str, seconds: float) -> list[float]:
+    """For ``seconds``, open ``path`` with a raw socket and send masked pings as fast as
+    the socket takes them, never reading the pongs; once dropped, connect again. The
+    seconds each connection lasted (until the server dropped it, or the end)."""
+    mask = os.urandom(4)
+    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(b"p" * 125))
+    burst = (bytes([0x89, 0x80 | 125]) + mask + payload) * 64
+    lasted = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # pongs stay on the server
+        sock.settimeout(5)
+        try:
+            sock.connect(("127.0.0.1", port))
+            key = base64.b64encode(os.urandom(16)).decode()
+            sock.sendall(
+                (
+                    f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                answer += sock.recv(1)  # the handshake only, byte by byte: nothing after it
+            assert answer.startswith(b"HTTP/1.1 101"), answer
+            start = time.monotonic()
+            try:
+                while time.monotonic() < end:
+                    sock.sendall(burst)
+            except OSError:  # reset, or no room for 5 s: the server dropped it
+                lasted.append(time.monotonic() - start)
+            else:
+                lasted.append(time.monotonic() - start)  # not dropped before the end
+        finally:
+            sock.close()
+    return lasted
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [{}, {"max_pings_per_second": 1e6, "max_output_bytes": 200_000}],
+    ids=["ping rate", "unread output"],
+)
+def test_a_client_that_never_reads_is_dropped(
+    server_pool: ModelPool, limits: dict[str, Any]
+) -> None:
+    with running_server(server_pool, **limits) as server:
+        lasted = _flood_pings(server.server.port, "/v1/captions", 3.0)
+        health = json.loads(_health(server.url))
+    assert lasted and max(lasted) < 10.0, lasted
+    assert health["listeners"] <= 1
+
+
+@pytest.mark.slow
+def test_ping_flooders_are_dropped_while_an_honest_session_goes_on(
+    server_pool: ModelPool, jfk: np.ndarray
+) -> None:
+    speech = np.concatenate([jfk, jfk])  # 22 s: the flood's length, nearly
+    with running_server(server_pool, max_sessions=4) as server:
+        # A first session warms the workers (their decode buffers) and the server up.
+        warm = asyncio.run(stream_session(server.ws_url, speech, speed=4.0))
+        assert warm.of_type("final")
+        before = _rss()
+
+        async def scenario() -> tuple[list[list[float]], Session]:
+            floods = [
+                asyncio.to_thread(_flood_pings, server.server.port, path, 25.0)
+                for path in ("/v1/captions", "/v1/listen", "/v1/captions")
+            ]
+            honest = stream_session(server.ws_url, speech, config={"language": "en"})
+            *lasted, session = await asyncio.gather(*floods, honest)
+            return lasted, session
+
+        lasted, session = asyncio.run(scenario())
+        grown = _rss() - before
+    longest = max(max(each) for each in lasted)
+    print(
+        f"{sum(map(len, lasted))} flooding connections, each dropped within {longest:.2f} s; "
+        f"RSS grew {grown / 1e6:.1f} MB"
+    )
+    assert all(lasted) and longest < 10.0, lasted
+    assert grown < 50_000_000
+    assert len(session.of_type("final")) >= 2 and session.types[-1] == "end", session.types
+    assert "error" not in session.types
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

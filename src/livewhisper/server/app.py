@@ -62,6 +62,7 @@ from livewhisper.server.sessions import (
     deliver,
 )
 from livewhisper.server.web import create_app
+from livewhisper.server.wsguard import guarded_protocol
 
 __all__ = ["MIC_SESSION", "CaptionServer", "ServerThread"]
 
@@ -149,7 +150,11 @@ class CaptionServer:
             self._socket = _bind(self.config.host, self.config.port)
             config = uvicorn.Config(
                 create_app(self),
-                ws="websockets-sansio",
+                # websockets-sansio, bounded: ping floods, unread output, endless closes.
+                ws=guarded_protocol(
+                    max_output_bytes=self.config.max_output_bytes,
+                    max_pings_per_second=self.config.max_pings_per_second,
+                ),
                 ws_max_size=_HARD_MAX_FRAME,
                 ws_per_message_deflate=False,  # PCM does not compress; deflate costs memory
                 lifespan="off",

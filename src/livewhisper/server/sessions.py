@@ -198,9 +198,9 @@ async def close_soon(
     try:
         await asyncio.wait_for(connection.close(code, reason), timeout)
     except (asyncio.TimeoutError, OSError):
-        transport = getattr(connection, "transport", None)
-        if transport is not None:
-            transport.abort()
+        abort = getattr(connection, "abort", None)  # the web layer's connections have it
+        if abort is not None:
+            abort()
 
 
 async def deliver(connection: Connection, outbox: Outbox) -> None:

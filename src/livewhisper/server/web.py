@@ -71,6 +71,7 @@ from livewhisper.server.uploads import (
     probe_audio,
     transcription_request,
 )
+from livewhisper.server.wsguard import ABORT_KEY
 
 if TYPE_CHECKING:
     from livewhisper.server.app import CaptionServer
@@ -361,6 +362,12 @@ class _Socket:
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once (a close that could not complete in time)."""
+        abort = self.websocket.scope.get(ABORT_KEY)
+        if abort is not None:
+            abort()
 
     async def send(self, message: str | bytes) -> None:
         try:
