@@ -255,7 +255,7 @@ def test_dictate_file_to_jsonl_and_pipe(model: str, media: Path, tmp_path: Path)
 def test_dictate_ctrl_c_keeps_the_finals_and_exits_0(
     model: str, media: Path, tmp_path: Path
 ) -> None:
-    out = tmp_path / "live.txt"  # not .srt: --format decides
+    out = tmp_path / "live.log"  # no format's extension: --format decides
     stdout, stderr = tmp_path / "stdout", tmp_path / "stderr"
     # A short clip first, so that a final is out while most of the 30 s file is to come.
     args = ["dictate", "--input", str(media / "three.wav"), "--output", str(out), "-f", "srt"]
@@ -272,7 +272,8 @@ def test_dictate_ctrl_c_keeps_the_finals_and_exits_0(
     cues = parse_srt(out.read_text())
     assert_increasing(cues, 30.0)
     assert word_error_rate(reference("ps_0930"), cues[0][2]) <= 0.2, cues
-    assert stdout.read_text().splitlines() == [c[2] for c in cues]
+    # A cue may wrap a final over two lines; the terminal shows it as one.
+    assert stdout.read_text().splitlines() == [c[2].replace("\n", " ") for c in cues]
     assert "finishing" in stderr.read_text() and "Traceback" not in stderr.read_text()
 
 

@@ -21,6 +21,7 @@ from livewhisper.cli.common import (
     positive_float,
     silence_broken_stdout,
 )
+from livewhisper.cli.outputs import OutputRuleError, live_output
 from livewhisper.cli.render import LiveView
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, Engine, check_options
@@ -89,6 +90,9 @@ def register(commands: Any) -> None:
         choices=STREAM_FORMATS,
         help="format of --output (default: from its extension, else txt)",
     )
+    output.add_argument(
+        "--force", action="store_true", help="replace the --output file if it exists"
+    )
     add_decode_flags(parser)
     parser.set_defaults(handler=_dictate, usage_error=parser.error)
 
@@ -101,18 +105,17 @@ def _source(args: argparse.Namespace) -> AudioSource:
     return Microphone(int(device) if device is not None and device.isdigit() else device)
 
 
-def _output_format(args: argparse.Namespace) -> str:
-    if args.format is not None:
-        return str(args.format)
-    suffix = args.output.suffix.lower().lstrip(".")
-    return suffix if suffix in STREAM_FORMATS else "txt"
-
-
 def _dictate(args: argparse.Namespace) -> int:
     if args.speed is not None and args.input is None:
         args.usage_error("--speed needs --input: a microphone plays at its own pace")
     if args.format is not None and args.output is None:
         args.usage_error("--format sets the format of --output: give --output FILE too")
+    target = None
+    if args.output is not None:
+        try:
+            target = live_output(args.output, args.format, args.force)
+        except OutputRuleError as exc:
+            args.usage_error(str(exc))
     # The engine first: it quiets whisper.cpp's logging, which would otherwise print its
     # own line beside ours when DecodeOptions rejects a language.
     engine = Engine(args.model, threads=args.threads)
@@ -125,9 +128,9 @@ def _dictate(args: argparse.Namespace) -> int:
             # must not truncate the notes of an earlier session.
             source = stack.enter_context(_source(args))
             writer: CueWriter | None = None
-            if args.output is not None:
-                file: TextIO = stack.enter_context(args.output.open("w", encoding="utf-8"))
-                writer = CueWriter(file, _output_format(args))
+            if target is not None:
+                file: TextIO = stack.enter_context(target[0].open("w", encoding="utf-8"))
+                writer = CueWriter(file, target[1])
             idle = False  # until _run says its threads have stopped
             try:
                 status, idle = _run(args, engine, source, options, writer)

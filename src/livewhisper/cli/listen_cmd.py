@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from livewhisper.audio.sources import AudioSource, FileSource, Microphone
 from livewhisper.cli.common import positive_float, silence_broken_stdout
+from livewhisper.cli.outputs import OutputRuleError, live_output
 from livewhisper.cli.render import LiveView
 from livewhisper.errors import DependencyError
 from livewhisper.events import Final
@@ -82,6 +83,9 @@ def register(commands: Any) -> None:
     output.add_argument(
         "-f", "--format", choices=STREAM_FORMATS, help="format of --output (default: its extension)"
     )
+    output.add_argument(
+        "--force", action="store_true", help="replace the --output file if it exists"
+    )
     parser.set_defaults(handler=_listen, usage_error=parser.error)
 
 
@@ -97,6 +101,12 @@ def _listen(args: argparse.Namespace) -> int:
         args.usage_error("--speed needs --input: a microphone plays at its own pace")
     if args.format is not None and args.output is None:
         args.usage_error("--format sets the format of --output: give --output FILE too")
+    target = None
+    if args.output is not None:
+        try:
+            target = live_output(args.output, args.format, args.force)
+        except OutputRuleError as exc:
+            args.usage_error(str(exc))
     try:
         import livewhisper.client  # noqa: F401  (fails early without websockets)
     except ImportError as exc:
@@ -105,11 +115,9 @@ def _listen(args: argparse.Namespace) -> int:
         ) from None
     with ExitStack() as stack:
         writer: CueWriter | None = None
-        if args.output is not None:
-            suffix = args.output.suffix.lower().lstrip(".")
-            fmt = args.format or (suffix if suffix in STREAM_FORMATS else "txt")
-            file: TextIO = stack.enter_context(args.output.open("w", encoding="utf-8"))
-            writer = CueWriter(file, fmt)
+        if target is not None:
+            file: TextIO = stack.enter_context(target[0].open("w", encoding="utf-8"))
+            writer = CueWriter(file, target[1])
         return asyncio.run(_run(args, _source(args), writer))
 
 
