@@ -125,6 +125,18 @@ def test_a_keyboard_error_stops_typing_and_is_reported() -> None:
     assert actions == [TypeText("One.")]
 
 
+def test_switched_off_finals_are_never_typed() -> None:
+    keyboard = FakeKeyboard()
+    with TypeSink(keyboard) as sink:
+        sink(Final("One.", 0, 1))
+        assert sink.switch() is False and not sink.on
+        sink(Final("Two.", 1, 2))
+        assert sink.switch() is True and sink.on
+        sink(Final("Three.", 2, 3))
+        assert sink.switch(True) is True
+    assert sink.text == "One. Three."
+
+
 def test_pauses_reach_on_action() -> None:
     actions: list[EditAction] = []
     with TypeSink(FakeKeyboard(), on_action=actions.append) as sink:

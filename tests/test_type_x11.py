@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -272,6 +273,44 @@ def test_ctrl_c_types_the_sentence_in_progress_and_leaves_no_modifier_down(
     # Nothing held down: keys typed now arrive as themselves.
     subprocess.run(["xdotool", "type", "abc"], env=text_box.env(), check=True)
     text_box.wait_for_text(typed + "abc")
+
+
+@pytest.mark.slow
+def test_a_hotkey_command_switches_typing_on(text_box: TextBox, model: str, tmp_path: Path) -> None:
+    clip = tmp_path / "two.wav"
+    audio = [read_wav(EN / "ps_0930.wav"), _silence(4.0), read_wav(EN / "ps_0880.wav")]
+    soundfile.write(str(clip), np.concatenate([*audio, _silence(1.5)]), RATE, subtype="PCM_16")
+    env = dict(text_box.env(), XDG_RUNTIME_DIR=str(tmp_path))
+    assert _type(["--toggle"], env).stderr == (
+        "livewhisper: error: no 'livewhisper type' is running\n"
+    )
+    typing = subprocess.Popen(
+        [*CLI, "type", "--input", str(clip), "--off"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(typing.stdout or ()), name="test-out")
+    reader.start()
+    try:
+        # The first sentence is heard while typing is off; then the hotkey's command.
+        wait_for(lambda: len(lines) >= 1, 300, "the first final")
+        assert _type(["--toggle"], env).returncode == 0
+        typing.wait(300)  # stdout is the reader's; stderr is a few lines, read after
+        reader.join(60)
+        stderr = typing.stderr.read() if typing.stderr else ""
+    finally:
+        if typing.poll() is None:
+            typing.kill()
+            typing.wait(10)
+    assert typing.returncode == 0, stderr
+    assert "typing off" in stderr and "livewhisper: typing on" in stderr
+    typed = text_box.wait_still()
+    assert typed == _replay(lines[1:]) != ""
+    assert "amiable" not in typed and wer(reference("ps_0880"), typed) < 0.35
+    assert not (tmp_path / f"livewhisper-type-{os.getuid()}.pid").exists()
 
 
 def test_type_actions_are_plain_text() -> None:

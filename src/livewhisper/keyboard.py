@@ -329,6 +329,8 @@ class TypeSink:
         self._thread: threading.Thread | None = None
         self._failed: BaseException | None = None
         self._stopping = threading.Event()
+        self._on = threading.Event()
+        self._on.set()
 
     @property
     def text(self) -> str:
@@ -352,9 +354,35 @@ class TypeSink:
             self._thread.start()
         return self
 
+    @property
+    def on(self) -> bool:
+        """False while switched off (:meth:`switch`): finals are then dropped, untyped."""
+        return self._on.is_set()
+
+    def switch(self, on: bool | None = None) -> bool:
+        """Switch typing on or off (``None``: the other way); the new state.
+
+        For a toggle hotkey: unlike "stop listening", it needs no speech, and a final
+        heard while off is never typed, even after switching back on.
+
+        Example::
+
+            sink.switch()        # False: what is said now is not typed
+            sink.switch(True)    # True
+        """
+        if on is None:
+            on = not self._on.is_set()
+        if on:
+            self._on.set()
+        else:
+            self._on.clear()
+        return on
+
     def __call__(self, final: Final) -> None:
         """Queue ``final`` to be typed; never blocks (a final over ``max_pending`` queued
-        is dropped, with a warning)."""
+        is dropped, with a warning; one heard while switched off, silently)."""
+        if not self._on.is_set():
+            return
         self.start()
         try:
             self._queue.put_nowait(final)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -41,11 +44,14 @@ examples:
   livewhisper type --replacements names.tsv           # "jay son<TAB>JSON" per line
   livewhisper type --no-commands --join line          # every word as said, a line each
   livewhisper type --input memo.wav --dry-run         # show the edits, type nothing
+  livewhisper type --off & livewhisper type --toggle  # a hotkey switches typing on/off
 
 Each final (at a pause in speech) is typed once, joined to the last by a space.
 X11 needs xdotool; Wayland wtype (Sway, Hyprland) or ydotool with ydotoold running
 (GNOME, KDE). Each final is also printed on stdout. Ctrl-C types the sentence in
-progress and exits; a second Ctrl-C quits at once.
+progress and exits; a second Ctrl-C quits at once. For a hotkey, bind the command
+'livewhisper type --toggle' to a key in the desktop's keyboard settings (Sway:
+bindsym $mod+d exec livewhisper type --toggle): it works the same on X11 and Wayland.
 """
 
 _FINISH_TIMEOUT = 30.0
@@ -108,8 +114,39 @@ def register(commands: Any) -> None:
         default="space",
         help="what goes between two finals (default: a space)",
     )
+    hotkey = parser.add_argument_group(
+        "hotkey (bind 'livewhisper type --toggle' to a key in your desktop's settings)"
+    )
+    hotkey.add_argument(
+        "--toggle",
+        action="store_true",
+        help="switch typing off or on in the 'livewhisper type' already running, and exit",
+    )
+    hotkey.add_argument(
+        "--off", action="store_true", help="start switched off: type nothing until --toggle"
+    )
     add_decode_flags(parser)
     parser.set_defaults(handler=_type, usage_error=parser.error)
+
+
+def _pid_file() -> Path:
+    """Where the running ``livewhisper type`` leaves its process id for ``--toggle``."""
+    folder = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    return Path(folder) / f"livewhisper-type-{os.getuid()}.pid"
+
+
+def _toggle() -> int:
+    try:
+        pid = int(_pid_file().read_text(encoding="ascii").strip())
+        # SIGUSR1 ends a process that does not expect it: only to livewhisper type.
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        command = []
+    if not any(b"livewhisper" in part for part in command) or b"type" not in command:
+        print("livewhisper: error: no 'livewhisper type' is running", file=sys.stderr)
+        return 1
+    os.kill(pid, signal.SIGUSR1)
+    return 0
 
 
 def _source(args: argparse.Namespace) -> AudioSource:
@@ -120,6 +157,8 @@ def _source(args: argparse.Namespace) -> AudioSource:
 
 
 def _type(args: argparse.Namespace) -> int:
+    if args.toggle:
+        return _toggle()
     if args.speed is not None and args.input is None:
         args.usage_error("--speed needs --input: a microphone plays at its own pace")
     replacements = load_replacements(args.replacements) if args.replacements else []
@@ -170,6 +209,12 @@ def _run(
         print(f"livewhisper: error: {exc}", file=sys.stderr, flush=True)
 
     sink = TypeSink(keyboard, commands=commands, on_action=on_action, on_error=on_error)
+    sink.switch(not args.off)
+    switched = threading.Event()
+
+    def on_hotkey(signum: int, frame: object) -> None:
+        sink.switch()
+        switched.set()  # said by the main loop, not inside the signal handler
 
     def on_final(final: Final) -> None:
         if not args.dry_run:
@@ -185,6 +230,9 @@ def _run(
         on_error=on_error,
     )
     sink.start()
+    pid_file = _pid_file()
+    pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
+    previous = signal.signal(signal.SIGUSR1, on_hotkey)
     dictation.start()
     heard = language or ("auto-detect" if engine.multilingual else "en")
     mode = "commands off" if args.no_commands else "spoken commands on"
@@ -195,10 +243,15 @@ def _run(
         file=sys.stderr,
         flush=True,
     )
+    if args.off:
+        print("livewhisper: typing off: run 'livewhisper type --toggle'", file=sys.stderr)
     drain = True
     try:
         while not dictation.wait(_POLL) and not failed.is_set():
-            pass
+            if switched.is_set():
+                switched.clear()
+                state = "on" if sink.on else "off"
+                print(f"livewhisper: typing {state}", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         print(
             "livewhisper: typing the last sentence (Ctrl-C again to quit now)",
@@ -213,5 +266,9 @@ def _run(
     finally:
         # Whatever happened, the typing thread ends and releases the modifier keys.
         sink.close(_FINISH_TIMEOUT, drain=drain)
+        signal.signal(signal.SIGUSR1, previous)
+        with contextlib.suppress(OSError):
+            if pid_file.read_text(encoding="ascii").strip() == str(os.getpid()):
+                pid_file.unlink()
     status = 1 if failed.is_set() else (0 if drain else 130)
     return status, dictation.transcriber.join(0)
