@@ -114,6 +114,7 @@ def test_no_text_from_silence_or_low_noise(tiny_engine: Engine, kind: str) -> No
     assert texts == []
 
 
+@pytest.mark.slow
 def test_push_at_another_rate_and_the_async_iterator(tiny_engine: Engine, jfk: np.ndarray) -> None:
     import soxr
 
@@ -219,6 +220,7 @@ def test_a_loop_to_the_end_releases_what_the_dictation_created(model_cache: Path
     assert _released(d)
 
 
+@pytest.mark.slow
 def test_an_async_loop_left_early_releases_what_the_dictation_created(model_cache: Path) -> None:
     async def main() -> Dictation:
         d = Dictation("tiny.en-q8_0", source=EN / "jfk.wav", language="en", threads=2)
@@ -233,6 +235,7 @@ def test_an_async_loop_left_early_releases_what_the_dictation_created(model_cach
     assert _released(d)
 
 
+@pytest.mark.slow
 def test_a_loop_left_early_leaves_a_dictation_it_did_not_start(
     tiny_engine: Engine, jfk: np.ndarray
 ) -> None:

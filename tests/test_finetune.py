@@ -336,6 +336,7 @@ def test_export_without_training_is_byte_identical_to_direct_conversion(
     assert exported.read_bytes() == direct.read_bytes()
 
 
+@pytest.mark.slow
 @needs_extra
 @needs_tiny
 def test_name_table_covers_every_parameter(base_whisper: object) -> None:
@@ -349,6 +350,7 @@ def test_name_table_covers_every_parameter(base_whisper: object) -> None:
         ggml_to_hf_name("decoder.blocks.0.mystery.weight")
 
 
+@pytest.mark.slow
 @needs_extra
 @needs_tiny
 def test_memory_check(base_whisper: object) -> None:

@@ -387,6 +387,7 @@ def test_python_client_streams_and_follows_captions(server: ServerThread) -> Non
     assert finals[0].words and finals[0].words[0].start == finals[0].start
 
 
+@pytest.mark.slow
 def test_a_session_that_falls_behind_is_told_how_far(server: ServerThread) -> None:
     # 27 s of speech sent as fast as the socket takes it: the text cannot keep up, so
     # status messages say how far behind it is, before the last final; every word still
