@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile
+from audio_fixtures import PulseServer, fixture_pulse_server  # noqa: F401
 from conftest import EN, read_wav, reference
 from x11_fixtures import (  # noqa: F401
     TextBox,
@@ -191,17 +192,7 @@ def test_spoken_sentences_and_commands_typed_into_a_window(
     assert "Traceback" not in result.stderr
     finals = result.stdout.splitlines()  # each final as heard, one a line
     assert len(finals) >= 4, finals
-    typed = text_box.wait_still()
-    # Exactly what the finals said, with their commands applied.
-    assert typed == _replay(finals)
-    # And the commands were heard as commands: a line break after the first sentence,
-    # a question mark closing the second, the third scratched.
-    first, second = typed.split("\n")
-    assert wer(reference("libri_61-70968-0000"), first) < 0.25
-    assert second.endswith("man?") and "\n" not in second
-    assert wer(reference("ps_0880"), second) < 0.35
-    for said in ("new line", "question", "scratch", "selfish", "unless"):
-        assert said not in typed.lower()
+    _check_commands_typed(text_box.wait_still(), finals)
 
 
 @pytest.mark.slow
@@ -229,6 +220,61 @@ def test_spanish_speech_arrives_with_its_accents(text_box: TextBox, tmp_path: Pa
     first, second = typed.split("\n")
     assert "días" in first and "Muñoz" in first
     assert "café está" in second
+
+
+def _check_commands_typed(typed: str, finals: list[str]) -> None:
+    # Exactly what the finals said, with their commands applied.
+    assert typed == _replay(finals)
+    # And the commands were heard as commands: a line break after the first sentence,
+    # a question mark closing the second, the third scratched.
+    first, second = typed.split("\n")
+    assert wer(reference("libri_61-70968-0000"), first) < 0.25
+    assert second.endswith("man?") and "\n" not in second
+    assert wer(reference("ps_0880"), second) < 0.35
+    for said in ("new line", "question", "scratch", "selfish", "unless"):
+        assert said not in typed.lower()
+
+
+@pytest.mark.slow
+@pytest.mark.mic
+def test_speech_into_the_virtual_microphone_typed_into_a_window(
+    text_box: TextBox, commands_clip: Path, model: str, pulse_server: PulseServer, tmp_path: Path
+) -> None:
+    # A lead-in of silence: the stream may take a second or two to start recording.
+    clip = tmp_path / "mic.wav"
+    audio = np.concatenate([_silence(2.0), read_wav(commands_clip)])
+    soundfile.write(str(clip), audio, RATE, subtype="PCM_16")
+    env = dict(text_box.env(), PULSE_SERVER=pulse_server.address)
+    typing = subprocess.Popen(
+        [*CLI, "type", "--device", "pulse"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    errors: list[str] = []
+    readers = [
+        threading.Thread(target=lambda: lines.extend(typing.stdout or ()), name="test-out"),
+        threading.Thread(target=lambda: errors.extend(typing.stderr or ()), name="test-err"),
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        wait_for(lambda: any("Ctrl-C to stop" in e for e in errors), 300, "the microphone")
+        subprocess.run(["paplay", "-d", pulse_server.sink, str(clip)], env=env, check=True)
+        # The scratch is the last final: wait until it has deleted the third sentence.
+        wait_for(lambda: len(lines) >= 4, 300, "four finals")
+        typing.send_signal(signal.SIGINT)
+        typing.wait(300)
+    finally:
+        if typing.poll() is None:
+            typing.kill()
+            typing.wait(10)
+        for reader in readers:
+            reader.join(60)
+    assert typing.returncode == 0, "".join(errors)
+    _check_commands_typed(text_box.wait_still(), [line.strip() for line in lines])
 
 
 @pytest.mark.slow
