@@ -73,7 +73,7 @@ def add_decode_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "-l",
         "--language",
-        help="language spoken, an ISO 639-1 code such as en, es, de "
+        help="language spoken, a code or an English name: en or english, es or spanish "
         "(default: detected, or en for English-only models)",
     )
     group.add_argument(

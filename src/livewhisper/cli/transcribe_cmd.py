@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from livewhisper.audio.decode import STDIN
 from livewhisper.cli.common import add_decode_flags, decode_options, silence_broken_stdout
 from livewhisper.cli.outputs import OutputRuleError, check_free, format_list, output_paths
-from livewhisper.engine import Engine
+from livewhisper.engine import Engine, check_options
 from livewhisper.errors import AudioError, ConfigError
 from livewhisper.events import Segment, Transcription
 from livewhisper.filetranscribe import transcribe_file
@@ -271,6 +271,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     with Engine(args.model, threads=args.threads) as engine:
         # After the engine, which quiets whisper.cpp's own log line about a bad language.
         options = decode_options(args)
+        check_options(options, engine.model_name, engine.multilingual)  # before any decode
         for path, target in zip(files, targets, strict=True):
             outputs = _Outputs(target, stdout_format, layout)
             try:

@@ -32,8 +32,8 @@ from uvicorn.lifespan.off import LifespanOff
 from livewhisper import __version__
 from livewhisper.audio.sources import Microphone
 from livewhisper.dictation import Dictation
-from livewhisper.engine import DecodeOptions
-from livewhisper.errors import ConfigError, LiveWhisperError
+from livewhisper.engine import DecodeOptions, check_options
+from livewhisper.errors import ConfigError, DecodeOptionsError, LiveWhisperError
 from livewhisper.events import Event
 from livewhisper.server.catalog import ModelCatalog
 from livewhisper.server.config import ServerConfig
@@ -400,12 +400,11 @@ class CaptionServer:
             await asyncio.to_thread(self.pool.close)
 
     def _check_language(self) -> None:
-        language = DecodeOptions(language=self.config.language).language
-        if language not in (None, "en") and not self.pool.multilingual():
-            raise ConfigError(
-                f"{self.pool.default_model} is an English-only model: it cannot decode "
-                f"{language!r}; pass a multilingual --model such as base-q8_0"
-            )
+        try:
+            options = DecodeOptions(language=self.config.language)
+            check_options(options, self.pool.default_model, self.pool.multilingual())
+        except DecodeOptionsError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def _bind(host: str, port: int) -> socket.socket:

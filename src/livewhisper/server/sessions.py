@@ -32,7 +32,7 @@ from typing import Protocol, TypeVar
 
 from livewhisper.audio.sources import PushSource
 from livewhisper.dictation import Dictation
-from livewhisper.engine import DecodeOptions
+from livewhisper.engine import DecodeOptions, check_options
 from livewhisper.errors import ConfigError, DecodeOptionsError, LiveWhisperError
 from livewhisper.events import Event, Partial, Status
 from livewhisper.gate import StreamConfig
@@ -429,17 +429,12 @@ class ListenSession:
             raise ProtocolError(ErrorCode.UNKNOWN_MODEL, str(exc)) from None
         language = config.language if config.language is not None else self.settings.language
         try:
-            decode = DecodeOptions(language=language)
+            allowed = check_options(
+                DecodeOptions(language=language), engine.model_name, engine.multilingual
+            )
         except DecodeOptionsError as exc:
             raise ProtocolError(ErrorCode.UNSUPPORTED_LANGUAGE, str(exc)) from None
-        if not engine.multilingual:
-            if decode.language not in (None, "en"):
-                raise ProtocolError(
-                    ErrorCode.UNSUPPORTED_LANGUAGE,
-                    f"{engine.model_name} is an English-only model: it cannot decode "
-                    f"{decode.language!r}; choose a multilingual model",
-                )
-            decode = DecodeOptions(language="en")
+        decode = DecodeOptions(language=allowed)
         self.engine = engine
         self.share = config.share
         self.name = config.name

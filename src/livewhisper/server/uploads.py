@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import IO
 
 from livewhisper.audio.decode import display_name, probe
-from livewhisper.engine import DecodeOptions
+from livewhisper.engine import DecodeOptions, check_options
 from livewhisper.errors import AudioError, ConfigError, DecodeOptionsError
 from livewhisper.server.errors import InvalidRequest
 from livewhisper.subtitles import CueLayout
@@ -151,13 +151,11 @@ def transcription_request(
             field="response_format",
         )
     language = _language(form.value("language"), default_language, model, multilingual)
-    if translate and not multilingual:
-        raise InvalidRequest(
-            f"{model} is an English-only model: it cannot translate; choose a multilingual "
-            "model (one without .en)",
-            reason="unsupported_task",
-            field="model",
-        )
+    if translate:
+        try:
+            check_options(DecodeOptions(translate=True), model, multilingual)
+        except DecodeOptionsError as exc:
+            raise InvalidRequest(str(exc), reason="unsupported_task", field="model") from None
     granularities = {g.strip().lower() for g in form.values("timestamp_granularities")}
     if not granularities <= {"segment", "word"}:
         raise InvalidRequest(
@@ -226,21 +224,14 @@ def cue_layout(form: UploadForm) -> CueLayout:
 
 
 def _language(value: str | None, default: str | None, model: str, multilingual: bool) -> str | None:
-    language = (value or "").strip().lower() or default
-    if language is None or language == "auto":
-        return None if multilingual else "en"
+    # Codes and names alike ("es", "Spanish"), and the English-only rule, as everywhere:
+    # DecodeOptions reads the language, check_options holds the model to it.
     try:
-        language = DecodeOptions(language=language).language
+        return check_options(
+            DecodeOptions(language=(value or "").strip() or default), model, multilingual
+        )
     except DecodeOptionsError as exc:
         raise InvalidRequest(str(exc), reason="unsupported_language", field="language") from None
-    if not multilingual and language != "en":
-        raise InvalidRequest(
-            f"{model} is an English-only model: it cannot transcribe {language!r}; choose "
-            "a multilingual model (one without .en)",
-            reason="unsupported_language",
-            field="language",
-        )
-    return language
 
 
 def _temperature(value: str | None) -> float:

@@ -1,0 +1,83 @@
+"""A language is read the same way everywhere: codes and English names in any case, and
+one English-only rule (``check_options``) for the Python API, the command line and the
+server's uploads and settings."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from conftest import EN
+from test_cli import run
+
+from livewhisper.engine import DecodeOptions, check_options
+from livewhisper.errors import ConfigError, DecodeOptionsError
+from livewhisper.server.errors import InvalidRequest
+from livewhisper.server.uploads import UploadedFile, UploadForm, transcription_request
+
+SPELLINGS = {"en": "en", "english": "en", "English": "en", " ENGLISH ": "en"}
+SPELLINGS |= {"es": "es", "spanish": "es", "Spanish": "es", "haitian creole": "ht"}
+
+
+def _upload(language: str, multilingual: bool) -> str | None:
+    form = UploadForm({"language": [language]}, UploadedFile(io.BytesIO(b"x"), "a.wav", 1))
+    request = transcription_request(form, model="tiny.en", multilingual=multilingual)
+    return request.options.language
+
+
+@pytest.mark.parametrize("spelling", sorted(SPELLINGS))
+def test_every_spelling_means_one_code_everywhere(spelling: str) -> None:
+    code = SPELLINGS[spelling]
+    assert DecodeOptions(language=spelling).language == code
+    assert check_options(DecodeOptions(language=spelling), "base", True) == code
+    assert _upload(spelling, multilingual=True) == code
+
+
+@pytest.mark.parametrize("spelling", ["es", "spanish", "Spanish"])
+def test_one_english_only_rule(spelling: str) -> None:
+    with pytest.raises(DecodeOptionsError) as api:
+        check_options(DecodeOptions(language=spelling), "tiny.en", False)
+    with pytest.raises(InvalidRequest) as upload:
+        _upload(spelling, multilingual=False)
+    assert str(upload.value) == str(api.value) and "English-only" in str(api.value)
+    assert _upload("English", multilingual=False) == "en"
+
+
+def test_unknown_languages_are_refused_alike() -> None:
+    with pytest.raises(DecodeOptionsError) as api:
+        DecodeOptions(language="klingon")
+    with pytest.raises(InvalidRequest) as upload:
+        _upload("klingon", multilingual=True)
+    assert str(upload.value) == str(api.value)
+
+
+def test_the_server_setting_uses_the_same_rule() -> None:
+    from livewhisper.server.app import CaptionServer
+
+    class _Pool:
+        default_model = "tiny.en"
+
+        def multilingual(self) -> bool:
+            return False
+
+    server = CaptionServer.__new__(CaptionServer)
+    server.pool = _Pool()  # type: ignore[assignment]
+    for spelling, refused in (("Spanish", True), ("english", False), ("auto", False)):
+        server.config = type("Config", (), {"language": spelling})()  # type: ignore[assignment]
+        if refused:
+            with pytest.raises(ConfigError, match="English-only"):
+                server._check_language()
+        else:
+            server._check_language()
+
+
+@pytest.mark.parametrize(("spelling", "refused"), [("English", False), ("spanish", True)])
+def test_the_command_line_reads_names(model_cache: Path, spelling: str, refused: bool) -> None:
+    result = run("transcribe", EN / "ps_0930.wav", "--language", spelling)
+    assert "Traceback" not in result.stderr
+    if refused:
+        assert result.returncode == 1 and "English-only" in result.stderr
+        assert result.stdout == ""
+    else:
+        assert result.returncode == 0 and result.stdout.strip(), result.stderr
