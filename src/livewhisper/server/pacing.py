@@ -98,6 +98,15 @@ class AudioPace:
         """The client said ``end``: no more audio is expected, and no limit applies."""
         self.finished = True
 
+    def ahead(self, now: float) -> float:
+        """Seconds of audio received beyond real time (0 while keeping time or behind).
+
+        Example: 5 s of audio in the first second is 4 s ahead.
+        """
+        if self.first is None:
+            return 0.0
+        return max(0.0, self.received - (now - self.first))
+
     def wait(self, now: float) -> float:
         """Seconds to wait before reading the next frame (0 unless too far ahead)."""
         if self.first is None:

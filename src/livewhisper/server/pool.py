@@ -12,6 +12,9 @@ Live sessions come first: file transcription jobs decode through *background* en
 (``pool.engine(model, background=True)``), whose requests a free worker takes only when no
 live decode is waiting. A job decodes one utterance at a time, so it holds at most one
 worker at any moment and a live decode waits for at most the utterance in progress.
+Among live sessions, one whose client sends audio ahead of real time (its engine's
+:attr:`PooledEngine.ahead` set by the session) waits for the others: its backlog is its
+own doing, and must not delay the finals of sessions that keep time.
 Models besides those the pool was made with can be added while it runs
 (:meth:`ModelPool.add_model`): each worker loads one on the first decode that needs it and
 frees it after :data:`ON_DEMAND_IDLE` seconds without use.
@@ -66,7 +69,8 @@ ON_DEMAND_IDLE = 120.0
 
 # Queue priorities: lower first. Within a priority, requests keep their order.
 _LIVE = 0
-_BACKGROUND = 1
+_AHEAD = 1  # a live session whose client sends faster than real time
+_BACKGROUND = 2
 
 
 def default_workers(max_sessions: int, cpus: int | None = None) -> tuple[int, int]:
@@ -272,19 +276,21 @@ class ModelPool:
         cancel: threading.Event,
         *,
         background: bool = False,
+        ahead: bool = False,
     ) -> concurrent.futures.Future[Transcription]:
         """Queue one decode; the future holds its result or its exception.
 
         Setting ``cancel`` skips the decode if it has not started, and stops it early
         (:class:`~livewhisper.errors.DecodeCancelled`) if it has. A ``background`` decode
-        starts only when no live one is waiting.
+        starts only when no live one is waiting; an ``ahead`` one (a session whose client
+        runs ahead of real time) only when no live one of a session keeping time is.
         """
         future: concurrent.futures.Future[Transcription] = concurrent.futures.Future()
         if self._closed.is_set() or not self._started:
             future.set_exception(LiveWhisperError("the model pool is not running"))
             return future
         try:
-            priority = _BACKGROUND if background else _LIVE
+            priority = _BACKGROUND if background else _AHEAD if ahead else _LIVE
             request = _Request(model, audio, options, cancel, future)
             self._requests.put((priority, next(self._order), request), timeout=_POLL)
         except queue.Full:
@@ -407,6 +413,9 @@ class PooledEngine:
         self.multilingual = info.multilingual
         self.encoder_layers = info.encoder_layers
         self.background = background
+        self.ahead = False
+        """Set by the session while its client sends faster than real time: its decodes
+        then wait for those of sessions that keep time."""
         self._pool = pool
         self._pending: dict[concurrent.futures.Future[Transcription], threading.Event] = {}
         self._pending_lock = threading.Lock()
@@ -432,6 +441,7 @@ class PooledEngine:
                 options or DecodeOptions(),
                 cancel,
                 background=self.background,
+                ahead=self.ahead,
             )
             self._pending[future] = cancel
         try:

@@ -75,6 +75,11 @@ log = logging.getLogger("livewhisper.server")
 # How long a closing handshake may take before the TCP connection is simply dropped: a
 # peer that stopped reading would otherwise hold the close (and its buffers) forever.
 CLOSE_TIMEOUT = 2.0
+# Seconds ahead of real time past which a session's decodes wait for others' (a client
+# on a bumpy network may bunch up a second of frames and still keep time).
+_AHEAD_PRIORITY = 2.0
+# While throttled, how often to look whether the client is gone.
+_GONE_POLL = 0.25
 # Overflow notices at most this often: one is enough to tell a client it sends too fast.
 _OVERFLOW_NOTICE_INTERVAL = 5.0
 
@@ -368,12 +373,18 @@ class ListenSession:
         last_frame = loop.time()
         while not self.outbox.closing:
             now = loop.time()
+            if self.engine is not None:
+                # A client ahead of real time waits for the decodes of those keeping time.
+                self.engine.ahead = pace.ahead(now) > _AHEAD_PRIORITY
             # Too far ahead of real time: read nothing more until the audio is due (TCP
             # holds the rest back), so no session queues more decoding than it may.
             throttle = pace.wait(now)
             if throttle > 0:
-                await asyncio.sleep(min(throttle, pace.next_check(now)))
+                await asyncio.sleep(min(throttle, pace.next_check(now), _GONE_POLL))
                 last_frame = loop.time()  # we kept it waiting: not idle
+                gone = getattr(self.connection, "gone", None)
+                if gone is not None and gone():
+                    return  # its frames wait unread: the disconnect is behind them
                 continue
             # Once the client said end it only waits for us: silence is then expected.
             timeout = None

@@ -71,7 +71,7 @@ from livewhisper.server.uploads import (
     probe_audio,
     transcription_request,
 )
-from livewhisper.server.wsguard import ABORT_KEY
+from livewhisper.server.wsguard import ABORT_KEY, GONE_KEY
 
 if TYPE_CHECKING:
     from livewhisper.server.app import CaptionServer
@@ -362,6 +362,11 @@ class _Socket:
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
+
+    def gone(self) -> bool:
+        """Whether the TCP connection is closed, whatever frames still wait unread."""
+        gone = self.websocket.scope.get(GONE_KEY)
+        return bool(gone()) if gone is not None else False
 
     def abort(self) -> None:
         """Drop the TCP connection at once (a close that could not complete in time)."""

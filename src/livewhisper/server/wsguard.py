@@ -14,7 +14,8 @@ makes a subclass that
 * aborts the TCP connection when a close has not completed ``close_timeout`` seconds
   after it began, whoever began it;
 * puts ``"livewhisper.abort"`` in the ASGI scope: a function that drops the connection
-  at once, for the application's own deadlines.
+  at once, for the application's own deadlines; and ``"livewhisper.gone"``: whether the
+  connection is closed, for an application that reads slowly on purpose.
 
 Example::
 
@@ -29,10 +30,13 @@ from typing import Any, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-__all__ = ["ABORT_KEY", "guarded_protocol"]
+__all__ = ["ABORT_KEY", "GONE_KEY", "guarded_protocol"]
 
 ABORT_KEY = "livewhisper.abort"
 """The ASGI scope key of the function that drops the connection at once."""
+GONE_KEY = "livewhisper.gone"
+"""The ASGI scope key of the function that says whether the TCP connection is closed
+(frames may still wait unread in the receive queue, the disconnect behind them)."""
 
 
 def guarded_protocol(
@@ -96,6 +100,7 @@ class _GuardedProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             cast(dict[str, Any], scope)[ABORT_KEY] = self._abort
+            cast(dict[str, Any], scope)[GONE_KEY] = lambda: self.disconnected
 
     def handle_ping(self) -> None:
         if self._dropped:
