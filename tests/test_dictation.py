@@ -174,12 +174,12 @@ def test_stop_is_quick_in_every_state(tiny_engine: Engine, jfk: np.ndarray, stat
         d.finish()
         assert d.wait(deadline(30))
     d.stop(timeout=2.0)
-    # Quick, whatever the machine's speed: nothing queued is left to decode; only the
-    # decode in flight, if any, may still finish (bounded by one call).
+    # Quick, whatever the machine's speed: nothing queued is left to decode; only the job
+    # in flight, if any, may still finish (one decode, or two if it commits agreed words).
     worker = d.stats.worker
     assert worker.backlog == 0
     wait_until(lambda: not _threads() - before, 30, "the dictation's threads to end")
-    assert d.stats.worker.decodes <= worker.decodes + 1
+    assert d.stats.worker.decodes <= worker.decodes + 2
 
 
 def test_a_failed_start_leaves_nothing_to_stop(tiny_engine: Engine, tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def test_the_page_opens_ready_with_the_server_defaults(server: ServerThread) -> 
         browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.set_default_timeout(deadline(30_000))  # Playwright's own waits too
             console: list[str] = []
             page.on("console", lambda message: console.append(message.text))
             page.on("pageerror", lambda error: console.append(f"page error: {error}"))
@@ -82,6 +83,7 @@ def test_page_captions_speech_from_the_fake_microphone(
             context = browser.new_context(
                 viewport={"width": 1280, "height": 720}, accept_downloads=True
             )
+            context.set_default_timeout(deadline(30_000))  # Playwright's own waits too
             page = context.new_page()
             console: list[str] = []
             page.on("console", lambda message: console.append(message.text))

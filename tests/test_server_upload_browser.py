@@ -44,6 +44,7 @@ def test_file_view_says_what_is_wrong_with_a_bad_upload(
         browser = launch_chromium(playwright)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(deadline(30_000))  # Playwright's own waits too
             console: list[str] = []
             page.on("console", lambda message: console.append(message.text))
             page.on("pageerror", lambda error: console.append(f"page error: {error}"))
@@ -90,6 +91,7 @@ def test_file_view_uploads_shows_progress_and_text_and_downloads_srt(
             context = browser.new_context(
                 viewport={"width": 1280, "height": 800}, accept_downloads=True
             )
+            context.set_default_timeout(deadline(30_000))  # Playwright's own waits too
             page = context.new_page()
             console: list[str] = []
             page.on("console", lambda message: console.append(message.text))
