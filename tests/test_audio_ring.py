@@ -124,12 +124,17 @@ def test_read_timeout_returns_empty() -> None:
 
 def test_read_wakes_on_write() -> None:
     ring = RingBuffer(10)
-    threading.Timer(0.1, ring.write, args=(np.ones(3, dtype=np.float32),)).start()
-    patience = deadline(60)
-    start = time.monotonic()
-    out = ring.read(10, timeout=patience)
-    assert out is not None and len(out) == 3
-    assert time.monotonic() - start < patience  # woken by the write, not by its timeout
+    result: list[object] = []
+    # No timeout: only the write can end this read.
+    reader = threading.Thread(target=lambda: result.append(ring.read(10, timeout=None)))
+    reader.start()
+    wait_until(lambda: len(ring._cond._waiters) == 1, 10, "the reader to block")  # type: ignore[attr-defined]
+    ring.write(np.ones(3, dtype=np.float32))
+    reader.join(timeout=deadline(60))
+    woken = not reader.is_alive()
+    ring.close()  # frees a reader that was not woken, so that the test ends either way
+    assert woken, "the write did not wake the blocked read"
+    assert len(result) == 1 and len(result[0]) == 3  # type: ignore[arg-type]
 
 
 def test_close_wakes_blocked_reader() -> None:
