@@ -86,7 +86,7 @@ async function loadChoices() {
   // Speeds are measured on the files this server transcribes: until one is, none is shown.
   const measured = files.info.models.some((m) => m.speed);
   $("#file-hint").textContent =
-    `wav, flac, ogg or mp3, up to ${megabytes(files.info.max_upload_bytes)} and ${minutes} min. ` +
+    `Audio or video (wav, flac, mp3, m4a, ogg, webm, mp4...), up to ${megabytes(files.info.max_upload_bytes)} and ${minutes} min. ` +
     "Choosing the language is faster than detecting it." +
     (measured ? " Speeds (× real time) were measured on files transcribed here." : "");
   syncChoices();
