@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from conftest import EN, deadline, read_wav
 from server_fixtures import (  # noqa: F401
     Session,
     collect,
@@ -134,16 +135,16 @@ def test_squatters_from_one_address_leave_room_for_another(server_pool: ModelPoo
             await asyncio.sleep(0.5)
             # The fourth from the same address was refused: three is its share of four.
             refused = squatters[3][1]
-            await asyncio.wait_for(squatters[3][2], 10)
+            await asyncio.wait_for(squatters[3][2], deadline(10))
             # Another address still gets a session, at once.
             other = await connect(f"{url}/v1/listen", compression=None, local_addr=("127.0.0.2", 0))
             await other.send(config)
-            ready = json.loads(await asyncio.wait_for(other.recv(), 10))
+            ready = json.loads(await asyncio.wait_for(other.recv(), deadline(10)))
             await other.close()
             # The squatters send two bytes now and then: they are dropped within a window.
             for websocket, _, _ in squatters[:3]:
                 await websocket.send(b"\0\0")
-            await asyncio.wait_for(asyncio.gather(*(t for _, _, t in squatters[:3])), 30)
+            await asyncio.wait_for(asyncio.gather(*(t for _, _, t in squatters[:3])), deadline(30))
             health = json.loads(await asyncio.to_thread(_health, server.url))
             return {"refused": refused, "ready": ready, "squatters": squatters, "health": health}
 
@@ -221,7 +222,7 @@ def test_a_client_that_never_reads_is_dropped(
     with running_server(server_pool, **limits) as server:
         lasted = _flood_pings(server.server.port, "/v1/captions", 3.0)
         health = json.loads(_health(server.url))
-    assert lasted and max(lasted) < 10.0, lasted
+    assert lasted and max(lasted) < deadline(10.0), lasted
     assert health["listeners"] <= 1
 
 
@@ -252,7 +253,7 @@ def test_ping_flooders_are_dropped_while_an_honest_session_goes_on(
         f"{sum(map(len, lasted))} flooding connections, each dropped within {longest:.2f} s; "
         f"RSS grew {grown / 1e6:.1f} MB"
     )
-    assert all(lasted) and longest < 10.0, lasted
+    assert all(lasted) and longest < deadline(10.0), lasted
     assert grown < 50_000_000
     assert len(session.of_type("final")) >= 2 and session.types[-1] == "end", session.types
     assert "error" not in session.types
@@ -261,3 +262,97 @@ def test_ping_flooders_are_dropped_while_an_honest_session_goes_on(
 def _rss() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+# -- clients that send audio far faster than real time ------------------------------------------
+
+
+async def _timed_session(url: str, pcm: bytes) -> tuple[Session, float]:
+    """Send int16 ``pcm`` at real time in 20 ms frames, then ``end``; the session and the
+    monotonic time of its first frame."""
+    session = Session()
+    async with connect(f"{url}/v1/listen", compression=None) as websocket:
+        receiver = asyncio.create_task(collect(websocket, session))
+        await websocket.send(json.dumps({"type": "config", "language": "en", "partials": False}))
+        start = time.monotonic()
+        for index, offset in enumerate(range(0, len(pcm), 640)):
+            delay = start + index * 0.02 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await websocket.send(pcm[offset : offset + 640])
+        await websocket.send('{"type": "end"}')
+        await asyncio.wait_for(receiver, deadline(120))
+    return session, start
+
+
+def _final_lags(session: Session, start: float) -> list[float]:
+    """Seconds from the end of each final's audio (as spoken) to its arrival."""
+    pairs = zip(session.messages, session.times, strict=True)
+    return [at - (start + m["end"]) for m, at in pairs if m["type"] == "final"]
+
+
+async def _burst(url: str, pcm: bytes, seconds: float) -> float:
+    """Send ``pcm`` (looped) at 100 x real time for ``seconds``, then hang up; the seconds
+    of audio the server took."""
+    frames = [pcm[i : i + 6400] for i in range(0, len(pcm), 6400)]  # 200 ms each
+    sent = 0.0
+    end = time.monotonic() + seconds
+    with contextlib.suppress(asyncio.TimeoutError, ConnectionClosed):
+        async with connect(f"{url}/v1/listen", compression=None) as websocket:
+            reader = asyncio.create_task(collect(websocket, Session()))  # reads what it is told
+            await websocket.send(json.dumps({"type": "config", "language": "en"}))
+            start = time.monotonic()
+            index = 0
+            while time.monotonic() < end:
+                delay = start + sent / 100 - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                # Throttled, a send waits on TCP: stop at the end all the same.
+                left = max(0.05, end - time.monotonic())
+                await asyncio.wait_for(websocket.send(frames[index % len(frames)]), left)
+                sent += 0.2
+                index += 1
+            reader.cancel()
+    return sent
+
+
+@pytest.mark.slow
+def test_bursts_far_faster_than_real_time_do_not_delay_an_honest_session(
+    server_pool: ModelPool,
+) -> None:
+    gap = np.zeros(24000, np.float32)  # 1.5 s pauses: a final after each clip
+    clips = ["jfk", "libri_61-70968-0000", "ps_0870"]
+    speech = np.concatenate(
+        [part for name in clips for part in (read_wav(EN / f"{name}.wav"), gap)]
+    )
+    noise = np.concatenate([read_wav(EN / "mfa_acoustic_corpus.wav")] * 4)
+    pcm, burst = (
+        (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes() for audio in (speech, noise)
+    )
+    with running_server(server_pool, max_sessions=4, max_sessions_per_client=4) as server:
+        url = server.ws_url
+
+        async def scenario() -> tuple[list[float], list[float], list[float], float]:
+            alone = _final_lags(*await _timed_session(url, pcm))
+            bursts = [asyncio.create_task(_burst(url, burst, 25.0)) for _ in range(3)]
+            attacked = _final_lags(*await _timed_session(url, pcm))
+            taken = await asyncio.gather(*bursts)
+            ended = time.monotonic()
+            limit = ended + deadline(10.0)
+            while time.monotonic() < limit:
+                health = json.loads(await asyncio.to_thread(_health, server.url))
+                if health["busy_workers"] == health["waiting_decodes"] == health["sessions"] == 0:
+                    break
+                await asyncio.sleep(0.1)
+            return alone, attacked, taken, time.monotonic() - ended
+
+        alone, attacked, taken, idle_after = asyncio.run(scenario())
+    print(
+        f"final lags alone {[round(x, 2) for x in alone]} s, beside three 100x bursts "
+        f"{[round(x, 2) for x in attacked]} s; the bursts sent {[round(t) for t in taken]} s "
+        f"of audio each; workers idle {idle_after:.2f} s after they ended"
+    )
+    assert len(attacked) == len(alone) >= 3
+    # The target is itself a ratio of times: medians, with half a second (scaled) of slack.
+    assert np.median(attacked) <= 2 * np.median(alone) + deadline(0.5), (alone, attacked)
+    assert idle_after < deadline(10.0)

@@ -34,11 +34,10 @@ Example::
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
-import itertools
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -97,6 +96,7 @@ class _Request:
     options: DecodeOptions
     cancel: threading.Event
     future: concurrent.futures.Future[Transcription]
+    priority: int = 0  # _LIVE
 
 
 @dataclass(frozen=True)
@@ -160,10 +160,7 @@ class ModelPool:
         self._info: dict[str, _ModelInfo] = {}
         # At most one request per session or job waits here (its caller blocks on it), so
         # the bound is only a backstop against a bug that would queue without limit.
-        self._requests: queue.PriorityQueue[tuple[int, int, _Request]] = queue.PriorityQueue(
-            maxsize=4096
-        )
-        self._order = itertools.count()
+        self._requests = _DecodeQueue(ahead_limit=max(1, workers - 1), maxsize=4096)
         self._threads: list[threading.Thread] = []
         self._loaded = threading.Semaphore(0)
         self._load_errors: list[BaseException] = []
@@ -250,7 +247,7 @@ class ModelPool:
     def stats(self) -> PoolStats:
         """A snapshot of the workers' load."""
         with self._lock:
-            return PoolStats(self.workers, self._busy, self._requests.qsize(), self._decodes)
+            return PoolStats(self.workers, self._busy, len(self._requests), self._decodes)
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the workers after their current decode; cancel decodes still waiting."""
@@ -289,11 +286,9 @@ class ModelPool:
         if self._closed.is_set() or not self._started:
             future.set_exception(LiveWhisperError("the model pool is not running"))
             return future
-        try:
-            priority = _BACKGROUND if background else _AHEAD if ahead else _LIVE
-            request = _Request(model, audio, options, cancel, future)
-            self._requests.put((priority, next(self._order), request), timeout=_POLL)
-        except queue.Full:
+        priority = _BACKGROUND if background else _AHEAD if ahead else _LIVE
+        request = _Request(model, audio, options, cancel, future, priority)
+        if not self._requests.put(request):
             future.set_exception(LiveWhisperError("the model pool's queue is full"))
         return future
 
@@ -321,17 +316,19 @@ class ModelPool:
         last_used: dict[str, float] = {}
         try:
             while not self._closed.is_set():
-                try:
-                    _, _, request = self._requests.get(timeout=_POLL)
-                except queue.Empty:
+                request = self._requests.get(timeout=_POLL)
+                if request is None:
                     self._unload_idle(engines, last_used)
                     continue
-                if request.model not in engines:
-                    loaded = self._load_on_demand(request)
-                    if loaded is None:
-                        continue
-                    engines[request.model] = loaded
-                self._run(engines[request.model], request)
+                try:
+                    if request.model not in engines:
+                        loaded = self._load_on_demand(request)
+                        if loaded is None:
+                            continue
+                        engines[request.model] = loaded
+                    self._run(engines[request.model], request)
+                finally:
+                    self._requests.done(request)
                 if self._info[request.model].on_demand:
                     last_used[request.model] = time.monotonic()
                 self._unload_idle(engines, last_used)
@@ -375,12 +372,66 @@ class ModelPool:
                 self._decodes += 1
 
     def _cancel_waiting(self) -> None:
-        while True:
-            try:
-                _, _, request = self._requests.get_nowait()
-            except queue.Empty:
-                return
+        for request in self._requests.drain():
             request.future.cancel()
+
+
+class _DecodeQueue:
+    """Waiting decodes: live first, then those of sessions ahead of real time, then
+    background ones; in order of arrival within each. At most ``ahead_limit`` ahead
+    decodes run at once (all workers but one), so a session keeping time always finds a
+    worker soon, however many clients send faster than real time."""
+
+    def __init__(self, ahead_limit: int, maxsize: int) -> None:
+        self.ahead_limit = ahead_limit
+        self.maxsize = maxsize
+        self._waiting: dict[int, collections.deque[_Request]] = {
+            priority: collections.deque() for priority in (_LIVE, _AHEAD, _BACKGROUND)
+        }
+        self._ahead_running = 0
+        self._changed = threading.Condition()
+
+    def __len__(self) -> int:
+        return sum(len(waiting) for waiting in self._waiting.values())
+
+    def put(self, request: _Request) -> bool:
+        """Queue ``request``; False if ``maxsize`` already wait."""
+        with self._changed:
+            if len(self) >= self.maxsize:
+                return False
+            self._waiting[request.priority].append(request)
+            self._changed.notify()
+            return True
+
+    def get(self, timeout: float) -> _Request | None:
+        """The next request a worker may take, or None after ``timeout`` s."""
+        with self._changed:
+            return self._changed.wait_for(self._take, timeout)
+
+    def done(self, request: _Request) -> None:
+        """A worker is done with ``request`` (taken by :meth:`get`)."""
+        if request.priority == _AHEAD:
+            with self._changed:
+                self._ahead_running -= 1
+                self._changed.notify_all()
+
+    def drain(self) -> list[_Request]:
+        """Every waiting request, removed."""
+        with self._changed:
+            requests = [r for waiting in self._waiting.values() for r in waiting]
+            for waiting in self._waiting.values():
+                waiting.clear()
+            return requests
+
+    def _take(self) -> _Request | None:
+        if self._waiting[_LIVE]:
+            return self._waiting[_LIVE].popleft()
+        if self._waiting[_AHEAD] and self._ahead_running < self.ahead_limit:
+            self._ahead_running += 1
+            return self._waiting[_AHEAD].popleft()
+        if self._waiting[_BACKGROUND]:
+            return self._waiting[_BACKGROUND].popleft()
+        return None
 
 
 class PooledEngine:
