@@ -7,16 +7,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import io
 import json
 import os
 import socket
+import threading
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
 from conftest import EN, deadline, read_wav
 from server_fixtures import (  # noqa: F401
+    MODEL,
     Session,
     collect,
     fixture_server_pool,
@@ -26,10 +29,14 @@ from server_fixtures import (  # noqa: F401
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError
 from livewhisper.server import ModelPool, ServerConfig
+from livewhisper.server.errors import Busy
+from livewhisper.server.jobs import Job, JobRegistry, JobState
 from livewhisper.server.pacing import AudioPace, PaceLimits
 from livewhisper.server.protocol import ErrorCode
+from livewhisper.server.uploads import TranscriptionRequest, UploadedFile
 
 # -- the pace of live audio, without a server -------------------------------------------------
 
@@ -356,3 +363,73 @@ def test_bursts_far_faster_than_real_time_do_not_delay_an_honest_session(
     # The target is itself a ratio of times: medians, with half a second (scaled) of slack.
     assert np.median(attacked) <= 2 * np.median(alone) + deadline(0.5), (alone, attacked)
     assert idle_after < deadline(10.0)
+
+
+# -- uploads: per-client caps, fairness, deadlines --------------------------------------------
+
+
+def test_file_jobs_are_capped_per_client_and_taken_round_robin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    order: list[str] = []
+    release = threading.Event()
+
+    def run(job: Job, pool: object, max_seconds: float) -> None:
+        order.append(job.request.file.filename)
+        release.wait(deadline(10))
+        job._post(state=JobState.CANCELLED)
+
+    monkeypatch.setattr(Job, "_run", run)
+
+    async def scenario() -> None:
+        registry = JobRegistry(
+            cast(ModelPool, object()), max_running=1, max_waiting=8, max_per_client=3
+        )
+
+        def submit(name: str, client: str) -> Job:
+            upload = UploadedFile(io.BytesIO(b"x"), name, 1)
+            return registry.submit(
+                TranscriptionRequest(upload, MODEL, DecodeOptions()), 1.0, client
+            )
+
+        jobs = [submit(f"a{i}", "10.0.0.1") for i in range(3)]
+        assert not registry.has_room("10.0.0.1") and registry.has_room("10.0.0.2")
+        with pytest.raises(Busy, match="this address"):
+            submit("a3", "10.0.0.1")
+        jobs += [submit("b0", "10.0.0.2"), submit("b1", "10.0.0.2")]
+        await asyncio.sleep(0.1)
+        release.set()
+        await asyncio.wait_for(
+            asyncio.gather(*(job.wait() for job in jobs), return_exceptions=True), deadline(10)
+        )
+        await registry.close()
+
+    asyncio.run(scenario())
+    # a0 was running when the others came; then the client served least recently, in turn.
+    assert order == ["a0", "b0", "a1", "b1", "a2"]
+
+
+def test_an_upload_must_arrive_whole_within_the_request_timeout(server_pool: ModelPool) -> None:
+    with running_server(server_pool, request_timeout=1.0, body_timeout=60.0) as server:
+        sock = socket.create_connection(("127.0.0.1", server.server.port), timeout=deadline(10))
+        boundary = "lw"
+        sock.sendall(
+            (
+                f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                "Content-Length: 100000\r\n\r\n"
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                'filename="a.wav"\r\n\r\n'
+            ).encode()
+        )
+        answer = b""
+        start = time.monotonic()
+        sock.settimeout(0.2)
+        while b"\r\n\r\n" not in answer and time.monotonic() - start < deadline(10):
+            with contextlib.suppress(TimeoutError):
+                sock.sendall(b"x")  # a byte now and then: never silent for long
+                answer += sock.recv(4096)
+        sock.close()
+    status = answer.split(b"\r\n", 1)[0]
+    assert status.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b'"timeout"' in answer or b"timeout" in answer
