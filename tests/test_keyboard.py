@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import livewhisper.keyboard as keyboard_module
 from livewhisper.commands import Backspace, EditAction, Pause, TypeText
 from livewhisper.errors import DependencyError, DeviceError
 from livewhisper.events import Final
@@ -16,6 +17,7 @@ from livewhisper.keyboard import (
     TypeSink,
     Wtype,
     Xdotool,
+    XTest,
     Ydotool,
     _split_capitals,
     find_keyboard,
@@ -172,6 +174,8 @@ def _tools(tmp_path: Path, *names: str) -> str:
 
 def test_find_keyboard_by_desktop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", _tools(tmp_path, "xdotool", "wtype", "ydotool"))
+    assert isinstance(find_keyboard(environ={"DISPLAY": ":0"}), XTest)  # nothing opened yet
+    monkeypatch.setattr(keyboard_module, "_has_xlib", lambda: False)
     assert isinstance(find_keyboard(environ={"DISPLAY": ":0"}), Xdotool)
     assert isinstance(find_keyboard(environ={"WAYLAND_DISPLAY": "wayland-0"}), Wtype)
     both = {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0"}
@@ -185,10 +189,13 @@ def test_find_keyboard_names_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PATH", _tools(tmp_path))
+    monkeypatch.setattr(keyboard_module, "_has_xlib", lambda: False)
     with pytest.raises(DeviceError, match="no desktop to type into"):
         find_keyboard(environ={})
-    with pytest.raises(DependencyError, match="apt-get install xdotool"):
+    with pytest.raises(DependencyError, match=r"pip install python-xlib\) or xdotool"):
         find_keyboard(environ={"DISPLAY": ":0"})
+    with pytest.raises(DependencyError, match="xtest needs python-xlib"):
+        find_keyboard("xtest")
     with pytest.raises(DependencyError, match="wtype .* or ydotool"):
         find_keyboard(environ={"WAYLAND_DISPLAY": "wayland-0"})
     with pytest.raises(DependencyError, match="ydotool is not installed: apt-get install ydotool"):

@@ -29,7 +29,7 @@ from x11_fixtures import (  # noqa: F401
 
 from livewhisper.commands import SpokenCommands, TypeText
 from livewhisper.events import Final
-from livewhisper.keyboard import TypeSink, Xdotool
+from livewhisper.keyboard import TypeSink, Xdotool, XTest
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.models.resolve import resolve
 from livewhisper.wer import word_error_rate as wer
@@ -47,12 +47,27 @@ def fixture_display(text_box: TextBox, monkeypatch: pytest.MonkeyPatch) -> TextB
 
 
 def test_unicode_arrives_intact(display: TextBox) -> None:
+    keyboard = XTest()
+    keyboard.check()
+    try:
+        keyboard.type_text("¿Qué tal, Ángel? ¡Él dijo: ÑANDÚ!\nAdiós, señor Müller. “ok” €")
+        keyboard.backspace(2)
+        keyboard.type_text("ß Ωμέγα ok")
+        display.wait_for_text(
+            "¿Qué tal, Ángel? ¡Él dijo: ÑANDÚ!\nAdiós, señor Müller. “ok”ß Ωμέγα ok"
+        )
+    finally:
+        keyboard.close()
+
+
+def test_xdotool_types_and_deletes(display: TextBox) -> None:
+    # ASCII only: xdotool unbinds a character missing from the keymap right after its
+    # keystroke, and the widget sometimes reads the keymap too late (XTest keeps them).
     keyboard = Xdotool()
     keyboard.check()
-    keyboard.type_text("¿Qué tal, Ángel? ¡Él dijo: ÑANDÚ!\nAdiós, señor Müller. “ok” €")
-    keyboard.backspace(2)
-    keyboard.type_text("ß")
-    display.wait_for_text("¿Qué tal, Ángel? ¡Él dijo: ÑANDÚ!\nAdiós, señor Müller. “ok”ß")
+    keyboard.type_text("Hello, World!\nSecond line: 42?")
+    keyboard.backspace(3)
+    display.wait_for_text("Hello, World!\nSecond line: ")
 
 
 def test_type_sink_applies_commands_once(display: TextBox) -> None:
@@ -65,7 +80,7 @@ def test_type_sink_applies_commands_once(display: TextBox) -> None:
         Final("Stop listening. Nothing of this.", 6.0, 7.0),
         Final("Start listening. See you, question mark", 7.5, 9.0),
     ]
-    with TypeSink(Xdotool(), language="en") as sink:
+    with TypeSink(XTest(), language="en") as sink:
         for final in finals:
             sink(final)
     assert sink.error is None
@@ -75,7 +90,7 @@ def test_type_sink_applies_commands_once(display: TextBox) -> None:
 
 
 def test_type_sink_in_spanish(display: TextBox) -> None:
-    with TypeSink(Xdotool(), language="es") as sink:
+    with TypeSink(XTest(), language="es") as sink:
         sink(Final("Abre interrogación, qué tal estás signo de interrogación.", 0.0, 2.0))
         sink(Final("Nuevo párrafo. Ñandú, coma, pingüino punto", 2.5, 4.0))
     display.wait_for_text("¿Qué tal estás?\n\nÑandú, pingüino.")
@@ -97,22 +112,23 @@ def test_no_desktop_or_no_xdotool_is_one_line(tmp_path: Path, x_display: str) ->
         "livewhisper: error: no desktop to type into: neither DISPLAY (X11) nor "
         "WAYLAND_DISPLAY (Wayland) is set\n"
     )
-    # A PATH with python but no xdotool.
+    # A PATH with no keystroke tool.
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "python").symlink_to(sys.executable)
-    result = _type([], dict(env, DISPLAY=x_display, PATH=str(bin_dir)))
+    result = _type(["--keyboard", "xdotool"], dict(env, DISPLAY=x_display, PATH=str(bin_dir)))
     assert result.returncode == 1
     assert result.stderr == (
-        "livewhisper: error: typing on X11 needs xdotool: apt-get install xdotool\n"
+        "livewhisper: error: xdotool is not installed: apt-get install xdotool\n"
     )
     result = _type(["--keyboard", "wtype"], dict(env, PATH=str(bin_dir)))
     assert result.stderr == "livewhisper: error: wtype is not installed: apt-get install wtype\n"
     # A display that is not there.
-    result = _type([], dict(env, DISPLAY=":987"))
-    assert result.returncode == 1
-    assert result.stderr.startswith("livewhisper: error: xdotool could not type: ")
-    assert result.stderr.count("\n") == 1
+    for keyboard in ("xtest", "xdotool"):
+        result = _type(["--keyboard", keyboard], dict(env, DISPLAY=":987"))
+        assert result.returncode == 1
+        assert result.stderr.startswith("livewhisper: error: "), result.stderr
+        assert ":987" in result.stderr or "display" in result.stderr
+        assert result.stderr.count("\n") == 1
 
 
 def test_help_lists_the_commands() -> None:

@@ -115,7 +115,11 @@ class TextBox:
         return self._state()[1:]
 
     def wait_for_text(self, expected: str, timeout: float = 60) -> None:
-        wait_for(lambda: self.text() == expected, timeout, f"the widget to hold {expected!r}")
+        end = time.monotonic() + timeout
+        while self.text() != expected:
+            if time.monotonic() > end:
+                pytest.fail(f"the widget holds {self.text()!r}, not {expected!r}")
+            time.sleep(0.05)
 
     def wait_still(self, quiet: float = 1.0, timeout: float = 60) -> str:
         """The text once it has not changed for ``quiet`` seconds."""
