@@ -5,19 +5,21 @@ callback), turns their text into edits with :class:`~livewhisper.commands.Spoken
 and types them on its own thread, so a slow keyboard never holds up the audio. A
 :class:`Keyboard` does the keystrokes through a system tool:
 
-* X11: ``xdotool`` (``apt-get install xdotool``);
+* X11: the XTEST extension through python-xlib (``pip install python-xlib``), else
+  ``xdotool`` (``apt-get install xdotool``);
 * Wayland: ``wtype`` (wlroots compositors: Sway, Hyprland...) or ``ydotool`` (any
   compositor, through the kernel's uinput; its ``ydotoold`` daemon must be running).
 
 Every tool runs in its own session, so the Ctrl-C that stops a dictation never cuts one
-in the middle of a keystroke, and :meth:`TypeSink.close` releases the modifiers last.
+in the middle of a keystroke (XTEST keys are sent by the typing thread, which Ctrl-C
+does not interrupt), and :meth:`TypeSink.close` releases the modifiers last.
 
 Example::
 
     import livewhisper
     from livewhisper.keyboard import TypeSink
 
-    with TypeSink(language="en") as sink:  # xdotool, wtype or ydotool, found
+    with TypeSink(language="en") as sink:  # XTEST, xdotool, wtype or ydotool, found
         with livewhisper.Dictation(language="en", on_final=sink):
             input("Speak into any window; Enter here to stop.\\n")
 """

@@ -46,12 +46,13 @@ examples:
   livewhisper type --input memo.wav --dry-run         # show the edits, type nothing
   livewhisper type --off & livewhisper type --toggle  # a hotkey switches typing on/off
 
-Each final (at a pause in speech) is typed once, joined to the last by a space.
-X11 needs xdotool; Wayland wtype (Sway, Hyprland) or ydotool with ydotoold running
-(GNOME, KDE). Each final is also printed on stdout. Ctrl-C types the sentence in
-progress and exits; a second Ctrl-C quits at once. For a hotkey, bind the command
-'livewhisper type --toggle' to a key in the desktop's keyboard settings (Sway:
-bindsym $mod+d exec livewhisper type --toggle): it works the same on X11 and Wayland.
+Each final (at a pause in speech) is typed once, joined to the last by a space, and
+printed on stdout. X11 needs python-xlib (pip install python-xlib) or xdotool;
+Wayland needs wtype (Sway, Hyprland) or ydotool with ydotoold running (GNOME, KDE).
+Ctrl-C types the sentence in progress and exits; a second Ctrl-C quits at once.
+For a hotkey, bind the command 'livewhisper type --toggle' to a key in the desktop's
+keyboard settings (Sway: bindsym $mod+d exec livewhisper type --toggle): it works the
+same on X11 and Wayland.
 """
 
 _FINISH_TIMEOUT = 30.0
@@ -90,7 +91,8 @@ def register(commands: Any) -> None:
         "--keyboard",
         choices=("auto", *KEYBOARDS),
         default="auto",
-        help="the keystroke tool (default: wtype or ydotool on Wayland, xdotool on X11)",
+        help="the keystroke tool (default: wtype or ydotool on Wayland; on X11 xtest, "
+        "with python-xlib, else xdotool)",
     )
     typing.add_argument(
         "--dry-run",
@@ -162,7 +164,7 @@ def _type(args: argparse.Namespace) -> int:
     if args.speed is not None and args.input is None:
         args.usage_error("--speed needs --input: a microphone plays at its own pace")
     replacements = load_replacements(args.replacements) if args.replacements else []
-    # The keyboard before the model: no desktop or no xdotool is said at once.
+    # The keyboard before the model: no desktop or no keystroke tool is said at once.
     keyboard: Keyboard = PrintKeyboard(sys.stdout) if args.dry_run else find_keyboard(args.keyboard)
     keyboard.check()
     engine = Engine(args.model, threads=args.threads)
