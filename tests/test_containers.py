@@ -84,8 +84,9 @@ def fixture_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # Formats whose samples are themselves degraded, not by the decoder: 8-bit PCM (48 dB of
-# quantisation noise) and telephone audio (8 kHz mu-law). Their words may differ a little.
-DEGRADED = {"u8.wav": 0.1, "mulaw-8k.wav": 0.1}
+# quantisation noise) and telephone audio (8 kHz mu-law). Their words may differ a little
+# (tiny.en: up to 3 words of 22); that they decode exactly is checked by NCC above.
+DEGRADED = {"u8.wav": 0.15, "mulaw-8k.wav": 0.15}
 
 
 def _files(media: Path) -> list[Path]:
