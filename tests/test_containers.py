@@ -85,7 +85,8 @@ def fixture_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # Formats whose samples are themselves degraded, not by the decoder: 8-bit PCM (48 dB of
 # quantisation noise) and telephone audio (8 kHz mu-law). Their words may differ a little
-# (tiny.en: up to 3 words of 22); that they decode exactly is checked by NCC above.
+# (tiny.en: up to 3 words of 22); test_every_container_decodes_to_the_same_audio checks
+# that the decode itself is exact (NCC).
 DEGRADED = {"u8.wav": 0.15, "mulaw-8k.wav": 0.15}
 
 
