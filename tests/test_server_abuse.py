@@ -153,7 +153,14 @@ def test_squatters_from_one_address_leave_room_for_another(server_pool: ModelPoo
                 await websocket.send(b"\0\0")
             await asyncio.wait_for(asyncio.gather(*(t for _, _, t in squatters[:3])), deadline(30))
             health = json.loads(await asyncio.to_thread(_health, server.url))
-            return {"refused": refused, "ready": ready, "squatters": squatters, "health": health}
+            info = json.loads(await asyncio.to_thread(_health, server.url, "v1/info"))
+            return {
+                "refused": refused,
+                "ready": ready,
+                "squatters": squatters,
+                "health": health,
+                "limits": info["limits"],
+            }
 
         results = asyncio.run(scenario())
     refused: Session = results["refused"]
@@ -161,16 +168,17 @@ def test_squatters_from_one_address_leave_room_for_another(server_pool: ModelPoo
     assert "this address" in refused.of_type("error")[0]["message"]
     assert refused.close_code == 1013
     assert results["ready"]["type"] == "ready"
+    assert results["limits"]["max_sessions_per_client"] == 3
     for _, session, _ in results["squatters"][:3]:
         assert [e["code"] for e in session.of_type("error")] == ["too_little_audio"]
         assert session.close_code == 1008
     assert results["health"]["sessions"] == 0  # every slot free the moment they ended
 
 
-def _health(url: str) -> str:
+def _health(url: str, path: str = "healthz") -> str:
     import urllib.request
 
-    with urllib.request.urlopen(f"{url}healthz", timeout=10) as response:
+    with urllib.request.urlopen(f"{url}{path}", timeout=deadline(10)) as response:
         body: str = response.read().decode()
     return body
 

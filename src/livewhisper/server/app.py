@@ -273,6 +273,13 @@ class CaptionServer:
             "sample_rates": [MIN_SAMPLE_RATE, MAX_SAMPLE_RATE],
             "max_frame_seconds": MAX_FRAME_SECONDS,
             "max_sessions": self.config.max_sessions,
+            "limits": {
+                "max_sessions_per_client": self.config.sessions_per_client,
+                "max_ahead": self.config.max_ahead,
+                "min_audio_rate": self.config.min_audio_rate,
+                "max_session_seconds": self.config.max_session_seconds,
+                "max_uploads_per_client": self.config.max_uploads_per_client,
+            },
             "mic": self.config.mic,
             "transcriptions": {
                 "max_upload_bytes": self.config.max_upload_bytes,
