@@ -131,6 +131,31 @@ def test_no_desktop_or_no_xdotool_is_one_line(tmp_path: Path, x_display: str) ->
         assert result.stderr.count("\n") == 1
 
 
+def test_a_bad_replacements_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "names.tsv"
+    bad.write_text("jay son JSON\n", encoding="utf-8")
+    result = _type(["--replacements", str(bad), "--dry-run"], dict(os.environ))
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"livewhisper: error: {bad}, line 1: expected 'spoken<TAB>written', got 'jay son JSON'\n"
+    )
+
+
+@pytest.mark.slow
+def test_dry_run_prints_the_edits_with_replacements(tmp_path: Path, model: str) -> None:
+    names = tmp_path / "names.tsv"
+    names.write_text("amiable\tAMIABLE\n", encoding="utf-8")
+    clip = str(EN / "ps_0930.wav")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = _type(
+        ["--input", clip, "--speed", "2", "--dry-run", "--replacements", str(names)], env
+    )
+    assert result.returncode == 0, result.stderr
+    edits = result.stdout.splitlines()
+    assert len(edits) == 1 and edits[0].startswith("type '") and "AMIABLE" in edits[0], edits
+    assert "printing the edits" in result.stderr
+
+
 def test_help_lists_the_commands() -> None:
     result = _type(["--help"], dict(os.environ))
     assert result.returncode == 0
