@@ -406,6 +406,8 @@ def test_file_jobs_are_capped_per_client_and_taken_round_robin(
             submit("a3", "10.0.0.1")
         jobs += [submit("b0", "10.0.0.2"), submit("b1", "10.0.0.2")]
         await asyncio.sleep(0.1)
+        # What each queued job's stream says: how many start before it.
+        assert [registry.ahead(job) for job in jobs] == [0, 1, 3, 0, 2]
         release.set()
         await asyncio.wait_for(
             asyncio.gather(*(job.wait() for job in jobs), return_exceptions=True), deadline(10)

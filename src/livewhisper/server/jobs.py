@@ -304,14 +304,19 @@ class JobRegistry:
         return sum(1 for job in self._jobs.values() if job.client == client) < self.max_per_client
 
     def ahead(self, job: Job) -> int:
-        """How many queued jobs will start before ``job``."""
-        if job.state != JobState.QUEUED:
+        """How many queued jobs will start before ``job`` (round robin over clients)."""
+        with self._queue_lock:
+            queue, last = list(self._queue), dict(self._last_start)
+        if job not in queue:
             return 0
-        return sum(
-            1
-            for other in self._jobs.values()
-            if other.state == JobState.QUEUED and other.created < job.created
-        )
+        now = time.monotonic()
+        for count in range(len(queue)):
+            following = min(queue, key=lambda j: (last.get(j.client, -1.0), j.created))
+            if following is job:
+                return count
+            queue.remove(following)
+            last[following.client] = now + count  # started after everything before it
+        return 0
 
     def submit(self, request: TranscriptionRequest, duration: float, client: str = "") -> Job:
         """Queue a job for ``request`` (``duration``: the file's length as probed) from
