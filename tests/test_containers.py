@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import soundfile
 from audio_fixtures import best_ncc
 from conftest import EN, deadline, read_wav, reference
 from server_fixtures import MODEL, fixture_server_pool, running_server  # noqa: F401
@@ -114,6 +115,16 @@ def test_blocks_are_bounded_and_join_seamlessly(media: Path) -> None:
     assert len(blocks) > 10
     assert max(len(b) for b in blocks) < SAMPLE_RATE  # half a second plus one frame
     np.testing.assert_allclose(np.concatenate(blocks), load_audio(path), atol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [2, 6, 9])
+def test_channels_are_averaged_however_many(tmp_path: Path, channels: int) -> None:
+    """Past 8 channels too (PyAV misreads planar frames there: packed floats are used)."""
+    rng = np.random.default_rng(channels)
+    data = (rng.standard_normal((16000, channels)) * 0.1).astype(np.float32)
+    path = tmp_path / f"{channels}ch.wav"
+    soundfile.write(path, data, 16000, subtype="FLOAT")
+    np.testing.assert_allclose(load_audio(path), data.mean(axis=1), atol=1e-6)
 
 
 def test_probe_reads_the_header(media: Path) -> None:

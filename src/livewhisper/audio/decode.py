@@ -265,7 +265,9 @@ def decode_audio(
                 if kind != shape:  # a chained ogg or a stream that changes rate mid-way
                     if resampler is not None:
                         pending.extend(_mono(f) for f in resampler.resample(None))
-                    resampler = av.AudioResampler("fltp", frame.layout, SAMPLE_RATE)
+                    # Packed float: one plane whatever the channels (PyAV misreads the
+                    # planes of a planar frame past 8 channels, and crashes on them).
+                    resampler = av.AudioResampler("flt", frame.layout, SAMPLE_RATE)
                     shape = kind
                 for out in resampler.resample(frame):
                     piece = _mono(out)
@@ -293,10 +295,12 @@ def decode_audio(
 
 
 def _mono(frame: Any) -> AudioArray:
-    planes = frame.to_ndarray()  # (channels, n) float32: the resampler's fltp
-    if planes.shape[0] == 1:
-        return np.ascontiguousarray(planes[0], dtype=np.float32)
-    return np.ascontiguousarray(planes.mean(axis=0, dtype=np.float32))
+    channels = frame.layout.nb_channels
+    packed = frame.to_ndarray().reshape(-1)  # interleaved float32: the resampler's flt
+    if channels == 1:
+        return np.ascontiguousarray(packed, dtype=np.float32)
+    # Averaged, not FFmpeg's downmix, which scales stereo by sqrt(2) and may clip.
+    return np.ascontiguousarray(packed.reshape(-1, channels).mean(axis=1, dtype=np.float32))
 
 
 def _checked(block: AudioArray, name: str, offset: int) -> AudioArray:
