@@ -131,6 +131,15 @@ def test_spanish_commands_and_inverted_marks() -> None:
     assert typed(["one punto two"]) == "one punto two".capitalize()
 
 
+def test_words_that_hold_a_command_are_typed_when_said_together() -> None:
+    said = ["Llego a las tres en punto", "Desde mi punto de vista, punto"]
+    assert typed(said, language="es") == "Llego a las tres en punto Desde mi punto de vista."
+    assert typed(["Llego en. Punto. De vista"], language="es") == "Llego en. De vista"
+    assert typed(["A period of time comma then"]) == "A period of time, then"
+    assert typed(["The end period. Of course"]) == "The end. Of course"
+    assert "en punto" not in command_phrases("es")
+
+
 def test_language_per_final_wins() -> None:
     editor = SpokenCommands(language="en")
     assert play(editor.apply("Hola coma amigo", language="es")) == "Hola, amigo"

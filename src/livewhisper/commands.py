@@ -100,6 +100,7 @@ class _Op(enum.Enum):
     SCRATCH = "scratch"
     PAUSE = "pause"
     RESUME = "resume"
+    WORDS = "words"  # not a command: words that contain one ("en punto"), typed as said
 
 
 _Command = tuple[tuple[_Op, str], ...]
@@ -114,6 +115,7 @@ _CLOSE_QUOTE: _Command = ((_Op.CLOSE_QUOTE, '"'),)
 _SCRATCH: _Command = ((_Op.SCRATCH, ""),)
 _PAUSE: _Command = ((_Op.PAUSE, ""),)
 _RESUME: _Command = ((_Op.RESUME, ""),)
+_WORDS: _Command = ((_Op.WORDS, ""),)
 
 # Phrases are written as said; they are matched after _key() (no case, accents, punctuation).
 _ENGLISH: dict[str, _Command] = {
@@ -141,6 +143,7 @@ _ENGLISH: dict[str, _Command] = {
     "delete that": _SCRATCH,
     "stop listening": _PAUSE,
     "start listening": _RESUME,
+    "period of": _WORDS,  # "a period of time"
 }
 
 _SPANISH: dict[str, _Command] = {
@@ -173,6 +176,9 @@ _SPANISH: dict[str, _Command] = {
     "para de escuchar": _PAUSE,
     "empieza a escuchar": _RESUME,
     "vuelve a escuchar": _RESUME,
+    "punto final": _PERIOD,
+    "en punto": _WORDS,  # "a las tres en punto"
+    "punto de vista": _WORDS,
 }
 
 _TABLES = {"en": _ENGLISH, "es": _SPANISH}
@@ -194,7 +200,8 @@ def command_phrases(language: str = "en") -> list[str]:
         >>> command_phrases("es")[:3]
         ['punto', 'punto y seguido', 'punto y aparte']
     """
-    return list(_TABLES.get(language, _ENGLISH))
+    table = _TABLES.get(language, _ENGLISH)
+    return [phrase for phrase, ops in table.items() if ops != _WORDS]
 
 
 def _fold(text: str) -> str:
@@ -344,6 +351,18 @@ class SpokenCommands:
                 i += 1
                 continue
             said = words[i + size - 1]
+            if ops == _WORDS:
+                # Words with a command inside, when said in one breath: Whisper puts no
+                # punctuation inside them ("en punto", but "punto. De...").
+                if any(_key(w) != _fold(w) for w in words[i : i + size - 1]):
+                    ops, size = self._match(words, i, table, commands_only=True)
+                    said = words[i + size - 1] if size else said
+                if not size or ops == _WORDS:
+                    for word in words[i : i + max(size, 1)]:
+                        if not self._paused:
+                            build.word(word, self.join if not build.text else " ")
+                    i += max(size, 1)
+                    continue
             i += size
             for op, mark in ops:
                 if self._paused and op is not _Op.RESUME:
@@ -374,11 +393,15 @@ class SpokenCommands:
         return _Builder(self._glued, self._capitalize)
 
     def _match(
-        self, words: Sequence[str], i: int, table: dict[tuple[str, ...], _Command]
+        self,
+        words: Sequence[str],
+        i: int,
+        table: dict[tuple[str, ...], _Command],
+        commands_only: bool = False,
     ) -> tuple[_Command, int]:
         for size in range(min(_LONGEST, len(words) - i), 0, -1):
             ops = table.get(tuple(_key(word) for word in words[i : i + size]))
-            if ops is not None:
+            if ops is not None and not (commands_only and ops == _WORDS):
                 return ops, size
         return (), 0
 
