@@ -233,38 +233,39 @@ def _run(
     )
     sink.start()
     pid_file = _pid_file()
-    pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
     previous = signal.signal(signal.SIGUSR1, on_hotkey)
-    dictation.start()
-    heard = language or ("auto-detect" if engine.multilingual else "en")
-    mode = "commands off" if args.no_commands else "spoken commands on"
-    where = "printing the edits" if args.dry_run else f"typing with {keyboard.name}"
-    print(
-        f"livewhisper: {where}; {engine.model_name}, {source.name}, language {heard}, "
-        f"{mode}; Ctrl-C to stop",
-        file=sys.stderr,
-        flush=True,
-    )
-    if args.off:
-        print("livewhisper: typing off: run 'livewhisper type --toggle'", file=sys.stderr)
     drain = True
     try:
-        while not dictation.wait(_POLL) and not failed.is_set():
-            if switched.is_set():
-                switched.clear()
-                state = "on" if sink.on else "off"
-                print(f"livewhisper: typing {state}", file=sys.stderr, flush=True)
-    except KeyboardInterrupt:
+        pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
+        dictation.start()
+        heard = language or ("auto-detect" if engine.multilingual else "en")
+        mode = "commands off" if args.no_commands else "spoken commands on"
+        where = "printing the edits" if args.dry_run else f"typing with {keyboard.name}"
         print(
-            "livewhisper: typing the last sentence (Ctrl-C again to quit now)",
+            f"livewhisper: {where}; {engine.model_name}, {source.name}, language {heard}, "
+            f"{mode}; Ctrl-C to stop",
             file=sys.stderr,
             flush=True,
         )
-    try:
-        dictation.stop(timeout=_FINISH_TIMEOUT)
-    except KeyboardInterrupt:
-        drain = False  # a second Ctrl-C: type nothing more
-        print("livewhisper: interrupted", file=sys.stderr, flush=True)
+        if args.off:
+            print("livewhisper: typing off: run 'livewhisper type --toggle'", file=sys.stderr)
+        try:
+            while not dictation.wait(_POLL) and not failed.is_set():
+                if switched.is_set():
+                    switched.clear()
+                    state = "on" if sink.on else "off"
+                    print(f"livewhisper: typing {state}", file=sys.stderr, flush=True)
+        except KeyboardInterrupt:
+            print(
+                "livewhisper: typing the last sentence (Ctrl-C again to quit now)",
+                file=sys.stderr,
+                flush=True,
+            )
+        try:
+            dictation.stop(timeout=_FINISH_TIMEOUT)
+        except KeyboardInterrupt:
+            drain = False  # a second Ctrl-C: type nothing more
+            print("livewhisper: interrupted", file=sys.stderr, flush=True)
     finally:
         # Whatever happened, the typing thread ends and releases the modifier keys.
         sink.close(_FINISH_TIMEOUT, drain=drain)
