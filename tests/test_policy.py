@@ -89,6 +89,10 @@ def test_the_cut_falls_in_the_quiet_between_two_words() -> None:
     following = Word(" Ask", 11.15, 11.6, 0.9)
     at = cut_point(audio, start, last, following)
     assert 11.0 <= at <= 11.2  # inside the 1.0-1.2 s silence
+    # Words timed half a second late, as whisper.cpp does after a pause: still the silence.
+    late_last = Word(" you.", 11.1, 11.5, 0.9)
+    late_next = Word(" Ask", 11.6, 12.0, 0.9)
+    assert 11.0 <= cut_point(audio, start, late_last, late_next) <= 11.2
     # No following word: still near the last word's end, inside the audio.
     at = cut_point(audio, start, last, None)
     assert 10.85 <= at <= 11.2
@@ -106,6 +110,20 @@ def test_a_word_heard_on_both_sides_of_a_cut_is_dropped_once() -> None:
     later = _words("for you", cut + 2.0)
     assert drop_repeated_start(later, said, cut) == later
     assert drop_repeated_start(again, [], cut) == again
+
+
+def test_a_careful_decode_is_cut_where_it_says_the_committed_words() -> None:
+    from livewhisper.policy import aligned_end
+
+    heard = _words("ask not what your country can do for you ask what you can")
+    assert aligned_end(heard, _words("Ask not what your country can do for you.")) == 9
+    # "you" twice: the place nearest the expected count wins.
+    assert aligned_end(heard, _words("ask what you")) == 12
+    assert aligned_end(heard, _words("do for you")) == 9
+    with_mark = [*_words("ask not"), Word(".", 0.8, 0.9, 0.9), *_words("what", 1.0)]
+    assert aligned_end(with_mark, _words("ask not")) == 3  # the closing mark goes along
+    assert aligned_end(heard, _words("something else")) is None
+    assert aligned_end(heard, []) is None
 
 
 def test_words_before_keeps_a_closing_mark_timed_after_the_cut() -> None:
@@ -228,7 +246,8 @@ def test_a_quick_final_comes_once_the_pause_holds_however_slow_the_decode() -> N
             assert policy.settled is None
         else:
             assert isinstance(events[0], Final)
-            assert policy.settled == (1, 2.5)  # later decodes hear only what follows
+            # Later decodes hear only what follows, and a 0.3 s pad before it.
+            assert policy.settled == (1, pytest.approx(2.2))
 
 
 def test_an_early_decode_withdrawn_in_the_queue_is_not_decoded() -> None:
@@ -250,18 +269,20 @@ def test_a_long_utterance_commits_its_agreed_sentences() -> None:
     assert policy.partial_done(_partial(1, 4.0), _result(text), 0.2, 101.0)
     commit = policy.partial_done(_partial(1, 4.4), _result(text + " what"), 0.2, 101.4)
     assert isinstance(commit, Commit)
-    assert 2.8 - 0.15 <= commit.at <= 2.8 + 0.15  # between " do." and " For"
+    assert 2.0 - 0.5 <= commit.at <= 3.2  # from before " do." to the end of " For"
     assert not commit.decode.cancellable and commit.decode.job.early
     events = policy.commit_done(commit, _result(text + " what"), 102.0)
     assert [type(e) for e in events] == [Final, Partial]
     assert events[0].text == "Ask not what your country can do."
     assert events[1].text == "For you ask what" and events[1].emitted_at == 102.0
-    assert policy.settled == (1, commit.at) and policy.stats.committed == 1
+    assert policy.settled == (1, pytest.approx(commit.at - 0.3))
+    assert policy.stats.committed == 1
     assert policy.shown_until == pytest.approx(4.4)
     # Later decodes of the utterance hear only what follows the cut; the word decoded on
     # both sides of it is said once.
     later = policy.plan(_partial(1, 7.0))  # past the budget of the last two partials
-    assert isinstance(later, Decode) and later.job.start == pytest.approx(commit.at, abs=1e-3)
+    assert isinstance(later, Decode)
+    assert later.job.start == pytest.approx(commit.at - 0.3, abs=1e-3)  # a pad before the cut
     seam = _result("do. For you ask what you can", start=-0.3)
     (partial,) = policy.partial_done(later.job, seam, 0.2, 103.0)  # type: ignore[misc]
     assert partial.text == "For you ask what you can"
@@ -292,3 +313,21 @@ def test_behind_the_speaker_finals_get_a_sized_context_where_that_keeps_accuracy
         assert policy.options(job).audio_ctx == 0  # caught up: the full 30 s context
         policy.behind = True
         assert expected(policy.options(job).audio_ctx), (sized_early, policy.options(job))
+
+
+def test_the_rest_of_an_utterance_after_a_cut_gets_no_history_prompt() -> None:
+    from livewhisper.gate import PauseHeld
+
+    policy = _policy(sentence_confidence=0.7)
+    first = _final(1, 2.0, speech_end=1.8)
+    policy.final_done(first, _result("Ask not what your country can do for you."), 100.0)
+    assert "country" in (policy.options(_final(2, 3.0, 2.8)).initial_prompt or "")
+    early = _partial(2, 2.5, early=True)
+    policy.signal(PauseHeld(2, 2.6))
+    wait = policy.partial_done(early, _result("Go forward ten meters."), 0.1, 101.0)
+    policy.after_pause(wait, True, 101.0)  # type: ignore[arg-type]
+    assert policy.settled is not None
+    # The utterance goes on after its quick final: its rest is decoded without a prompt
+    # that ends with the words just before the cut; other utterances keep the history.
+    assert not policy.options(_final(2, 5.0, 4.8)).initial_prompt
+    assert policy.options(_final(3, 3.0, 2.8, start=6.0)).initial_prompt

@@ -80,12 +80,17 @@ __all__ = [
 
 # Where a clause ends: a forced commit prefers to cut there rather than mid-phrase.
 _CLAUSE_ENDS = (",", ";", ":")
-# The quiet point of a cut is searched this far around the gap between two words: word
-# times from whisper.cpp's token timestamps are good to about a tenth of a second.
-_CUT_SEARCH = 0.15
+# The quiet point of a cut is searched from this long before the last word of a final
+# (see cut_point), and this far past it when no word follows.
+_CUT_WIDEN = 0.5
+_CUT_AFTER = 0.3
 # Past commit_span, the newest decode's words this old are final even if no two decodes
 # agreed on them: Whisper rarely rewrites words heard 2 s before the end of its audio.
 _SETTLED_AGE = 2.0
+# Later decodes hear this much audio before a cut: a window that starts right at a word's
+# onset often loses that word, and word times are good to a tenth of a second at best.
+# What they hear again of the final before the cut is dropped (drop_repeated_start).
+_SEAM_PAD = 0.3
 # A repeat is only a seam artefact when it is heard this close to the cut.
 _SEAM = 1.0
 # Longest run of words a seam can repeat.
@@ -155,21 +160,22 @@ def cut_point(
     following: Word | None,
 ) -> float:
     """The stream time at which to cut ``audio`` (16 kHz mono float32 starting at stream
-    time ``audio_start``) between word ``last`` and the word ``following`` it (None when
-    the decode ended there): the centre of the quietest 0.1 s (:func:`quietest`) within
-    0.15 s of the gap between them, never before ``last`` starts nor after ``following``
-    ends or the audio does.
+    time ``audio_start``) after word ``last``, before the word ``following`` it (None when
+    the decode ended there): the centre of the quietest 0.1 s (:func:`quietest`) from
+    half a second before ``last`` starts to the end of ``following`` (0.3 s after ``last``
+    without one), inside the audio.
+
+    The search is that wide because whisper.cpp's word times drift most where a pause
+    is, which is where sentences end: the words after JFK's 0.65 s pause were timed half
+    a second late. A cut too early only makes later decodes hear a word of the final
+    again, which :func:`drop_repeated_start` removes; a cut too late loses words.
 
     Example: ``cut_point(audio, 12.0, Word(" you.", 14.1, 14.4, 0.9), Word(" Ask", 14.9,
-    15.2, 0.9))`` is a time between 14.25 and 15.05, in the silence if there is one.
+    15.2, 0.9))`` is a time between 13.6 and 15.2, in the silence if there is one.
     """
     end = audio_start + len(audio) / SAMPLE_RATE
-    gap_start = last.end
-    gap_end = following.start if following is not None else last.end
-    lo = max(last.start, min(gap_start, gap_end) - _CUT_SEARCH, audio_start)
-    hi = min(end, max(gap_start, gap_end) + _CUT_SEARCH)
-    if following is not None:
-        hi = min(hi, following.end)
+    lo = max(last.start - _CUT_WIDEN, audio_start)
+    hi = min(end, following.end if following is not None else last.end + _CUT_AFTER)
     if hi <= lo:
         return min(max(last.end, audio_start), end)
     first = round((lo - audio_start) * SAMPLE_RATE)
@@ -178,6 +184,33 @@ def cut_point(
     if offset is None:
         return (lo + hi) / 2
     return audio_start + (first + offset) / SAMPLE_RATE
+
+
+def aligned_end(words: Sequence[Word], committed: Sequence[Word]) -> int | None:
+    """How many leading ``words`` (a careful decode of the same audio) say what the
+    ``committed`` words say: the position after the last place where ``words`` repeat
+    the last three committed words (normalised), nearest to where they are expected,
+    with a closing punctuation-only word kept; None when they never do.
+
+    Example: words " Ask not. What" and committed " ask not" give 2.
+    """
+    keys = [normalize(w.word) for w in words]
+    wanted = [k for k in (normalize(w.word) for w in committed) if k]
+    tail = wanted[-_SEAM_WORDS:]
+    if not tail:
+        return None
+    spoken = [i for i, k in enumerate(keys) if k]
+    ends = [
+        spoken[j + len(tail) - 1] + 1
+        for j in range(len(spoken) - len(tail) + 1)
+        if [keys[i] for i in spoken[j : j + len(tail)]] == tail
+    ]
+    if not ends:
+        return None
+    best = min(ends, key=lambda e: abs(sum(1 for i in spoken if i < e) - len(wanted)))
+    while best < len(words) and not keys[best]:
+        best += 1
+    return best
 
 
 def drop_repeated_start(words: Sequence[Word], said: Sequence[Word], cut: float) -> list[Word]:
@@ -266,11 +299,13 @@ class WaitForPause:
 class Commit:
     """Make the open utterance final up to stream time ``at``: run ``decode`` (its audio,
     decoded again with a final's care), hand the result to
-    :meth:`StreamPolicy.commit_done`; ``rest`` is the partial to show after that final."""
+    :meth:`StreamPolicy.commit_done`; ``words`` are the partials' words it commits (stream
+    times), ``rest`` the partial to show after that final."""
 
     decode: Decode
     at: float
     arrival: float
+    words: tuple[Word, ...]
     rest: Partial | None
 
 
@@ -374,10 +409,11 @@ class StreamPolicy:
 
     @property
     def settled(self) -> tuple[int, float] | None:
-        """(utterance, stream time): the open utterance whose text is final up to that
-        time, after a commit or a quick final; None when there is none."""
+        """(utterance, stream time): the open utterance whose audio before that time is no
+        longer needed (a commit or a quick final made it final, less a short pad later
+        decodes hear again); None when there is none."""
         cut = self._cut
-        return None if cut is None else (cut.utterance, cut.at)
+        return None if cut is None else (cut.utterance, cut.at - _SEAM_PAD)
 
     # -- signals -------------------------------------------------------------------------
     def signal(self, signal: PauseHeld | SpeechResumed) -> None:
@@ -463,7 +499,12 @@ class StreamPolicy:
                 if options.audio_ctx is None
                 else options.audio_ctx,
             )
-        if self._use_history and not options.initial_prompt:
+        cut = self._cut
+        continues = cut is not None and cut.utterance == job.utterance
+        if self._use_history and not options.initial_prompt and not continues:
+            # Not after a cut inside the same utterance: a prompt that ends with the words
+            # just before the cut made Whisper skip audio that echoed them (JFK's "... can
+            # do for you | ask what you can do for your country" lost "ask what you").
             options = replace(options, initial_prompt=prompt_from_history(list(self._history)))
         if options.audio_ctx is None and self.behind and self.sized_early:
             # Behind the speaker: a final's context sized to its audio, as a partial's,
@@ -524,12 +565,16 @@ class StreamPolicy:
         return self._as_partial(job, result, now)
 
     def commit_done(self, commit: Commit, result: Transcription, now: float) -> list[Event]:
-        """The result of a :class:`Commit`'s decode: its words before the cut become a
-        final, then the rest is shown as a partial."""
+        """The result of a :class:`Commit`'s decode: its words up to the committed ones
+        (found by their text, as word times drift at pauses; by time, before the cut, when
+        the decode worded them otherwise) become a final, then the rest is shown as a
+        partial."""
         job = commit.decode.job
-        final = self._final(
-            result, job.start, commit.at, commit.arrival, job.utterance, now, until=commit.at
-        )
+        heard = self._after_seam(job.utterance, [w.with_offset(job.start) for w in result.words])
+        k = aligned_end(heard, commit.words)
+        words = heard[:k] if k is not None else words_before(heard, commit.at)
+        text = tidy("".join(w.word for w in words))
+        final = self._final_of(words, text, job.start, commit.at, commit.arrival, result, now)
         if final is None:
             return []  # nothing but noise before the cut: no commit
         self._committed += 1
@@ -568,7 +613,7 @@ class StreamPolicy:
             )
             if job.end - cut.at <= needed:
                 return None
-        return _after(job, cut.at)
+        return _after(job, cut.at - _SEAM_PAD)
 
     def _within_budget(self, job: PartialJob) -> bool:
         utterance, not_before = self._next_partial
@@ -633,7 +678,7 @@ class StreamPolicy:
             early = replace(job, early=True)
             decode = Decode(early, self.options(early), cancellable=False)
             rest = self._partial(agreed[n:], hypothesis[max(n, len(agreed)) :], job, result)
-            return Commit(decode, at, job.arrival, rest)
+            return Commit(decode, at, job.arrival, hypothesis[:n], rest)
         partial = self._partial(agreed, pending, job, result)
         if partial is None:
             return []
@@ -668,18 +713,26 @@ class StreamPolicy:
         arrival: float,
         utterance: int,
         now: float,
-        *,
-        until: float | None = None,
     ) -> Final | None:
-        """``result`` (audio from stream time ``start``) as a final of ``utterance``, only
-        its words centred before stream time ``until`` if given; None for noise."""
-        words = tuple(w.with_offset(start) for w in result.words)
-        text = tidy(result.text)
-        kept = self._after_seam(utterance, list(words))
-        if until is not None:
-            kept = words_before(kept, until)
-        if len(kept) < len(words):
-            words, text = tuple(kept), tidy("".join(w.word for w in kept))
+        """``result`` (audio from stream time ``start``) as a final of ``utterance``;
+        None for noise."""
+        words = [w.with_offset(start) for w in result.words]
+        kept = self._after_seam(utterance, words)
+        text = tidy(result.text if len(kept) == len(words) else "".join(w.word for w in kept))
+        return self._final_of(kept, text, start, speech_end, arrival, result, now)
+
+    def _final_of(
+        self,
+        words: Sequence[Word],
+        text: str,
+        start: float,
+        speech_end: float,
+        arrival: float,
+        result: Transcription,
+        now: float,
+    ) -> Final | None:
+        """A final of ``words`` (stream times) reading ``text``, for audio from ``start``
+        to ``speech_end``; None when it is empty or noise."""
         if not text or is_noise(text, speech_end - start, [w.probability for w in words]):
             return None
         if self._use_history:
@@ -687,4 +740,4 @@ class StreamPolicy:
         first = words[0].start if words else start
         end = max(words[-1].end, first) if words else speech_end
         self._shown_until = max(self._shown_until, end)
-        return Final(text, first, end, words, result.language, arrival, now)
+        return Final(text, first, end, tuple(words), result.language, arrival, now)
