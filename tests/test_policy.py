@@ -250,6 +250,21 @@ def test_a_quick_final_comes_once_the_pause_holds_however_slow_the_decode() -> N
             assert policy.settled == (1, pytest.approx(2.2))
 
 
+def test_a_slow_early_decode_is_judged_by_the_signals_that_followed_its_audio() -> None:
+    from livewhisper.gate import PauseHeld, SpeechResumed
+
+    policy = _policy()
+    early = _partial(1, 2.5, early=True)
+    # Its pause held, speech resumed, and the next pause held too, all before it ran.
+    for signal in (PauseHeld(1, 2.8), SpeechResumed(1, 3.2), PauseHeld(1, 6.0)):
+        policy.signal(signal)
+    assert policy.pause(early) is True
+    later = _partial(1, 5.7, early=True)
+    assert policy.pause(later) is True
+    policy.signal(SpeechResumed(1, 6.5))
+    assert policy.pause(_partial(1, 6.2, early=True)) is False  # resumed before it held
+
+
 def test_an_early_decode_withdrawn_in_the_queue_is_not_decoded() -> None:
     from livewhisper.gate import SpeechResumed
 

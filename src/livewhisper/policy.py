@@ -95,6 +95,8 @@ _SEAM_PAD = 0.3
 _SEAM = 1.0
 # Longest run of words a seam can repeat.
 _SEAM_WORDS = 3
+# Signals kept to judge a slow early decode by: at most two per early decode.
+_SIGNALS_KEPT = 64
 # A reused partial must have heard this much beyond the end of speech.
 _REUSE_MARGIN = 0.05
 # Fast speech is about 5 tokens a second; a partial may use a few more, never a loop's worth.
@@ -390,8 +392,11 @@ class StreamPolicy:
         self._agreement_utterance = -1
         self._last_partial: _LastPartial | None = None
         self._cut: _Cut | None = None
-        self._resumed: SpeechResumed | None = None
-        self._held: PauseHeld | None = None
+        # Recent signals, oldest first: a slow decode is judged by the ones that followed
+        # its own audio, however many came since.
+        self._signals: collections.deque[PauseHeld | SpeechResumed] = collections.deque(
+            maxlen=_SIGNALS_KEPT
+        )
         self._next_partial = (-1, 0.0)  # (utterance, stream time) before which partials wait
         self._shown_until = 0.0
         self._over_budget = self._withdrawn_count = self._reused = self._committed = 0
@@ -419,10 +424,7 @@ class StreamPolicy:
     def signal(self, signal: PauseHeld | SpeechResumed) -> None:
         """Take a signal of the capture stage. An early decode in flight when speech
         resumes is not cancelled: it finishes, and is shown as a partial."""
-        if isinstance(signal, PauseHeld):
-            self._held = signal
-        else:
-            self._resumed = signal
+        self._signals.append(signal)
 
     def supersedes(self, inflight: Job | None, incoming: Job) -> bool:
         """Whether queueing ``incoming`` makes the partial decode ``inflight`` useless: a
@@ -622,26 +624,23 @@ class StreamPolicy:
     def _withdrawn(self, job: PartialJob) -> bool:
         """Whether ``job`` is an early decode that speech resumed after, before the pause
         had held."""
-        resumed = self._resumed
-        return (
-            job.early
-            and resumed is not None
-            and resumed.utterance == job.utterance
-            and job.end < resumed.at
-            and not self._held_before_resuming(job)
-        )
+        return job.early and self._first_after(job) is SpeechResumed
 
     def _held_before_resuming(self, job: PartialJob) -> bool:
         """Whether the pause after early decode ``job`` held before any speech after it."""
-        held, resumed = self._held, self._resumed
-        if held is None or held.utterance != job.utterance or held.at < job.end:
-            return False
-        return (
-            resumed is None
-            or resumed.utterance != job.utterance
-            or resumed.at <= job.end
-            or resumed.at > held.at
-        )
+        return self._first_after(job) is PauseHeld
+
+    def _first_after(self, job: PartialJob) -> type[PauseHeld] | type[SpeechResumed] | None:
+        """Which came first after ``job``'s audio: the pause holding, speech resuming, or
+        neither yet."""
+        for signal in self._signals:
+            if signal.utterance != job.utterance:
+                continue
+            if isinstance(signal, PauseHeld) and signal.at >= job.end:
+                return PauseHeld
+            if isinstance(signal, SpeechResumed) and signal.at > job.end:
+                return SpeechResumed
+        return None
 
     @staticmethod
     def _doubtful(result: Transcription) -> bool:
@@ -699,11 +698,17 @@ class StreamPolicy:
         return Partial(shown, words[0].start, job.end, stable, result.language, job.arrival)
 
     def _after_seam(self, utterance: int, words: list[Word]) -> list[Word]:
-        """``words`` of ``utterance`` without what repeats the final before its cut."""
+        """``words`` of ``utterance`` without what repeats the final before its cut, and
+        timed no earlier than the cut (they are heard after it; the pad before it only
+        keeps their onset whole), so finals never overlap."""
         cut = self._cut
         if cut is None or cut.utterance != utterance or not cut.said:
             return words
-        return drop_repeated_start(words, cut.said, cut.at)
+        kept = drop_repeated_start(words, cut.said, cut.at)
+        return [
+            w if w.start >= cut.at else replace(w, start=cut.at, end=max(w.end, cut.at))
+            for w in kept
+        ]
 
     def _final(
         self,
