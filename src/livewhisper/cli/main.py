@@ -31,6 +31,7 @@ from livewhisper.cli import (
     serve_cmd,
     transcribe_cmd,
     type_cmd,
+    wyoming_cmd,
 )
 from livewhisper.errors import LiveWhisperError
 
@@ -43,6 +44,7 @@ _COMMANDS = (
     devices_cmd,
     models_cmd,
     serve_cmd,
+    wyoming_cmd,
     listen_cmd,
     record_cmd,
     finetune_cmd,

@@ -1,0 +1,501 @@
+"""A Wyoming speech-to-text server (Home Assistant's voice pipelines) on the model pool.
+
+Each connection is a :class:`~livewhisper.server.wyoming_protocol.WyomingProtocol`
+driving, for each ``audio-start`` ... ``audio-stop``, a
+:class:`~livewhisper.dictation.Dictation` fed through a push source (which resamples any
+rate and channel count to 16 kHz mono) and decoding on a shared
+:class:`~livewhisper.server.pool.ModelPool`, as the caption server's sessions do. While
+audio comes, the stable text of partials and the finals go out as ``transcript-chunk``
+pieces after a ``transcript-start``; ``audio-stop`` gets the whole ``transcript`` and
+``transcript-stop``. Bad input is answered with Wyoming's ``error`` event (its ``code``
+one of protocol 1's) and the connection closed.
+
+Limits: loopback only unless ``allow_remote`` (Wyoming has no authentication),
+``max_sessions`` connections at once (more get ``busy``), ``idle_timeout`` seconds
+without an event, and the pace of :class:`~livewhisper.server.pacing.PaceLimits`
+(audio more than ``max_ahead`` seconds ahead of real time is read only as it falls due).
+
+Example::
+
+    async with WyomingServer(WyomingConfig(uri="tcp://127.0.0.1:10300")) as server:
+        await server.serve_forever()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wyoming.asr import Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.error import Error
+from wyoming.event import Event, async_write_event
+from wyoming.info import AsrModel, AsrProgram, Attribution, Info
+
+from livewhisper import __version__
+from livewhisper.audio.sources import PushSource
+from livewhisper.deltas import TextDeltas
+from livewhisper.dictation import Dictation
+from livewhisper.engine import DecodeOptions, check_options
+from livewhisper.errors import ConfigError, DecodeOptionsError
+from livewhisper.events import Final, Partial
+from livewhisper.languages import LANGUAGES
+from livewhisper.models.names import DEFAULT_MODEL
+from livewhisper.server.config import is_loopback
+from livewhisper.server.pacing import AudioPace, PaceLimits
+from livewhisper.server.pool import ModelPool, PooledEngine, default_workers
+from livewhisper.server.protocol import ErrorCode, ProtocolError
+from livewhisper.server.wyoming_protocol import (
+    MAX_HEADER,
+    Begin,
+    Reply,
+    Samples,
+    Stop,
+    WyomingProtocol,
+    parse_uri,
+    read_data,
+    read_header,
+)
+
+__all__ = ["DEFAULT_URI", "WyomingConfig", "WyomingServer", "wyoming_info"]
+
+log = logging.getLogger("livewhisper.server")
+
+DEFAULT_URI = "tcp://127.0.0.1:10300"
+"""Where ``livewhisper wyoming`` listens unless told otherwise (Wyoming's usual STT port)."""
+
+_MAX_QUEUED = 1024  # events waiting for a client that does not read
+_WHISPER = Attribution("OpenAI", "https://github.com/openai/whisper")
+_US = Attribution("livewhisper", "https://github.com/livewhisper/livewhisper")
+
+
+@dataclass(frozen=True)
+class WyomingConfig:
+    """What a :class:`WyomingServer` serves and its limits.
+
+    * ``uri``: ``tcp://HOST:PORT`` (port 0 picks a free one) or ``unix://PATH``.
+    * ``models``: names or paths, the first the default; ``language``: the default
+      language (None: detected, ``en`` for English-only models).
+    * ``allow_remote``: listen beyond loopback (Wyoming has no token: anyone who reaches
+      the port may use it).
+    * ``max_sessions``: connections at once; ``idle_timeout``: seconds a connection may
+      send nothing; ``max_ahead``, ``min_audio_rate``, ``max_audio_seconds``: the pace of
+      an audio stream (:class:`~livewhisper.server.pacing.PaceLimits`).
+    * ``workers``, ``threads``: the model pool (default: as ``livewhisper serve``).
+
+    Raises :class:`~livewhisper.errors.ConfigError` for a bad value.
+
+    Example: ``WyomingConfig(uri="tcp://0.0.0.0:10300", allow_remote=True)``.
+    """
+
+    uri: str = DEFAULT_URI
+    models: tuple[str, ...] = (DEFAULT_MODEL,)
+    language: str | None = None
+    allow_remote: bool = False
+    max_sessions: int = 4
+    idle_timeout: float = 30.0
+    max_ahead: float = 10.0
+    min_audio_rate: float = 0.5
+    max_audio_seconds: float | None = 3600.0
+    workers: int | None = None
+    threads: int | None = None
+    pace: PaceLimits = field(init=False)
+
+    def __post_init__(self) -> None:
+        scheme, host, _ = parse_uri(self.uri)
+        if scheme == "tcp" and not is_loopback(host) and not self.allow_remote:
+            raise ConfigError(
+                f"listening on {host!r} lets anyone who reaches it use the server (Wyoming "
+                "has no authentication): pass --allow-remote, or keep tcp://127.0.0.1:PORT"
+            )
+        if not self.models:
+            raise ConfigError("serve at least one model")
+        if self.max_sessions < 1:
+            raise ConfigError("max_sessions must be at least 1")
+        if not (math.isfinite(self.idle_timeout) and self.idle_timeout > 0):
+            raise ConfigError("idle_timeout must be a positive number of seconds")
+        pace = PaceLimits(
+            max_ahead=self.max_ahead,
+            min_rate=self.min_audio_rate,
+            max_length=self.max_audio_seconds,
+        )
+        object.__setattr__(self, "pace", pace)
+
+
+def wyoming_info(pool: ModelPool, language: str | None = None) -> Info:
+    """The ``info`` event's content: one ASR program with each served model and the
+    languages it decodes (only ``language`` when the server is held to one).
+
+    Example: ``wyoming_info(pool).asr[0].models[0].languages[:3]`` -> ``['en', 'zh', 'de']``.
+    """
+    models = []
+    for name in pool.models:
+        if language is not None:
+            languages = [language]
+        elif pool.multilingual(name):
+            languages = list(LANGUAGES)
+        else:
+            languages = ["en"]
+        models.append(
+            AsrModel(
+                name=name,
+                attribution=_WHISPER,
+                installed=True,
+                description=f"Whisper {Path(name).name} on whisper.cpp",
+                version=None,
+                languages=languages,
+            )
+        )
+    program = AsrProgram(
+        name="livewhisper",
+        attribution=_US,
+        installed=True,
+        description="Streaming speech-to-text on whisper.cpp",
+        version=__version__,
+        models=models,
+        supports_transcript_streaming=True,
+    )
+    return Info(asr=[program])
+
+
+class WyomingServer:
+    """The Wyoming server (see the module docstring).
+
+    ``pool`` lets it share loaded workers with a caption server or tests (the caller
+    then owns it); otherwise it makes and closes its own.
+
+    Example::
+
+        server = await WyomingServer(WyomingConfig(uri="tcp://127.0.0.1:0")).start()
+        print(server.uri)                  # tcp://127.0.0.1:41234
+        await server.close()
+    """
+
+    def __init__(self, config: WyomingConfig | None = None, *, pool: ModelPool | None = None):
+        self.config = config or WyomingConfig()
+        self._own_pool = pool is None
+        if pool is None:
+            workers, threads = default_workers(self.config.max_sessions)
+            pool = ModelPool(
+                self.config.models,
+                workers=self.config.workers or workers,
+                threads=self.config.threads or threads,
+            )
+        self.pool = pool
+        self._server: asyncio.base_events.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self.info: Info | None = None
+
+    async def start(self) -> WyomingServer:
+        """Load the models (in a thread) and start listening."""
+        if self._own_pool:
+            await asyncio.to_thread(self.pool.start)
+        try:
+            check_options(
+                DecodeOptions(language=self.config.language),
+                self.pool.default_model,
+                self.pool.multilingual(),
+            )
+        except DecodeOptionsError as exc:
+            await self._close_pool()
+            raise ConfigError(str(exc)) from None
+        self.info = wyoming_info(self.pool, self.config.language)
+        scheme, host, port = parse_uri(self.config.uri)
+        try:
+            if scheme == "unix":
+                Path(host).unlink(missing_ok=True)
+                self._server = await asyncio.start_unix_server(
+                    self._accept, host, limit=MAX_HEADER + 1
+                )
+            else:
+                self._server = await asyncio.start_server(
+                    self._accept, host, port, limit=MAX_HEADER + 1
+                )
+        except OSError as exc:
+            await self._close_pool()
+            raise ConfigError(
+                f"cannot listen on {self.config.uri} ({exc.strerror or exc}): choose "
+                "another with --uri"
+            ) from None
+        log.info("Wyoming on %s", self.uri)
+        return self
+
+    @property
+    def uri(self) -> str:
+        """The address listened on, the real port when the config said 0."""
+        scheme, host, _ = parse_uri(self.config.uri)
+        if scheme == "unix" or self._server is None:
+            return self.config.uri
+        port = self._server.sockets[0].getsockname()[1]
+        return f"tcp://{'[' + host + ']' if ':' in host else host}:{port}"
+
+    async def close(self) -> None:
+        """Stop listening, end every connection, release the workers if ours."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        await self._close_pool()
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled."""
+        if self._server is None:
+            await self.start()
+        await asyncio.Event().wait()
+
+    async def __aenter__(self) -> WyomingServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _close_pool(self) -> None:
+        if self._own_pool:
+            await asyncio.to_thread(self.pool.close)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None and self.info is not None
+        busy = len(self._connections) >= self.config.max_sessions
+        self._connections.add(task)
+        try:
+            connection = _Connection(reader, writer, self.pool, self.config, self.info)
+            if busy:
+                error = ProtocolError(
+                    ErrorCode.BUSY,
+                    f"{self.config.max_sessions} clients are connected, the most this server "
+                    "takes: try again later",
+                )
+                await connection.refuse(error)
+            else:
+                await connection.run()
+        except asyncio.CancelledError:
+            pass  # close() ends the connection; asyncio's stream callback wants no error
+        finally:
+            self._connections.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+class _Connection:
+    """One client: events in through the protocol, a dictation per audio stream, events
+    out through one sender task (so frames never interleave)."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        pool: ModelPool,
+        config: WyomingConfig,
+        info: Info,
+    ) -> None:
+        self.reader, self.writer = reader, writer
+        self.pool, self.config = pool, config
+        self.protocol = WyomingProtocol(info)
+        self.outbox: asyncio.Queue[Event | None] = asyncio.Queue()
+        self.loop = asyncio.get_running_loop()
+        self.pace: AudioPace | None = None
+        self.stream: _Stream | None = None
+        self.failed = False
+        self._receiver: asyncio.Task[None] | None = None
+
+    async def refuse(self, error: ProtocolError) -> None:
+        with contextlib.suppress(OSError):
+            await async_write_event(_error(error), self.writer)
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_all())
+        self._receiver = asyncio.create_task(self._receive())
+        try:
+            await self._receiver
+        except asyncio.CancelledError:
+            if not self.failed:
+                raise  # the server is closing, not our own _fail()
+        except ProtocolError as exc:
+            self._fail(exc)
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # the client left
+        except Exception:
+            log.exception("Wyoming connection failed")
+            self._fail(ProtocolError(ErrorCode.INTERNAL, "internal server error"))
+        finally:
+            self._receiver.cancel()
+            await self._end_stream()
+            self.outbox.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(sender, 2.0)
+            sender.cancel()
+
+    # -- events in -----------------------------------------------------------------------
+    async def _receive(self) -> None:
+        last_event = self.loop.time()
+        while not self.failed:
+            now = self.loop.time()
+            pace = self.pace
+            if pace is not None:
+                throttle = pace.wait(now)
+                if throttle > 0:  # too far ahead of real time: TCP holds the rest back
+                    await asyncio.sleep(min(throttle, pace.next_check(now)))
+                    last_event = self.loop.time()
+                    continue
+                error = pace.check(now)
+                if error is not None:
+                    raise error
+            left = last_event + self.config.idle_timeout - now
+            if left <= 0:
+                raise ProtocolError(
+                    ErrorCode.IDLE_TIMEOUT,
+                    f"no event for {self.config.idle_timeout:g} s: the connection is closed",
+                )
+            timeout = min(left, pace.next_check(now)) if pace is not None else left
+            try:
+                event = await asyncio.wait_for(self._read_event(), timeout)
+            except asyncio.TimeoutError:
+                continue
+            if event is None:
+                return
+            last_event = self.loop.time()
+            for action in self.protocol.receive(event):
+                await self._apply(action)
+
+    async def _read_event(self) -> Event | None:
+        try:
+            line = await self.reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial.strip():
+                raise ProtocolError(ErrorCode.INVALID_JSON, "an event was cut short") from None
+            return None
+        except asyncio.LimitOverrunError:
+            raise ProtocolError(
+                ErrorCode.FRAME_TOO_LARGE, f"an event header is over {MAX_HEADER} bytes"
+            ) from None
+        header = read_header(line)
+        data = header.data
+        if header.data_length:
+            data = {**data, **read_data(await self.reader.readexactly(header.data_length))}
+        payload = None
+        if header.payload_length:
+            payload = await self.reader.readexactly(header.payload_length)
+        return Event(type=header.type, data=data, payload=payload)
+
+    async def _apply(self, action: Any) -> None:
+        if isinstance(action, Reply):
+            self._send(action.event)
+        elif isinstance(action, Begin):
+            self._begin(action)
+        elif isinstance(action, Samples):
+            assert self.stream is not None and self.pace is not None
+            self.pace.add(len(action.samples) / action.rate, self.loop.time())
+            self.stream.dictation.feed(action.samples, sample_rate=action.rate)
+        elif isinstance(action, Stop):
+            assert self.stream is not None
+            if self.pace is not None:
+                self.pace.finish()
+            self.stream.dictation.finish()
+            stream, self.stream = self.stream, None
+            self.pace = None
+            text, language = await stream.result()
+            await stream.release()
+            self._send(Transcript(text=text, language=language or None).event())
+            self._send(TranscriptStop().event())
+
+    def _begin(self, begin: Begin) -> None:
+        try:
+            engine = self.pool.engine(begin.model)
+        except ConfigError as exc:
+            raise ProtocolError(ErrorCode.UNKNOWN_MODEL, str(exc)) from None
+        language = begin.language or self.config.language
+        try:
+            language = check_options(
+                DecodeOptions(language=language), engine.model_name, engine.multilingual
+            )
+        except DecodeOptionsError as exc:
+            engine.close()
+            raise ProtocolError(ErrorCode.UNSUPPORTED_LANGUAGE, str(exc)) from None
+        dictation = Dictation(
+            engine, source=PushSource(sample_rate=begin.rate), decode=DecodeOptions(language)
+        )
+        self.pace = AudioPace(self.config.pace, self.loop.time())
+        self.stream = _Stream(engine, dictation, self._send)
+        self._send(TranscriptStart(language=language).event())
+
+    async def _end_stream(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            await stream.release()
+
+    # -- events out ----------------------------------------------------------------------
+    def _send(self, event: Event) -> None:
+        if self.outbox.qsize() >= _MAX_QUEUED:
+            self._fail(ProtocolError(ErrorCode.TOO_SLOW, "the client reads too slowly"))
+            return
+        self.outbox.put_nowait(event)
+
+    def _fail(self, error: ProtocolError) -> None:
+        if not self.failed:
+            self.failed = True
+            self.outbox.put_nowait(_error(error))
+            self.outbox.put_nowait(None)
+            if self._receiver is not None and self._receiver is not asyncio.current_task():
+                self._receiver.cancel()  # it may be waiting for an event that never comes
+
+    async def _send_all(self) -> None:
+        while (event := await self.outbox.get()) is not None:
+            try:
+                await async_write_event(event, self.writer)
+            except OSError:
+                return
+
+
+class _Stream:
+    """One ``audio-start`` ... ``audio-stop``: a dictation, and its events forwarded."""
+
+    def __init__(self, engine: PooledEngine, dictation: Dictation, send: Any) -> None:
+        self.engine = engine
+        self.dictation = dictation
+        self._send = send
+        self._finals: list[str] = []
+        self._language = ""
+        self._pump = asyncio.create_task(self._forward())
+
+    async def _forward(self) -> None:
+        deltas = TextDeltas(separator=" ")
+        async for event in self.dictation:
+            if isinstance(event, Partial):
+                piece = deltas.partial(event.stable)
+            elif isinstance(event, Final):
+                piece = deltas.final(event.text)
+                if event.text.strip():
+                    self._finals.append(event.text.strip())
+                self._language = event.language or self._language
+            else:
+                continue
+            if piece:
+                self._send(TranscriptChunk(text=piece).event())
+
+    async def result(self) -> tuple[str, str]:
+        """The whole transcript and its language, once every final is in."""
+        await self._pump
+        return " ".join(self._finals), self._language
+
+    async def release(self) -> None:
+        self.engine.close()
+        if not self._pump.done():
+            self._pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._pump
+        await asyncio.to_thread(self.dictation.stop, 2.0)
+
+
+def _error(error: ProtocolError) -> Event:
+    return Error(text=error.message, code=error.code.value).event()

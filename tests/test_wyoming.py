@@ -1,0 +1,263 @@
+"""The Wyoming server with the ``wyoming`` package's own TCP client on 127.0.0.1: real
+speech at 16 kHz, 22.05 kHz stereo and 48 kHz against offline decoding, transcript
+chunks while the audio still plays, Spanish with the base model, bad input answered with
+Wyoming's error event, limits; and the wire rules (sans-I/O) without a model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import DATA, deadline, read_wav, reference
+from server_fixtures import fixture_server_pool  # noqa: F401
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event, async_read_event
+from wyoming.info import Describe, Info
+from wyoming_fixtures import Exchange, port_of, transcribe, wyoming_server
+
+from livewhisper.deltas import TextDeltas
+from livewhisper.engine import DecodeOptions
+from livewhisper.errors import ConfigError
+from livewhisper.server import ModelPool
+from livewhisper.server.protocol import ProtocolError
+from livewhisper.server.wyoming_protocol import (
+    MAX_PAYLOAD,
+    Begin,
+    Samples,
+    WyomingProtocol,
+    parse_uri,
+    pcm_samples,
+    read_header,
+)
+from livewhisper.server.wyoming_server import WyomingConfig
+from livewhisper.wer import word_error_rate
+
+# -- the wire rules, no model -----------------------------------------------------------------
+
+
+def test_pcm_of_every_width_keeps_full_scale() -> None:
+    values = np.array([-1.0, -0.5, 0.0, 0.5], dtype=np.float64)
+    for width, dtype, scale in ((2, "<i2", 2**15), (4, "<i4", 2**31)):
+        raw = (values * scale).astype(dtype).tobytes()
+        got = pcm_samples(raw, width, 1).ravel() / scale
+        assert np.allclose(got, values)
+    as24 = b"".join(int(v * 2**23).to_bytes(3, "little", signed=True) for v in values)
+    assert np.allclose(pcm_samples(as24, 3, 1).ravel() / 2**31, values)
+    stereo = pcm_samples(np.array([1, 2, 3, 4], dtype="<i2").tobytes(), 2, 2)
+    assert stereo.tolist() == [[1, 2], [3, 4]]
+    with pytest.raises(ProtocolError, match="whole frames"):
+        pcm_samples(b"\x00\x00\x00", 2, 1)
+
+
+def test_headers_are_bounded_before_anything_is_read() -> None:
+    header = read_header(b'{"type": "audio-chunk", "data_length": 10, "payload_length": 4096}')
+    assert (header.type, header.data_length, header.payload_length) == ("audio-chunk", 10, 4096)
+    for line, code in (
+        (b"{oops", "invalid_json"),
+        (b'{"data": {}}', "invalid_json"),
+        (b'{"type": "x", "payload_length": -1}', "invalid_json"),
+        (b'{"type": "x", "payload_length": %d}' % (MAX_PAYLOAD + 1), "frame_too_large"),
+    ):
+        with pytest.raises(ProtocolError) as caught:
+            read_header(line)
+        assert caught.value.code.value == code
+
+
+def test_protocol_states() -> None:
+    protocol = WyomingProtocol(Info())
+    assert protocol.receive(Event("select-program", {"name": "x"})) == []  # ignored
+    protocol.receive(Event("transcribe", {"language": "es-ES", "name": "base-q8_0"}))
+    begin = protocol.receive(AudioStart(rate=22050, width=2, channels=2).event())
+    assert begin == [Begin(22050, "base-q8_0", "es")]
+    chunk = AudioChunk(22050, 2, 2, np.zeros(8, dtype="<i2").tobytes()).event()
+    (samples,) = protocol.receive(chunk)
+    assert isinstance(samples, Samples) and samples.samples.shape == (4, 2)
+    with pytest.raises(ProtocolError, match="audio-stop first"):
+        protocol.receive(AudioStart(rate=16000, width=2, channels=1).event())
+    protocol.receive(AudioStop().event())
+    for bad, code in (
+        (AudioChunk(16000, 2, 1, b"\x00\x00").event(), "audio_after_end"),
+        (AudioStart(rate=4000, width=2, channels=1).event(), "unsupported_sample_rate"),
+        (AudioStart(rate=16000, width=5, channels=1).event(), "unsupported_encoding"),
+        (Event("audio-start", {"rate": 16000}), "invalid_config"),
+    ):
+        with pytest.raises(ProtocolError) as caught:
+            WyomingProtocol(Info()).receive(bad)
+        assert caught.value.code.value == code
+
+
+def test_uris_and_remote_listening() -> None:
+    assert parse_uri("tcp://[::1]:10300") == ("tcp", "::1", 10300)
+    for bad in ("tcp://127.0.0.1", "http://127.0.0.1:10300", "10300"):
+        with pytest.raises(ConfigError, match="tcp://HOST:PORT"):
+            parse_uri(bad)
+    with pytest.raises(ConfigError, match="--allow-remote"):
+        WyomingConfig(uri="tcp://0.0.0.0:10300")
+    assert WyomingConfig(uri="tcp://0.0.0.0:10300", allow_remote=True).pace.max_ahead == 10.0
+
+
+def test_deltas_never_take_text_back() -> None:
+    deltas = TextDeltas(separator=" ")
+    pieces = [
+        deltas.partial(""),
+        deltas.partial("And so,"),
+        deltas.partial("And so my"),  # the comma went: nothing, it cannot be unsent
+        deltas.final("And so, my fellow Americans."),
+        deltas.partial("Ask not"),
+        deltas.final("Ask not."),
+    ]
+    assert pieces == ["", "And so,", "", " my fellow Americans.", " Ask not", "."]
+
+
+# -- real speech over real sockets --------------------------------------------------------------
+
+
+def _clip(name: str) -> np.ndarray:
+    return read_wav(DATA / "en" / f"{name}.flac")
+
+
+@pytest.mark.slow
+def test_any_rate_and_channels_match_offline_decoding(
+    server_pool: ModelPool, tiny_engine: object
+) -> None:
+    """Three clients at once send 16 kHz, 22.05 kHz stereo and 48 kHz in 1024-sample
+    chunks at real-time pace, as a microphone would (audio pushed faster than real time
+    is decoded less carefully); each transcript is as close to one offline decode of the
+    same audio as protocol 1's sessions are."""
+    audio = _clip("jfk")
+    truth = reference("jfk")
+    offline = tiny_engine.transcribe(audio, DecodeOptions(language="en"))  # type: ignore[attr-defined]
+    offline_wer = word_error_rate(truth, offline.text)
+
+    formats = ((16000, 1), (22050, 2), (48000, 1))
+
+    async def run() -> list[Exchange]:
+        async with wyoming_server(server_pool) as server:
+            port = port_of(server)
+            return await asyncio.gather(
+                *(
+                    transcribe(port, audio, rate=rate, channels=ch, speed=1.0)
+                    for rate, ch in formats
+                )
+            )
+
+    for (rate, channels), got in zip(formats, asyncio.run(run()), strict=True):
+        assert got.events[0].type == "transcript-start", got.events
+        assert got.events[-1].type == "transcript-stop"
+        text, chunks = got.transcript, got.chunk_text
+        wer = word_error_rate(truth, text)
+        print(f"{rate} Hz x{channels}: WER {wer:.3f} (offline {offline_wer:.3f}): {text}")
+        # Protocol 1's bound (test_server.py): one word of JFK's 22 is 4.5 points.
+        assert wer <= offline_wer + 0.1, (rate, channels, text)
+        # The chunks are the stable text as it came, then the finals: the same words.
+        assert word_error_rate(text, chunks) <= 0.2, (chunks, text)
+
+
+@pytest.mark.slow
+def test_transcript_chunks_arrive_while_the_audio_plays(server_pool: ModelPool) -> None:
+    """13 s of broadcast speech at real-time pace: text comes before ``audio-stop``."""
+    long = read_wav(DATA / "long" / "voxconverse_aepyx_169s.flac")
+    piece = long[20 * 16000 : 33 * 16000]
+
+    async def run() -> Exchange:
+        async with wyoming_server(server_pool) as server:
+            return await transcribe(port_of(server), piece, speed=1.0)
+
+    got = asyncio.run(run())
+    early = [
+        t
+        for e, t in zip(got.events, got.times, strict=True)
+        if e.type == "transcript-chunk" and t < got.stop_sent
+    ]
+    print(f"{len(early)} chunks before audio-stop; transcript: {got.transcript}")
+    assert early, got.events
+    assert len(got.transcript.split()) >= 15
+
+
+@pytest.mark.slow
+def test_spanish_with_the_base_model(
+    model_cache: Path, spanish_speech: tuple[np.ndarray, str], base_engine: object
+) -> None:
+    audio, text = spanish_speech
+    offline = base_engine.transcribe(audio, DecodeOptions(language="es"))  # type: ignore[attr-defined]
+    offline_wer = word_error_rate(text, offline.text)
+
+    async def run() -> str:
+        with ModelPool(["tiny.en-q8_0", "base-q8_0"], workers=1, threads=2) as pool:
+            async with wyoming_server(pool) as server:
+                port = port_of(server)
+                async with AsyncTcpClient("127.0.0.1", port) as client:
+                    await client.write_event(Describe().event())
+                    info = Info.from_event(await client.read_event())  # type: ignore[arg-type]
+                models = {m.name: m.languages for m in info.asr[0].models}
+                assert models["tiny.en-q8_0"] == ["en"] and "es" in models["base-q8_0"]
+                assert info.asr[0].supports_transcript_streaming
+                got = await transcribe(port, audio, rate=48000, language="es", model="base-q8_0")
+                return got.transcript
+
+    transcript = asyncio.run(run())
+    wer = word_error_rate(text, transcript)
+    print(f"Spanish: WER {wer:.3f} (offline {offline_wer:.3f}): {transcript}")
+    assert wer <= offline_wer + 0.01, transcript
+
+
+async def _errors_of(pool: ModelPool, payload: bytes, **options: object) -> list[Event]:
+    """Send raw bytes to a fresh server; the events it sends back until it closes."""
+    async with wyoming_server(pool, **options) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+        writer.write(payload)
+        await writer.drain()
+        events = []
+        while (event := await asyncio.wait_for(async_read_event(reader), deadline(30))) is not None:
+            events.append(event)
+        writer.close()
+    return events
+
+
+def _event(kind: str, data: dict[str, object]) -> bytes:
+    body = json.dumps(data).encode()
+    return json.dumps({"type": kind, "data_length": len(body)}).encode() + b"\n" + body
+
+
+def test_bad_input_gets_the_error_event_and_a_close(server_pool: ModelPool) -> None:
+    mono = {"rate": 16000, "width": 2, "channels": 1}
+    cases: list[tuple[bytes, dict[str, object], str]] = [
+        (b"not json\n", {}, "invalid_json"),
+        (
+            _event("transcribe", {"name": "large-v3"}) + _event("audio-start", mono),
+            {},
+            "unknown_model",
+        ),
+        (
+            _event("transcribe", {"language": "es"}) + _event("audio-start", mono),
+            {},
+            "unsupported_language",
+        ),
+        (_event("audio-chunk", mono), {}, "audio_after_end"),
+        (b'{"type": "audio-chunk", "payload_length": 999999999}\n', {}, "frame_too_large"),
+        (b"", {"idle_timeout": 0.3}, "idle_timeout"),
+    ]
+    for payload, options, code in cases:
+        events = asyncio.run(_errors_of(server_pool, payload, **options))
+        errors = [e for e in events if e.type == "error"]
+        assert [e.data.get("code") for e in errors] == [code], (payload, events)
+        assert errors[0].data["text"]
+
+
+def test_clients_beyond_max_sessions_are_told_busy(server_pool: ModelPool) -> None:
+    async def run() -> str:
+        async with wyoming_server(server_pool, max_sessions=1) as server:
+            port = port_of(server)
+            async with AsyncTcpClient("127.0.0.1", port) as first:
+                await first.write_event(Describe().event())
+                assert (await first.read_event()).type == "info"  # type: ignore[union-attr]
+                async with AsyncTcpClient("127.0.0.1", port) as second:
+                    event = await asyncio.wait_for(second.read_event(), deadline(10))
+                    assert event is not None and event.type == "error"
+                    return str(event.data["code"])
+
+    assert asyncio.run(run()) == "busy"
