@@ -80,12 +80,13 @@ def test_an_algorithm_loads_no_server_worker_or_engine(module: str) -> None:
     assert _server(loaded) == []
 
 
-def test_the_client_loads_the_protocol_and_nothing_else_of_the_server() -> None:
-    # The protocol's messages are the one thing client and server share; the server's
-    # package loads its parts lazily, so reaching the protocol costs nothing more.
+def test_the_client_loads_the_protocol_and_nothing_of_the_server() -> None:
+    # The protocol's messages are the one thing client and server share, and it lives
+    # outside the server's package.
     loaded = _loaded_by("import livewhisper.client")
     assert _heavy(loaded) == []
-    assert _server(loaded) == ["livewhisper.server", "livewhisper.server.protocol"]
+    assert _server(loaded) == []
+    assert "livewhisper.protocol" in loaded
     assert "livewhisper.engine" not in loaded  # a client decodes nothing
 
 

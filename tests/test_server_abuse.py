@@ -31,11 +31,11 @@ from websockets.exceptions import ConnectionClosed
 
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError
+from livewhisper.protocol import ErrorCode
 from livewhisper.server import ModelPool, ServerConfig
 from livewhisper.server.errors import Busy
 from livewhisper.server.jobs import Job, JobRegistry, JobState
 from livewhisper.server.pacing import AudioPace, PaceLimits
-from livewhisper.server.protocol import ErrorCode
 from livewhisper.server.uploads import TranscriptionRequest, UploadedFile
 
 # -- the pace of live audio, without a server -------------------------------------------------

@@ -13,9 +13,7 @@ import pytest
 from livewhisper.client import server_url
 from livewhisper.errors import ConfigError
 from livewhisper.events import Final, Partial, Status, Word
-from livewhisper.server.config import ServerConfig, is_loopback
-from livewhisper.server.pool import default_workers
-from livewhisper.server.protocol import (
+from livewhisper.protocol import (
     MAX_TEXT_BYTES,
     Audio,
     CloseCode,
@@ -39,6 +37,8 @@ from livewhisper.server.protocol import (
     parse_client_message,
     parse_server_message,
 )
+from livewhisper.server.config import ServerConfig, is_loopback
+from livewhisper.server.pool import default_workers
 from livewhisper.server.sessions import CaptionHub, Closing, Outbox
 
 # -- messages ------------------------------------------------------------------------------
@@ -343,7 +343,7 @@ def test_server_url() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        "livewhisper.server.protocol",
+        "livewhisper.protocol",
         "livewhisper.server.config",
         "livewhisper.server.pool",
         "livewhisper.client",

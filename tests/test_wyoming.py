@@ -22,8 +22,8 @@ from wyoming_fixtures import Exchange, port_of, transcribe, wyoming_server
 from livewhisper.deltas import TextDeltas
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError
+from livewhisper.protocol import ProtocolError
 from livewhisper.server import ModelPool
-from livewhisper.server.protocol import ProtocolError
 from livewhisper.server.wyoming_protocol import (
     MAX_PAYLOAD,
     Begin,

@@ -41,7 +41,7 @@ from livewhisper.audio.decode import SAMPLE_RATE
 from livewhisper.audio.sources import ArraySource, AudioSource, FileSource
 from livewhisper.errors import ClosedError, LiveWhisperError
 from livewhisper.events import Event, Status
-from livewhisper.server.protocol import (
+from livewhisper.protocol import (
     Config,
     Encoding,
     End,
@@ -267,7 +267,7 @@ async def listen(
     model: str | None = None,
 ) -> AsyncIterator[ListenSession]:
     """Open an audio session on ``server``; the options are those of the ``config``
-    message (see :class:`~livewhisper.server.protocol.Config`).
+    message (see :class:`~livewhisper.protocol.Config`).
 
     Raises :class:`ServerError` if the server refuses (``busy``, a bad option, a token).
 

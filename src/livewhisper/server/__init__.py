@@ -6,8 +6,7 @@ One port serves the caption page (``/``), audio sessions (``/v1/listen``), capti
 and the API are described in ``docs/protocol.md``. Needs the ``server`` extra
 (Starlette, uvicorn, python-multipart, websockets).
 
-Modules: :mod:`~livewhisper.server.protocol` (messages and validation, no I/O),
-:mod:`~livewhisper.server.pool` (the model workers sessions and file jobs share),
+Modules: :mod:`~livewhisper.server.pool` (the model workers sessions and file jobs share),
 :mod:`~livewhisper.server.sessions` (per-connection logic), :mod:`~livewhisper.server.app`
 (the server's life cycle, under uvicorn), :mod:`~livewhisper.server.web` (the routes,
 and the one table from domain errors to HTTP), :mod:`~livewhisper.server.access` (Host,
@@ -30,13 +29,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from livewhisper.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
     from livewhisper.server.app import MIC_SESSION, CaptionServer, ServerThread
     from livewhisper.server.config import ServerConfig, is_loopback
     from livewhisper.server.pool import ModelPool, PooledEngine, default_workers
-    from livewhisper.server.protocol import PROTOCOL_VERSION, ErrorCode, ProtocolError
 
-# Loaded on first use: the protocol-1 client imports server.protocol and needs neither
-# uvicorn nor Starlette.
+# Loaded on first use: ``ServerConfig`` alone needs neither uvicorn nor Starlette.
 _HOMES = {
     "MIC_SESSION": "app",
     "CaptionServer": "app",
@@ -46,9 +44,9 @@ _HOMES = {
     "ModelPool": "pool",
     "PooledEngine": "pool",
     "default_workers": "pool",
-    "PROTOCOL_VERSION": "protocol",
-    "ErrorCode": "protocol",
-    "ProtocolError": "protocol",
+    "PROTOCOL_VERSION": "livewhisper.protocol",
+    "ErrorCode": "livewhisper.protocol",
+    "ProtocolError": "livewhisper.protocol",
 }
 
 
@@ -56,7 +54,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'livewhisper.server' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"livewhisper.server.{home}"), name)
+    module = home if "." in home else f"livewhisper.server.{home}"
+    return getattr(importlib.import_module(module), name)
 
 
 __all__ = [

@@ -35,11 +35,7 @@ from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, check_options
 from livewhisper.errors import ConfigError, DecodeOptionsError, LiveWhisperError
 from livewhisper.events import Event
-from livewhisper.server.catalog import ModelCatalog
-from livewhisper.server.config import ServerConfig
-from livewhisper.server.jobs import JobRegistry
-from livewhisper.server.pool import ModelPool, default_workers
-from livewhisper.server.protocol import (
+from livewhisper.protocol import (
     MAX_FRAME_SECONDS,
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,
@@ -50,6 +46,10 @@ from livewhisper.server.protocol import (
     ErrorMessage,
     encode,
 )
+from livewhisper.server.catalog import ModelCatalog
+from livewhisper.server.config import ServerConfig
+from livewhisper.server.jobs import JobRegistry
+from livewhisper.server.pool import ModelPool, default_workers
 from livewhisper.server.sessions import (
     CaptionHub,
     Connection,

@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass
 
 from livewhisper.errors import ConfigError
-from livewhisper.server.protocol import ErrorCode, ProtocolError
+from livewhisper.protocol import ErrorCode, ProtocolError
 
 __all__ = ["AudioPace", "PaceLimits"]
 

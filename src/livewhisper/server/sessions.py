@@ -8,7 +8,7 @@
   encodes an event once and queues it for each of them.
 * :class:`ListenSession`: one ``/v1/listen`` connection driving one
   :class:`~livewhisper.dictation.Dictation` with ``source="push"``. Frames go through
-  :class:`~livewhisper.server.protocol.ListenProtocol`; events come back from the
+  :class:`~livewhisper.protocol.ListenProtocol`; events come back from the
   dictation's threads through its async iterator (which crosses into the event loop with
   ``call_soon_threadsafe``).
 
@@ -36,9 +36,7 @@ from livewhisper.engine import DecodeOptions, check_options
 from livewhisper.errors import ConfigError, DecodeOptionsError, LiveWhisperError
 from livewhisper.events import Event, Partial, Status
 from livewhisper.gate import StreamConfig
-from livewhisper.server.pacing import AudioPace, PaceLimits
-from livewhisper.server.pool import ModelPool, PooledEngine
-from livewhisper.server.protocol import (
+from livewhisper.protocol import (
     Audio,
     ClientAction,
     CloseCode,
@@ -58,6 +56,8 @@ from livewhisper.server.protocol import (
     Subscribed,
     encode,
 )
+from livewhisper.server.pacing import AudioPace, PaceLimits
+from livewhisper.server.pool import ModelPool, PooledEngine
 
 __all__ = [
     "CaptionHub",

@@ -6,7 +6,7 @@ events. :func:`read_header` checks a header line against our limits before anyth
 else is read, so a client cannot make the server buffer more than :data:`MAX_PAYLOAD`
 bytes; :class:`WyomingProtocol` is the state machine of one connection (``describe``,
 ``transcribe``, ``audio-start``, ``audio-chunk``..., ``audio-stop``), turning events
-into actions or a :class:`~livewhisper.server.protocol.ProtocolError` whose code and
+into actions or a :class:`~livewhisper.protocol.ProtocolError` whose code and
 message become Wyoming's ``error`` event; :func:`pcm_samples` turns a chunk's bytes of
 any width and channel count into integer samples our resampler takes.
 
@@ -36,7 +36,7 @@ from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
 
 from livewhisper.errors import ConfigError
-from livewhisper.server.protocol import (
+from livewhisper.protocol import (
     MAX_FRAME_SECONDS,
     MAX_SAMPLE_RATE,
     MIN_SAMPLE_RATE,

@@ -45,10 +45,10 @@ from livewhisper.errors import ConfigError, DecodeOptionsError
 from livewhisper.events import Final, Partial
 from livewhisper.languages import LANGUAGES
 from livewhisper.models.names import DEFAULT_MODEL
+from livewhisper.protocol import ErrorCode, ProtocolError
 from livewhisper.server.config import is_loopback
 from livewhisper.server.pacing import AudioPace, PaceLimits
 from livewhisper.server.pool import ModelPool, PooledEngine, default_workers
-from livewhisper.server.protocol import ErrorCode, ProtocolError
 from livewhisper.server.wyoming_protocol import (
     MAX_HEADER,
     Begin,

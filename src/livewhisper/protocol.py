@@ -1,10 +1,11 @@
 """Protocol 1 of the caption server: its messages, parsed and validated, and no I/O.
 
-Everything a connection says is a frozen dataclass here; :class:`ListenProtocol` is the
-state machine of one audio session as the server sees it (config, then audio, then
-end), turning raw WebSocket frames into actions or a :class:`ProtocolError` that names
-its :class:`ErrorCode`. The server and the client (:mod:`livewhisper.client`) share this
-module, so both sides agree on every field. See ``docs/protocol.md`` for the wire format.
+Every message is a frozen dataclass here; :class:`ListenProtocol` is the state machine
+of one audio session as the server sees it (config, then audio, then end), turning raw
+WebSocket frames into actions or a :class:`ProtocolError` that names its
+:class:`ErrorCode`. The server and the client (:mod:`livewhisper.client`) share this
+module, so both sides agree on every field; it needs neither. Wire format:
+``docs/protocol.md``.
 
 Example::
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 import enum
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,7 @@ __all__ = [
     "StatusMessage",
     "Subscribed",
     "WordInfo",
+    "decode_frame",
     "encode",
     "parse_client_message",
     "parse_server_message",
@@ -62,17 +64,13 @@ __all__ = [
 
 PROTOCOL_VERSION = 1
 """The version in every ``ready`` and ``subscribed`` message."""
-
 MIN_SAMPLE_RATE = 8000
 MAX_SAMPLE_RATE = 96000
 """Sample rates a session may declare, in Hz (any whole number in between)."""
-
 MAX_FRAME_SECONDS = 1.0
 """The most audio one binary frame may carry."""
-
 MAX_TEXT_BYTES = 4096
 """The largest text frame a client may send (a config message is about 150 bytes)."""
-
 MAX_NAME_LENGTH = 64
 """The longest ``name`` a session may give itself."""
 
@@ -90,11 +88,6 @@ class Encoding(str, enum.Enum):
     def sample_bytes(self) -> int:
         """Bytes per sample: 2 or 4."""
         return 2 if self is Encoding.PCM_S16LE else 4
-
-    @property
-    def dtype(self) -> np.dtype[Any]:
-        """The numpy dtype of a frame's samples."""
-        return np.dtype("<i2") if self is Encoding.PCM_S16LE else np.dtype("<f4")
 
 
 class CloseCode(enum.IntEnum):
@@ -116,8 +109,7 @@ class ErrorCode(str, enum.Enum):
     """The ``code`` of an ``error`` message; :attr:`close_code` says if the session ends.
 
     Example: ``ErrorCode.BUSY.close_code`` is ``CloseCode.TRY_AGAIN_LATER``;
-    ``ErrorCode.UNKNOWN_TYPE.close_code`` is None (the message is ignored, the session
-    goes on).
+    ``ErrorCode.UNKNOWN_TYPE.close_code`` is None (the session goes on).
     """
 
     INVALID_JSON = "invalid_json"
@@ -145,7 +137,9 @@ class ErrorCode(str, enum.Enum):
     @property
     def close_code(self) -> CloseCode | None:
         """The close code that follows this error, or None if the session goes on."""
-        return _CLOSE_CODES.get(self)
+        if self in _HARMLESS:
+            return None
+        return _CLOSE_CODES.get(self, CloseCode.POLICY_VIOLATION)
 
     @property
     def fatal(self) -> bool:
@@ -153,24 +147,22 @@ class ErrorCode(str, enum.Enum):
         return self.close_code is not None
 
 
-_CLOSE_CODES: dict[ErrorCode, CloseCode] = {
+_HARMLESS = {
+    ErrorCode.UNKNOWN_TYPE,
+    ErrorCode.AUDIO_AFTER_END,
+    ErrorCode.OVERFLOW,
+    ErrorCode.DECODE_FAILED,
+}
+# Any other fatal code closes with POLICY_VIOLATION.
+_CLOSE_CODES = {
     ErrorCode.INVALID_JSON: CloseCode.INVALID_DATA,
-    ErrorCode.INVALID_CONFIG: CloseCode.POLICY_VIOLATION,
-    ErrorCode.UNEXPECTED_CONFIG: CloseCode.POLICY_VIOLATION,
-    ErrorCode.UNSUPPORTED_SAMPLE_RATE: CloseCode.POLICY_VIOLATION,
-    ErrorCode.UNSUPPORTED_ENCODING: CloseCode.POLICY_VIOLATION,
-    ErrorCode.UNSUPPORTED_LANGUAGE: CloseCode.POLICY_VIOLATION,
-    ErrorCode.UNKNOWN_MODEL: CloseCode.POLICY_VIOLATION,
     ErrorCode.INVALID_FRAME_LENGTH: CloseCode.INVALID_DATA,
     ErrorCode.INVALID_AUDIO: CloseCode.INVALID_DATA,
     ErrorCode.FRAME_TOO_LARGE: CloseCode.MESSAGE_TOO_BIG,
     ErrorCode.IDLE_TIMEOUT: CloseCode.GOING_AWAY,
-    ErrorCode.BUSY: CloseCode.TRY_AGAIN_LATER,
-    ErrorCode.TOO_SLOW: CloseCode.POLICY_VIOLATION,
-    ErrorCode.TOO_LITTLE_AUDIO: CloseCode.POLICY_VIOLATION,
-    ErrorCode.SESSION_TOO_LONG: CloseCode.POLICY_VIOLATION,
-    ErrorCode.INTERNAL: CloseCode.INTERNAL_ERROR,
     ErrorCode.SHUTTING_DOWN: CloseCode.GOING_AWAY,
+    ErrorCode.BUSY: CloseCode.TRY_AGAIN_LATER,
+    ErrorCode.INTERNAL: CloseCode.INTERNAL_ERROR,
 }
 
 
@@ -213,7 +205,8 @@ class Config:
     * ``name``: who speaks, sent with shared captions (at most :data:`MAX_NAME_LENGTH`
       characters); None sends none, and the caption page says ``"Speaker N"``.
 
-    Example: ``Config(sample_rate=48000, language="es", share=True, name="Ana")``.
+    Raises :class:`ProtocolError` for a field out of bounds. Example:
+    ``Config(sample_rate=48000, language="es", share=True, name="Ana")``.
     """
 
     sample_rate: int = 16000
@@ -226,26 +219,35 @@ class Config:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sample_rate", _check_sample_rate(self.sample_rate))
-        object.__setattr__(self, "encoding", _check_encoding(self.encoding))
-        if self.language is not None and not _is_language(self.language):
+        try:
+            object.__setattr__(self, "encoding", Encoding(self.encoding))
+        except ValueError:
             raise ProtocolError(
-                ErrorCode.INVALID_CONFIG,
-                f"language must be a language code such as 'en', 'auto' or null, "
-                f"not {self.language!r}",
+                ErrorCode.UNSUPPORTED_ENCODING,
+                f"encoding {self.encoding!r} is not supported: use 'pcm_s16le' or 'pcm_f32le'",
+            ) from None
+        language = self.language
+        if language is not None and not (
+            isinstance(language, str)
+            and 2 <= len(language) <= 8
+            and language.replace("-", "").replace("_", "").isascii()
+            and language.replace("-", "").replace("_", "").isalpha()
+        ):
+            raise _invalid(
+                f"language must be a language code such as 'en', 'auto' or null, not {language!r}"
             )
         for name in ("partials", "share"):
             if not isinstance(getattr(self, name), bool):
-                raise ProtocolError(ErrorCode.INVALID_CONFIG, f"{name} must be true or false")
+                raise _invalid(f"{name} must be true or false")
         if self.model is not None and (not isinstance(self.model, str) or not self.model):
-            raise ProtocolError(ErrorCode.INVALID_CONFIG, "model must be a model name or null")
+            raise _invalid("model must be a model name or null")
         if self.name is not None and (
             not isinstance(self.name, str)
             or not 0 < len(self.name.strip()) <= MAX_NAME_LENGTH
             or not self.name.isprintable()
         ):
-            raise ProtocolError(
-                ErrorCode.INVALID_CONFIG,
-                f"name must be printable text of 1 to {MAX_NAME_LENGTH} characters, or null",
+            raise _invalid(
+                f"name must be printable text of 1 to {MAX_NAME_LENGTH} characters, or null"
             )
 
     @property
@@ -255,20 +257,13 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form, ``type`` included; None-valued options are left out."""
-        doc: dict[str, Any] = {
-            "type": "config",
-            "sample_rate": self.sample_rate,
-            "encoding": self.encoding.value,
-            "partials": self.partials,
-            "share": self.share,
-        }
-        if self.language is not None:
-            doc["language"] = self.language
-        if self.model is not None:
-            doc["model"] = self.model
-        if self.name is not None:
-            doc["name"] = self.name
-        return doc
+        doc = {"type": "config", **{f.name: getattr(self, f.name) for f in fields(self)}}
+        doc["encoding"] = self.encoding.value
+        return {key: value for key, value in doc.items() if value is not None}
+
+
+def _invalid(message: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.INVALID_CONFIG, message)
 
 
 def _check_sample_rate(value: object) -> int:
@@ -276,36 +271,14 @@ def _check_sample_rate(value: object) -> int:
         raise ProtocolError(
             ErrorCode.UNSUPPORTED_SAMPLE_RATE, f"sample_rate must be a number, not {value!r}"
         )
-    if (
-        not math.isfinite(value)
-        or value != int(value)
-        or not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE
-    ):
+    whole = math.isfinite(value) and value == int(value)
+    if not whole or not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
         raise ProtocolError(
             ErrorCode.UNSUPPORTED_SAMPLE_RATE,
             f"sample_rate {value!r} is not supported: send a whole number of Hz from "
             f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} (16000 avoids resampling)",
         )
     return int(value)
-
-
-def _check_encoding(value: object) -> Encoding:
-    try:
-        return Encoding(value)
-    except ValueError:
-        raise ProtocolError(
-            ErrorCode.UNSUPPORTED_ENCODING,
-            f"encoding {value!r} is not supported: use 'pcm_s16le' or 'pcm_f32le'",
-        ) from None
-
-
-def _is_language(value: object) -> bool:
-    return (
-        isinstance(value, str)
-        and 2 <= len(value) <= 8
-        and value.replace("-", "").replace("_", "").isascii()
-        and value.replace("-", "").replace("_", "").isalpha()
-    )
 
 
 @dataclass(frozen=True)
@@ -320,9 +293,6 @@ class End:
         return {"type": "end"}
 
 
-_CONFIG_FIELDS = ("sample_rate", "encoding", "language", "partials", "share", "model", "name")
-
-
 def parse_client_message(text: str) -> Config | End:
     """Parse a text frame from a listen client; raise :class:`ProtocolError` if it is bad.
 
@@ -333,19 +303,15 @@ def parse_client_message(text: str) -> Config | End:
 
         >>> parse_client_message('{"type": "config", "sample_rate": 48000}').sample_rate
         48000
-        >>> parse_client_message('{"type": "end"}')
-        End()
     """
     doc = _load_object(text)
     kind = doc.get("type")
     if kind == "end":
         return End()
     if kind == "config":
-        fields = {name: doc[name] for name in _CONFIG_FIELDS if name in doc}
-        for name in ("partials", "share"):
-            if fields.get(name, False) is None:
-                fields.pop(name)  # null means the default, as for language and model
-        return Config(**fields)
+        # null means the default, for every field
+        given = {f.name: doc[f.name] for f in fields(Config) if doc.get(f.name) is not None}
+        return Config(**given)
     raise ProtocolError(
         ErrorCode.UNKNOWN_TYPE,
         f"unknown message type {kind!r}: a listen client sends 'config', binary audio "
@@ -384,13 +350,8 @@ class Ready:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        return {
-            "type": "ready",
-            "session": self.session,
-            "model": self.model,
-            "sample_rate": self.sample_rate,
-            "protocol": self.protocol,
-        }
+        return {"type": "ready", "session": self.session, "model": self.model,
+                "sample_rate": self.sample_rate, "protocol": self.protocol}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -421,12 +382,8 @@ class WordInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form, times to the millisecond."""
-        return {
-            "word": self.word,
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "probability": round(self.probability, 4),
-        }
+        return {"word": self.word, "start": round(self.start, 3), "end": round(self.end, 3),
+                "probability": round(self.probability, 4)}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -434,10 +391,7 @@ class PartialMessage:
     """Interim text of the utterance being spoken; on ``/v1/captions``, ``session`` and the
     speaker's ``name`` say whose.
 
-    Example::
-
-        message = PartialMessage.from_event(partial, session="mic")
-        print(encode(message))
+    Example: ``encode(PartialMessage.from_event(partial, session="mic"))``.
     """
 
     text: str
@@ -460,13 +414,7 @@ class PartialMessage:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        doc: dict[str, Any] = {
-            "type": "partial",
-            "text": self.text,
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "stable": self.stable,
-        }
+        doc = {"type": "partial", "text": self.text, **_span(self), "stable": self.stable}
         return _tagged(doc, self.session, self.name)
 
 
@@ -475,9 +423,7 @@ class FinalMessage:
     """The settled text of one utterance, with its words; ``session`` and ``name`` as for
     partials.
 
-    Example::
-
-        final = FinalMessage.from_event(event).to_event()   # a livewhisper.Final again
+    Example: ``FinalMessage.from_event(event).to_event()`` is a ``Final`` again.
     """
 
     text: str
@@ -503,14 +449,9 @@ class FinalMessage:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        doc: dict[str, Any] = {
-            "type": "final",
-            "text": self.text,
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "words": [w.to_dict() for w in self.words],
-            "language": self.language,
-        }
+        words = [w.to_dict() for w in self.words]
+        doc = {"type": "final", "text": self.text, **_span(self), "words": words,
+               "language": self.language}  # fmt: skip
         return _tagged(doc, self.session, self.name)
 
 
@@ -545,21 +486,18 @@ class StatusMessage:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
-        doc: dict[str, Any] = {
-            "type": "status",
-            "lag": round(self.lag, 1),
-            "behind": self.behind,
-            "at": round(self.at, 3),
-        }
+        doc = {"type": "status", "lag": round(self.lag, 1), "behind": self.behind,
+               "at": round(self.at, 3)}  # fmt: skip
         return _tagged(doc, self.session, self.name)
 
 
+def _span(message: PartialMessage | FinalMessage) -> dict[str, float]:
+    return {"start": round(message.start, 3), "end": round(message.end, 3)}
+
+
 def _tagged(doc: dict[str, Any], session: str | None, name: str | None) -> dict[str, Any]:
-    if session is not None:
-        doc["session"] = session
-    if name is not None:
-        doc["name"] = name
-    return doc
+    tags = {"session": session, "name": name}
+    return doc | {key: value for key, value in tags.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -590,10 +528,8 @@ ServerMessage = (
 )
 """Any message the server sends."""
 
-Message = ServerMessage | Config
 
-
-def encode(message: Message) -> str:
+def encode(message: ServerMessage | Config) -> str:
     """A message as the compact JSON text of one WebSocket text frame.
 
     Example::
@@ -602,6 +538,33 @@ def encode(message: Message) -> str:
         '{"type":"end"}'
     """
     return json.dumps(message.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def _word(doc: dict[str, Any]) -> WordInfo:
+    return WordInfo(doc["word"], float(doc["start"]), float(doc["end"]), float(doc["probability"]))
+
+
+# Each server message type: how to build it from its JSON object.
+_PARSERS: dict[str, Any] = {
+    "partial": lambda d: PartialMessage(
+        d["text"], float(d["start"]), float(d["end"]), d.get("stable", ""),
+        d.get("session"), d.get("name"),
+    ),
+    "final": lambda d: FinalMessage(
+        d["text"], float(d["start"]), float(d["end"]),
+        tuple(_word(w) for w in d.get("words", ())), d.get("language", ""),
+        d.get("session"), d.get("name"),
+    ),
+    "status": lambda d: StatusMessage(
+        float(d["lag"]), bool(d["behind"]), float(d["at"]), d.get("session"), d.get("name")
+    ),
+    "ready": lambda d: Ready(
+        d["session"], d["model"], int(d["sample_rate"]), int(d["protocol"])
+    ),
+    "subscribed": lambda d: Subscribed(int(d.get("protocol", PROTOCOL_VERSION))),
+    "error": lambda d: ErrorMessage(str(d["code"]), str(d.get("message", ""))),
+    "end": lambda d: End(),
+}  # fmt: skip
 
 
 def parse_server_message(text: str) -> ServerMessage | None:
@@ -615,54 +578,17 @@ def parse_server_message(text: str) -> ServerMessage | None:
         End()
     """
     doc = _load_object(text)
+    kind = doc.get("type")
+    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        return None
     try:
-        kind = doc.get("type")
-        if kind == "partial":
-            return PartialMessage(
-                doc["text"],
-                float(doc["start"]),
-                float(doc["end"]),
-                doc.get("stable", ""),
-                doc.get("session"),
-                doc.get("name"),
-            )
-        if kind == "final":
-            words = tuple(
-                WordInfo(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
-                for w in doc.get("words", ())
-            )
-            return FinalMessage(
-                doc["text"],
-                float(doc["start"]),
-                float(doc["end"]),
-                words,
-                doc.get("language", ""),
-                doc.get("session"),
-                doc.get("name"),
-            )
-        if kind == "status":
-            return StatusMessage(
-                float(doc["lag"]),
-                bool(doc["behind"]),
-                float(doc["at"]),
-                doc.get("session"),
-                doc.get("name"),
-            )
-        if kind == "ready":
-            return Ready(
-                doc["session"], doc["model"], int(doc["sample_rate"]), int(doc["protocol"])
-            )
-        if kind == "subscribed":
-            return Subscribed(int(doc.get("protocol", PROTOCOL_VERSION)))
-        if kind == "error":
-            return ErrorMessage(str(doc["code"]), str(doc.get("message", "")))
-        if kind == "end":
-            return End()
+        message: ServerMessage = parser(doc)
     except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolError(
             ErrorCode.INVALID_JSON, f"malformed {kind!r} message from the server: {exc!r}"
         ) from None
-    return None
+    return message
 
 
 # -- the listen session's state machine --------------------------------------------------
@@ -738,28 +664,23 @@ class ListenProtocol:
 
     def receive(self, frame: str | bytes) -> list[ClientAction]:
         """What to do about one WebSocket frame (text as ``str``, binary as ``bytes``)."""
-        if isinstance(frame, str):
-            return self._text(frame)
-        return self._binary(frame)
-
-    def _start(self, config: Config, actions: list[ClientAction]) -> Config:
-        self.config = config
-        actions.append(Start(config))
-        return config
-
-    def _text(self, text: str) -> list[ClientAction]:
-        if len(text) > MAX_TEXT_BYTES or len(text.encode("utf-8")) > MAX_TEXT_BYTES:
+        actions: list[ClientAction] = []
+        if isinstance(frame, bytes):
+            if self.finished:
+                ignored = ErrorCode.AUDIO_AFTER_END.value, "audio after 'end' is ignored"
+                return [Notice(ErrorMessage(*ignored))]
+            samples = decode_frame(frame, self.config or self._start(self.defaults, actions))
+            return [*actions, Audio(samples)] if samples.size else actions
+        if len(frame) > MAX_TEXT_BYTES or len(frame.encode("utf-8")) > MAX_TEXT_BYTES:
             raise ProtocolError(
-                ErrorCode.FRAME_TOO_LARGE,
-                f"text frames are limited to {MAX_TEXT_BYTES} bytes",
+                ErrorCode.FRAME_TOO_LARGE, f"text frames are limited to {MAX_TEXT_BYTES} bytes"
             )
         try:
-            message = parse_client_message(text)
+            message = parse_client_message(frame)
         except ProtocolError as exc:
             if exc.code.fatal:
                 raise
             return [Notice(exc.to_message())]
-        actions: list[ClientAction] = []
         if isinstance(message, Config):
             if self.started:
                 raise ProtocolError(
@@ -767,25 +688,17 @@ class ListenProtocol:
                     "config must be the first message of a session, before any audio",
                 )
             self._start(message, actions)
-            return actions
-        if self.finished:
-            return actions  # a second end changes nothing
-        if not self.started:
-            self._start(self.defaults, actions)
-        self.finished = True
-        actions.append(Finish())
+        elif not self.finished:  # a second end changes nothing
+            if not self.started:
+                self._start(self.defaults, actions)
+            self.finished = True
+            actions.append(Finish())
         return actions
 
-    def _binary(self, data: bytes) -> list[ClientAction]:
-        if self.finished:
-            error = ErrorMessage(ErrorCode.AUDIO_AFTER_END.value, "audio after 'end' is ignored")
-            return [Notice(error)]
-        actions: list[ClientAction] = []
-        config = self.config or self._start(self.defaults, actions)
-        samples = decode_frame(data, config)
-        if samples.size:
-            actions.append(Audio(samples))
-        return actions
+    def _start(self, config: Config, actions: list[ClientAction]) -> Config:
+        self.config = config
+        actions.append(Start(config))
+        return config
 
 
 def decode_frame(data: bytes, config: Config) -> npt.NDArray[np.int16] | npt.NDArray[np.float32]:
@@ -800,19 +713,18 @@ def decode_frame(data: bytes, config: Config) -> npt.NDArray[np.int16] | npt.NDA
         >>> decode_frame(b"\\x00\\x40\\x00\\xc0", Config())
         array([ 16384, -16384], dtype=int16)
     """
-    size = config.encoding.sample_bytes
+    size, kind = config.encoding.sample_bytes, config.encoding.value
     if len(data) > config.max_frame_bytes:
         raise ProtocolError(
             ErrorCode.FRAME_TOO_LARGE,
             f"a binary frame of {len(data)} bytes is more than {MAX_FRAME_SECONDS:g} s of "
-            f"{config.encoding.value} audio at {config.sample_rate} Hz "
-            f"({config.max_frame_bytes} bytes): send smaller frames (20 to 100 ms is typical)",
+            f"{kind} audio at {config.sample_rate} Hz ({config.max_frame_bytes} bytes): "
+            "send smaller frames (20 to 100 ms is typical)",
         )
     if len(data) % size:
         raise ProtocolError(
             ErrorCode.INVALID_FRAME_LENGTH,
-            f"a binary frame of {len(data)} bytes does not hold whole {size}-byte "
-            f"{config.encoding.value} samples",
+            f"a binary frame of {len(data)} bytes does not hold whole {size}-byte {kind} samples",
         )
     if config.encoding is Encoding.PCM_S16LE:
         return np.frombuffer(data, dtype="<i2").astype(np.int16, copy=False)
