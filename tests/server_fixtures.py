@@ -8,11 +8,13 @@ it with ``# noqa: F401`` and take ``x`` in the tests.
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,23 @@ def running_server(pool: ModelPool, **options: Any) -> Iterator[ServerThread]:
     config = ServerConfig(port=0, models=(MODEL,), **options)
     with ServerThread(config, pool=pool) as server:
         yield server
+
+
+def http_request(
+    server: ServerThread,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Message, bytes]:
+    """One HTTP request to ``server`` on a fresh connection: the status, headers and body."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.server.port, timeout=deadline(60))
+    try:
+        connection.request(method, path, body, headers or {})
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
 
 
 @dataclass

@@ -5,7 +5,6 @@ and ``--http-port`` gone. Real connections on 127.0.0.1, no decoding."""
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import select
 import socket
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import deadline
-from server_fixtures import fixture_server_pool, running_server  # noqa: F401
+from server_fixtures import fixture_server_pool, http_request, running_server  # noqa: F401
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -36,22 +35,6 @@ HTTP_ROUTES = [
 WS_ROUTES = ["/v1/listen", "/v1/captions"]
 PUBLIC = {"/", "/static/app.js", "/favicon.ico", "/healthz"}
 ERROR_KEYS = {"message", "type", "param", "code"}
-
-
-def _http(
-    server: ServerThread,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Any, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", server.server.port, timeout=deadline(60))
-    try:
-        connection.request(method, path, body, headers or {})
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
 
 
 def _ws_status(server: ServerThread, path: str, **options: Any) -> int:
@@ -88,10 +71,12 @@ def _error(body: bytes) -> dict[str, Any]:
 def test_host_and_origin_checks_on_every_route(open_server: ServerThread) -> None:
     for method, path in HTTP_ROUTES:
         # DNS rebinding: a foreign name pointed at 127.0.0.1 is turned away everywhere.
-        status, headers, body = _http(open_server, method, path, headers={"Host": "evil.example"})
+        status, headers, body = http_request(
+            open_server, method, path, headers={"Host": "evil.example"}
+        )
         assert status == 403 and _error(body)["code"] == "forbidden_host", path
         assert headers["X-Content-Type-Options"] == "nosniff"
-        status, _, body = _http(
+        status, _, body = http_request(
             open_server, method, path, headers={"Origin": "https://evil.example"}
         )
         if path in PUBLIC:
@@ -112,18 +97,18 @@ def test_host_and_origin_checks_on_every_route(open_server: ServerThread) -> Non
 
 def test_token_on_every_route_but_the_page(token_server: ServerThread) -> None:
     for method, path in HTTP_ROUTES:
-        status, headers, body = _http(token_server, method, path)
+        status, headers, body = http_request(token_server, method, path)
         if path in PUBLIC:
             assert status == 200, path
             continue
         assert status == 401 and _error(body)["code"] == "invalid_api_key", path
         assert headers["WWW-Authenticate"].startswith("Bearer")
-        wrong = _http(token_server, method, path, headers={"Authorization": "Bearer nope"})
+        wrong = http_request(token_server, method, path, headers={"Authorization": "Bearer nope"})
         assert wrong[0] == 401
         # With the token (either way), the request reaches its route: GETs answer, the
         # POSTs without a form are refused by the route, not by the access rules.
         for query, headers in [("?token=s3cret", {}), ("", {"Authorization": "Bearer s3cret"})]:
-            status, _, body = _http(token_server, method, path + query, headers=headers)
+            status, _, body = http_request(token_server, method, path + query, headers=headers)
             assert status == (200 if method == "GET" else 415), (path, body)
     for path in WS_ROUTES:
         assert _ws_status(token_server, path) == 401
@@ -132,7 +117,10 @@ def test_token_on_every_route_but_the_page(token_server: ServerThread) -> None:
         bearer = {"Authorization": "Bearer s3cret"}
         assert _ws_status(token_server, path, additional_headers=bearer) == 101
     # With a token, any Host may be used (the token is the protection).
-    assert _http(token_server, "GET", "/v1/info?token=s3cret", headers={"Host": "h.lan"})[0] == 200
+    assert (
+        http_request(token_server, "GET", "/v1/info?token=s3cret", headers={"Host": "h.lan"})[0]
+        == 200
+    )
 
 
 def _form(parts: list[tuple[str, str | None, bytes]], boundary: str = "lw-b0und") -> bytes:
@@ -176,10 +164,12 @@ def test_malformed_bodies_get_400(open_server: ServerThread) -> None:
         "huge field": _form([("prompt", None, b"p" * 70_000), ("file", "a.wav", wav)]),
     }
     for name, body in cases.items():
-        status, _, answer = _http(open_server, "POST", "/v1/audio/transcriptions", body, kind)
+        status, _, answer = http_request(
+            open_server, "POST", "/v1/audio/transcriptions", body, kind
+        )
         assert status == 400, (name, answer)
         assert _error(answer)["code"] in ("invalid_multipart", "missing_file"), (name, answer)
-    status, _, answer = _http(
+    status, _, answer = http_request(
         open_server,
         "POST",
         "/v1/audio/transcriptions",
@@ -223,7 +213,7 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_read(open_server: Serv
     assert answer.startswith(b"HTTP/1.1 413"), answer
     assert _error(answer.split(b"\r\n\r\n", 1)[1])["code"] == "file_too_large"
     assert sent < 200 * len(piece), "the answer came before the body ended"
-    health = json.loads(_http(open_server, "GET", "/healthz")[2])
+    health = json.loads(http_request(open_server, "GET", "/healthz")[2])
     assert health["jobs"] == 0
 
 

@@ -8,17 +8,22 @@ Screenshots go to build/test-artifacts/ (or $LIVEWHISPER_ARTIFACTS).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
-from browser_fixtures import fixture_artifacts, launch_chromium, needs_chromium  # noqa: F401
+from browser_fixtures import (  # noqa: F401
+    errors,
+    fixture_artifacts,
+    fixture_server,
+    needs_chromium,
+    open_page,
+)
 from conftest import EN, deadline, read_wav, reference
-from server_fixtures import fixture_server_pool, running_server  # noqa: F401
+from server_fixtures import fixture_server_pool  # noqa: F401
 
-from livewhisper.server import ModelPool, ServerThread
+from livewhisper.server import ServerThread
 from livewhisper.wer import normalize, word_error_rate
 
 pytestmark = needs_chromium
@@ -35,125 +40,93 @@ def fixture_speech_wav(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture(name="server")
-def fixture_server(server_pool: ModelPool) -> Iterator[ServerThread]:
-    with running_server(server_pool, max_sessions=2) as server:
-        yield server
-
-
 def test_the_page_opens_ready_with_the_server_defaults(server: ServerThread) -> None:
-    from playwright.sync_api import sync_playwright  # CI: pip install playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 720})
-            page.set_default_timeout(deadline(30_000))  # Playwright's own waits too
-            console: list[str] = []
-            page.on("console", lambda message: console.append(message.text))
-            page.on("pageerror", lambda error: console.append(f"page error: {error}"))
-            page.goto(server.url)
-            page.wait_for_selector("#start:not([disabled])", timeout=deadline(15_000))
-            page.wait_for_selector("#follow:not([disabled])", timeout=deadline(15_000))
-            assert page.is_visible("#empty-hint")  # the empty page says what to do
-            assert page.input_value("#model") == "tiny.en-q8_0"
-            assert page.input_value("#language") == "en"  # an English-only model
-        finally:
-            browser.close()
-    assert not [line for line in console if "error" in line.lower()], console
+    with open_page() as (page, console):
+        page.goto(server.url)
+        page.wait_for_selector("#start:not([disabled])", timeout=deadline(15_000))
+        page.wait_for_selector("#follow:not([disabled])", timeout=deadline(15_000))
+        assert page.is_visible("#empty-hint")  # the empty page says what to do
+        assert page.input_value("#model") == "tiny.en-q8_0"
+        assert page.input_value("#language") == "en"  # an English-only model
+    assert not errors(console), console
 
 
 @pytest.mark.slow
 def test_page_captions_speech_from_the_fake_microphone(
     server: ServerThread, speech_wav: Path, artifacts: Path, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright  # CI: pip install playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(
-            playwright,
-            "--disable-quic",
-            "--disable-sync",
-            "--use-fake-ui-for-media-stream",
-            "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={speech_wav}%noloop",
-            "--autoplay-policy=no-user-gesture-required",
+    with open_page(
+        "--disable-quic",
+        "--disable-sync",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={speech_wav}%noloop",
+        "--autoplay-policy=no-user-gesture-required",
+    ) as (page, console):
+        # A second tab follows the shared captions, as a projector in the room would.
+        follower = page.context.new_page()
+        follower.on("pageerror", lambda error: console.append(f"page error: {error}"))
+        follower.goto(server.url)
+        follower.wait_for_selector("#follow:not([disabled])", timeout=deadline(15_000))
+        follower.click("#follow")
+        follower.wait_for_function(
+            "() => document.querySelector('#status').textContent.includes('Following')"
         )
-        try:
-            context = browser.new_context(
-                viewport={"width": 1280, "height": 720}, accept_downloads=True
-            )
-            context.set_default_timeout(deadline(30_000))  # Playwright's own waits too
-            page = context.new_page()
-            console: list[str] = []
-            page.on("console", lambda message: console.append(message.text))
-            page.on("pageerror", lambda error: console.append(f"page error: {error}"))
-            # A second tab follows the shared captions, as a projector in the room would.
-            follower = context.new_page()
-            follower.on("pageerror", lambda error: console.append(f"page error: {error}"))
-            follower.goto(server.url)
-            follower.wait_for_selector("#follow:not([disabled])", timeout=deadline(15_000))
-            follower.click("#follow")
-            follower.wait_for_function(
-                "() => document.querySelector('#status').textContent.includes('Following')"
-            )
-            page.goto(server.url)
-            page.wait_for_selector("#start:not([disabled])", timeout=deadline(15_000))
-            page.check("#share")
-            page.fill("#name", "Ana")  # shown beside her captions on the follower's page
-            assert page.is_visible("#empty-hint")  # the empty page says what to do
-            assert page.input_value("#model") == "tiny.en-q8_0"
-            assert page.input_value("#language") == "en"  # an English-only model
-            # Count partial captions as they appear: they are replaced, so sample them.
-            page.evaluate(
-                """() => {
-                    window.partialsSeen = 0;
-                    new MutationObserver(() => {
-                        if (document.querySelector('#partials .partial')) window.partialsSeen++;
-                    }).observe(document.querySelector('#partials'),
-                               {childList: true, subtree: true});
-                }"""
-            )
-            page.click("#start")
-            page.wait_for_selector("#partials .partial", timeout=deadline(60_000))
-            page.screenshot(path=str(artifacts / "captions-partial.png"))
-            page.wait_for_function(
-                """() => document.querySelector('#transcript').textContent.toLowerCase()
-                    .replace(/[^a-z ]/g, '').includes('do for your country')""",
-                timeout=deadline(90_000),
-            )
-            # (The speech's last words: with quick finals its first sentence may be final
-            # on its own a few seconds before them.)
-            page.screenshot(path=str(artifacts / "captions-page.png"))
-            text = page.inner_text("#transcript")
-            assert word_error_rate(reference("jfk"), text) <= 0.15, (text, console)
-            assert page.evaluate("window.partialsSeen") > 0, "partial text is shown first"
-            assert page.eval_on_selector(".final", "e => getComputedStyle(e).fontSize") == "40px"
+        page.goto(server.url)
+        page.wait_for_selector("#start:not([disabled])", timeout=deadline(15_000))
+        page.check("#share")
+        page.fill("#name", "Ana")  # shown beside her captions on the follower's page
+        assert page.is_visible("#empty-hint")  # the empty page says what to do
+        assert page.input_value("#model") == "tiny.en-q8_0"
+        assert page.input_value("#language") == "en"  # an English-only model
+        # Count partial captions as they appear: they are replaced, so sample them.
+        page.evaluate(
+            """() => {
+                window.partialsSeen = 0;
+                new MutationObserver(() => {
+                    if (document.querySelector('#partials .partial')) window.partialsSeen++;
+                }).observe(document.querySelector('#partials'),
+                           {childList: true, subtree: true});
+            }"""
+        )
+        page.click("#start")
+        page.wait_for_selector("#partials .partial", timeout=deadline(60_000))
+        page.screenshot(path=str(artifacts / "captions-partial.png"))
+        page.wait_for_function(
+            """() => document.querySelector('#transcript').textContent.toLowerCase()
+                .replace(/[^a-z ]/g, '').includes('do for your country')""",
+            timeout=deadline(90_000),
+        )
+        # (The speech's last words: with quick finals its first sentence may be final
+        # on its own a few seconds before them.)
+        page.screenshot(path=str(artifacts / "captions-page.png"))
+        text = page.inner_text("#transcript")
+        assert word_error_rate(reference("jfk"), text) <= 0.15, (text, console)
+        assert page.evaluate("window.partialsSeen") > 0, "partial text is shown first"
+        assert page.eval_on_selector(".final", "e => getComputedStyle(e).fontSize") == "40px"
 
-            page.click("#start")  # stop: the page sends end, the server ends the session
-            page.wait_for_function(
-                "() => document.querySelector('#status').textContent === 'Stopped'",
-                timeout=deadline(30_000),
-            )
-            with page.expect_download() as download:
-                page.click("button.download[data-format='srt']")
-            srt = Path(download.value.path()).read_text(encoding="utf-8")
-            assert re.search(r"^1\n00:00:\d\d,\d{3} --> 00:00:\d\d,\d{3}\n", srt), srt
-            assert "country" in normalize(srt)
-            with page.expect_download() as download:
-                page.click("button.download[data-format='vtt']")
-            assert Path(download.value.path()).read_text(encoding="utf-8").startswith("WEBVTT")
+        page.click("#start")  # stop: the page sends end, the server ends the session
+        page.wait_for_function(
+            "() => document.querySelector('#status').textContent === 'Stopped'",
+            timeout=deadline(30_000),
+        )
+        with page.expect_download() as download:
+            page.click("button.download[data-format='srt']")
+        srt = Path(download.value.path()).read_text(encoding="utf-8")
+        assert re.search(r"^1\n00:00:\d\d,\d{3} --> 00:00:\d\d,\d{3}\n", srt), srt
+        assert "country" in normalize(srt)
+        with page.expect_download() as download:
+            page.click("button.download[data-format='vtt']")
+        assert Path(download.value.path()).read_text(encoding="utf-8").startswith("WEBVTT")
 
-            followed = follower.inner_text("#transcript")
-            assert "what your country can do" in normalize(followed), followed
-            assert follower.inner_text("#transcript .who") == "Ana"
-            assert not page.is_visible("#empty-hint")
-            follower.screenshot(path=str(artifacts / "captions-follower.png"))
+        followed = follower.inner_text("#transcript")
+        assert "what your country can do" in normalize(followed), followed
+        assert follower.inner_text("#transcript .who") == "Ana"
+        assert not page.is_visible("#empty-hint")
+        follower.screenshot(path=str(artifacts / "captions-follower.png"))
 
-            page.click("#fullscreen")  # the captions-only view, for a projector
-            assert page.evaluate("document.body.classList.contains('captions-only')")
-            assert not page.is_visible("#controls")
-            page.screenshot(path=str(artifacts / "captions-only.png"))
-        finally:
-            browser.close()
-    assert not [line for line in console if "error" in line.lower()], console
+        page.click("#fullscreen")  # the captions-only view, for a projector
+        assert page.evaluate("document.body.classList.contains('captions-only')")
+        assert not page.is_visible("#controls")
+        page.screenshot(path=str(artifacts / "captions-only.png"))
+    assert not errors(console), console

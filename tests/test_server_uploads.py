@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import doctest
-import http.client
 import io
 import json
 import os
@@ -21,7 +20,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from email.message import Message
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,6 +31,7 @@ from conftest import EN, deadline, read_wav, reference
 from server_fixtures import (  # noqa: F401
     MODEL,
     fixture_server_pool,
+    http_request,
     running_server,
     stream_session,
 )
@@ -185,22 +184,6 @@ def _port(server: ServerThread) -> int:
     return server.server.port
 
 
-def _request(
-    server: ServerThread,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, Message, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", _port(server), timeout=deadline(60))
-    try:
-        connection.request(method, path, body, headers or {})
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
-
-
 def _srt_text(srt: str) -> str:
     lines = srt.splitlines()
     return " ".join(x for x in lines if x and not x.isdigit() and "-->" not in x)
@@ -238,7 +221,7 @@ def test_openai_client_gets_every_response_format(server: ServerThread) -> None:
     assert verbose.words and verbose.words[0].word == "And"
 
     # The model list, OpenAI's shape with what the page shows beside each name.
-    status, _, body = _request(server, "GET", "/v1/models")
+    status, _, body = http_request(server, "GET", "/v1/models")
     models = json.loads(body)["data"]
     assert status == 200 and models[0]["id"] == MODEL and models[0]["status"] == "loaded"
     assert models[0]["size_bytes"] > 10_000_000
@@ -288,7 +271,7 @@ def test_bad_uploads_get_4xx_json_errors(server: ServerThread, tmp_path: Path) -
     assert "2 MB" in too_large["message"]
 
     body, kind = _multipart({"model": MODEL}, {"file": jfk})
-    status, _, answer = _request(
+    status, _, answer = http_request(
         server, "POST", "/v1/audio/translations", body, {"Content-Type": kind}
     )
     assert (status, json.loads(answer)["error"]["code"]) == (400, "unsupported_task")
@@ -372,14 +355,14 @@ def test_only_the_served_models_are_offered_or_used(server: ServerThread) -> Non
     assert "not served here" in installed["message"] and MODEL in installed["message"]
     pool = server.server.pool
     assert not pool.serves("tiny.en-q4_0")
-    _, _, body = _request(server, "GET", "/v1/models")
+    _, _, body = http_request(server, "GET", "/v1/models")
     assert [model["id"] for model in json.loads(body)["data"]] == [MODEL]
 
 
 @pytest.mark.slow
 def test_http_edges_cors_chunked_and_checks(server: ServerThread) -> None:
     page = server.url.rstrip("/")
-    status, headers, _ = _request(
+    status, headers, _ = http_request(
         server,
         "OPTIONS",
         "/v1/audio/transcriptions",
@@ -398,7 +381,7 @@ def test_http_edges_cors_chunked_and_checks(server: ServerThread) -> None:
         {"language": "en", "response_format": "text"},
         {"file": ("jfk.wav", (EN / "jfk.wav").read_bytes())},
     )
-    status, headers, text = _request(
+    status, headers, text = http_request(
         server,
         "POST",
         "/v1/audio/transcriptions",
@@ -428,16 +411,16 @@ def test_http_edges_cors_chunked_and_checks(server: ServerThread) -> None:
     assert answer.startswith(b"HTTP/1.1 200 OK") and b"country" in answer
 
     errors = {
-        "evil host": _request(server, "GET", "/v1/models", headers={"Host": "evil.example"}),
-        "foreign origin": _request(
+        "evil host": http_request(server, "GET", "/v1/models", headers={"Host": "evil.example"}),
+        "foreign origin": http_request(
             server, "GET", "/v1/models", headers={"Origin": "https://evil.example"}
         ),
-        "no route": _request(server, "GET", "/v2/nothing"),
-        "wrong method": _request(server, "GET", "/v1/audio/transcriptions"),
-        "not a form": _request(
+        "no route": http_request(server, "GET", "/v2/nothing"),
+        "wrong method": http_request(server, "GET", "/v1/audio/transcriptions"),
+        "not a form": http_request(
             server, "POST", "/v1/audio/transcriptions", b"{}", {"Content-Type": "application/json"}
         ),
-        "no file": _request(
+        "no file": http_request(
             server,
             "POST",
             "/v1/audio/transcriptions",
