@@ -47,6 +47,7 @@ def test_the_monitor_refuses_nonsense() -> None:
         LagMonitor(behind_after=0.0)
 
 
+@pytest.mark.slow  # 3 s of real-time pacing, 11 s of speech decoded
 def test_a_stream_fed_faster_than_real_time_reports_the_lag(tiny_engine: Engine) -> None:
     # 4x real time on 11 s of speech: the text cannot keep up, the API says so while it
     # happens, and every word still arrives.

@@ -235,6 +235,7 @@ def fixture_server(server_pool: ModelPool) -> Iterator[ServerThread]:
         yield server
 
 
+@pytest.mark.slow  # three server decodes of 11 s of speech
 def test_the_endpoint_takes_the_same_options(server: ServerThread) -> None:
     openai = pytest.importorskip("openai")
     client = openai.OpenAI(base_url=server.api_url, api_key="unused", max_retries=0, timeout=120)
