@@ -34,6 +34,7 @@ from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32
 from livewhisper.errors import (
     AudioError,
     ClosedError,
+    ConfigError,
     DecodeCancelled,
     DecodeOptionsError,
     LiveWhisperError,
@@ -43,6 +44,7 @@ from livewhisper.languages import language_code
 from livewhisper.models.ggml import read_ggml
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.models.resolve import resolve
+from livewhisper.vocabulary import fit_prompt, vocabulary_terms
 
 MIN_SECONDS = 1.05  # whisper.cpp silently skips input under 1 s
 MAX_AUDIO_CTX = 1500  # encoder positions for Whisper's 30 s window (50 per second)
@@ -74,15 +76,21 @@ class DecodeOptions:
     sizes the encoder context to the chunk for greedy decoding (full 30 s for beam search,
     which loops with a short context); ``0`` always uses the full context.
 
+    ``vocabulary`` lists names and terms to steer the decoding toward (a sequence, or
+    one string of terms separated by commas or lines; see :mod:`livewhisper.vocabulary`):
+    the decode's initial prompt becomes a sentence listing them, followed by
+    ``initial_prompt`` (or the stream's history), both fitted into Whisper's prompt.
+
     Raises :class:`DecodeOptionsError` for a value out of range or an unknown language.
     Building options loads nothing: whisper.cpp is loaded by the :class:`Engine`.
 
-    Example: ``DecodeOptions(language="es", initial_prompt="Glosario: ...")``.
+    Example: ``DecodeOptions(language="en", vocabulary=("Siobhan Okonkwo", "Zyntrix"))``.
     """
 
     language: str | None = None
     translate: bool = False
     initial_prompt: str = ""
+    vocabulary: tuple[str, ...] = ()
     beam_size: int = 1
     temperature: float = 0.0
     temperature_increment: float = 0.2
@@ -106,6 +114,10 @@ class DecodeOptions:
         # From the table, not from whisper.cpp: options are plain data, and building them
         # must not load the native library (nor register its exit hooks).
         object.__setattr__(self, "language", language_code(self.language))
+        try:
+            object.__setattr__(self, "vocabulary", vocabulary_terms(self.vocabulary))
+        except ConfigError as exc:
+            raise DecodeOptionsError(str(exc)) from None
 
 
 class SpeechModel(Protocol):
@@ -257,6 +269,8 @@ class Engine:
         with ctx.lock, _running(cancel):
             if ctx.handle is None:  # close() freed it since this thread last decoded
                 raise self._closed_error()
+            if opts.vocabulary:
+                params.initial_prompt = _vocabulary_prompt(ctx.handle, opts)
             status = _pw().whisper_full(ctx.handle, params, samples, samples.size)
             if cancel.is_set():
                 raise DecodeCancelled("the decode was cancelled")
@@ -409,6 +423,17 @@ def _cancel_all_and_wait() -> None:
         for event in _active:
             event.set()
         _active_changed.wait_for(lambda: not _active, _EXIT_WAIT_SECONDS)
+
+
+def _vocabulary_prompt(handle: Any, opts: DecodeOptions) -> str:
+    """The vocabulary sentence and ``opts.initial_prompt``, fitted in the model's tokens."""
+    pw = _pw()
+    # whisper_tokenize given no room returns minus the token count, writing nothing.
+    return fit_prompt(
+        opts.vocabulary,
+        opts.initial_prompt,
+        lambda text: abs(pw.whisper_tokenize(handle, text, 0, 0)),
+    )
 
 
 def _quiet_logs(pw: Any) -> None:

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from livewhisper.errors import LiveWhisperError
+from livewhisper.errors import ConfigError, LiveWhisperError
 from livewhisper.events import Final, Partial, Status, Word
+from livewhisper.vocabulary import vocabulary_terms
 
 __all__ = [
     "MAX_FRAME_SECONDS",
@@ -204,6 +205,9 @@ class Config:
       None for its default.
     * ``name``: who speaks, sent with shared captions (at most :data:`MAX_NAME_LENGTH`
       characters); None sends none, and the caption page says ``"Speaker N"``.
+    * ``vocabulary``: names and terms to steer the decoding toward (a list of strings, or
+      one string of terms separated by commas; see :mod:`livewhisper.vocabulary`); None
+      for the server's (``serve --vocabulary``), ``[]`` for none.
 
     Raises :class:`ProtocolError` for a field out of bounds. Example:
     ``Config(sample_rate=48000, language="es", share=True, name="Ana")``.
@@ -216,9 +220,17 @@ class Config:
     share: bool = False
     model: str | None = None
     name: str | None = None
+    vocabulary: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sample_rate", _check_sample_rate(self.sample_rate))
+        if self.vocabulary is not None:
+            if not isinstance(self.vocabulary, (str, list, tuple)):
+                raise _invalid("vocabulary must be a list of names and terms, or null")
+            try:
+                object.__setattr__(self, "vocabulary", vocabulary_terms(self.vocabulary))
+            except ConfigError as exc:
+                raise _invalid(str(exc)) from None
         try:
             object.__setattr__(self, "encoding", Encoding(self.encoding))
         except ValueError:
@@ -259,6 +271,8 @@ class Config:
         """The JSON form, ``type`` included; None-valued options are left out."""
         doc = {"type": "config", **{f.name: getattr(self, f.name) for f in fields(self)}}
         doc["encoding"] = self.encoding.value
+        if self.vocabulary is not None:
+            doc["vocabulary"] = list(self.vocabulary)
         return {key: value for key, value in doc.items() if value is not None}
 
 

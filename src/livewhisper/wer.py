@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["FILLERS", "corpus_wer", "normalize", "word_error_rate"]
+__all__ = ["FILLERS", "corpus_wer", "key_term_error_rate", "normalize", "word_error_rate"]
 
 FILLERS = frozenset({"uh", "um", "er", "erm", "ah", "mm", "mmm", "hm", "hmm", "uhm", "umm"})
 """Hesitation words that ``drop_fillers=True`` removes: references of spontaneous speech
@@ -93,6 +93,37 @@ def corpus_wer(pairs: Iterable[tuple[str, str]], *, drop_fillers: bool = False) 
     if words == 0:
         return 0.0 if edits == 0 else 1.0
     return edits / words
+
+
+def _count_phrase(words: Sequence[str], phrase: Sequence[str]) -> int:
+    n = len(phrase)
+    return sum(1 for i in range(len(words) - n + 1) if list(words[i : i + n]) == list(phrase))
+
+
+def key_term_error_rate(pairs: Iterable[tuple[str, str]], terms: Iterable[str]) -> float:
+    """Share of the listed terms said in the references that the hypotheses miss.
+
+    Each occurrence of a term (a name or phrase, normalised as :func:`normalize` does, so
+    case and punctuation do not count) in a reference must appear as the same words in
+    its hypothesis; "Siobhan O'Konkwo" for "Siobhan Okonkwo" misses it. A term said twice
+    must be written twice. 0.0 when no reference says any term.
+
+    Example::
+
+        >>> key_term_error_rate([("Ask Siobhan Okonkwo about Zyntrix.",
+        ...                       "Ask Shivon Okonkwo about zyntrix")],
+        ...                      ["Siobhan Okonkwo", "Zyntrix", "Quorvex"])
+        0.5
+    """
+    phrases = {tuple(normalize(t).split()) for t in terms} - {()}
+    said = missed = 0
+    for reference, hypothesis in pairs:
+        ref, hyp = normalize(reference).split(), normalize(hypothesis).split()
+        for phrase in phrases:
+            count = _count_phrase(ref, phrase)
+            said += count
+            missed += max(0, count - _count_phrase(hyp, phrase))
+    return missed / said if said else 0.0
 
 
 def _edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:

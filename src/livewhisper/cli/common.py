@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from livewhisper.engine import DecodeOptions
 from livewhisper.models.names import DEFAULT_MODEL
+from livewhisper.vocabulary import parse_terms, read_vocabulary, vocabulary_terms
 
 __all__ = [
     "add_decode_flags",
@@ -23,6 +25,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "silence_broken_stdout",
+    "vocabulary_from_args",
 ]
 
 
@@ -55,7 +58,8 @@ def positive_int(text: str) -> int:
 
 
 def add_decode_flags(parser: argparse.ArgumentParser) -> None:
-    """Add ``--model``, ``--language``, ``--threads``, ``--prompt`` and ``--translate``.
+    """Add ``--model``, ``--language``, ``--threads``, ``--prompt``, ``--vocabulary``,
+    ``--hotwords`` and ``--translate``.
 
     Example::
 
@@ -85,7 +89,19 @@ def add_decode_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--prompt",
         default="",
-        help="text that primes the decoder: names, terms, the style of punctuation",
+        help="text that primes the decoder: the style of punctuation, the topic",
+    )
+    group.add_argument(
+        "--vocabulary",
+        type=Path,
+        metavar="FILE",
+        help="names and terms to recognise, one per line or comma-separated (# comments); "
+        "Whisper is primed with a sentence listing them",
+    )
+    group.add_argument(
+        "--hotwords",
+        metavar='"A, B"',
+        help="names and terms to recognise, comma-separated (added to --vocabulary's)",
     )
     group.add_argument(
         "--translate",
@@ -97,14 +113,27 @@ def add_decode_flags(parser: argparse.ArgumentParser) -> None:
 def decode_options(args: argparse.Namespace) -> DecodeOptions:
     """The :class:`DecodeOptions` the flags of :func:`add_decode_flags` ask for.
 
-    Raises :class:`~livewhisper.errors.DecodeOptionsError` for an unknown language.
+    Raises :class:`~livewhisper.errors.DecodeOptionsError` for an unknown language and
+    :class:`~livewhisper.errors.ConfigError` for an unreadable vocabulary file.
 
     Example: ``decode_options(args)  # DecodeOptions(language='es', translate=False, ...)``.
     """
     language: str | None = args.language
     return DecodeOptions(
-        language=language, translate=bool(args.translate), initial_prompt=args.prompt
+        language=language,
+        translate=bool(args.translate),
+        initial_prompt=args.prompt,
+        vocabulary=vocabulary_from_args(args),
     )
+
+
+def vocabulary_from_args(args: argparse.Namespace) -> tuple[str, ...]:
+    """The terms of ``--vocabulary FILE`` then ``--hotwords "A, B"`` (either may be absent).
+
+    Example: ``vocabulary_from_args(args)  # ('Siobhan Okonkwo', 'Zyntrix')``.
+    """
+    terms = read_vocabulary(args.vocabulary) if args.vocabulary is not None else ()
+    return vocabulary_terms([*terms, *parse_terms(args.hotwords or "")])
 
 
 def silence_broken_stdout() -> None:

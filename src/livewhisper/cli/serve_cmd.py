@@ -15,9 +15,10 @@ import contextlib
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
-from livewhisper.cli.common import positive_float, positive_int
+from livewhisper.cli.common import positive_float, positive_int, vocabulary_from_args
 from livewhisper.errors import DependencyError
 from livewhisper.models.names import DEFAULT_MODEL
 
@@ -82,6 +83,14 @@ def register(commands: Any) -> None:
         help="default language, an ISO 639-1 code (default: detected, or en for "
         "English-only models)",
     )
+    audio.add_argument(
+        "--vocabulary",
+        type=Path,
+        metavar="FILE",
+        help="names and terms to recognise, one per line or comma-separated: the default "
+        "of every session and upload (each may send its own)",
+    )
+    audio.add_argument("--hotwords", metavar='"A, B"', help="more names and terms, comma-separated")
     audio.add_argument("--mic", action="store_true", help="also caption this machine's microphone")
     audio.add_argument(
         "-d", "--device", metavar="DEVICE", help="with --mic: input device, index or name"
@@ -198,6 +207,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         models=tuple(args.model or (DEFAULT_MODEL,)),
         language=args.language,
+        vocabulary=vocabulary_from_args(args),
         mic=args.mic,
         mic_device=int(device) if device is not None and device.isdigit() else device,
         token=args.token,

@@ -110,11 +110,13 @@ def transcribe_streaming(
     *,
     language: str | None = None,
     threads: int = 2,
+    vocabulary: Sequence[str] = (),
 ) -> list[str]:
     """Transcripts of ``examples`` through the streaming core: VAD, segmenter, worker.
 
     Each clip is pushed into a :class:`~livewhisper.dictation.Dictation` (with a second
     of silence after it, as a speaker would pause) and its finals are joined.
+    ``vocabulary`` steers the decoding toward those terms (:mod:`livewhisper.vocabulary`).
     """
     engine = model if isinstance(model, Engine) else Engine(model, threads=threads)
     if not engine.multilingual:
@@ -126,7 +128,7 @@ def transcribe_streaming(
             dictation = Dictation(
                 engine,
                 source="push",
-                language=language,
+                decode=DecodeOptions(language=language, vocabulary=tuple(vocabulary)),
                 on_final=_collect_into(finals),
                 stream=StreamConfig(partials=False),  # only finals count here
             )

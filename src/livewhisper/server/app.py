@@ -114,6 +114,7 @@ class CaptionServer:
             self.config.idle_timeout,
             self.config.max_queued_finals,
             self.config.pace,
+            self.config.vocabulary,
         )
         self._uvicorn: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
@@ -380,7 +381,7 @@ class CaptionServer:
         dictation = Dictation(
             self.pool.engine(),
             source=Microphone(self.config.mic_device),
-            decode=DecodeOptions(language=language),
+            decode=DecodeOptions(language=language, vocabulary=self.config.vocabulary),
             on_partial=publish,
             on_final=publish,
             on_error=failed,

@@ -43,7 +43,9 @@ class ServerConfig:
     * ``host``, ``port``: where to listen (``port=0`` picks a free port). A host other
       than loopback requires ``token``.
     * ``models``: the models sessions may choose, the first the default; ``language``:
-      the default decode language (None detects it; English-only models use English).
+      the default decode language (None detects it; English-only models use English);
+      ``vocabulary``: names and terms every session and upload is steered toward unless
+      it names its own (:mod:`livewhisper.vocabulary`).
     * ``mic``, ``mic_device``: also caption this machine's microphone, as session ``mic``.
     * ``token``: clients must present it (``?token=`` or ``Authorization: Bearer``).
     * ``max_sessions``: audio sessions at once (more get ``busy``); ``max_listeners``:
@@ -82,6 +84,7 @@ class ServerConfig:
     port: int = 8765
     models: tuple[str, ...] = (DEFAULT_MODEL,)
     language: str | None = None
+    vocabulary: tuple[str, ...] = ()
     mic: bool = False
     mic_device: int | str | None = None
     token: str | None = None

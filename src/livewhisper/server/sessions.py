@@ -315,6 +315,7 @@ class SessionSettings:
     idle_timeout: float = 30.0
     max_queued: int = 256
     pace: PaceLimits = field(default_factory=PaceLimits)
+    vocabulary: tuple[str, ...] = ()
 
 
 class ListenSession:
@@ -445,7 +446,8 @@ class ListenSession:
             )
         except DecodeOptionsError as exc:
             raise ProtocolError(ErrorCode.UNSUPPORTED_LANGUAGE, str(exc)) from None
-        decode = DecodeOptions(language=allowed)
+        vocabulary = self.settings.vocabulary if config.vocabulary is None else config.vocabulary
+        decode = DecodeOptions(language=allowed, vocabulary=vocabulary)
         self.engine = engine
         self.share = config.share
         self.name = config.name

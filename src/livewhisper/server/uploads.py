@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO
 
 from livewhisper.audio.decode import display_name, probe
@@ -23,6 +23,7 @@ from livewhisper.engine import DecodeOptions, check_options
 from livewhisper.errors import AudioError, ConfigError, DecodeOptionsError
 from livewhisper.server.errors import InvalidRequest
 from livewhisper.subtitles import CueLayout
+from livewhisper.vocabulary import parse_terms
 
 __all__ = [
     "LAYOUT_FIELDS",
@@ -113,11 +114,15 @@ def transcription_request(
     multilingual: bool,
     translate: bool = False,
     default_language: str | None = None,
+    default_vocabulary: tuple[str, ...] = (),
 ) -> TranscriptionRequest:
     """Check the OpenAI fields of ``form`` for ``model`` (already looked up by the caller).
 
     Fields: ``file`` (required, not empty), ``language`` (ISO 639-1, ``auto``, or absent
-    for ``default_language``), ``prompt``, ``response_format`` (one of
+    for ``default_language``), ``prompt`` (OpenAI's way to list names and terms; it
+    primes the decoder as given), ``vocabulary`` (names and terms separated by commas or
+    lines, primed as a sentence listing them; absent for ``default_vocabulary``, empty
+    for none), ``response_format`` (one of
     :data:`RESPONSE_FORMATS`), ``temperature`` (0 to 1), ``timestamp_granularities[]``
     (``segment``, ``word``), ``stream`` (``true``/``false``), and for srt and vtt the
     shape of the cues: ``max_line_width``, ``max_line_count``, ``max_cue_duration``,
@@ -173,6 +178,13 @@ def transcription_request(
         )
     except DecodeOptionsError as exc:  # a language whisper.cpp does not know
         raise InvalidRequest(str(exc), reason="unsupported_language", field="language") from None
+    given = form.value("vocabulary")
+    try:
+        options = replace(
+            options, vocabulary=default_vocabulary if given is None else parse_terms(given)
+        )
+    except ConfigError as exc:
+        raise InvalidRequest(str(exc), reason="invalid_value", field="vocabulary") from None
     return TranscriptionRequest(
         upload,
         model,

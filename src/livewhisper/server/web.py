@@ -251,6 +251,7 @@ class _Routes:
                 multilingual=entry.multilingual,
                 translate=translate,
                 default_language=config.language,
+                default_vocabulary=config.vocabulary,
             )
             duration = await asyncio.to_thread(
                 probe_audio, job_request.file, config.max_upload_seconds
