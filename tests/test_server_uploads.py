@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import doctest
 import io
 import json
 import os
@@ -21,7 +20,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -37,7 +35,7 @@ from server_fixtures import (  # noqa: F401
 )
 
 from livewhisper.engine import DecodeOptions
-from livewhisper.server import ModelPool, ServerThread, access, catalog
+from livewhisper.server import ModelPool, ServerThread
 from livewhisper.server.errors import InvalidRequest
 from livewhisper.server.uploads import (
     UploadedFile,
@@ -122,12 +120,6 @@ def test_form_fields_are_checked_one_by_one(tmp_path: Path) -> None:
         )
     with pytest.raises(InvalidRequest, match="no file"):
         transcription_request(UploadForm(), model="m", multilingual=True)
-
-
-@pytest.mark.parametrize("module", [access, catalog], ids=lambda m: m.__name__)
-def test_docstring_examples(module: ModuleType) -> None:
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # -- the pool: live decodes first --------------------------------------------------------------
