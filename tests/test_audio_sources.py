@@ -246,3 +246,67 @@ def test_push_source_read_timeout_and_close_from_another_thread() -> None:
     assert source.read(timeout=deadline(60)) is None
     with pytest.raises(ClosedError):
         source.feed(np.zeros(10))
+
+
+def _ramp(seconds: float) -> npt.NDArray[np.float32]:
+    """Audio whose every sample says where it is: sample i holds i / len."""
+    n = int(seconds * SAMPLE_RATE)
+    return (np.arange(n, dtype=np.float64) / n).astype(np.float32)
+
+
+def _read_for(source: AudioSource, n: int) -> npt.NDArray[np.float32]:
+    blocks: list[npt.NDArray[np.float32]] = []
+    while sum(map(len, blocks)) < n:
+        block = source.read(deadline(5))
+        assert block is not None
+        blocks.append(block)
+    return np.concatenate(blocks)
+
+
+def test_a_realtime_source_paused_loses_what_played_meanwhile() -> None:
+    audio = _ramp(6.0)
+    with ArraySource(audio, realtime=True) as source:
+        before = _read_for(source, SAMPLE_RATE // 5)
+        source.pause()
+        paused_at = time.monotonic()
+        # What was due before the pause is still read; then nothing, however long.
+        rest = source.read(0.0)
+        assert rest is not None
+        heard = len(before) + len(rest)
+        assert source.read(0.3) is not None and source.read(0.0).size == 0  # type: ignore[union-attr]
+        assert source.paused
+        source.resume()
+        gap = time.monotonic() - paused_at
+        after = _read_for(source, 1)
+    # The first sample after the pause is at least the pause's length further on.
+    skipped = round(float(after[0]) * len(audio)) - heard
+    assert skipped >= int((gap - 0.05) * SAMPLE_RATE), (skipped, gap)
+    assert np.array_equal(before, audio[: len(before)])
+
+
+def test_a_source_without_a_clock_paused_loses_nothing() -> None:
+    audio = _ramp(1.0)
+    with ArraySource(audio, realtime=False) as source:
+        first = source.read(0.0)
+        source.pause()
+        assert source.read(0.05).size == 0  # type: ignore[union-attr]
+        source.resume()
+        rest, _ = _drain(source)
+    assert first is not None
+    assert np.array_equal(np.concatenate([first, rest]), audio)
+
+
+def test_a_paused_push_source_drops_what_is_fed() -> None:
+    source = PushSource().open()
+    source.feed(np.full(1600, 0.1, np.float32))
+    source.pause()
+    assert source.feed(np.full(1600, 0.5, np.float32)) == 0
+    assert source.pause() is None and source.paused  # pausing again does nothing
+    source.resume()
+    source.feed(np.full(800, 0.2, np.float32))
+    source.finish()
+    audio, _ = _drain(source)
+    assert np.array_equal(
+        audio, np.concatenate([np.full(1600, 0.1), np.full(800, 0.2)]).astype(np.float32)
+    )
+    assert source.overflow_samples == 0

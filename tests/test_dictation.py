@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EN, deadline, feed_paced, read_wav, wait_until
+from conftest import EN, deadline, feed_paced, read_wav, reference, wait_until
 
 from livewhisper.audio import FileSource
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, Engine
 from livewhisper.errors import ClosedError, LiveWhisperError
 from livewhisper.events import Final, Partial
-from livewhisper.wer import corpus_wer, normalize
+from livewhisper.wer import corpus_wer, normalize, word_error_rate
 
 # Clips of one utterance each (the mfa_* clips hold long pauses, where dictation rightly
 # ends an utterance, and the single-word clips are too short to measure much).
@@ -136,13 +136,14 @@ def test_push_at_another_rate_and_the_async_iterator(tiny_engine: Engine, jfk: n
 
 def test_callbacks_and_callback_errors(tiny_engine: Engine, jfk: np.ndarray) -> None:
     errors: list[BaseException] = []
+    speech = read_wav(EN / "ps_0880.wav")  # 3 s, one sentence
 
     def bad_final(f: Final) -> None:
         raise RuntimeError("a bug in the app")
 
     d = Dictation(tiny_engine, source="push", on_final=bad_final, on_error=errors.append)
     queue = iter(d)  # subscribe before any event can exist
-    d.feed(np.concatenate([jfk, np.zeros(16000, np.float32)]))
+    d.feed(np.concatenate([speech, np.zeros(16000, np.float32)]))
     d.finish()
     finals = [e for e in queue if isinstance(e, Final)]
     d.stop()
@@ -160,17 +161,18 @@ def _threads() -> set[str]:
 @pytest.mark.parametrize("state", ["never-started", "idle", "mid-speech", "decoding", "ended"])
 def test_stop_is_quick_in_every_state(tiny_engine: Engine, jfk: np.ndarray, state: str) -> None:
     before = _threads()
+    speech = jfk[: 16000 * 4]  # "And so my fellow Americans, ask not"
     d = Dictation(tiny_engine, source="push", language="en")
     if state != "never-started":
         d.start()
     if state == "mid-speech":
-        d.feed(jfk[: 16000 * 4])
+        d.feed(speech)
         wait_until(lambda: d.stats.stream_seconds >= 3.5, 30, "the speech to be heard")
     elif state == "decoding":
-        d.feed(np.concatenate([jfk, np.zeros(16000, np.float32)]))
+        d.feed(np.concatenate([speech, np.zeros(16000, np.float32)]))
         wait_until(lambda: d.transcriber._inflight is not None, 30, "a decode in flight")
     elif state == "ended":
-        d.feed(jfk)
+        d.feed(speech)
         d.finish()
         assert d.wait(deadline(30))
     d.stop(timeout=2.0)
@@ -265,3 +267,32 @@ def test_a_stopped_dictation_refuses_use(tiny_engine: Engine, jfk: np.ndarray) -
 
     with pytest.raises(ClosedError, match="stopped"):
         asyncio.run(iterate())
+
+
+@pytest.mark.slow
+def test_a_paused_dictation_finishes_what_it_heard_and_hears_nothing_more(
+    tiny_engine: Engine, jfk: np.ndarray
+) -> None:
+    finals: list[Final] = []
+    d = Dictation(tiny_engine, source="push", language="en", on_final=finals.append)
+    d.pause()  # before start: it starts paused
+    d.start()
+    d.feed(jfk)  # nobody listening: dropped
+    d.resume()
+    assert d.listening
+    d.feed(jfk[: int(3.2 * 16000)])  # "And so my fellow Americans, ask not"
+    d.pause()  # the rest of the sentence is said while paused: never heard
+    assert not d.listening and d.source.paused
+    d.feed(jfk[int(3.2 * 16000) :])
+    wait_until(lambda: finals, 60, "the final of what was heard before the pause")
+    first = len(finals)
+    d.resume()
+    d.feed(np.concatenate([read_wav(EN / "ps_0880.wav"), np.zeros(24000, np.float32)]))
+    d.finish()
+    assert d.wait(deadline(60))
+    d.stop()
+    before = normalize(" ".join(f.text for f in finals[:first]))
+    after = " ".join(f.text for f in finals[first:])
+    assert before.startswith("and so my fellow americans") and "country" not in before, before
+    assert word_error_rate(reference("ps_0880"), after) < 0.35, after
+    assert "fellow" not in normalize(after)  # the first sentence is not heard again

@@ -29,6 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import numpy.typing as npt
 
 from livewhisper.audio.sources import AudioSource, FileSource, Microphone, PushSource
@@ -43,6 +44,7 @@ from livewhisper.transcriber import Transcriber, WorkerStats
 from livewhisper.vad import VadConfig
 
 _READ_TIMEOUT = 0.1
+_IDLE_WAKE = 5.0  # a paused capture thread wakes for resume() or stop(): this is a bound
 _MAX_QUEUED_PARTIALS = 8
 
 
@@ -147,7 +149,9 @@ class Dictation:
     Use :meth:`start`/:meth:`stop` or a ``with`` block; iterate (``for event in d``,
     ``async for event in d``) to receive events until the source ends. A dictation runs
     once: after :meth:`stop`, starting, feeding or iterating raises
-    :class:`~livewhisper.errors.ClosedError`.
+    :class:`~livewhisper.errors.ClosedError`. :meth:`pause` and :meth:`resume` switch the
+    listening off and on (a hotkey, push-to-talk): while paused nothing is recorded or
+    decoded.
 
     Example::
 
@@ -203,6 +207,9 @@ class Dictation:
             target=self._capture_loop, name="livewhisper-capture", daemon=True
         )
         self._stopping = threading.Event()
+        self._listening = threading.Event()
+        self._listening.set()
+        self._wake_capture = threading.Event()  # resume() or stop() while paused
         self._done = threading.Event()
         self._released = threading.Event()  # stopped, threads ended, engine closed if ours
         self._release_lock = threading.Lock()
@@ -225,6 +232,8 @@ class Dictation:
         except BaseException:
             self._close_engine()
             raise
+        if not self._listening.is_set():
+            self.source.pause()  # pause() came before there was a source to pause
         self.transcriber.start()
         self._capture.start()
         return self
@@ -237,12 +246,45 @@ class Dictation:
         """
         deadline = time.monotonic() + timeout
         self._stopping.set()
+        self._wake_capture.set()
         self.source.close()
         if self._capture.ident is not None:  # started, and the source opened
             self._capture.join(max(0.0, deadline - time.monotonic()))
             self.transcriber.stop(max(0.0, deadline - time.monotonic()))
         self._finish_events()
         self._release_if_finished()
+
+    @property
+    def listening(self) -> bool:
+        """False between :meth:`pause` and :meth:`resume`."""
+        return self._listening.is_set()
+
+    def pause(self) -> None:
+        """Stop listening until :meth:`resume`; returns at once.
+
+        The source stops recording at once (:meth:`AudioSource.pause
+        <livewhisper.audio.sources.AudioSource.pause>`), the audio it had captured is
+        heard and the utterance in progress finished (its final still comes), then
+        nothing more is decoded: what is said while paused is never heard, and costs no
+        CPU. Callable before :meth:`start` (the dictation then starts paused) and from
+        any thread.
+
+        Example::
+
+            d.pause()      # push-to-talk key released
+            d.resume()     # pressed again
+        """
+        self._listening.clear()
+        self.source.pause()
+
+    def resume(self) -> None:
+        """Listen again after :meth:`pause`; returns at once.
+
+        Raises :class:`~livewhisper.errors.DeviceError` if a microphone cannot restart.
+        """
+        self.source.resume()
+        self._listening.set()
+        self._wake_capture.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the source has ended and every final is out; True if it has."""
@@ -339,16 +381,13 @@ class Dictation:
     def _capture_loop(self) -> None:
         try:
             while not self._stopping.is_set():
+                if not self._listening.is_set() and not self._hold():
+                    break
                 block = self.source.read(_READ_TIMEOUT)
                 if block is None:
                     break
                 if block.size:
-                    settled = self.transcriber.settled
-                    if settled is not None:
-                        self.gate.settle(*settled)
-                    for job in self.gate.push(block, time.monotonic()):
-                        self._submit(job)
-                    self._track_lag()
+                    self._push(block)
             for job in self.gate.flush(time.monotonic()):
                 self._submit(job)
         except BaseException as exc:
@@ -358,6 +397,31 @@ class Dictation:
             threading.Thread(
                 target=self._await_worker, name="livewhisper-finish", daemon=True
             ).start()
+
+    def _push(self, block: npt.NDArray[np.float32]) -> None:
+        settled = self.transcriber.settled
+        if settled is not None:
+            self.gate.settle(*settled)
+        for job in self.gate.push(block, time.monotonic()):
+            self._submit(job)
+        self._track_lag()
+
+    def _hold(self) -> bool:
+        """Paused (the source too): finish the utterance heard so far, sleep until
+        resumed; False if the stream ended meanwhile."""
+        while True:
+            # What the source captured while listening was said to be heard: hear it,
+            # even from a resume() and pause() that came and went while this slept.
+            while (block := self.source.read(0.0)) is not None and block.size:
+                self._push(block)
+            if block is None:
+                return False
+            for job in self.gate.flush(time.monotonic()):
+                self._submit(job)
+            if self._listening.is_set() or self._stopping.is_set():
+                return True
+            self._wake_capture.wait(_IDLE_WAKE)
+            self._wake_capture.clear()
 
     def _submit(self, job: Signal) -> None:
         while not self.transcriber.submit(job, timeout=0.5):

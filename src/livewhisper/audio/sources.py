@@ -2,7 +2,9 @@
 
 Every source hands out the same thing, 1-D float32 blocks at 16 kHz, through one pull
 interface: :meth:`AudioSource.read` returns the next block, an empty array when nothing
-arrived within the timeout, or ``None`` at the end of the stream.
+arrived within the timeout, or ``None`` at the end of the stream. :meth:`AudioSource.pause`
+stops the recording (a microphone's stream is stopped: no audio, no CPU) until
+:meth:`AudioSource.resume`.
 
 Example::
 
@@ -81,7 +83,7 @@ class AudioSource(abc.ABC):
     closing a source ends its stream. Anything else after :meth:`close` (opening it again,
     feeding a :class:`PushSource`) raises :class:`~livewhisper.errors.ClosedError`. A
     source is a context manager (``with`` opens and closes it) and an iterator over its
-    non-empty blocks.
+    non-empty blocks. :meth:`pause` and :meth:`resume` switch the recording off and on.
 
     Example::
 
@@ -95,6 +97,7 @@ class AudioSource(abc.ABC):
     def __init__(self) -> None:
         self._state = _State.NEW
         self._state_lock = threading.Lock()
+        self._paused = False
 
     @property
     @abc.abstractmethod
@@ -157,6 +160,44 @@ class AudioSource(abc.ABC):
             return None
         return self._read(timeout)
 
+    @property
+    def paused(self) -> bool:
+        """Whether the recording is switched off (:meth:`pause`)."""
+        return self._paused
+
+    def pause(self) -> None:
+        """Stop recording until :meth:`resume`, as a microphone switched off would.
+
+        Audio already captured stays readable; after it :meth:`read` returns empty blocks,
+        and what would have arrived in between is lost (a file played in real time plays
+        on, unheard; audio fed to a :class:`PushSource` is dropped). A microphone's
+        stream is stopped: no audio callbacks, no CPU. Pausing a paused source, or one
+        that is not open, does nothing.
+
+        Example::
+
+            mic.pause()     # the hotkey was released
+            mic.resume()    # and pressed again
+        """
+        with self._state_lock:
+            if self._paused or self._state is not _State.OPEN:
+                return
+            self._paused = True
+            self._pause()
+
+    def resume(self) -> None:
+        """Record again after :meth:`pause`; does nothing if not paused or not open.
+
+        Example::
+
+            source.resume()
+        """
+        with self._state_lock:
+            if not self._paused or self._state is not _State.OPEN:
+                return
+            self._paused = False
+            self._resume()
+
     def close(self) -> None:
         """Stop the source and release what it holds. Idempotent, safe from any thread.
 
@@ -205,6 +246,12 @@ class AudioSource(abc.ABC):
     def _close(self) -> None:  # noqa: B027  (an optional hook, not an abstract method)
         """Release resources; called once, only if the source was opened."""
 
+    def _pause(self) -> None:  # noqa: B027  (an optional hook, not an abstract method)
+        """Stop capturing (under the state lock, while open); default: nothing."""
+
+    def _resume(self) -> None:  # noqa: B027  (an optional hook, not an abstract method)
+        """Capture again (under the state lock, while open); default: nothing."""
+
 
 class Microphone(AudioSource):
     """Record from an audio input device through PortAudio (the sounddevice package).
@@ -252,6 +299,7 @@ class Microphone(AudioSource):
         self._stream: Any = None
         self._input_overflows = 0
         self._flushed = False
+        self._stopping_for_pause = False
 
     @property
     def name(self) -> str:
@@ -311,7 +359,7 @@ class Microphone(AudioSource):
                 blocksize=max(1, round(self._block_seconds * rate)),
                 callback=self._callback,
                 # A stream that ends on its own (device unplugged) ends the source too.
-                finished_callback=ring.close,
+                finished_callback=self._stream_finished,
             )
             stream.start()
         except (sd.PortAudioError, ValueError) as exc:
@@ -333,6 +381,29 @@ class Microphone(AudioSource):
         ring = self._ring
         if ring is not None:
             ring.write(indata)
+
+    def _stream_finished(self) -> None:
+        # PortAudio also calls this when pause() stops the stream: that is no end.
+        if not self._stopping_for_pause and self._ring is not None:
+            self._ring.close()
+
+    def _pause(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            self._stopping_for_pause = True
+            # abort() rather than stop(): the blocks PortAudio still holds are not needed.
+            stream.abort(ignore_errors=True)
+
+    def _resume(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            sd = import_sounddevice()
+            try:
+                stream.start()
+            except sd.PortAudioError as exc:
+                raise DeviceError(f"cannot restart the recording from {self.name}: {exc}") from exc
+            finally:
+                self._stopping_for_pause = False
 
     def _read(self, timeout: float) -> AudioArray | None:
         ring, resampler = self._ring, self._resampler
@@ -414,6 +485,7 @@ class ArraySource(AudioSource):
         self._audio: AudioArray = as_mono_float32(samples, sample_rate)
         self._pos = 0
         self._t0 = 0.0
+        self._paused_at: float | None = None
         self._stop = threading.Event()
 
     @property
@@ -439,24 +511,43 @@ class ArraySource(AudioSource):
         if self._pos >= total:
             return None
         if not self._realtime:
+            if self._paused:  # no clock: nothing is lost, nothing is due
+                return None if self._stop.wait(timeout) else _empty()
             end = min(self._pos + self._block, total)
             return self._take(end)
         deadline = time.monotonic() + timeout
-        rate = SAMPLE_RATE * self._speed
         while True:
             now = time.monotonic()
-            recorded = int((now - self._t0) * rate)  # samples "captured" so far
-            due = total if recorded >= total else recorded - recorded % self._block
+            paused_at = self._paused_at
+            due = self._due(now if paused_at is None else paused_at)
             if due > self._pos:
                 return self._take(due)
             if now >= deadline:
                 return _empty()
+            if paused_at is not None:
+                return None if self._stop.wait(deadline - now) else _empty()
+            rate = SAMPLE_RATE * self._speed
             next_due = min(self._pos + self._block, total)
             # Half a millisecond late, so that rounding never finds the block not quite due.
             wake_at = min(deadline, self._t0 + next_due / rate + 0.0005)
             # Event.wait rather than time.sleep so that close() cuts the wait short.
             if self._stop.wait(max(0.0, wake_at - now)):
                 return None
+
+    def _due(self, now: float) -> int:
+        """The samples "captured" by ``now``, in whole blocks (all at the end)."""
+        total = len(self._audio)
+        recorded = int((now - self._t0) * SAMPLE_RATE * self._speed)
+        return total if recorded >= total else recorded - recorded % self._block
+
+    def _pause(self) -> None:
+        self._paused_at = time.monotonic()
+
+    def _resume(self) -> None:
+        if self._realtime:
+            # What played while paused was not heard: skip it, as a microphone would.
+            self._pos = max(self._pos, self._due(time.monotonic()))
+        self._paused_at = None
 
     def _take(self, end: int) -> AudioArray:
         block = self._audio[self._pos : end].copy()
@@ -555,7 +646,8 @@ class PushSource(AudioSource):
         """Queue ``samples`` (``(n,)`` or ``(n, channels)``, float or int16/int32 PCM).
 
         ``sample_rate`` defaults to the source's; a different rate from the previous call
-        starts a new resampling stream. Returns the number of 16 kHz samples queued.
+        starts a new resampling stream. Returns the number of 16 kHz samples queued (0
+        while :meth:`paused <AudioSource.pause>`: that audio is dropped).
         Raises :class:`AudioError` for invalid audio and after :meth:`finish`, and
         :class:`~livewhisper.errors.ClosedError` after :meth:`close`.
 
@@ -570,6 +662,8 @@ class PushSource(AudioSource):
                 raise ClosedError(f"{self.name} is closed: it takes no more audio")
             if self._finished:
                 raise AudioError("cannot feed a PushSource after finish()")
+            if self.paused:
+                return 0  # not heard: not an overflow either
             stored = 0
             if rate != self._resampler.in_rate:
                 stored += self._ring.write(self._resampler.flush())
