@@ -1,6 +1,6 @@
 """What an import costs: the client and the algorithms load no server, worker or engine.
 
-Each import runs in a fresh interpreter, so that what this test session has loaded does
+The imports run in a fresh interpreter, so that what this test session has loaded does
 not hide what a module pulls in.
 """
 
@@ -49,6 +49,23 @@ LIGHT = [
     "livewhisper.audio.resample",
 ]
 
+# The streaming and text rules, and the options they take: plain Python over arrays and
+# strings, so they load no native code (whisper.cpp, PortAudio, FFmpeg, libsoxr), no
+# engine, no audio I/O and nothing of the server. (webrtcvad, the VAD's own small C
+# library, is allowed: the policy's gate runs it.)
+ALGORITHMS = [
+    "livewhisper.options",
+    "livewhisper.policy",
+    "livewhisper.agreement",
+    "livewhisper.segmenter",
+    "livewhisper.guards",
+    "livewhisper.wer",
+    "livewhisper.lag",
+    "livewhisper.subtitles",
+    "livewhisper.commands",
+]
+NATIVE = {"pywhispercpp", "_pywhispercpp", "sounddevice", "_sounddevice", "av", "soxr"}
+
 
 def _loaded_by(statement: str) -> set[str]:
     code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
@@ -63,6 +80,30 @@ def _loaded_by(statement: str) -> set[str]:
     return set(json.loads(done.stdout.splitlines()[-1]))
 
 
+def _loaded_by_each(modules: list[str]) -> dict[str, set[str]]:
+    """What importing each of ``modules`` in turn adds to ``sys.modules``, in one fresh
+    interpreter: a module is charged with what it loads first, so the union is what they
+    load between them."""
+    code = (
+        "import importlib, json, sys\n"
+        "added = {}\n"
+        f"for name in {modules!r}:\n"
+        "    before = set(sys.modules)\n"
+        "    importlib.import_module(name)\n"
+        "    added[name] = sorted(set(sys.modules) - before)\n"
+        "print(json.dumps(added))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=deadline(120),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-800:]
+    return {name: set(loaded) for name, loaded in json.loads(done.stdout.splitlines()[-1]).items()}
+
+
 def _heavy(loaded: set[str]) -> list[str]:
     return sorted(m for m in loaded if m in HEAVY or m.split(".")[0] in HEAVY)
 
@@ -73,11 +114,23 @@ def _server(loaded: set[str]) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("module", LIGHT)
-def test_an_algorithm_loads_no_server_worker_or_engine(module: str) -> None:
-    loaded = _loaded_by(f"import {module}")
-    assert _heavy(loaded) == []
-    assert _server(loaded) == []
+def test_the_light_modules_load_no_server_worker_or_engine() -> None:
+    loaded = _loaded_by_each(LIGHT)
+    assert {name: _heavy(added) + _server(added) for name, added in loaded.items()} == {
+        name: [] for name in LIGHT
+    }
+
+
+def test_the_algorithms_load_no_native_code_engine_audio_or_server() -> None:
+    def unwanted(added: set[str]) -> list[str]:
+        native = sorted(m for m in added if m.split(".")[0] in NATIVE)
+        ours = sorted(added & {"livewhisper.engine", "livewhisper.audio"})
+        return native + ours + _server(added)
+
+    loaded = _loaded_by_each(ALGORITHMS)
+    assert {name: unwanted(added) for name, added in loaded.items()} == {
+        name: [] for name in ALGORITHMS
+    }
 
 
 def test_the_client_loads_the_protocol_and_nothing_of_the_server() -> None:

@@ -38,10 +38,11 @@ if TYPE_CHECKING:
     from livewhisper.audio import FileSource, Microphone, PushSource, load_audio
     from livewhisper.commands import SpokenCommands
     from livewhisper.dictation import Dictation, DictationStats
-    from livewhisper.engine import DecodeOptions, Engine
+    from livewhisper.engine import Engine
     from livewhisper.gate import StreamConfig
     from livewhisper.keyboard import TypeSink
     from livewhisper.models.resolve import resolve as resolve_model
+    from livewhisper.options import DecodeOptions
     from livewhisper.segmenter import SegmenterConfig
     from livewhisper.vad import VadConfig
 
@@ -50,7 +51,7 @@ __version__ = "0.1.0"
 # Loaded on first use: name -> (module, name there). The engine, the worker and the audio
 # libraries are what an import of the client or of an algorithm must not pay for.
 _LAZY: dict[str, tuple[str, str]] = {
-    "DecodeOptions": ("livewhisper.engine", "DecodeOptions"),
+    "DecodeOptions": ("livewhisper.options", "DecodeOptions"),
     "Dictation": ("livewhisper.dictation", "Dictation"),
     "DictationStats": ("livewhisper.dictation", "DictationStats"),
     "Engine": ("livewhisper.engine", "Engine"),

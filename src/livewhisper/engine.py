@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import math
 import os
 import threading
 from collections.abc import Iterator
@@ -34,27 +33,23 @@ from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32
 from livewhisper.errors import (
     AudioError,
     ClosedError,
-    ConfigError,
     DecodeCancelled,
     DecodeOptionsError,
     LiveWhisperError,
 )
 from livewhisper.events import Segment, Transcription, Word
-from livewhisper.languages import language_code
 from livewhisper.models.ggml import read_ggml
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.models.resolve import resolve
-from livewhisper.vocabulary import fit_prompt, vocabulary_terms
+
+# The options' names, where callers have always found them.
+from livewhisper.options import MAX_AUDIO_CTX as MAX_AUDIO_CTX
+from livewhisper.options import DecodeOptions as DecodeOptions
+from livewhisper.options import audio_ctx_for as audio_ctx_for
+from livewhisper.options import check_options as check_options
+from livewhisper.vocabulary import fit_prompt
 
 MIN_SECONDS = 1.05  # whisper.cpp silently skips input under 1 s
-MAX_AUDIO_CTX = 1500  # encoder positions for Whisper's 30 s window (50 per second)
-AUDIO_CTX_MARGIN = 64  # positions beyond the audio: a little context keeps greedy text intact
-# Measured on the bundled tiny.en: a context much shorter than ~15 s makes greedy decoding
-# loop ("ask not to ask not to...") and the temperature fallback then costs more than the
-# shorter encoder saves; from 768 up the words match the full context. (A 5 s margin with
-# no floor is faster and scored better on the shared clips, but sometimes writes text into
-# the silence after the speech: live partials use it, capped, and nothing else.)
-AUDIO_CTX_FLOOR = 768
 
 
 def _pw() -> Any:
@@ -62,62 +57,6 @@ def _pw() -> Any:
 
     _quiet_logs(_pywhispercpp)
     return _pywhispercpp
-
-
-@dataclass(frozen=True)
-class DecodeOptions:
-    """How to decode one chunk. Immutable: pass a new one (``dataclasses.replace``) to change.
-
-    ``language`` is a code or an English name (see :data:`~livewhisper.languages.LANGUAGES`;
-    kept as the code); ``None`` or ``"auto"`` detects it (slower). ``beam_size=1`` is
-    greedy decoding, the fastest. ``temperature_increment`` > 0 re-decodes at higher
-    temperatures when the text looks wrong (``logprob_threshold``, ``entropy_threshold``);
-    ``no_speech_threshold`` lets Whisper skip windows it judges silent. ``audio_ctx=None``
-    sizes the encoder context to the chunk for greedy decoding (full 30 s for beam search,
-    which loops with a short context); ``0`` always uses the full context.
-
-    ``vocabulary`` lists names and terms to steer the decoding toward (a sequence, or
-    one string of terms separated by commas or lines; see :mod:`livewhisper.vocabulary`):
-    the decode's initial prompt becomes a sentence listing them, followed by
-    ``initial_prompt`` (or the stream's history), both fitted into Whisper's prompt.
-
-    Raises :class:`DecodeOptionsError` for a value out of range or an unknown language.
-    Building options loads nothing: whisper.cpp is loaded by the :class:`Engine`.
-
-    Example: ``DecodeOptions(language="en", vocabulary=("Siobhan Okonkwo", "Zyntrix"))``.
-    """
-
-    language: str | None = None
-    translate: bool = False
-    initial_prompt: str = ""
-    vocabulary: tuple[str, ...] = ()
-    beam_size: int = 1
-    temperature: float = 0.0
-    temperature_increment: float = 0.2
-    logprob_threshold: float = -1.0
-    entropy_threshold: float = 2.4
-    no_speech_threshold: float = 0.6
-    audio_ctx: int | None = None
-    suppress_non_speech: bool = True
-    max_tokens: int = 0
-    single_segment: bool = False
-
-    def __post_init__(self) -> None:
-        if self.beam_size < 1 or self.beam_size > 16:
-            raise DecodeOptionsError(f"beam_size must be 1 to 16, not {self.beam_size}")
-        if not 0.0 <= self.temperature <= 1.0:
-            raise DecodeOptionsError(f"temperature must be within 0..1, not {self.temperature}")
-        if self.temperature_increment < 0:
-            raise DecodeOptionsError("temperature_increment must not be negative")
-        if self.audio_ctx is not None and not 0 <= self.audio_ctx <= MAX_AUDIO_CTX:
-            raise DecodeOptionsError(f"audio_ctx must be within 0..{MAX_AUDIO_CTX}")
-        # From the table, not from whisper.cpp: options are plain data, and building them
-        # must not load the native library (nor register its exit hooks).
-        object.__setattr__(self, "language", language_code(self.language))
-        try:
-            object.__setattr__(self, "vocabulary", vocabulary_terms(self.vocabulary))
-        except ConfigError as exc:
-            raise DecodeOptionsError(str(exc)) from None
 
 
 class SpeechModel(Protocol):
@@ -145,37 +84,6 @@ class SpeechModel(Protocol):
     def close(self) -> None:
         """Release what the model holds."""
         ...
-
-
-def check_options(options: DecodeOptions, model_name: str, multilingual: bool) -> str | None:
-    """The language to decode with, or :class:`DecodeOptionsError` if the model cannot.
-
-    English-only models neither translate nor decode other languages; check up front,
-    before a stream starts, rather than once per utterance on a worker thread.
-
-    Example: ``check_options(DecodeOptions(language="es"), "tiny.en", False)`` raises.
-    """
-    if multilingual:
-        return options.language
-    if options.language not in (None, "en"):
-        raise DecodeOptionsError(
-            f"{model_name} is an English-only model and cannot decode language "
-            f"{options.language!r}; use a multilingual model such as 'base-q8_0'"
-        )
-    if options.translate:
-        raise DecodeOptionsError(f"{model_name} is English-only: it cannot translate")
-    return "en"
-
-
-def audio_ctx_for(
-    seconds: float, floor: int = AUDIO_CTX_FLOOR, margin: int = AUDIO_CTX_MARGIN
-) -> int:
-    """The encoder context that covers ``seconds`` of audio plus ``margin``, at least ``floor``.
-
-    Example: ``audio_ctx_for(2.0)`` is 768; ``audio_ctx_for(2.0, floor=256, margin=256)`` 384.
-    """
-    needed = math.ceil(seconds * MAX_AUDIO_CTX / 30.0) + margin
-    return min(MAX_AUDIO_CTX, max(floor, -(-needed // 32) * 32))
 
 
 @dataclass
