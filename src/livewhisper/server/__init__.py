@@ -6,14 +6,9 @@ One port serves the caption page (``/``), audio sessions (``/v1/listen``), capti
 and the API are described in ``docs/protocol.md``. Needs the ``server`` extra
 (Starlette, uvicorn, python-multipart, websockets).
 
-Modules: :mod:`~livewhisper.server.pool` (the model workers sessions and file jobs share),
-:mod:`~livewhisper.server.sessions` (per-connection logic), :mod:`~livewhisper.server.app`
-(the server's life cycle, under uvicorn), :mod:`~livewhisper.server.web` (the routes,
-and the one table from domain errors to HTTP), :mod:`~livewhisper.server.access` (Host,
-Origin and token checks, as middleware), :mod:`~livewhisper.server.uploads` (form
-checks), :mod:`~livewhisper.server.catalog` (models and languages offered),
-:mod:`~livewhisper.server.jobs` (file jobs and their progress),
-:mod:`~livewhisper.server.errors` (what the domain refuses), ``static/`` (the page).
+Modules: ``app`` (life cycle), ``web`` (routes; domain errors to HTTP), ``access``
+(Host, Origin, token), ``sessions`` (per connection), ``pool`` (model workers),
+``jobs``, ``uploads``, ``catalog`` and ``errors`` (the file API), ``static/`` (the page).
 
 Example::
 

@@ -1,11 +1,8 @@
 """The caption server: one port, one ASGI application, served by uvicorn.
 
 :class:`CaptionServer` owns what the routes share (the model pool, the caption hub, the
-file jobs, the microphone session) and runs :func:`~livewhisper.server.web.create_app`
-under uvicorn with its websockets-based (sans-I/O) WebSocket implementation: the page,
-``/v1/listen`` and ``/v1/captions`` (protocol 1, ``docs/protocol.md``), ``/healthz``,
-``/v1/info`` and OpenAI's ``/v1/models`` and ``/v1/audio/...``, all on ``config.port``.
-:class:`ServerThread` runs it on a thread of its own.
+file jobs, the microphone session) and serves :func:`~livewhisper.server.web.create_app`
+with uvicorn on ``config.port``; :class:`ServerThread` runs it on a thread of its own.
 
 Example::
 
@@ -79,11 +76,11 @@ _SPARE_CONNECTIONS = 64
 
 
 class CaptionServer:
-    """The live caption server (see the module docstring for its routes).
+    """The live caption server (routes: :mod:`~livewhisper.server.web`).
 
-    :meth:`start` loads the models (in a thread: it may take a while the first time),
-    opens the microphone session if asked, and listens; :meth:`close` stops everything.
-    ``pool`` lets several servers or tests share loaded workers (the caller then owns it).
+    :meth:`start` loads the models, opens the microphone session if asked, and listens;
+    :meth:`close` stops everything. ``pool`` lets several servers or tests share loaded
+    workers (the caller then owns it). Raises :class:`ConfigError` for a port in use.
 
     Example::
 
@@ -136,10 +133,10 @@ class CaptionServer:
         """Load the models, open the microphone if configured, and start listening."""
         if self._own_pool:
             await asyncio.to_thread(self.pool.start)
-        self._check_language()
+        language = self._check_language()
         try:
             if self.config.mic:
-                await self._start_mic()
+                await self._start_mic(language)
             self.jobs = JobRegistry(
                 self.pool,
                 max_running=self.config.max_jobs,
@@ -182,9 +179,8 @@ class CaptionServer:
         return self
 
     async def close(self, timeout: float = 3.0) -> None:
-        """Tell every connection ``shutting_down`` and close it (1001), stop the microphone,
-        cancel the file jobs, release the workers. Connections still open after
-        ``timeout`` s are cut."""
+        """Tell every connection ``shutting_down`` and close it (1001), stop the microphone
+        and the file jobs, release the workers; connections open after ``timeout`` s are cut."""
         self.closing = True  # from now on new requests get 503
         goodbye = encode(ErrorMessage(ErrorCode.SHUTTING_DOWN.value, "the server is stopping"))
         for outbox in self._outboxes:
@@ -365,7 +361,7 @@ class CaptionServer:
             self._no_connections.set()
 
     # -- the microphone --------------------------------------------------------------
-    async def _start_mic(self) -> None:
+    async def _start_mic(self, language: str | None) -> None:
         loop = asyncio.get_running_loop()
 
         def publish(event: Event) -> None:
@@ -375,9 +371,6 @@ class CaptionServer:
         def failed(exc: BaseException) -> None:
             log.error("microphone session: %s", exc)
 
-        language = self.config.language
-        if not self.pool.multilingual():
-            language = "en"
         dictation = Dictation(
             self.pool.engine(),
             source=Microphone(self.config.mic_device),
@@ -388,6 +381,14 @@ class CaptionServer:
         )
         await asyncio.to_thread(dictation.start)  # opening a device can take a second
         self._mic = dictation
+
+    def _check_language(self) -> str | None:
+        """The language of ``--language`` as the default model takes it; ConfigError if not."""
+        try:
+            options = DecodeOptions(language=self.config.language)
+            return check_options(options, self.pool.default_model, self.pool.multilingual())
+        except DecodeOptionsError as exc:
+            raise ConfigError(str(exc)) from None
 
     async def _stop_resources(self) -> None:
         server, self._uvicorn = self._uvicorn, None
@@ -406,13 +407,6 @@ class CaptionServer:
             await asyncio.to_thread(mic.stop, 2.0)
         if self._own_pool:
             await asyncio.to_thread(self.pool.close)
-
-    def _check_language(self) -> None:
-        try:
-            options = DecodeOptions(language=self.config.language)
-            check_options(options, self.pool.default_model, self.pool.multilingual())
-        except DecodeOptionsError as exc:
-            raise ConfigError(str(exc)) from None
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -443,10 +437,9 @@ async def _refuse(connection: Connection, code: ErrorCode, message: str) -> None
 
 
 class ServerThread:
-    """A :class:`CaptionServer` on its own event loop in a background thread.
-
-    For programs that are not asyncio (and for tests): :meth:`start` returns once the
-    server listens, or raises its startup error; :meth:`stop` shuts it down.
+    """A :class:`CaptionServer` on its own event loop in a background thread, for programs
+    that are not asyncio: :meth:`start` returns once it listens, or raises its startup
+    error; :meth:`stop` shuts it down.
 
     Example::
 

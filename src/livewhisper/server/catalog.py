@@ -1,11 +1,9 @@
 """What the transcription API offers: the served models, their speed, languages.
 
-:class:`ModelCatalog` lists the models a file may be transcribed with: those the server
-was started with (``--model``), and no other, whatever else this machine holds: a client
-cannot make the server convert or load a model nobody chose to serve. Each comes with
-its file size and, once a file has been transcribed with it, the speed measured then
+:class:`ModelCatalog` lists the models the server was started with (``--model``) and
+no other: a client cannot make the server load a model nobody chose to serve. Each
+comes with its file size and the speed last measured on a file
 (:attr:`JobRegistry.speeds <livewhisper.server.jobs.JobRegistry.speeds>`).
-:func:`language_name` names Whisper's languages as OpenAI's ``verbose_json`` reports them.
 
 Example::
 
@@ -18,8 +16,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from livewhisper.errors import ModelError, UnknownModelError
@@ -69,13 +66,7 @@ class ModelEntry:
 
     def to_dict(self) -> dict[str, Any]:
         """The entry for ``/v1/info`` and ``/v1/models``."""
-        return {
-            "name": self.name,
-            "size_bytes": self.size_bytes,
-            "multilingual": self.multilingual,
-            "status": self.status,
-            "speed": self.speed,
-        }
+        return asdict(self)
 
 
 def _canonical(name: str) -> str:
@@ -107,16 +98,9 @@ class ModelCatalog:
         entries = []
         for name in self.pool.models:
             path = self.pool.engine(name).path  # a handle only: loads nothing
-            canonical = _canonical(name)
-            entries.append(
-                ModelEntry(
-                    name,
-                    _size(path),
-                    self.pool.multilingual(name),
-                    "loaded",
-                    self.speeds.get(name, self.speeds.get(canonical)),
-                )
-            )
+            size = path.stat().st_size if path.is_file() else None
+            speed = self.speeds.get(name, self.speeds.get(_canonical(name)))
+            entries.append(ModelEntry(name, size, self.pool.multilingual(name), "loaded", speed))
         return entries
 
     def find(self, requested: str | None) -> ModelEntry:
@@ -138,10 +122,3 @@ class ModelCatalog:
             f"model {name!r} is not served here; this server offers {offered} "
             "(the models it was started with, `serve --model`)"
         )
-
-
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return None

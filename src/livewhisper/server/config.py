@@ -18,6 +18,17 @@ from livewhisper.server.pacing import PaceLimits
 
 __all__ = ["ServerConfig", "is_loopback"]
 
+# Settings that are counts (at least 1; None: the default) and durations (seconds > 0).
+_COUNTS = (
+    "max_sessions", "max_listeners", "max_queued_finals", "max_jobs", "max_upload_bytes",
+    "max_uploads_per_client", "max_output_bytes", "workers", "threads",
+    "max_sessions_per_client",
+)  # fmt: skip
+_SECONDS = (
+    "idle_timeout", "body_timeout", "request_timeout", "max_ahead", "max_upload_seconds",
+    "max_session_seconds", "max_pings_per_second",
+)  # fmt: skip
+
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``).
@@ -116,39 +127,20 @@ class ServerConfig:
             raise ConfigError("the server needs at least one model")
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port must be within 0..65535, not {self.port}")
-        if not math.isfinite(self.max_upload_seconds) or self.max_upload_seconds <= 0:
-            raise ConfigError("max_upload_seconds must be a positive number of seconds")
         if self.max_waiting_jobs < 0:
             raise ConfigError("max_waiting_jobs must not be negative")
-        for name in (
-            "max_sessions",
-            "max_listeners",
-            "max_queued_finals",
-            "max_jobs",
-            "max_uploads_per_client",
-            "max_output_bytes",
-        ):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1")
-        for name in ("workers", "threads", "max_sessions_per_client"):
+        for name in _COUNTS:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} must be at least 1")
-        if self.max_upload_bytes < 1:
-            raise ConfigError("max_upload_bytes must be at least 1")
-        for name in ("idle_timeout", "body_timeout", "request_timeout", "max_ahead"):
+        for name in _SECONDS:
             value = getattr(self, name)
-            if not math.isfinite(value) or value <= 0:
-                raise ConfigError(f"{name} must be a positive number of seconds")
-        if not math.isfinite(self.max_pings_per_second) or self.max_pings_per_second <= 0:
-            raise ConfigError("max_pings_per_second must be a positive number")
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive number")
         if not 0.0 <= self.min_audio_rate <= 1.0:
             raise ConfigError(
                 "min_audio_rate must be from 0 to 1 (seconds of audio per second; 0 disables it)"
             )
-        length = self.max_session_seconds
-        if length is not None and not (math.isfinite(length) and length > 0):
-            raise ConfigError("max_session_seconds must be a positive number of seconds, or None")
         if self.token is not None and not self.token.strip():
             raise ConfigError("the token must not be empty")
         if not is_loopback(self.host) and self.token is None:

@@ -1,8 +1,8 @@
 """What the server's domain refuses, in its own words: no HTTP status in sight.
 
-The file API's web layer (:mod:`~livewhisper.server.web`) maps these, and the library's
-own errors (:class:`~livewhisper.errors.AudioError`, model errors), to HTTP statuses and
-OpenAI's error bodies in one table.
+The web layer (:mod:`~livewhisper.server.web`) maps these, and the library's own errors
+(:class:`~livewhisper.errors.AudioError`, model errors), to HTTP statuses and OpenAI's
+error bodies in one table.
 
 Example::
 
@@ -34,44 +34,29 @@ class InvalidRequest(LiveWhisperError):
 
 
 class NotAForm(InvalidRequest):
-    """An upload that is not ``multipart/form-data``, the one form the API reads.
-
-    Example: ``NotAForm("send the file as multipart/form-data, not application/json")``.
-    """
+    """An upload that is not ``multipart/form-data``, the one form the API reads."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="unsupported_media_type")
 
 
 class TooLarge(InvalidRequest):
-    """An upload over the server's size limit, noticed before it was read whole.
-
-    Example: ``TooLarge("the file is larger than 100 MB")``.
-    """
+    """An upload over the server's size limit, noticed before it was read whole."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, field="file", reason="file_too_large")
 
 
 class TooSlow(InvalidRequest):
-    """A request body that stopped arriving for longer than the server waits.
-
-    Example: ``TooSlow("no byte of the upload for 60 s")``.
-    """
+    """A request body that stopped arriving for longer than the server waits."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, reason="timeout")
 
 
 class Busy(LiveWhisperError):
-    """Every place is taken (transcription slots, connections): try again later.
-
-    Example: ``Busy("4 files are waiting, the most this server takes")``.
-    """
+    """Every place is taken (transcription slots, connections): try again later."""
 
 
 class ShuttingDown(LiveWhisperError):
-    """The server is stopping and takes nothing new.
-
-    Example: ``ShuttingDown("the server is stopping")``.
-    """
+    """The server is stopping and takes nothing new."""

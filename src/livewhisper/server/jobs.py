@@ -1,17 +1,12 @@
 """File transcription jobs: queued, run on the model pool beside live sessions, watched.
 
 A :class:`Job` transcribes one uploaded file with
-:func:`~livewhisper.filetranscribe.transcribe_file` on a job thread. Its decodes go to
-the server's :class:`~livewhisper.server.pool.ModelPool` through a *background* engine:
-one utterance at a time, each decode queued behind any live decode that waits, so a
-long file shares the workers with live captions instead of holding one for its whole
-length. :class:`JobRegistry` bounds the jobs running (``max_running``, each on its own
-thread) and waiting, and cancels them at shutdown.
-
-Progress is in seconds of the file: the file is cut into utterances once up front (the
-same cut ``transcribe_file`` makes), so after each decode the job knows how far into the
-file it is. The loop sees a job through :meth:`Job.updates` (for a progress stream) or
-:meth:`Job.wait` (for one response); all of a job's state changes on the event loop.
+:func:`~livewhisper.filetranscribe.transcribe_file` on a job thread, through a
+*background* engine of the :class:`~livewhisper.server.pool.ModelPool`: one utterance
+at a time, each decode behind any live one waiting. :class:`JobRegistry` bounds the jobs
+running and waiting, and cancels them at shutdown. The event loop sees a job through
+:meth:`Job.updates` (progress in seconds of the file, and segments) or :meth:`Job.wait`;
+all of a job's state changes on the event loop.
 
 Example::
 
@@ -37,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from livewhisper.audio.decode import SAMPLE_RATE, read_audio
-from livewhisper.errors import AudioError, DecodeCancelled, LiveWhisperError, UnknownModelError
+from livewhisper.errors import AudioError, DecodeCancelled, LiveWhisperError
 from livewhisper.events import Segment, Transcription
 from livewhisper.filetranscribe import transcribe_file
 from livewhisper.server.errors import Busy, InvalidRequest, ShuttingDown
@@ -67,11 +62,9 @@ class JobState(str, enum.Enum):
 
 @dataclass(frozen=True)
 class JobUpdate:
-    """What changed in a job: its state and progress, and the segments new since the
-    previous update; ``result`` once done, ``error`` once failed.
-
-    ``progress`` is ``processed / duration``; ``ahead`` counts the jobs queued before
-    this one.
+    """A job's state and progress (``processed / duration``), the jobs that start before
+    it (``ahead``), the segments new since the previous update; ``result`` once done,
+    ``error`` once failed.
 
     Example: ``JobUpdate(JobState.TRANSCRIBING, 0.4, 12.0, 30.0, 0, (segment,))``.
     """
@@ -87,11 +80,9 @@ class JobUpdate:
 
 
 class Job:
-    """One file being transcribed; made by :meth:`JobRegistry.submit`.
-
-    ``id`` is random and unguessable. State lives on the event loop; the job thread
-    reports to it. One consumer at a time reads :meth:`updates` (the request that
-    submitted the job); anyone may :meth:`wait` for the result or :meth:`cancel`.
+    """One file being transcribed (made by :meth:`JobRegistry.submit`; ``id`` is
+    unguessable). One consumer reads :meth:`updates`; anyone may :meth:`wait` or
+    :meth:`cancel`.
 
     Example::
 
@@ -177,13 +168,12 @@ class Job:
             self.segments.append(segment)
         for name, value in changes.items():
             setattr(self, name, value)
-        if changes.get("state") == JobState.PREPARING:
-            self._registry._started()
+        if changes.get("state") == JobState.PREPARING:  # one fewer ahead of the queued
+            for job in self._registry._jobs.values():
+                if job.state == JobState.QUEUED:
+                    job._changed.set()
         if self.state.over:
             self._over.set()
-        self._changed.set()
-
-    def _notify(self) -> None:
         self._changed.set()
 
     # -- on the job thread ---------------------------------------------------------------
@@ -197,8 +187,6 @@ class Job:
             if self._cancel.is_set():
                 raise DecodeCancelled("the job was cancelled before it started")
             self._post(state=JobState.PREPARING)
-            if not pool.serves(request.model):  # the catalog offers served models only
-                raise UnknownModelError(f"model {request.model!r} is not served here")
             audio = read_audio(request.file.file, max_seconds=max_seconds, cancel=self._cancel)
             with self._engine_lock:
                 if self._cancel.is_set():
@@ -237,14 +225,12 @@ class Job:
 
 
 class JobRegistry:
-    """The file jobs of one server: at most ``max_running`` at once, each on its own
-    named thread, and ``max_waiting`` queued behind them; at most ``max_per_client`` of
-    them (running or queued) from one client address.
+    """The file jobs of one server: at most ``max_running`` at once (each on a thread),
+    ``max_waiting`` queued, ``max_per_client`` (running or queued) per client address.
 
-    A thread that comes free takes the queued job of the client served least recently
-    (round robin over clients, in order of arrival within one), so one client's queue of
-    files never holds back another's. Create it on the event loop that will watch the
-    jobs. ``max_seconds`` caps the audio length once decoded (headers may lie).
+    A thread that comes free takes the queued job of the client served least recently,
+    so one client's files never hold back another's. Create it on the event loop that
+    watches the jobs. ``max_seconds`` caps the decoded audio's length (headers may lie).
 
     Example::
 
@@ -294,24 +280,36 @@ class JobRegistry:
 
     def has_room(self, client: str | None = None) -> bool:
         """Whether :meth:`submit` would take one more job now (from ``client``)."""
-        if self._closed or len(self._jobs) >= self.max_running + self.max_waiting:
+        try:
+            self.check_room(client)
+        except (Busy, ShuttingDown):
             return False
-        return client is None or self._room_for(client)
+        return True
 
-    def _room_for(self, client: str) -> bool:
-        if self.max_per_client is None:
-            return True
-        return sum(1 for job in self._jobs.values() if job.client == client) < self.max_per_client
+    def check_room(self, client: str | None = None) -> None:
+        """Raise :class:`~livewhisper.server.errors.Busy` (or ``ShuttingDown``) unless
+        :meth:`submit` would take one more job now (from ``client``, if given)."""
+        if self._closed:
+            raise ShuttingDown("the server is stopping")
+        if len(self._jobs) >= self.max_running + self.max_waiting:
+            raise Busy(
+                f"{len(self._jobs)} files are being transcribed or waiting, the most this "
+                "server takes: try again in a few minutes"
+            )
+        mine = sum(1 for job in self._jobs.values() if job.client == client)
+        if client is not None and self.max_per_client is not None and mine >= self.max_per_client:
+            raise Busy(
+                f"this address has {self.max_per_client} files being transcribed or waiting, "
+                "the most one client may have: try again when one is done"
+            )
 
     def ahead(self, job: Job) -> int:
         """How many queued jobs will start before ``job`` (round robin over clients)."""
         with self._queue_lock:
             queue, last = list(self._queue), dict(self._last_start)
-        if job not in queue:
-            return 0
         now = time.monotonic()
         for count in range(len(queue)):
-            following = min(queue, key=lambda j: (last.get(j.client, -1.0), j.created))
+            following = _fairest(queue, last)
             if following is job:
                 return count
             queue.remove(following)
@@ -326,18 +324,7 @@ class JobRegistry:
         :class:`~livewhisper.server.errors.Busy` when the queue is full,
         :class:`~livewhisper.server.errors.ShuttingDown` once closing.
         """
-        if self._closed:
-            raise ShuttingDown("the server is stopping")
-        if not self.has_room():
-            raise Busy(
-                f"{len(self._jobs)} files are being transcribed or waiting, the most this "
-                "server takes: try again in a few minutes"
-            )
-        if not self._room_for(client):
-            raise Busy(
-                f"this address has {self.max_per_client} files being transcribed or waiting, "
-                "the most one client may have: try again when one is done"
-            )
+        self.check_room(client)
         job = Job(self, request, duration, client)
         with self._queue_lock:
             self._queue.append(job)
@@ -371,7 +358,7 @@ class JobRegistry:
         with self._queue_lock:
             if not self._queue:
                 return None
-            job = min(self._queue, key=lambda j: (self._last_start.get(j.client, -1.0), j.created))
+            job = _fairest(self._queue, self._last_start)
             self._queue.remove(job)
             self._last_start[job.client] = time.monotonic()
         job._run(self.pool, self.max_seconds)
@@ -384,12 +371,6 @@ class JobRegistry:
             if job is not None:
                 self._finished(job)
 
-    def _started(self) -> None:
-        # One fewer job ahead of each queued one: tell them.
-        for job in self._jobs.values():
-            if job.state == JobState.QUEUED:
-                job._notify()
-
     def _finished(self, job: Job) -> None:
         self._jobs.pop(job.id, None)
         if not job.state.over:  # the thread never ran (shutdown): settle it here
@@ -397,3 +378,9 @@ class JobRegistry:
         with contextlib.suppress(OSError):
             job.request.file.file.close()
         log.info("job %s %s", job.id, job.state.value)
+
+
+def _fairest(queue: list[Job], last_start: dict[str, float]) -> Job:
+    """The queued job of the client whose last job started longest ago (first come first
+    within one client)."""
+    return min(queue, key=lambda job: (last_start.get(job.client, -1.0), job.created))

@@ -1,13 +1,11 @@
 """How fast a live session's audio may come: about real time, and not much slower.
 
-A session that sends audio faster than it is spoken would queue minutes of decoding and
-delay every other session's captions; one that sends almost nothing would hold a slot
-for free. :class:`AudioPace` keeps both in bounds, sans-I/O: it is told the seconds of
-audio each frame holds and the clock's reading, and answers how long to wait before the
-next frame is read (a client may run ``max_ahead`` seconds ahead of real time; beyond
-that it is *throttled*: the server reads no further until the audio is due, so TCP holds
-the rest back, and nothing is lost) and whether the session must end (too little audio,
-too long).
+Audio sent faster than spoken would queue minutes of decoding ahead of every other
+session; a session sending almost nothing would hold a slot for free. :class:`AudioPace`
+(sans-I/O: told each frame's seconds of audio and the clock) says how long to wait
+before reading the next frame (beyond ``max_ahead`` s ahead of real time the server
+reads nothing until the audio is due: TCP holds the rest back, nothing is lost) and
+whether the session must end (too little audio, too long).
 
 Example::
 

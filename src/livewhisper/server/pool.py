@@ -1,28 +1,16 @@
 """A bounded pool of model workers that every session of the server shares.
 
-Each worker is one thread that owns one whisper.cpp context per served model, loaded
-once at start and used by that thread only. Sessions do not own workers: a session's
+Each worker is a thread owning one whisper.cpp context per served model, loaded at
+start and used by that thread only (an :class:`~livewhisper.engine.Engine` would make a
+context per calling thread, and every session's transcriber is a new thread). A session's
 :class:`~livewhisper.dictation.Dictation` gets a :class:`PooledEngine`, whose
-``transcribe`` hands the chunk to the pool and waits for whichever worker is free. So
-memory is fixed by the number of workers, an idle session costs no context, and more
-sessions than workers simply queue (each session has at most one decode waiting, because
-its transcriber waits for the result).
+``transcribe`` queues the chunk and waits for a free worker: memory is fixed by the
+number of workers, and more sessions than workers queue.
 
-Live sessions come first: file transcription jobs decode through *background* engines
-(``pool.engine(model, background=True)``), whose requests a free worker takes only when no
-live decode is waiting. A job decodes one utterance at a time, so it holds at most one
-worker at any moment and a live decode waits for at most the utterance in progress.
-Among live sessions, one whose client sends audio ahead of real time (its engine's
-:attr:`PooledEngine.ahead` set by the session) waits for the others: its backlog is its
-own doing, and must not delay the finals of sessions that keep time.
-Models besides those the pool was made with can be added while it runs
-(:meth:`ModelPool.add_model`): each worker loads one on the first decode that needs it and
-frees it after :data:`ON_DEMAND_IDLE` seconds without use.
-
-Why not a pool of :class:`~livewhisper.engine.Engine` objects lent to sessions? An
-``Engine`` makes a context for each thread that calls it and keeps it until closed;
-every session's transcriber is a new thread, so every session would leave one more
-context behind.
+The queue serves live decodes first; then those of sessions whose client sends ahead of
+real time (:attr:`PooledEngine.ahead`: their backlog is their own doing), on all workers
+but one at most; then *background* ones (file jobs, one utterance at a time, so a live
+decode waits for at most the utterance in progress).
 
 Example::
 
@@ -36,7 +24,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import logging
 import os
 import threading
 import time
@@ -56,20 +43,12 @@ from livewhisper.models.resolve import resolve
 
 __all__ = ["ModelPool", "PoolStats", "PooledEngine", "default_workers"]
 
-log = logging.getLogger("livewhisper.server")
-
 # Long enough for a 30 s chunk of a large model on a slow CPU behind a queue of others; a
 # decode that takes longer than this is stuck, and the session should hear about it.
 DECODE_TIMEOUT = 300.0
 _POLL = 0.5
-
-ON_DEMAND_IDLE = 120.0
-"""Seconds a worker keeps a model added with :meth:`ModelPool.add_model` after its last use."""
-
-# Queue priorities: lower first. Within a priority, requests keep their order.
-_LIVE = 0
-_AHEAD = 1  # a live session whose client sends faster than real time
-_BACKGROUND = 2
+# Queue priorities, first served first: live, live ahead of real time, background.
+_LIVE, _AHEAD, _BACKGROUND = 0, 1, 2
 
 
 def default_workers(max_sessions: int, cpus: int | None = None) -> tuple[int, int]:
@@ -96,12 +75,12 @@ class _Request:
     options: DecodeOptions
     cancel: threading.Event
     future: concurrent.futures.Future[Transcription]
-    priority: int = 0  # _LIVE
+    priority: int = _LIVE
 
 
 @dataclass(frozen=True)
 class PoolStats:
-    """What the pool is doing: workers, those decoding now, decodes waiting, decodes done.
+    """Workers, those decoding now, decodes waiting.
 
     Example: ``pool.stats.busy == pool.stats.workers`` means every worker is decoding.
     """
@@ -109,7 +88,6 @@ class PoolStats:
     workers: int
     busy: int
     waiting: int
-    decodes: int
 
 
 @dataclass(frozen=True)
@@ -117,12 +95,6 @@ class _ModelInfo:
     path: Path
     multilingual: bool
     encoder_layers: int
-    on_demand: bool = False
-
-    @classmethod
-    def read(cls, path: Path, *, on_demand: bool = False) -> _ModelInfo:
-        hparams = read_ggml(path).hparams
-        return cls(path, hparams.multilingual, hparams.n_audio_layer, on_demand)
 
 
 class ModelPool:
@@ -131,7 +103,7 @@ class ModelPool:
     ``models`` are names or paths; the first is the default. :meth:`start` resolves and
     loads them all (raising the first error, so a bad model fails at startup rather than
     in a session); ``threads`` is the CPU threads of each decode (see
-    :func:`default_workers`).
+    :func:`default_workers`). Raises :class:`ConfigError` for no model or a count below 1.
 
     Example::
 
@@ -149,10 +121,9 @@ class ModelPool:
     ) -> None:
         if not models:
             raise ConfigError("the pool needs at least one model")
-        if workers < 1:
-            raise ConfigError(f"workers must be at least 1, not {workers}")
-        if threads is not None and threads < 1:
-            raise ConfigError(f"threads must be at least 1, not {threads}")
+        for name, count in (("workers", workers), ("threads", threads or 1)):
+            if count < 1:
+                raise ConfigError(f"{name} must be at least 1, not {count}")
         self.models: tuple[str, ...] = tuple(dict.fromkeys(str(m) for m in models))
         self.workers = workers
         self.threads = threads or default_workers(workers)[1]
@@ -167,7 +138,6 @@ class ModelPool:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._busy = 0
-        self._decodes = 0
         self._started = False
 
     @property
@@ -189,7 +159,8 @@ class ModelPool:
         self._started = True
         for name in self.models:
             path = resolve(name)
-            self._info[name] = _ModelInfo.read(path)
+            hparams = read_ggml(path).hparams
+            self._info[name] = _ModelInfo(path, hparams.multilingual, hparams.n_audio_layer)
         for index in range(self.workers):
             thread = threading.Thread(
                 target=self._work, name=f"livewhisper-model-{index}", daemon=True
@@ -213,41 +184,17 @@ class ModelPool:
         :class:`ConfigError` if ``model`` is not one the pool serves.
         """
         name = model or self.default_model
-        info = self._model_info(name)
-        return PooledEngine(self, name, info, background=background)
-
-    def add_model(self, model: str) -> None:
-        """Serve ``model`` too, from now on, without loading it yet.
-
-        Resolves it first (converting a bundled model may take a while: call this off the
-        event loop). Each worker loads it on the first decode that asks for it and frees
-        it after :data:`ON_DEMAND_IDLE` seconds without use, so a model picked once for a
-        file does not hold memory for good. A model the pool already serves is left as is.
-
-        Example::
-
-            pool.add_model("base-q8_0")
-            engine = pool.engine("base-q8_0", background=True)
-        """
-        if model in self._info:
-            return
-        path = resolve(model)
-        info = _ModelInfo.read(path, on_demand=True)
-        with self._lock:
-            self._info.setdefault(model, info)
+        return PooledEngine(self, name, self._model_info(name), background=background)
 
     def serves(self, model: str) -> bool:
-        """Whether ``model`` can be decoded now (started with it, or added).
-
-        Example: ``pool.serves("tiny.en-q8_0")``.
-        """
+        """Whether ``model`` is one this pool decodes. Example: ``pool.serves("tiny.en-q8_0")``."""
         return model in self._info
 
     @property
     def stats(self) -> PoolStats:
         """A snapshot of the workers' load."""
         with self._lock:
-            return PoolStats(self.workers, self._busy, len(self._requests), self._decodes)
+            return PoolStats(self.workers, self._busy, len(self._requests))
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the workers after their current decode; cancel decodes still waiting."""
@@ -264,7 +211,6 @@ class ModelPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- used by PooledEngine ----------------------------------------------------------
     def submit(
         self,
         model: str,
@@ -275,24 +221,22 @@ class ModelPool:
         background: bool = False,
         ahead: bool = False,
     ) -> concurrent.futures.Future[Transcription]:
-        """Queue one decode; the future holds its result or its exception.
+        """Queue one decode (for :class:`PooledEngine`); the future holds its result or
+        its exception.
 
         Setting ``cancel`` skips the decode if it has not started, and stops it early
-        (:class:`~livewhisper.errors.DecodeCancelled`) if it has. A ``background`` decode
-        starts only when no live one is waiting; an ``ahead`` one (a session whose client
-        runs ahead of real time) only when no live one of a session keeping time is.
+        (:class:`~livewhisper.errors.DecodeCancelled`) if it has. ``background`` and
+        ``ahead`` set its place in the queue (see the module docstring).
         """
         future: concurrent.futures.Future[Transcription] = concurrent.futures.Future()
         if self._closed.is_set() or not self._started:
             future.set_exception(LiveWhisperError("the model pool is not running"))
             return future
         priority = _BACKGROUND if background else _AHEAD if ahead else _LIVE
-        request = _Request(model, audio, options, cancel, future, priority)
-        if not self._requests.put(request):
+        if not self._requests.put(_Request(model, audio, options, cancel, future, priority)):
             future.set_exception(LiveWhisperError("the model pool's queue is full"))
         return future
 
-    # -- internals ---------------------------------------------------------------------
     def _model_info(self, name: str) -> _ModelInfo:
         info = self._info.get(name)
         if info is None:
@@ -308,48 +252,19 @@ class ModelPool:
                 engines[name] = Engine(self._info[name].path, threads=self.threads)
         except BaseException as exc:
             self._load_errors.append(exc)
+        finally:
             self._loaded.release()
-            for engine in engines.values():
-                engine.close()
-            return
-        self._loaded.release()
-        last_used: dict[str, float] = {}
         try:
-            while not self._closed.is_set():
+            while not self._load_errors and not self._closed.is_set():
                 request = self._requests.get(timeout=_POLL)
-                if request is None:
-                    self._unload_idle(engines, last_used)
-                    continue
-                try:
-                    if request.model not in engines:
-                        loaded = self._load_on_demand(request)
-                        if loaded is None:
-                            continue
-                        engines[request.model] = loaded
-                    self._run(engines[request.model], request)
-                finally:
-                    self._requests.done(request)
-                if self._info[request.model].on_demand:
-                    last_used[request.model] = time.monotonic()
-                self._unload_idle(engines, last_used)
+                if request is not None:
+                    try:
+                        self._run(engines[request.model], request)
+                    finally:
+                        self._requests.done(request)
         finally:
             for engine in engines.values():
                 engine.close()
-
-    def _load_on_demand(self, request: _Request) -> Engine | None:
-        """A context for a model added while running, made on this worker's thread."""
-        try:
-            return Engine(self._info[request.model].path, threads=self.threads)
-        except BaseException as exc:
-            if request.future.set_running_or_notify_cancel():
-                request.future.set_exception(exc)
-            return None
-
-    def _unload_idle(self, engines: dict[str, Engine], last_used: dict[str, float]) -> None:
-        now = time.monotonic()
-        for name in [n for n, t in last_used.items() if now - t > ON_DEMAND_IDLE]:
-            engines.pop(name).close()
-            del last_used[name]
 
     def _run(self, engine: Engine, request: _Request) -> None:
         if not request.future.set_running_or_notify_cancel():
@@ -369,7 +284,6 @@ class ModelPool:
         finally:
             with self._lock:
                 self._busy -= 1
-                self._decodes += 1
 
     def _cancel_waiting(self) -> None:
         for request in self._requests.drain():
@@ -377,22 +291,18 @@ class ModelPool:
 
 
 class _DecodeQueue:
-    """Waiting decodes: live first, then those of sessions ahead of real time, then
-    background ones; in order of arrival within each. At most ``ahead_limit`` ahead
-    decodes run at once (all workers but one), so a session keeping time always finds a
-    worker soon, however many clients send faster than real time."""
+    """Waiting decodes by priority, in order of arrival within each; at most
+    ``ahead_limit`` decodes of sessions ahead of real time run at once."""
 
     def __init__(self, ahead_limit: int, maxsize: int) -> None:
         self.ahead_limit = ahead_limit
         self.maxsize = maxsize
-        self._waiting: dict[int, collections.deque[_Request]] = {
-            priority: collections.deque() for priority in (_LIVE, _AHEAD, _BACKGROUND)
-        }
+        self._waiting = [collections.deque[_Request]() for _ in (_LIVE, _AHEAD, _BACKGROUND)]
         self._ahead_running = 0
         self._changed = threading.Condition()
 
     def __len__(self) -> int:
-        return sum(len(waiting) for waiting in self._waiting.values())
+        return sum(len(waiting) for waiting in self._waiting)
 
     def put(self, request: _Request) -> bool:
         """Queue ``request``; False if ``maxsize`` already wait."""
@@ -418,30 +328,27 @@ class _DecodeQueue:
     def drain(self) -> list[_Request]:
         """Every waiting request, removed."""
         with self._changed:
-            requests = [r for waiting in self._waiting.values() for r in waiting]
-            for waiting in self._waiting.values():
+            requests = [r for waiting in self._waiting for r in waiting]
+            for waiting in self._waiting:
                 waiting.clear()
             return requests
 
     def _take(self) -> _Request | None:
-        if self._waiting[_LIVE]:
-            return self._waiting[_LIVE].popleft()
-        if self._waiting[_AHEAD] and self._ahead_running < self.ahead_limit:
+        live, ahead, background = self._waiting
+        if live:
+            return live.popleft()
+        if ahead and self._ahead_running < self.ahead_limit:
             self._ahead_running += 1
-            return self._waiting[_AHEAD].popleft()
-        if self._waiting[_BACKGROUND]:
-            return self._waiting[_BACKGROUND].popleft()
-        return None
+            return ahead.popleft()
+        return background.popleft() if background else None
 
 
 class PooledEngine:
     """The :class:`~livewhisper.engine.SpeechModel` a session hands its ``Dictation``.
 
-    It loads nothing itself: :meth:`transcribe` runs on a free worker of its
-    :class:`ModelPool` and blocks the calling thread (the session's transcriber) until
-    the result is in. :meth:`close` cancels the decodes of this session still waiting and
-    makes later calls fail at once, so a session that ends costs the workers nothing more;
-    the decode it is running, if any, stops early.
+    :meth:`transcribe` runs on a free worker of the pool and blocks the calling thread
+    (the session's transcriber) until the result is in; :meth:`close` cancels this
+    handle's decodes and makes later calls fail at once.
 
     Example::
 
@@ -451,12 +358,7 @@ class PooledEngine:
     """
 
     def __init__(
-        self,
-        pool: ModelPool,
-        model: str,
-        info: _ModelInfo,
-        *,
-        background: bool = False,
+        self, pool: ModelPool, model: str, info: _ModelInfo, *, background: bool = False
     ) -> None:
         self.path = info.path
         self.model_name = model

@@ -1,16 +1,12 @@
 """What happens on each connection: audio sessions, caption listeners, and their outboxes.
 
-* :class:`Outbox`: the messages waiting for one connection. Queuing never waits, so a
-  slow reader never holds anyone up: a newer partial replaces an older one of the same
-  session, a final discards the partials before it, and a connection that falls
-  ``max_queued`` finals behind is dropped.
-* :class:`CaptionHub`: the ``/v1/captions`` listeners; :meth:`CaptionHub.publish`
-  encodes an event once and queues it for each of them.
-* :class:`ListenSession`: one ``/v1/listen`` connection driving one
-  :class:`~livewhisper.dictation.Dictation` with ``source="push"``. Frames go through
-  :class:`~livewhisper.protocol.ListenProtocol`; events come back from the
-  dictation's threads through its async iterator (which crosses into the event loop with
-  ``call_soon_threadsafe``).
+* :class:`Outbox`: the messages waiting for one connection. Queuing never waits: a newer
+  partial replaces an older one of the same session, a final discards the partials
+  before it, and a connection that falls ``max_queued`` finals behind is dropped.
+* :class:`CaptionHub`: the ``/v1/captions`` listeners; an event is encoded once for all.
+* :class:`ListenSession`: one ``/v1/listen`` connection driving one push
+  :class:`~livewhisper.dictation.Dictation` through
+  :class:`~livewhisper.protocol.ListenProtocol`.
 
 Example::
 
@@ -34,7 +30,7 @@ from livewhisper.audio.sources import PushSource
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions, check_options
 from livewhisper.errors import ConfigError, DecodeOptionsError, LiveWhisperError
-from livewhisper.events import Event, Partial, Status
+from livewhisper.events import Event, Final, Partial, Status
 from livewhisper.gate import StreamConfig
 from livewhisper.protocol import (
     Audio,
@@ -67,6 +63,7 @@ __all__ = [
     "Outbox",
     "close_soon",
     "deliver",
+    "encode_event",
 ]
 
 _T = TypeVar("_T")
@@ -90,11 +87,7 @@ class Disconnected(LiveWhisperError):
 
 class Connection(Protocol):
     """What sessions need of a WebSocket connection; methods raise :class:`Disconnected`
-    once the peer is gone.
-
-    Example: a test double with ``async def send(self, message)`` and
-    ``async def close(self, code=1000, reason="")`` stands in for a real connection.
-    """
+    once the peer is gone. Example: any object with these two methods."""
 
     async def send(self, message: str | bytes) -> None:
         """Send one frame."""
@@ -107,7 +100,7 @@ class Connection(Protocol):
 class Closing:
     """The outbox's last item: close the connection with ``code`` and ``reason``.
 
-    Example: ``if isinstance(item, Closing): await connection.close(item.code, item.reason)``.
+    Example: ``Closing(1000, "")``.
     """
 
     code: int
@@ -224,15 +217,12 @@ async def deliver(connection: Connection, outbox: Outbox) -> None:
 class CaptionHub:
     """The ``/v1/captions`` listeners, and the fan-out of shared sessions' events to them.
 
-    Runs on the event loop only. Each event is encoded once; each listener has an
-    :class:`Outbox`, so a stalled one only loses partials until, ``max_queued`` finals
-    behind, it is disconnected (``too_slow``).
+    Runs on the event loop only. Each listener has an :class:`Outbox`: a stalled one
+    loses partials until, ``max_queued`` finals behind, it is dropped (``too_slow``).
 
     Example::
 
-        outbox = hub.subscribe(connection)
-        if outbox is None:
-            ...                                   # max_listeners reached
+        outbox = hub.subscribe(connection)      # None once max_listeners listen
         asyncio.create_task(deliver(connection, outbox))
         hub.publish("3f9a0c1e", event)
     """
@@ -264,17 +254,12 @@ class CaptionHub:
         """Queue ``event`` of ``session`` (spoken by ``name``) for every listener, at once."""
         if not self._listeners:
             return
-        if isinstance(event, Status):
-            text = encode(StatusMessage.from_event(event, session, name))
+        text = encode_event(event, session, name)
+        if not isinstance(event, Final):
+            key = f"{session}/status" if isinstance(event, Status) else session
             for outbox in self._listeners:
-                outbox.put_partial(text, f"{session}/status")
+                outbox.put_partial(text, key)
             return
-        if isinstance(event, Partial):
-            text = encode(PartialMessage.from_event(event, session, name))
-            for outbox in self._listeners:
-                outbox.put_partial(text, session)
-            return
-        text = encode(FinalMessage.from_event(event, session, name))
         slow = [outbox for outbox in self._listeners if not outbox.put(text, key=session)]
         for outbox in slow:
             self._drop(outbox)
@@ -291,11 +276,20 @@ class CaptionHub:
         task.add_done_callback(self._closing.discard)
 
 
-class ListenConnection(Connection, Protocol):
-    """A connection that audio arrives on.
+def encode_event(event: Event | Status, session: str | None = None, name: str | None = None) -> str:
+    """The text frame of a partial, final or status event (of ``session``, by ``name``).
 
-    Example: ``frame = await connection.recv()`` gives ``str`` (text) or ``bytes`` (audio).
+    Example: ``encode_event(final, "mic")`` is ``'{"type":"final",...,"session":"mic"}'``.
     """
+    if isinstance(event, Status):
+        return encode(StatusMessage.from_event(event, session, name))
+    if isinstance(event, Partial):
+        return encode(PartialMessage.from_event(event, session, name))
+    return encode(FinalMessage.from_event(event, session, name))
+
+
+class ListenConnection(Connection, Protocol):
+    """A connection that audio arrives on: ``recv`` gives text as ``str``, audio as ``bytes``."""
 
     async def recv(self) -> str | bytes:
         """The next frame: ``str`` for text, ``bytes`` for binary."""
@@ -488,8 +482,8 @@ class ListenSession:
         try:
             async for event in dictation:
                 if isinstance(event, Partial):
-                    self.outbox.put_partial(encode(PartialMessage.from_event(event)), self.id)
-                elif not self.outbox.put(encode(FinalMessage.from_event(event)), key=self.id):
+                    self.outbox.put_partial(encode_event(event), self.id)
+                elif not self.outbox.put(encode_event(event), key=self.id):
                     self._fail(ProtocolError(ErrorCode.TOO_SLOW, "the client reads too slowly"))
                     return
                 if self.share:
@@ -514,7 +508,7 @@ class ListenSession:
         if self._over:
             return
         # Only the newest report matters: it replaces one still waiting to be sent.
-        self.outbox.put_partial(encode(StatusMessage.from_event(status)), f"{self.id}/status")
+        self.outbox.put_partial(encode_event(status), f"{self.id}/status")
         if self.share:
             self.settings.hub.publish(self.id, status, self.name)
 

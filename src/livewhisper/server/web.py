@@ -11,11 +11,9 @@ Routes (``docs/protocol.md``), all on one port behind
   stream of server-sent events: progress, each segment as it is decoded, and the
   finished transcript (the page's file view uses it).
 
-Uploads are parsed by python-multipart through Starlette, the file spooled to disk past
-1 MB; the size limit holds while the body streams in (a larger ``Content-Length`` is
-refused before a byte of the body is read) and a body that stops arriving times out.
-The domain raises livewhisper errors; :data:`ERRORS` maps them to HTTP statuses and
-OpenAI's error bodies, here and nowhere else.
+Uploads are parsed by python-multipart through Starlette (spooled to disk past 1 MB),
+held to the size limit while they stream in, and timed out when they stop arriving.
+:data:`ERRORS` maps the domain's errors to HTTP statuses and OpenAI's error bodies.
 
 Example::
 
@@ -235,13 +233,9 @@ class _Routes:
         server, config = self.server, self.server.config
         jobs = server.jobs
         client = request.client.host if request.client else ""
-        if jobs is None or not jobs.has_room():  # said before the upload, not after it
-            raise Busy("every transcription slot is taken: try again in a few minutes")
-        if not jobs.has_room(client):
-            raise Busy(
-                f"this address has {config.max_uploads_per_client} files being transcribed or "
-                "waiting, the most one client may have: try again when one is done"
-            )
+        if jobs is None:
+            raise ShuttingDown("the server is stopping")
+        jobs.check_room(client)  # said before the upload is read, not after
         form = await self.read_form(request)
         try:
             entry = server.catalog.find(form.value("model"))
@@ -403,12 +397,10 @@ class _Socket:
 
 
 def render(result: Transcription, request: TranscriptionRequest) -> tuple[str, str]:
-    """The response body and Content-Type for ``request.response_format``.
+    """The response body and Content-Type for ``request.response_format`` (``json``,
+    ``text``, ``srt``, ``vtt``, ``verbose_json``).
 
-    ``json``: ``{"text"}`` (and ``usage``); ``text``: the text; ``srt`` and ``vtt``:
-    subtitles; ``verbose_json``: :func:`verbose_json`.
-
-    Example: ``render(result, request)`` -> ``('1\\n00:00:00,000 --> ...', 'text/plain...')``.
+    Example: ``render(result, request)`` -> ``('{"text": ...}', 'application/json')``.
     """
     fmt = request.response_format
     plain = "text/plain; charset=utf-8"
@@ -474,7 +466,7 @@ def _usage(result: Transcription) -> dict[str, Any]:
 
 
 def _compression_ratio(text: str) -> float:
-    """Whisper's repetition measure: text bytes over their zlib-compressed size."""
+    # Whisper's repetition measure: text bytes over their zlib-compressed size.
     data = text.encode("utf-8")
     return len(data) / len(zlib.compress(data)) if data else 0.0
 

@@ -1,21 +1,14 @@
 """uvicorn's WebSocket protocol, with the bounds a public server needs on each connection.
 
-uvicorn's websockets-based (sans-I/O) implementation answers every ping with a pong
-written to the socket at once, whether or not the peer reads: a client that sends pings
-fast and never reads makes the server buffer pongs without end (hundreds of MB a
-minute). And it closes a connection with ``transport.close()``, which waits for the send
-buffer to drain: for a peer that stopped reading, forever. :func:`guarded_protocol`
-makes a subclass that
-
-* drops a client (close 1008, reason ``ping_flood``) that sends more than
-  ``max_pings_per_second`` pings a second (over a burst of as many);
-* drops a client (close 1008, reason ``too_slow``) that leaves more than
-  ``max_output_bytes`` unread in the server's send buffer;
-* aborts the TCP connection when a close has not completed ``close_timeout`` seconds
-  after it began, whoever began it;
-* puts ``"livewhisper.abort"`` in the ASGI scope: a function that drops the connection
-  at once, for the application's own deadlines; and ``"livewhisper.gone"``: whether the
-  connection is closed, for an application that reads slowly on purpose.
+uvicorn's websockets-sansio implementation writes a pong for every ping whether or not
+the peer reads (a never-reading ping flooder makes it buffer without end), and its close
+waits for the send buffer to drain (for a peer that stopped reading, forever).
+:func:`guarded_protocol` makes a subclass that drops (close 1008) a client sending more
+than ``max_pings_per_second`` pings a second (``ping_flood``) or leaving more than
+``max_output_bytes`` unread (``too_slow``); aborts the TCP connection when a close has
+not completed ``close_timeout`` s after it began; and puts in the ASGI scope a function
+that drops the connection at once (:data:`ABORT_KEY`) and one that says whether it is
+closed (:data:`GONE_KEY`).
 
 Example::
 
@@ -60,7 +53,7 @@ def guarded_protocol(
 
 
 class _DeadlineTransport:
-    """A transport whose :meth:`close` becomes :meth:`abort` if it takes too long."""
+    """A transport whose ``close`` becomes ``abort`` if it takes too long."""
 
     def __init__(
         self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, timeout: float
