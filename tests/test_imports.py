@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from conftest import deadline
@@ -67,25 +68,29 @@ ALGORITHMS = [
 NATIVE = {"pywhispercpp", "_pywhispercpp", "sounddevice", "_sounddevice", "av", "soxr"}
 
 
-def _loaded_by(statement: str) -> set[str]:
-    code = f"import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
+def _run_fresh(code: str) -> Any:
+    """Run ``code`` in a fresh interpreter; the JSON it printed last."""
     done = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", f"import json, sys\n{code}"],
         capture_output=True,
         text=True,
         timeout=deadline(120),
         check=False,
     )
     assert done.returncode == 0, done.stderr[-800:]
-    return set(json.loads(done.stdout.splitlines()[-1]))
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def _loaded_by(statement: str) -> set[str]:
+    return set(_run_fresh(f"{statement}\nprint(json.dumps(sorted(sys.modules)))"))
 
 
 def _loaded_by_each(modules: list[str]) -> dict[str, set[str]]:
     """What importing each of ``modules`` in turn adds to ``sys.modules``, in one fresh
     interpreter: a module is charged with what it loads first, so the union is what they
     load between them."""
-    code = (
-        "import importlib, json, sys\n"
+    added = _run_fresh(
+        "import importlib\n"
         "added = {}\n"
         f"for name in {modules!r}:\n"
         "    before = set(sys.modules)\n"
@@ -93,15 +98,7 @@ def _loaded_by_each(modules: list[str]) -> dict[str, set[str]]:
         "    added[name] = sorted(set(sys.modules) - before)\n"
         "print(json.dumps(added))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=deadline(120),
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-800:]
-    return {name: set(loaded) for name, loaded in json.loads(done.stdout.splitlines()[-1]).items()}
+    return {name: set(loaded) for name, loaded in added.items()}
 
 
 def _heavy(loaded: set[str]) -> list[str]:
