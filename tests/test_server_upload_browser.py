@@ -9,15 +9,21 @@ Screenshots go to build/test-artifacts/ (or $LIVEWHISPER_ARTIFACTS).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_fixtures import fixture_artifacts, launch_chromium, needs_chromium  # noqa: F401
+from browser_fixtures import (  # noqa: F401
+    errors,
+    fixture_artifacts,
+    fixture_server,
+    launch_chromium,
+    needs_chromium,
+    open_page,
+)
 from conftest import EN, deadline, reference
-from server_fixtures import fixture_server_pool, running_server  # noqa: F401
+from server_fixtures import fixture_server_pool  # noqa: F401
 
-from livewhisper.server import ModelPool, ServerThread
+from livewhisper.server import ServerThread
 from livewhisper.wer import word_error_rate
 
 # Three utterances (pauses at 9 s and 19 s), so progress comes in steps; tiny.en gets
@@ -27,56 +33,39 @@ CLIP = "mfa_cold_corpus"
 pytestmark = needs_chromium
 
 
-@pytest.fixture(name="server")
-def fixture_server(server_pool: ModelPool) -> Iterator[ServerThread]:
-    with running_server(server_pool, max_sessions=2) as server:
-        yield server
-
-
 def test_file_view_says_what_is_wrong_with_a_bad_upload(
     server: ServerThread, artifacts: Path, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright  # CI: pip install playwright
-
     notes = tmp_path / "notes.txt"
     notes.write_text("these are my meeting notes, not a recording\n", encoding="utf-8")
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.set_default_timeout(deadline(30_000))  # Playwright's own waits too
-            console: list[str] = []
-            page.on("console", lambda message: console.append(message.text))
-            page.on("pageerror", lambda error: console.append(f"page error: {error}"))
-            page.goto(server.url)
-            page.click("#tab-file")
-            page.wait_for_function("() => document.querySelector('#file-model').options.length")
-            # Bad uploads: a clear message on the page.
-            page.set_input_files("#file-input", str(notes))
-            page.click("#file-start")
-            page.wait_for_selector("#file-error:not([hidden])", timeout=deadline(30_000))
-            message = page.inner_text("#file-error")
-            assert "notes.txt" in message and "not audio" in message, message
-            page.screenshot(path=str(artifacts / "file-view-error.png"))
-            page.set_input_files("#file-input", str(EN / "jfk.wav"))
-            # A language this page does not list, as an older page or a typo might send.
-            page.evaluate(
-                """() => document.querySelector('#file-language')
-                    .append(new Option('Klingon', 'tlh', true, true))"""
-            )
-            page.click("#file-start")
-            page.wait_for_function(
-                "() => document.querySelector('#file-error').textContent.includes('tlh')",
-                timeout=deadline(30_000),
-            )
-            assert "unknown language" in page.inner_text("#file-error")
+    with open_page(height=800) as (page, console):
+        page.goto(server.url)
+        page.click("#tab-file")
+        page.wait_for_function("() => document.querySelector('#file-model').options.length")
+        # Bad uploads: a clear message on the page.
+        page.set_input_files("#file-input", str(notes))
+        page.click("#file-start")
+        page.wait_for_selector("#file-error:not([hidden])", timeout=deadline(30_000))
+        message = page.inner_text("#file-error")
+        assert "notes.txt" in message and "not audio" in message, message
+        page.screenshot(path=str(artifacts / "file-view-error.png"))
+        page.set_input_files("#file-input", str(EN / "jfk.wav"))
+        # A language this page does not list, as an older page or a typo might send.
+        page.evaluate(
+            """() => document.querySelector('#file-language')
+                .append(new Option('Klingon', 'tlh', true, true))"""
+        )
+        page.click("#file-start")
+        page.wait_for_function(
+            "() => document.querySelector('#file-error').textContent.includes('tlh')",
+            timeout=deadline(30_000),
+        )
+        assert "unknown language" in page.inner_text("#file-error")
 
-            page.click("#tab-live")  # the caption view is still there and ready
-            assert page.is_visible("#controls") and page.is_enabled("#start")
-        finally:
-            browser.close()
+        page.click("#tab-live")  # the caption view is still there and ready
+        assert page.is_visible("#controls") and page.is_enabled("#start")
     # The refused uploads log "Failed to load resource: ... 400": expected, not a bug.
-    assert not [line for line in console if "error" in line.lower()], console
+    assert not errors(console), console
 
 
 @pytest.mark.slow
