@@ -1,4 +1,5 @@
-"""What several commands share: the decoding flags, argument types, output helpers.
+"""What several commands share: the decoding and audio source flags, argument types,
+the Ctrl-C ending of a live dictation, output helpers.
 
 Example::
 
@@ -13,20 +14,32 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from livewhisper.audio.sources import AudioSource, FileSource, Microphone
+from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.vocabulary import parse_terms, read_vocabulary, vocabulary_terms
 
 __all__ = [
+    "FINISH_TIMEOUT",
     "add_decode_flags",
+    "add_source_flags",
+    "check_source_flags",
     "decode_options",
     "positive_float",
     "positive_int",
+    "run_until_stopped",
     "silence_broken_stdout",
+    "source_from_args",
     "vocabulary_from_args",
 ]
+
+FINISH_TIMEOUT = 30.0
+"""Seconds Ctrl-C waits for the last utterance to be decoded; a second Ctrl-C cuts it."""
+_POLL = 0.25
 
 
 def positive_float(text: str) -> float:
@@ -153,3 +166,101 @@ def silence_broken_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     finally:
         os.close(devnull)
+
+
+def add_source_flags(
+    parser: argparse.ArgumentParser,
+    *,
+    file_help: str = "play an audio file (wav, flac, ogg, mp3...) as if it were a microphone",
+    verb: str = "play",
+) -> None:
+    """Add ``--device`` or ``--input`` (one of them) and ``--speed``; read them with
+    :func:`check_source_flags` and :func:`source_from_args`.
+
+    Example::
+
+        add_source_flags(parser)
+        args = parser.parse_args(["--input", "talk.wav", "--speed", "2"])
+    """
+    source = parser.add_argument_group("audio source (default: the default microphone)")
+    exclusive = source.add_mutually_exclusive_group()
+    exclusive.add_argument(
+        "-d",
+        "--device",
+        metavar="DEVICE",
+        help="input device, by index or name (see 'livewhisper devices')",
+    )
+    exclusive.add_argument("-i", "--input", type=Path, metavar="FILE", help=file_help)
+    source.add_argument(
+        "--speed",
+        type=positive_float,
+        help=f"with --input: {verb} the file this many times faster than real time (default 1)",
+    )
+
+
+def check_source_flags(args: argparse.Namespace) -> None:
+    """Exit with a usage error for flags of :func:`add_source_flags` that do not go together.
+
+    Example: ``check_source_flags(args)  # --speed without --input: exits``.
+    """
+    if args.speed is not None and args.input is None:
+        args.usage_error("--speed needs --input: a microphone plays at its own pace")
+
+
+def source_from_args(args: argparse.Namespace) -> AudioSource:
+    """The source the flags of :func:`add_source_flags` name: the file played in real time
+    (times ``--speed``), else the microphone ``--device`` (an all-digit device is an
+    index, as 'livewhisper devices' prints them), else the default one. Not opened yet.
+
+    Example: ``with source_from_args(args) as source: ...``.
+    """
+    if args.input is not None:
+        return FileSource(args.input, realtime=True, speed=args.speed or 1.0)
+    device: str | None = args.device
+    return Microphone(int(device) if device is not None and device.isdigit() else device)
+
+
+def run_until_stopped(
+    dictation: Dictation,
+    *,
+    finishing: str,
+    stop_early: Callable[[], bool] = lambda: False,
+    tick: Callable[[], None] | None = None,
+    on_interrupt: Callable[[], None] | None = None,
+) -> bool:
+    """Run a started dictation until its source ends, ``stop_early()`` or Ctrl-C, then stop
+    it; False if a second Ctrl-C quit before the last utterance was decoded.
+
+    ``tick`` runs on this (the main) thread four times a second, for status lines that
+    signal handlers and other threads only flag. At the first Ctrl-C ``on_interrupt``
+    runs, then ``livewhisper: {finishing} (Ctrl-C again to quit now)`` is said on
+    stderr, and the last utterance gets :data:`FINISH_TIMEOUT` seconds to become a final.
+
+    Example::
+
+        dictation.start()
+        finished = run_until_stopped(dictation, finishing="finishing the last sentence")
+        status = 0 if finished else 130
+    """
+    finished = False
+    try:
+        try:
+            while not dictation.wait(_POLL) and not stop_early():
+                if tick is not None:
+                    tick()
+        except KeyboardInterrupt:
+            # The normal way to end: close the source and let the utterance in progress
+            # become a final. A second Ctrl-C raises again, out of stop(): quit at once.
+            if on_interrupt is not None:
+                on_interrupt()
+            print(
+                f"livewhisper: {finishing} (Ctrl-C again to quit now)", file=sys.stderr, flush=True
+            )
+        dictation.stop(timeout=FINISH_TIMEOUT)
+        finished = True
+    except KeyboardInterrupt:
+        print("livewhisper: interrupted", file=sys.stderr, flush=True)
+    finally:
+        if not finished:
+            dictation.stop(timeout=0)  # the source closed, the threads told to end
+    return finished

@@ -14,12 +14,15 @@ import threading
 from pathlib import Path
 from typing import Any, TextIO
 
-from livewhisper.audio.sources import AudioSource, FileSource, Microphone
+from livewhisper.audio.sources import AudioSource
 from livewhisper.cli.common import (
     add_decode_flags,
+    add_source_flags,
+    check_source_flags,
     decode_options,
-    positive_float,
+    run_until_stopped,
     silence_broken_stdout,
+    source_from_args,
 )
 from livewhisper.cli.outputs import OutputRuleError, live_output
 from livewhisper.cli.render import LiveView
@@ -41,10 +44,6 @@ settles; piped, only final lines are written (and no partial text is computed). 
 finishes the sentence in progress and exits. --output is written and flushed line by line.
 """
 
-# How long Ctrl-C waits for the last utterance to be decoded; a second Ctrl-C cuts it.
-_FINISH_TIMEOUT = 30.0
-_POLL = 0.25
-
 
 def register(commands: Any) -> None:
     """Add the ``dictate`` command to the top-level parser."""
@@ -56,26 +55,7 @@ def register(commands: Any) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = parser.add_argument_group("audio source (default: the default microphone)")
-    exclusive = source.add_mutually_exclusive_group()
-    exclusive.add_argument(
-        "-d",
-        "--device",
-        metavar="DEVICE",
-        help="input device, by index or name (see 'livewhisper devices')",
-    )
-    exclusive.add_argument(
-        "-i",
-        "--input",
-        type=Path,
-        metavar="FILE",
-        help="play an audio file (wav, flac, ogg, mp3...) as if it were a microphone",
-    )
-    source.add_argument(
-        "--speed",
-        type=positive_float,
-        help="with --input: play the file this many times faster than real time (default 1)",
-    )
+    add_source_flags(parser)
     output = parser.add_argument_group("output")
     output.add_argument(
         "-o",
@@ -97,17 +77,8 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_dictate, usage_error=parser.error)
 
 
-def _source(args: argparse.Namespace) -> AudioSource:
-    if args.input is not None:
-        return FileSource(args.input, realtime=True, speed=args.speed or 1.0)
-    device: str | None = args.device
-    # An all-digit device is an index, as 'livewhisper devices' prints them.
-    return Microphone(int(device) if device is not None and device.isdigit() else device)
-
-
 def _dictate(args: argparse.Namespace) -> int:
-    if args.speed is not None and args.input is None:
-        args.usage_error("--speed needs --input: a microphone plays at its own pace")
+    check_source_flags(args)
     if args.format is not None and args.output is None:
         args.usage_error("--format sets the format of --output: give --output FILE too")
     target = None
@@ -126,17 +97,13 @@ def _dictate(args: argparse.Namespace) -> int:
         with contextlib.ExitStack() as stack:
             # The source before the output file: a mistyped input or a missing microphone
             # must not truncate the notes of an earlier session.
-            source = stack.enter_context(_source(args))
+            source = stack.enter_context(source_from_args(args))
             writer: CueWriter | None = None
             if target is not None:
                 file: TextIO = stack.enter_context(target[0].open("w", encoding="utf-8"))
                 writer = CueWriter(file, target[1])
             idle = False  # until _run says its threads have stopped
-            try:
-                status, idle = _run(args, engine, source, options, writer)
-            except KeyboardInterrupt:
-                status = 130  # a second Ctrl-C while the last sentence was decoding
-                print("livewhisper: interrupted", file=sys.stderr)
+            status, idle = _run(args, engine, source, options, writer)
     finally:
         if idle:  # else a decode is still running: the engine cancels it at exit
             engine.close()
@@ -197,21 +164,16 @@ def _run(
     dictation.start()
     _status(dictation, args, options.language)
     try:
-        while not dictation.wait(_POLL) and not reader_gone.is_set():
-            pass
-    except KeyboardInterrupt:
-        # The normal way to end: close the source and let the utterance in progress
-        # become a final. A second Ctrl-C raises again, out of stop(): quit at once.
-        view.clear()
-        print(
-            "livewhisper: finishing the last sentence (Ctrl-C again to quit now)",
-            file=sys.stderr,
-            flush=True,
+        finished = run_until_stopped(
+            dictation,
+            finishing="finishing the last sentence",
+            stop_early=reader_gone.is_set,
+            on_interrupt=view.clear,
         )
     finally:
-        dictation.stop(timeout=_FINISH_TIMEOUT)
         view.clear()
-    return (1 if errors else 0), dictation.transcriber.join(0)
+    status = (1 if errors else 0) if finished else 130  # 130: a second Ctrl-C
+    return status, dictation.transcriber.join(0)
 
 
 def _status(dictation: Dictation, args: argparse.Namespace, language: str | None) -> None:

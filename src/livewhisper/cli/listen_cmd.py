@@ -17,8 +17,13 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from livewhisper.audio.sources import AudioSource, FileSource, Microphone
-from livewhisper.cli.common import positive_float, silence_broken_stdout
+from livewhisper.audio.sources import AudioSource
+from livewhisper.cli.common import (
+    add_source_flags,
+    check_source_flags,
+    silence_broken_stdout,
+    source_from_args,
+)
 from livewhisper.cli.outputs import OutputRuleError, live_output
 from livewhisper.cli.render import LiveView
 from livewhisper.errors import DependencyError
@@ -58,17 +63,7 @@ def register(commands: Any) -> None:
         default=os.environ.get("LIVEWHISPER_TOKEN"),
         help="the server's token, if it has one (default: $LIVEWHISPER_TOKEN)",
     )
-    source = parser.add_argument_group("audio source (default: the default microphone)")
-    exclusive = source.add_mutually_exclusive_group()
-    exclusive.add_argument("-d", "--device", metavar="DEVICE", help="input device, index or name")
-    exclusive.add_argument(
-        "-i", "--input", type=Path, metavar="FILE", help="send an audio file instead"
-    )
-    source.add_argument(
-        "--speed",
-        type=positive_float,
-        help="with --input: send the file this many times faster than real time (default 1)",
-    )
+    add_source_flags(parser, file_help="send an audio file instead", verb="send")
     options = parser.add_argument_group("session")
     options.add_argument("-m", "--model", help="one of the server's models (default: its own)")
     options.add_argument("-l", "--language", help="language code, or 'auto' to detect it")
@@ -89,16 +84,8 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_listen, usage_error=parser.error)
 
 
-def _source(args: argparse.Namespace) -> AudioSource:
-    if args.input is not None:
-        return FileSource(args.input, realtime=True, speed=args.speed or 1.0)
-    device: str | None = args.device
-    return Microphone(int(device) if device is not None and device.isdigit() else device)
-
-
 def _listen(args: argparse.Namespace) -> int:
-    if args.speed is not None and args.input is None:
-        args.usage_error("--speed needs --input: a microphone plays at its own pace")
+    check_source_flags(args)
     if args.format is not None and args.output is None:
         args.usage_error("--format sets the format of --output: give --output FILE too")
     target = None
@@ -118,7 +105,7 @@ def _listen(args: argparse.Namespace) -> int:
         if target is not None:
             file: TextIO = stack.enter_context(target[0].open("w", encoding="utf-8"))
             writer = CueWriter(file, target[1])
-        return asyncio.run(_run(args, _source(args), writer))
+        return asyncio.run(_run(args, source_from_args(args), writer))
 
 
 async def _run(args: argparse.Namespace, source: AudioSource, writer: CueWriter | None) -> int:
