@@ -21,7 +21,10 @@ JFK_WORDS = (
 )
 
 
-@pytest.mark.parametrize("model", ["tiny.en", "tiny.en-q8_0"])
+@pytest.mark.parametrize(
+    "model",
+    [pytest.param("tiny.en", marks=pytest.mark.slow), "tiny.en-q8_0"],  # f16: slower
+)
 def test_jfk_gives_the_exact_words(model: str, jfk: np.ndarray) -> None:
     with Engine(model, threads=2) as engine:
         result = engine.transcribe(jfk, DecodeOptions(language="en"))
