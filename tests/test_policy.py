@@ -13,7 +13,6 @@ from livewhisper.policy import (
     cut_point,
     drop_repeated_start,
     next_partial_due,
-    words_before,
 )
 
 CONFIG = StreamConfig(commit_after=3.0, commit_span=8.0)
@@ -101,6 +100,17 @@ def test_the_cut_falls_in_the_quiet_between_two_words() -> None:
     assert cut_point(audio, start, late, None) <= start + len(audio) / rate
 
 
+def test_a_pause_is_ten_decibels_below_the_speech() -> None:
+    from livewhisper.policy import is_pause
+
+    tone = 0.3 * np.sin(np.arange(RATE) * 2 * np.pi * 220 / RATE).astype(np.float32)
+    audio = np.concatenate([tone, np.zeros(3200, np.float32), tone])
+    assert is_pause(audio, 5.0, 6.1)  # the middle of the 0.2 s gap
+    assert not is_pause(audio, 5.0, 5.5)  # inside the tone
+    assert not is_pause(tone, 0.0, 0.5)  # a steady sound has no pause
+    assert not is_pause(audio[:800], 0.0, 0.02)  # too short to tell
+
+
 def test_a_word_heard_on_both_sides_of_a_cut_is_dropped_once() -> None:
     said = _words("ask not what your country can do for you.")
     cut = said[-1].end
@@ -110,31 +120,17 @@ def test_a_word_heard_on_both_sides_of_a_cut_is_dropped_once() -> None:
     later = _words("for you", cut + 2.0)
     assert drop_repeated_start(later, said, cut) == later
     assert drop_repeated_start(again, [], cut) == again
-
-
-def test_a_careful_decode_is_cut_where_it_says_the_committed_words() -> None:
-    from livewhisper.policy import aligned_end
-
-    heard = _words("ask not what your country can do for you ask what you can")
-    assert aligned_end(heard, _words("Ask not what your country can do for you.")) == 9
-    # "you" twice: the place nearest the expected count wins.
-    assert aligned_end(heard, _words("ask what you")) == 12
-    assert aligned_end(heard, _words("do for you")) == 9
-    with_mark = [*_words("ask not"), Word(".", 0.8, 0.9, 0.9), *_words("what", 1.0)]
-    assert aligned_end(with_mark, _words("ask not")) == 3  # the closing mark goes along
-    assert aligned_end(heard, _words("something else")) is None
-    assert aligned_end(heard, []) is None
-
-
-def test_words_before_keeps_a_closing_mark_timed_after_the_cut() -> None:
-    words = [
-        Word(" you", 14.0, 14.3, 0.9),
-        Word(".", 14.3, 14.6, 0.9),
-        Word(" Ask", 14.9, 15.2, 0.9),
-    ]
-    assert [w.word for w in words_before(words, 14.4)] == [" you", "."]
-    assert words_before(words, 13.0) == []
-    assert words_before(words, 20.0) == words
+    # A longer re-heard run is found after the rest of a word cut in two, or with one
+    # word in three heard otherwise on this side of the cut.
+    reheard = _words("try can do for you. Ask", cut - 1.0)
+    assert [w.word for w in drop_repeated_start(reheard, said, cut)] == [" Ask"]
+    otherwise = _words("country can do for him. Ask", cut - 1.0)
+    assert [w.word for w in drop_repeated_start(otherwise, said, cut)] == [" Ask"]
+    split = _words("country can do four you. Ask", cut - 1.0)  # "for" heard as "four you"
+    assert [w.word for w in drop_repeated_start(split, said, cut)] == [" Ask"]
+    # Words that only resemble the end of the final stay: two in a row are not enough.
+    unlike = _words("can you ask", cut + 0.2)
+    assert drop_repeated_start(unlike, said, cut) == unlike
 
 
 def test_the_partial_cadence_follows_the_cost_of_decodes() -> None:
@@ -282,11 +278,19 @@ def test_a_long_utterance_commits_its_agreed_sentences() -> None:
     policy = _policy(commit_after=3.0, commit_span=8.0)
     text = "Ask not what your country can do. For you ask"
     assert policy.partial_done(_partial(1, 4.0), _result(text), 0.2, 101.0)
-    commit = policy.partial_done(_partial(1, 4.4), _result(text + " what"), 0.2, 101.4)
+    # No pause near the sentence end yet: the commit waits (a cut inside a word garbles
+    # the words on both sides of it).
+    steady = _partial(1, 4.4)
+    assert not isinstance(policy.partial_done(steady, _result(text + " what"), 0.2, 101.2), Commit)
+    paused = _partial(1, 4.4)
+    paused.audio[round(2.6 * RATE) : round(2.8 * RATE)] = 0.0  # after " do."
+    commit = policy.partial_done(paused, _result(text + " what"), 0.2, 101.4)
     assert isinstance(commit, Commit)
-    assert 2.0 - 0.5 <= commit.at <= 3.2  # from before " do." to the end of " For"
+    assert 2.6 <= commit.at <= 2.8  # in the pause
     assert not commit.decode.cancellable and commit.decode.job.early
-    events = policy.commit_done(commit, _result(text + " what"), 102.0)
+    # Its decode hears the audio before the cut, and all it says is final.
+    assert commit.decode.job.end == pytest.approx(commit.at + 0.05, abs=1e-3)
+    events = policy.commit_done(commit, _result("Ask not what your country can do."), 102.0)
     assert [type(e) for e in events] == [Final, Partial]
     assert events[0].text == "Ask not what your country can do."
     assert events[1].text == "For you ask what" and events[1].emitted_at == 102.0
@@ -298,7 +302,7 @@ def test_a_long_utterance_commits_its_agreed_sentences() -> None:
     later = policy.plan(_partial(1, 7.0))  # past the budget of the last two partials
     assert isinstance(later, Decode)
     assert later.job.start == pytest.approx(commit.at - 0.3, abs=1e-3)  # a pad before the cut
-    seam = _result("do. For you ask what you can", start=-0.3)
+    seam = _result("country can do. For you ask what you can", start=-0.3)
     (partial,) = policy.partial_done(later.job, seam, 0.2, 103.0)  # type: ignore[misc]
     assert partial.text == "For you ask what you can"
     # The utterance's final covers only the rest.

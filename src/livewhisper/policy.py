@@ -49,7 +49,6 @@ import numpy as np
 import numpy.typing as npt
 
 from livewhisper.agreement import LocalAgreement
-from livewhisper.engine import DecodeOptions, audio_ctx_for
 from livewhisper.events import Event, Final, Partial, Transcription, Word
 from livewhisper.gate import FinalJob, Job, PartialJob, PauseHeld, SpeechResumed, StreamConfig
 from livewhisper.guards import (
@@ -61,6 +60,7 @@ from livewhisper.guards import (
     sentence_end_confidence,
     tidy,
 )
+from livewhisper.options import DecodeOptions, audio_ctx_for
 from livewhisper.segmenter import SAMPLE_RATE, quietest
 from livewhisper.wer import normalize
 
@@ -74,27 +74,38 @@ __all__ = [
     "commit_count",
     "cut_point",
     "drop_repeated_start",
+    "is_pause",
     "next_partial_due",
-    "words_before",
 ]
 
 # Where a clause ends: a forced commit prefers to cut there rather than mid-phrase.
 _CLAUSE_ENDS = (",", ";", ":")
-# The quiet point of a cut is searched from this long before the last word of a final
-# (see cut_point), and this far past it when no word follows.
-_CUT_WIDEN = 0.5
+# The quiet point of a cut is searched from this long before the last word of a final to
+# this long past the word after it, or this far past the last word when none follows,
+# and never this close to the start of the audio (see cut_point).
+_CUT_BEFORE = 1.5
+_CUT_PAST = 1.0
 _CUT_AFTER = 0.3
+_CUT_FLOOR = 1.0
+# A commit's decode hears this much past its cut (the rest of the quiet 0.1 s).
+_CUT_TAIL = 0.05
+# A pause between words (is_pause): 0.1 s at least 10 dB below the median 0.1 s.
+_PAUSE_SPAN = 0.1
+_PAUSE_RATIO = 0.1
+# A commit waits for a cut point that is a pause until its window is this much longer
+# than commit_span; then it cuts at the quietest point found.
+_PAUSE_GRACE = 2.0
 # Past commit_span, the newest decode's words this old are final even if no two decodes
 # agreed on them: Whisper rarely rewrites words heard 2 s before the end of its audio.
 _SETTLED_AGE = 2.0
-# Later decodes hear this much audio before a cut: a window that starts right at a word's
-# onset often loses that word, and word times are good to a tenth of a second at best.
-# What they hear again of the final before the cut is dropped (drop_repeated_start).
+# Later decodes hear this much audio before a cut: the cut is in the quietest gap found,
+# and a window that starts right at a word's onset often loses that word. What they hear
+# again of the final before the cut is dropped by its text (drop_repeated_start).
 _SEAM_PAD = 0.3
-# A repeat is only a seam artefact when it is heard this close to the cut.
+# A repeat of one or two words is only a seam artefact when heard this close to the cut.
 _SEAM = 1.0
 # Longest run of words a seam can repeat.
-_SEAM_WORDS = 3
+_SEAM_WORDS = 10
 # Signals kept to judge a slow early decode by: at most two per early decode.
 _SIGNALS_KEPT = 64
 # A reused partial must have heard this much beyond the end of speech.
@@ -164,20 +175,20 @@ def cut_point(
     """The stream time at which to cut ``audio`` (16 kHz mono float32 starting at stream
     time ``audio_start``) after word ``last``, before the word ``following`` it (None when
     the decode ended there): the centre of the quietest 0.1 s (:func:`quietest`) from
-    half a second before ``last`` starts to the end of ``following`` (0.3 s after ``last``
-    without one), inside the audio.
+    1.5 s before ``last`` starts to 1 s past the end of ``following`` (0.3 s past ``last``
+    without one), inside the audio and leaving at least 1 s before the cut.
 
-    The search is that wide because whisper.cpp's word times drift most where a pause
-    is, which is where sentences end: the words after JFK's 0.65 s pause were timed half
-    a second late. A cut too early only makes later decodes hear a word of the final
-    again, which :func:`drop_repeated_start` removes; a cut too late loses words.
+    The search is that wide because whisper.cpp's word times drift by up to two seconds
+    (most where a pause is, which is where sentences end), and what matters is that the
+    cut falls between words: the final is decoded from the audio before it, the rest
+    from the audio after it, so the cut need not be exactly after ``last``.
 
     Example: ``cut_point(audio, 12.0, Word(" you.", 14.1, 14.4, 0.9), Word(" Ask", 14.9,
-    15.2, 0.9))`` is a time between 13.6 and 15.2, in the silence if there is one.
+    15.2, 0.9))`` is a time between 13.0 and 16.2, in the silence if there is one.
     """
     end = audio_start + len(audio) / SAMPLE_RATE
-    lo = max(last.start - _CUT_WIDEN, audio_start)
-    hi = min(end, following.end if following is not None else last.end + _CUT_AFTER)
+    lo = max(last.start - _CUT_BEFORE, audio_start + _CUT_FLOOR)
+    hi = min(end, following.end + _CUT_PAST if following is not None else last.end + _CUT_AFTER)
     if hi <= lo:
         return min(max(last.end, audio_start), end)
     first = round((lo - audio_start) * SAMPLE_RATE)
@@ -188,63 +199,84 @@ def cut_point(
     return audio_start + (first + offset) / SAMPLE_RATE
 
 
-def aligned_end(words: Sequence[Word], committed: Sequence[Word]) -> int | None:
-    """How many leading ``words`` (a careful decode of the same audio) say what the
-    ``committed`` words say: the position after the last place where ``words`` repeat
-    the last three committed words (normalised), nearest to where they are expected,
-    with a closing punctuation-only word kept; None when they never do.
+def is_pause(audio: npt.NDArray[np.float32], audio_start: float, at: float) -> bool:
+    """Whether the 0.1 s of ``audio`` (16 kHz mono float32 from stream time
+    ``audio_start``) centred at stream time ``at`` is a pause between words: at least
+    10 dB below the median 0.1 s of the audio, the level of its speech. The quietest
+    0.1 s of fluent speech without a pause is often a weak consonant inside a word.
 
-    Example: words " Ask not. What" and committed " ask not" give 2.
+    Example: the centre of 0.2 s of zeros between two tones is a pause; any point of a
+    steady tone is not.
     """
-    keys = [normalize(w.word) for w in words]
-    wanted = [k for k in (normalize(w.word) for w in committed) if k]
-    tail = wanted[-_SEAM_WORDS:]
-    if not tail:
-        return None
-    spoken = [i for i, k in enumerate(keys) if k]
-    ends = [
-        spoken[j + len(tail) - 1] + 1
-        for j in range(len(spoken) - len(tail) + 1)
-        if [keys[i] for i in spoken[j : j + len(tail)]] == tail
-    ]
-    if not ends:
-        return None
-    best = min(ends, key=lambda e: abs(sum(1 for i in spoken if i < e) - len(wanted)))
-    while best < len(words) and not keys[best]:
-        best += 1
-    return best
+    hop = round(_PAUSE_SPAN * SAMPLE_RATE)
+    blocks = len(audio) // hop
+    if blocks < 2:
+        return False
+    power = np.square(audio[: blocks * hop].astype(np.float64)).reshape(blocks, hop).mean(axis=1)
+    centre = round((at - audio_start) * SAMPLE_RATE)
+    window = audio[max(0, centre - hop // 2) : centre + hop // 2].astype(np.float64)
+    if window.size == 0:
+        return False
+    return float(np.mean(np.square(window))) <= _PAUSE_RATIO * float(np.median(power))
 
 
 def drop_repeated_start(words: Sequence[Word], said: Sequence[Word], cut: float) -> list[Word]:
-    """``words`` (stream times) without a leading run that repeats the end of ``said``
-    (the words already final) and is heard within a second of ``cut``: the seam of a cut
-    through a word, decoded on both sides of it.
+    """``words`` (stream times, a decode of audio that starts :data:`_SEAM_PAD` before
+    ``cut``) without what they hear again of ``said``, the words already final.
+
+    The re-heard words are found by their text: the leading run of ``words`` that best
+    repeats the end of ``said`` (up to 10 spoken words, their word edit distance at most
+    :func:`_seam_mismatches`: a word on either side may be heard otherwise, missed or
+    split in two); a run of one or two words only within a second of ``cut`` (further,
+    it is a speaker's own repeat). Longer runs are found by their text alone: whisper.cpp
+    times words up to two seconds off in a window that starts inside speech.
 
     Example: said " for you." and cut 14.3; words " you. Ask not" (" you." at 14.2) give
-    " Ask not".
+    " Ask not"; so do " do for you, Ask not".
     """
     keys = [normalize(w.word) for w in words]
-    tail = [normalize(w.word) for w in said[-_SEAM_WORDS:]]
-    for n in range(min(len(words), len(tail)), 0, -1):
-        if keys[:n] == tail[-n:] and words[n - 1].start < cut + _SEAM:
-            return list(words[n:])
-    return list(words)
+    spoken = [i for i, k in enumerate(keys) if k]
+    tail = [k for k in (normalize(w.word) for w in said) if k][-_SEAM_WORDS:]
+    best, best_score = 0, 0
+    for m in range(1, min(len(spoken), _SEAM_WORDS + 2) + 1):
+        if m < 3 and words[spoken[m - 1]].start >= cut + _SEAM:
+            continue  # one or two words far from the cut: a speaker's own repeat
+        heard = [keys[i] for i in spoken[:m]]
+        for n in range(1, len(tail) + 1):
+            errors = word_edits(heard, tail[-n:])
+            score = m - 2 * errors
+            if errors <= _seam_mismatches(max(m, n)) and score >= best_score and score > 0:
+                best, best_score = m, score
+    if not best:
+        return list(words)
+    return _without_punctuation_start(words[spoken[best - 1] + 1 :])
 
 
-def words_before(words: Sequence[Word], cut: float) -> list[Word]:
-    """The leading ``words`` centred before stream time ``cut``, with the punctuation-only
-    words that directly follow the last of them (whisper.cpp may time a closing "." as a
-    word of its own, after the cut).
+def word_edits(a: Sequence[str], b: Sequence[str]) -> int:
+    """The word edit distance (Levenshtein: substitutions, insertions, deletions) of
+    ``a`` and ``b``. Example: ``word_edits(["i", "have", "a"], ["i", "have", "the"])``
+    is 1."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        diagonal, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (x != y))
+    return row[-1]
 
-    Example: " you" (14.0-14.3), "." (14.3-14.6), " Ask" (14.9-15.2) before 14.4 give
-    " you" and ".".
-    """
-    kept = 0
-    while kept < len(words) and (words[kept].start + words[kept].end) / 2 < cut:
-        kept += 1
-    while kept and kept < len(words) and not any(c.isalnum() for c in words[kept].word):
-        kept += 1
-    return list(words[:kept])
+
+def _seam_mismatches(n: int) -> int:
+    """Edits allowed between a re-heard run of ``n`` words and the end of the final:
+    none up to two words, one from three ("I have a" / "I have the"), two from seven."""
+    return 0 if n < 3 else 1 if n < 7 else 2
+
+
+def _without_punctuation_start(words: Sequence[Word]) -> list[Word]:
+    """``words`` without leading punctuation-only words (the mark that closed a dropped
+    word)."""
+    first = 0
+    while first < len(words) and not normalize(words[first].word):
+        first += 1
+    return list(words[first:])
 
 
 def next_partial_due(
@@ -299,10 +331,10 @@ class WaitForPause:
 
 @dataclass(frozen=True)
 class Commit:
-    """Make the open utterance final up to stream time ``at``: run ``decode`` (its audio,
-    decoded again with a final's care), hand the result to
-    :meth:`StreamPolicy.commit_done`; ``words`` are the partials' words it commits (stream
-    times), ``rest`` the partial to show after that final."""
+    """Make the open utterance final up to stream time ``at``: run ``decode`` (its audio
+    before ``at``, decoded with a final's care), hand the result to
+    :meth:`StreamPolicy.commit_done`; ``words`` are the partials' words that prompted it
+    (stream times), ``rest`` the partial to show after that final."""
 
     decode: Decode
     at: float
@@ -338,6 +370,11 @@ class _Cut:
     utterance: int
     at: float
     said: tuple[Word, ...] = ()
+
+
+def _until(job: PartialJob, at: float) -> npt.NDArray[np.float32]:
+    """The audio of ``job`` before stream time ``at``."""
+    return job.audio[: max(0, min(len(job.audio), round((at - job.start) * SAMPLE_RATE)))]
 
 
 def _after(job: Job, at: float) -> Job:
@@ -478,12 +515,13 @@ class StreamPolicy:
             return None
         return Decode(unfinished, self.options(unfinished), cancellable=True)
 
-    def options(self, job: Job) -> DecodeOptions:
+    def options(self, job: Job, *, careful: bool = False) -> DecodeOptions:
         """The decode options of ``job``: quick and capped for interim work, a final's care
-        (full context, temperature fallback, history prompt) otherwise."""
+        (full context, temperature fallback, history prompt) for finals and, with
+        ``careful``, for the decode of a commit."""
         options = self.decode
         seconds = len(job.audio) / SAMPLE_RATE
-        if isinstance(job, PartialJob) and (self.sized_early or not job.early):
+        if isinstance(job, PartialJob) and not careful and (self.sized_early or not job.early):
             # Partials and the early decode at a pause must be quick: no second decode at
             # a higher temperature, an encoder context sized to the audio (a 5 s margin,
             # 2-3x cheaper than the full 30 s), and a token cap so that a decoding loop
@@ -567,16 +605,10 @@ class StreamPolicy:
         return self._as_partial(job, result, now)
 
     def commit_done(self, commit: Commit, result: Transcription, now: float) -> list[Event]:
-        """The result of a :class:`Commit`'s decode: its words up to the committed ones
-        (found by their text, as word times drift at pauses; by time, before the cut, when
-        the decode worded them otherwise) become a final, then the rest is shown as a
-        partial."""
+        """The result of a :class:`Commit`'s decode (the audio before its cut): it becomes
+        a final, then the rest is shown as a partial."""
         job = commit.decode.job
-        heard = self._after_seam(job.utterance, [w.with_offset(job.start) for w in result.words])
-        k = aligned_end(heard, commit.words)
-        words = heard[:k] if k is not None else words_before(heard, commit.at)
-        text = tidy("".join(w.word for w in words))
-        final = self._final_of(words, text, job.start, commit.at, commit.arrival, result, now)
+        final = self._final(result, job.start, commit.at, commit.arrival, job.utterance, now)
         if final is None:
             return []  # nothing but noise before the cut: no commit
         self._committed += 1
@@ -674,11 +706,17 @@ class StreamPolicy:
             hypothesis = agreed + pending
             following = hypothesis[n] if len(hypothesis) > n else None
             at = cut_point(job.audio, job.start, hypothesis[n - 1], following)
-            early = replace(job, early=True)
-            decode = Decode(early, self.options(early), cancellable=False)
+            waited = job.end - job.start - self.stream.commit_span
+            if not is_pause(job.audio, job.start, at) and waited < _PAUSE_GRACE:
+                return self._shown(self._partial(agreed, pending, job, result), now)
+            before = replace(job, audio=_until(job, at + _CUT_TAIL), early=True)
+            decode = Decode(before, self.options(before, careful=True), cancellable=False)
             rest = self._partial(agreed[n:], hypothesis[max(n, len(agreed)) :], job, result)
             return Commit(decode, at, job.arrival, hypothesis[:n], rest)
-        partial = self._partial(agreed, pending, job, result)
+        return self._shown(self._partial(agreed, pending, job, result), now)
+
+    def _shown(self, partial: Partial | None, now: float) -> list[Event]:
+        """``partial`` emitted at wall-clock time ``now`` (nothing for None)."""
         if partial is None:
             return []
         self._shown_until = max(self._shown_until, partial.end)
