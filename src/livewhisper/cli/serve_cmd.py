@@ -32,7 +32,9 @@ One port serves it all: the caption page at /, audio sessions at /v1/listen, the
 caption feed at /v1/captions, /v1/info and /healthz (protocol: docs/protocol.md), and
 file uploads at POST /v1/audio/transcriptions, as OpenAI's API takes them, for the
 page's "Transcribe a file" view and for OpenAI clients (base_url
-http://127.0.0.1:8765/v1).
+http://127.0.0.1:8765/v1), and OpenAI Realtime transcription sessions at /v1/realtime
+(client.realtime.connect; docs/integrations.md). OpenAI's model names (whisper-1,
+gpt-4o-transcribe, gpt-4o-mini-transcribe) mean the first --model.
 A --host other than 127.0.0.1 needs a token, which clients pass as ?token=... or as an
 'Authorization: Bearer ...' header. Ctrl-C stops the server.
 """
@@ -45,7 +47,7 @@ def register(commands: Any) -> None:
     """
     parser: argparse.ArgumentParser = commands.add_parser(
         "serve",
-        help="serve live captions: a web page, audio sessions and caption feeds",
+        help="serve live captions and OpenAI's transcription APIs (REST and Realtime)",
         description="Run the live caption server: audio in from the microphone or any "
         "client (a browser tab included), captions out to everyone who listens.",
         epilog=EXAMPLES,

@@ -47,6 +47,8 @@ from livewhisper.server.catalog import ModelCatalog
 from livewhisper.server.config import ServerConfig
 from livewhisper.server.jobs import JobRegistry
 from livewhisper.server.pool import ModelPool, default_workers
+from livewhisper.server.realtime_session import RealtimeSession
+from livewhisper.server.realtime_session import refuse as realtime_refuse
 from livewhisper.server.sessions import (
     CaptionHub,
     Connection,
@@ -286,11 +288,21 @@ class CaptionServer:
         }
 
     # -- protocol 1 ------------------------------------------------------------------
-    async def listen(self, connection: ListenConnection, client: str = "") -> None:
+    async def listen(
+        self,
+        connection: ListenConnection,
+        client: str = "",
+        *,
+        realtime: bool = False,
+        beta: bool = False,
+    ) -> None:
         """Serve one accepted ``/v1/listen`` connection from address ``client`` until it
-        ends; its place is free again the moment the connection is closed."""
+        ends; its place is free again the moment the connection is closed. ``realtime``:
+        a ``/v1/realtime`` connection (OpenAI's Realtime transcription, ``beta`` names)
+        under the same limits."""
+        refuse = realtime_refuse if realtime else _refuse
         if self._sessions >= self.config.max_sessions:
-            await _refuse(
+            await refuse(
                 connection,
                 ErrorCode.BUSY,
                 f"{self.config.max_sessions} sessions are running, the most this server "
@@ -299,7 +311,7 @@ class CaptionServer:
             return
         per_client = self.config.sessions_per_client
         if self._sessions_by_client[client] >= per_client:
-            await _refuse(
+            await refuse(
                 connection,
                 ErrorCode.BUSY,
                 f"this address has {per_client} sessions running, the most one client may "
@@ -321,7 +333,11 @@ class CaptionServer:
                     del self._sessions_by_client[client]
 
         log.info("session %s opened", session_id)
-        session = ListenSession(connection, session_id, self._settings, release)
+        session: ListenSession | RealtimeSession
+        if realtime:
+            session = RealtimeSession(connection, session_id, self._settings, release, beta=beta)
+        else:
+            session = ListenSession(connection, session_id, self._settings, release)
         self._track(session.outbox)
         try:
             await session.run()

@@ -26,6 +26,7 @@ from livewhisper.server.pool import ModelPool
 
 __all__ = [
     "OPENAI_MODEL",
+    "OPENAI_MODELS",
     "ModelCatalog",
     "ModelEntry",
     "language_name",
@@ -33,6 +34,9 @@ __all__ = [
 
 OPENAI_MODEL = "whisper-1"
 """The model name OpenAI clients send by default; it means the server's default model."""
+
+OPENAI_MODELS = (OPENAI_MODEL, "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+"""OpenAI's transcription models: each an alias of the server's default model."""
 
 
 def language_name(code: str) -> str:
@@ -104,14 +108,15 @@ class ModelCatalog:
         return entries
 
     def find(self, requested: str | None) -> ModelEntry:
-        """The entry for a ``model`` field; None, ``""`` and ``whisper-1`` give the default.
+        """The entry for a ``model`` field; None, ``""`` and :data:`OPENAI_MODELS` give the
+        default.
 
         Raises :class:`~livewhisper.errors.UnknownModelError` for any model the server
         does not serve (installed on this machine or not), listing the ones it does.
         """
         entries = self.entries()
         name = (requested or "").strip()
-        if not name or name == OPENAI_MODEL:
+        if not name or name in OPENAI_MODELS:
             return entries[0]
         wanted = _canonical(name)
         for entry in entries:

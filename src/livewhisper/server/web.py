@@ -6,6 +6,8 @@ Routes (``docs/protocol.md``), all on one port behind
 * ``GET /`` (the caption page), ``/static/...``, ``/favicon.ico``; ``GET /healthz``.
 * ``GET /v1/info``: the models, default language and limits, for clients and the page.
 * ``/v1/listen`` and ``/v1/captions`` (WebSocket): protocol 1, audio in, captions out.
+* ``/v1/realtime`` (WebSocket): OpenAI's Realtime transcription sessions
+  (:mod:`~livewhisper.server.realtime`).
 * ``GET /v1/models`` and ``POST /v1/audio/transcriptions`` (``/translations``):
   OpenAI's API, so OpenAI clients work against it; with ``stream=true`` the answer is a
   stream of server-sent events: progress, each segment as it is decoded, and the
@@ -51,7 +53,7 @@ from livewhisper.errors import (
 from livewhisper.events import Segment, Transcription
 from livewhisper.formats import to_json, to_srt, to_txt, to_vtt
 from livewhisper.server.access import AccessControl, error_body, error_response
-from livewhisper.server.catalog import language_name
+from livewhisper.server.catalog import OPENAI_MODELS, language_name
 from livewhisper.server.errors import (
     Busy,
     InvalidRequest,
@@ -144,6 +146,8 @@ def create_app(server: CaptionServer) -> ASGIApp:
             Route("/v1/audio/translations", translate, methods=["POST"]),
             WebSocketRoute("/v1/listen", web.listen),
             WebSocketRoute("/v1/captions", web.captions),
+            WebSocketRoute("/v1/realtime", web.realtime),
+            Route("/v1/realtime", _upgrade_required),
             Route("/v1/listen", _upgrade_required),
             Route("/v1/captions", _upgrade_required),
         ],
@@ -209,6 +213,15 @@ class _Routes:
         await websocket.accept()
         await self.server.captions(_Socket(websocket))
 
+    # -- OpenAI's Realtime transcription sessions -------------------------------------------
+    async def realtime(self, websocket: WebSocket) -> None:
+        # Browsers offer the "realtime" subprotocol (and the key in another); echo it.
+        offered = websocket.scope.get("subprotocols") or []
+        await websocket.accept("realtime" if "realtime" in offered else None)
+        client = websocket.client.host if websocket.client else ""
+        beta = websocket.query_params.get("intent") == "transcription"
+        await self.server.listen(_Socket(websocket), client, realtime=True, beta=beta)
+
     # -- OpenAI's API ----------------------------------------------------------------------
     async def models(self, _: Request) -> Response:
         data = [
@@ -221,6 +234,12 @@ class _Routes:
             }
             for e in self.server.catalog.entries()
         ]
+        default = self.server.pool.default_model
+        data += [
+            {"id": alias, "object": "model", "created": 0, "owned_by": "livewhisper",
+             "alias_of": default}
+            for alias in OPENAI_MODELS
+        ]  # fmt: skip
         return JSONResponse({"object": "list", "data": data})
 
     def endpoint(self, *, translate: bool) -> Callable[[Request], Awaitable[Response]]:

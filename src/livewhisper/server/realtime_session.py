@@ -1,0 +1,376 @@
+"""One OpenAI Realtime transcription connection (``/v1/realtime``) on the caption server.
+
+Frames go through :class:`~livewhisper.server.realtime.RealtimeProtocol`. With turn
+detection (the default) audio feeds a :class:`~livewhisper.dictation.Dictation` on the
+server's model pool, whose partials and finals become deltas and completed items as
+the person speaks; a client ``commit`` ends the current stream at once (its last
+utterance becomes final) and later audio starts another. Without turn detection the
+audio waits in a bounded buffer until the client commits it, then is decoded whole.
+Sessions are held to protocol 1's limits: a place among ``max_sessions``, the idle
+timeout and the pace of :class:`~livewhisper.server.pacing.AudioPace` (audio far ahead
+of real time is read only as it falls due).
+
+Example::
+
+    await RealtimeSession(connection, "3f9a0c1e", settings).run()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from livewhisper.audio.sources import PushSource
+from livewhisper.dictation import Dictation
+from livewhisper.engine import DecodeOptions, check_options
+from livewhisper.errors import ConfigError, DecodeOptionsError
+from livewhisper.events import Final, Partial
+from livewhisper.protocol import CloseCode, ErrorCode, ProtocolError
+from livewhisper.segmenter import SegmenterConfig
+from livewhisper.server.catalog import OPENAI_MODELS
+from livewhisper.server.pacing import AudioPace
+from livewhisper.server.pool import PooledEngine
+from livewhisper.server.realtime import (
+    Append,
+    Clear,
+    Commit,
+    Configure,
+    RealtimeAction,
+    RealtimeError,
+    RealtimeProtocol,
+    Reply,
+    TranscriptionSettings,
+)
+from livewhisper.server.sessions import (
+    CLOSE_TIMEOUT,
+    Connection,
+    Disconnected,
+    ListenConnection,
+    Outbox,
+    SessionSettings,
+    close_soon,
+    deliver,
+)
+
+__all__ = ["MAX_BUFFER_SECONDS", "RealtimeSession", "refuse"]
+
+log = logging.getLogger("livewhisper.server")
+
+MAX_BUFFER_SECONDS = 120.0
+"""The most audio a session without turn detection may append before it commits."""
+
+_GONE_POLL = 0.25
+
+
+async def refuse(connection: Connection, code: ErrorCode, message: str) -> None:
+    """Tell a Realtime client it cannot have a session (an OpenAI ``error``), and close.
+
+    Example: ``await refuse(connection, ErrorCode.BUSY, "4 sessions are running")``.
+    """
+    event = RealtimeProtocol("refused", "").error(RealtimeError(code.value, message))
+    with contextlib.suppress(Disconnected):
+        await connection.send(json.dumps(event))
+    await close_soon(connection, code.close_code or CloseCode.POLICY_VIOLATION, code.value)
+
+
+class _Stream:
+    """One dictation of the session and the task forwarding its events, in order after
+    the stream before it."""
+
+    def __init__(self, dictation: Dictation, offset: float) -> None:
+        self.dictation = dictation
+        self.offset = offset  # seconds of the session's audio before this stream
+        self.fed = 0.0
+        self.pump: asyncio.Task[None] | None = None
+
+
+class RealtimeSession:
+    """One ``/v1/realtime`` connection (see the module docstring); same life cycle as
+    :class:`~livewhisper.server.sessions.ListenSession`: :meth:`run` never raises for
+    anything the client did, and ``on_closed`` frees its place as soon as it is closed.
+
+    Example::
+
+        session = RealtimeSession(connection, "3f9a0c1e", settings, on_closed=release)
+        await session.run()
+    """
+
+    def __init__(
+        self,
+        connection: ListenConnection,
+        session_id: str,
+        settings: SessionSettings,
+        on_closed: Callable[[], None] | None = None,
+        *,
+        beta: bool = False,
+    ) -> None:
+        self.connection = connection
+        self.id = session_id
+        self.settings = settings
+        self._on_closed = on_closed
+        self.outbox = Outbox(settings.max_queued)
+        self.protocol = RealtimeProtocol(session_id, settings.pool.default_model, beta=beta)
+        self._loop = asyncio.get_running_loop()
+        self.pace = AudioPace(settings.pace, self._loop.time())
+        self.engine: PooledEngine | None = None
+        self._stream: _Stream | None = None
+        self._streams: list[_Stream] = []
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0.0
+        self._audio_seconds = 0.0
+        self._decodes: set[asyncio.Task[None]] = set()
+        self._buffer_rate = 0
+        self._decode = DecodeOptions()
+        self._segmenter = SegmenterConfig()
+        self._over = False
+        self._configure(TranscriptionSettings())
+
+    async def run(self) -> None:
+        """Serve the connection until it ends; release everything it used."""
+        sender = asyncio.create_task(deliver(self.connection, self.outbox))
+        for event in self.protocol.opening():
+            self._send(event)
+        try:
+            await self._receive()
+        except Exception:
+            log.exception("realtime session %s failed", self.id)
+            self._fail(ProtocolError(ErrorCode.INTERNAL, "internal server error"))
+        finally:
+            await self._release(sender)
+
+    # -- frames in -----------------------------------------------------------------------
+    async def _receive(self) -> None:
+        loop, pace, idle = self._loop, self.pace, self.settings.idle_timeout
+        last_frame = loop.time()
+        while not self.outbox.closing:
+            now = loop.time()
+            throttle = pace.wait(now)
+            if throttle > 0:  # too far ahead of real time: TCP holds the rest back
+                await asyncio.sleep(min(throttle, pace.next_check(now), _GONE_POLL))
+                last_frame = loop.time()
+                gone = getattr(self.connection, "gone", None)
+                if gone is not None and gone():
+                    return
+                continue
+            left = last_frame + idle - now
+            if left <= 0:
+                self._fail(
+                    ProtocolError(
+                        ErrorCode.IDLE_TIMEOUT,
+                        f"no event for {idle:g} s: send audio (silence too) as it is recorded",
+                    )
+                )
+                return
+            error = pace.check(now)
+            if error is not None:
+                self._fail(error)
+                return
+            try:
+                frame = await asyncio.wait_for(
+                    self.connection.recv(), min(left, pace.next_check(now))
+                )
+            except asyncio.TimeoutError:
+                continue
+            except Disconnected:
+                return
+            last_frame = loop.time()
+            for action in self.protocol.receive(frame):
+                try:
+                    self._apply(action)
+                except RealtimeError as exc:
+                    self._send(self.protocol.error(exc))
+
+    def _apply(self, action: RealtimeAction) -> None:
+        if isinstance(action, Reply):
+            self._send(action.event)
+        elif isinstance(action, Configure):
+            self._configure(action.settings)
+            self._send(self.protocol.updated(action))
+        elif isinstance(action, Append):
+            seconds = len(action.samples) / action.rate
+            self.pace.add(seconds, self._loop.time())
+            self._audio_seconds += seconds
+            if self.protocol.settings.turn_detection:
+                stream = self._stream or self._new_stream()
+                stream.dictation.feed(action.samples, sample_rate=action.rate)
+                stream.fed += seconds
+            else:
+                self._hold(action)
+        elif isinstance(action, Commit):
+            self._commit()
+        elif isinstance(action, Clear):
+            self._clear()
+
+    # -- settings and streams ------------------------------------------------------------
+    def _configure(self, settings: TranscriptionSettings) -> None:
+        model = settings.model.strip()
+        try:
+            engine = self.settings.pool.engine(None if model in ("", *OPENAI_MODELS) else model)
+        except ConfigError as exc:
+            raise RealtimeError("model_not_found", str(exc), "transcription.model") from None
+        language = settings.language if settings.language else self.settings.language
+        try:
+            language = check_options(
+                DecodeOptions(language=language), engine.model_name, engine.multilingual
+            )
+            decode = DecodeOptions(language=language, initial_prompt=settings.prompt)
+            segmenter = _segmenter(settings)
+        except (DecodeOptionsError, ConfigError) as exc:
+            engine.close()
+            raise RealtimeError("invalid_value", str(exc), "transcription.language") from None
+        if self.engine is not None and self.engine.model_name != engine.model_name:
+            self.engine.close()  # streams still running keep decoding on their own engine
+        self.engine = engine
+        self._decode, self._segmenter = decode, segmenter
+        self.protocol.model = engine.model_name
+        # Later audio goes to a stream with the new settings; audio already sent to one
+        # is transcribed with the settings it came under.
+        self._end_stream()
+
+    def _new_stream(self) -> _Stream:
+        assert self.engine is not None
+        engine = self.settings.pool.engine(self.engine.model_name)
+        dictation = Dictation(
+            engine,
+            source=PushSource(sample_rate=self.protocol.settings.rate),
+            decode=self._decode,
+            segmenter=self._segmenter,
+        )
+        stream = _Stream(dictation, self._audio_seconds)
+        previous = self._streams[-1].pump if self._streams else None
+        stream.pump = asyncio.create_task(self._forward(stream, engine, previous))
+        self._stream = stream
+        self._streams.append(stream)
+        return stream
+
+    def _end_stream(self) -> None:
+        """No more audio for the current stream: its last utterance becomes final."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.dictation.finish()
+
+    def _commit(self) -> None:
+        if not self.protocol.settings.turn_detection:
+            self._decode_buffer()
+        elif self._stream is not None and self._stream.fed > 0:
+            self._end_stream()
+        else:
+            raise RealtimeError(
+                "input_audio_buffer_commit_empty", "there is no audio to commit", None
+            )
+
+    def _clear(self) -> None:
+        self._buffer, self._buffered = [], 0.0
+        stream, self._stream = self._stream, None
+        if stream is not None and stream.pump is not None:
+            stream.pump.cancel()  # its audio is dropped; the pump stops the dictation
+
+    # -- commits by the client (no turn detection) ----------------------------------------
+    def _hold(self, append: Append) -> None:
+        if self._buffer and self._buffer_rate != append.rate:
+            raise RealtimeError("invalid_value", "the rate changed: commit first", "audio")
+        if self._buffered + len(append.samples) / append.rate > MAX_BUFFER_SECONDS:
+            raise RealtimeError(
+                "input_audio_buffer_too_long",
+                f"the buffer holds at most {MAX_BUFFER_SECONDS:g} s: commit more often or "
+                "turn server_vad on",
+                "audio",
+            )
+        self._buffer_rate = append.rate
+        self._buffer.append(append.samples)
+        self._buffered += len(append.samples) / append.rate
+
+    def _decode_buffer(self) -> None:
+        if not self._buffer:
+            raise RealtimeError(
+                "input_audio_buffer_commit_empty", "there is no audio to commit", None
+            )
+        audio, rate = np.concatenate(self._buffer), self._buffer_rate
+        self._buffer, self._buffered = [], 0.0
+        assert self.engine is not None
+        task = asyncio.create_task(self._transcribe(self.engine, audio, rate, self._decode))
+        self._decodes.add(task)
+        task.add_done_callback(self._decodes.discard)
+
+    async def _transcribe(
+        self, engine: PooledEngine, audio: np.ndarray, rate: int, options: DecodeOptions
+    ) -> None:
+        try:
+            result = await asyncio.to_thread(engine.transcribe, audio, options, sample_rate=rate)
+        except Exception as exc:
+            if not self._over:
+                self._send(self.protocol.error(RealtimeError("transcription_failed", str(exc))))
+            return
+        text = " ".join(s.text.strip() for s in result.segments if s.text.strip())
+        for event in self.protocol.transcribed(text, len(audio) / rate):
+            self._send(event)
+
+    # -- events out ----------------------------------------------------------------------
+    async def _forward(
+        self, stream: _Stream, engine: PooledEngine, previous: asyncio.Task[None] | None
+    ) -> None:
+        if previous is not None:  # items in the order they were spoken
+            await asyncio.wait([previous])  # its failure is its own; a cancel of ours is not
+        try:
+            async for event in stream.dictation:
+                if isinstance(event, (Partial, Final)):
+                    for message in self.protocol.on_event(event, stream.offset):
+                        self._send(message)
+        except Exception:
+            log.exception("realtime session %s: the dictation failed", self.id)
+            self._fail(ProtocolError(ErrorCode.INTERNAL, "the session's audio pipeline failed"))
+        finally:
+            engine.close()
+            with contextlib.suppress(ValueError):
+                self._streams.remove(stream)
+            await asyncio.to_thread(stream.dictation.stop, 2.0)
+
+    def _send(self, event: dict[str, Any]) -> None:
+        if self._over and event.get("type") != "error":
+            return
+        if not self.outbox.put(json.dumps(event, ensure_ascii=False)):
+            self._fail(ProtocolError(ErrorCode.TOO_SLOW, "the client reads too slowly"))
+
+    # -- the end -------------------------------------------------------------------------
+    def _fail(self, exc: ProtocolError) -> None:
+        if self.outbox.closing:
+            return
+        self._over = True
+        self.outbox.put(json.dumps(self.protocol.error(RealtimeError(exc.code.value, exc.message))))
+        self.outbox.close(exc.code.close_code or CloseCode.POLICY_VIOLATION, exc.code.value)
+
+    async def _release(self, sender: asyncio.Task[None]) -> None:
+        self._over = True
+        if self.engine is not None:
+            self.engine.close()
+        pumps = [s.pump for s in self._streams if s.pump is not None]
+        for task in (*pumps, *self._decodes):
+            task.cancel()
+        if self.outbox.closing:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(sender), CLOSE_TIMEOUT * 2)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+        if self._on_closed is not None:
+            self._on_closed()
+        for stream in list(self._streams):
+            await asyncio.to_thread(stream.dictation.stop, 2.0)
+        await asyncio.gather(*pumps, *self._decodes, return_exceptions=True)
+
+
+def _segmenter(settings: TranscriptionSettings) -> SegmenterConfig:
+    """The segmenter with the client's ``silence_duration_ms`` and ``prefix_padding_ms``."""
+    config = SegmenterConfig()
+    if settings.silence is not None:
+        config = replace(config, pause=settings.silence, tail=min(config.tail, settings.silence))
+    if settings.prefix_padding is not None:
+        config = replace(config, pre_roll=settings.prefix_padding)
+    return config
