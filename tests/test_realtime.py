@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soxr
 from conftest import DATA, deadline, read_wav, reference
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, OpenAI
 from server_fixtures import fixture_server_pool, running_server, stream_session  # noqa: F401
 from wyoming_fixtures import port_of, transcribe, wyoming_server
 
@@ -305,7 +305,7 @@ def _en(**input_options: Any) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-def test_commits_by_the_client_without_turn_detection(server_pool: ModelPool) -> None:
+def test_commits_by_the_client_and_the_model_aliases(server_pool: ModelPool) -> None:
     audio = read_wav(DATA / "en" / "ps_0890.flac")
     offline = server_pool.engine().transcribe(audio, DecodeOptions(language="en")).text
     with running_server(server_pool) as server:
@@ -319,6 +319,11 @@ def test_commits_by_the_client_without_turn_detection(server_pool: ModelPool) ->
             )
         )
         models = json.load(urllib.request.urlopen(server.api_url + "/models", timeout=deadline(10)))
+        rest = OpenAI(base_url=server.api_url, api_key="unused").audio.transcriptions.create(
+            model="gpt-4o-mini-transcribe", file=(DATA / "en" / "ps_0890.flac").open("rb")
+        )
+    # The alias, on REST (a file job: its decoding differs in hyphens from the array's).
+    assert word_error_rate(reference("ps_0890"), rest.text) <= 0.3, rest.text
     assert not got.of_type("error") and not got.of_type("input_audio_buffer.speech_started")
     assert [e.type.rsplit(".", 1)[-1] for e in got.events[-3:]] == [
         "committed",
