@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA, deadline, read_wav, reference
+from conftest import DATA, REPO, deadline, read_wav, reference
 from server_fixtures import fixture_server_pool  # noqa: F401
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
@@ -19,6 +24,7 @@ from wyoming.event import Event, async_read_event
 from wyoming.info import Describe, Info
 from wyoming_fixtures import Exchange, port_of, transcribe, wyoming_server
 
+from livewhisper.cli.main import main
 from livewhisper.deltas import TextDeltas
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError
@@ -261,3 +267,41 @@ def test_clients_beyond_max_sessions_are_told_busy(server_pool: ModelPool) -> No
                     return str(event.data["code"])
 
     assert asyncio.run(run()) == "busy"
+
+
+def test_wyoming_command_serves_until_interrupted() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "livewhisper.cli.main", "wyoming", "--uri", "tcp://127.0.0.1:0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        cwd=REPO,
+    )
+    try:
+        assert process.stderr is not None
+        give_up, line = time.monotonic() + deadline(60), ""
+        while " on tcp://" not in line and time.monotonic() < give_up:
+            line = process.stderr.readline()
+            assert line or process.poll() is None, "wyoming exited early"
+        port = int(line.split(" on tcp://")[1].split()[0].rsplit(":", 1)[1])
+
+        async def describe() -> Info:
+            async with AsyncTcpClient("127.0.0.1", port) as client:
+                await client.write_event(Describe().event())
+                event = await asyncio.wait_for(client.read_event(), deadline(10))
+                assert event is not None
+                return Info.from_event(event)
+
+        assert asyncio.run(describe()).asr[0].models[0].languages == ["en"]
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=deadline(30)) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_wyoming_command_refuses_an_open_address(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["wyoming", "--uri", "tcp://0.0.0.0:10300"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--allow-remote" in err

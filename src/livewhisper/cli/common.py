@@ -12,7 +12,10 @@ Example::
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -264,3 +267,23 @@ def run_until_stopped(
         if not finished:
             dictation.stop(timeout=0)  # the source closed, the threads told to end
     return finished
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set at SIGINT (Ctrl-C) or SIGTERM: a server command serves until it is.
+
+    Call it on the running event loop. Where signal handlers cannot be set (off the main
+    thread, some platforms) Ctrl-C interrupts as usual instead.
+
+    Example::
+
+        stop = stop_on_signals()
+        async with server:
+            await stop.wait()
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop

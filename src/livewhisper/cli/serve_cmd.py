@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from livewhisper.cli.common import positive_float, positive_int, vocabulary_from_args
+from livewhisper.cli.common import (
+    positive_float,
+    positive_int,
+    stop_on_signals,
+    vocabulary_from_args,
+)
 from livewhisper.errors import DependencyError
 from livewhisper.models.names import DEFAULT_MODEL
 
@@ -239,12 +242,7 @@ def _serve(args: argparse.Namespace) -> int:
 async def _run(config: Any) -> None:
     from livewhisper.server import CaptionServer
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        # Not available off the main thread or on some platforms: Ctrl-C then interrupts.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     print("livewhisper: loading the models…", file=sys.stderr, flush=True)
     async with CaptionServer(config) as server:
         page = server.url + (f"?token={config.token}" if config.token else "")

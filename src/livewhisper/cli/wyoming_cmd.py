@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 from typing import Any
 
-from livewhisper.cli.common import positive_float, positive_int
+from livewhisper.cli.common import positive_float, positive_int, stop_on_signals
 from livewhisper.errors import DependencyError
 from livewhisper.models.names import DEFAULT_MODEL
 
@@ -106,11 +104,7 @@ def _wyoming(args: argparse.Namespace) -> int:
 async def _run(config: Any) -> None:
     from livewhisper.server.wyoming_server import WyomingServer
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     print("livewhisper: loading the models…", file=sys.stderr, flush=True)
     async with WyomingServer(config) as server:
         print(
