@@ -46,6 +46,22 @@ def test_a_closed_session_refuses_use(server_pool: ModelPool) -> None:
     print("\n".join(messages))
 
 
+def test_a_full_server_refuses_with_busy(server_pool: ModelPool) -> None:
+    # The refusal races the client's config: either way the client says 'busy'.
+    async def scenario(url: str) -> list[str]:
+        codes = []
+        async with client.listen(url, language="en"):
+            for _ in range(3):
+                with pytest.raises(client.ServerError) as caught:
+                    async with client.listen(url, language="en"):
+                        pass
+                codes.append(caught.value.code)
+        return codes
+
+    with running_server(server_pool, max_sessions=1) as server:
+        assert asyncio.run(scenario(server.ws_url)) == ["busy"] * 3
+
+
 def test_a_stream_left_early_closes_its_source(server_pool: ModelPool) -> None:
     source = FileSource(EN / "jfk.wav", speed=2.0)
 

@@ -279,7 +279,10 @@ async def listen(
     config = Config(sample_rate, Encoding(encoding), language, partials, share, model)
     connection = await _open(server_url(server, "/v1/listen"), token)
     try:
-        await connection.send(encode(config))
+        # A server that refuses at once ('busy') may have closed before the config went
+        # out: its error message, read next, says why.
+        with contextlib.suppress(ConnectionClosed):
+            await connection.send(encode(config))
         message = await asyncio.wait_for(_next_message(connection), OPEN_TIMEOUT)
         if isinstance(message, ErrorMessage):
             raise ServerError(message.code, message.message)

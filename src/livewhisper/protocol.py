@@ -1,11 +1,8 @@
-"""Protocol 1 of the caption server: its messages, parsed and validated, and no I/O.
+"""Protocol 1 of the caption server (``docs/protocol.md``): its messages, and no I/O.
 
-Every message is a frozen dataclass here; :class:`ListenProtocol` is the state machine
-of one audio session as the server sees it (config, then audio, then end), turning raw
-WebSocket frames into actions or a :class:`ProtocolError` that names its
-:class:`ErrorCode`. The server and the client (:mod:`livewhisper.client`) share this
-module, so both sides agree on every field; it needs neither. Wire format:
-``docs/protocol.md``.
+Every message is a frozen dataclass; :class:`ListenProtocol` is one audio session's state
+machine as the server sees it, frames in, actions or a :class:`ProtocolError` out. The
+server and the client (:mod:`livewhisper.client`) share this module and need nothing else.
 
 Example::
 
@@ -170,12 +167,7 @@ _CLOSE_CODES = {
 class ProtocolError(LiveWhisperError):
     """A message that breaks protocol 1, with the :class:`ErrorCode` to report.
 
-    Example::
-
-        try:
-            parse_client_message("{oops")
-        except ProtocolError as exc:
-            print(exc.code.value, exc)     # invalid_json ...
+    Example: ``parse_client_message("{oops")`` raises one with ``code.value == "invalid_json"``.
     """
 
     def __init__(self, code: ErrorCode, message: str) -> None:
@@ -308,10 +300,9 @@ class End:
 
 
 def parse_client_message(text: str) -> Config | End:
-    """Parse a text frame from a listen client; raise :class:`ProtocolError` if it is bad.
-
-    Unknown fields are ignored (newer clients may send more); an unknown ``type`` raises
-    with :attr:`ErrorCode.UNKNOWN_TYPE`, which the server reports and otherwise ignores.
+    """Parse a text frame from a listen client; raise :class:`ProtocolError` if it is bad
+    (:attr:`ErrorCode.UNKNOWN_TYPE`, harmless, for an unknown ``type``). Unknown fields
+    are ignored: newer clients may send more.
 
     Example::
 
@@ -472,8 +463,7 @@ class FinalMessage:
 @dataclass(frozen=True)
 class StatusMessage:
     """How far the text is behind the speaker (:class:`~livewhisper.events.Status`): sent
-    when it falls more than a few seconds behind, every second while it stays behind,
-    and once when it has caught up. Clients that do not know it ignore it.
+    when it falls behind, every second while it stays behind, once when it caught up.
 
     Example::
 
@@ -582,9 +572,8 @@ _PARSERS: dict[str, Any] = {
 
 
 def parse_server_message(text: str) -> ServerMessage | None:
-    """Parse a text frame from the server; None for a type this version does not know.
-
-    Raises :class:`ProtocolError` for text that is not a JSON object or lacks a field.
+    """Parse a text frame from the server; None for a type this version does not know;
+    :class:`ProtocolError` for text that is not a JSON object or lacks a field.
 
     Example::
 
@@ -653,10 +642,8 @@ class ListenProtocol:
     """One listen session's frames in, actions out: the rules of protocol 1, sans I/O.
 
     A ``config`` is only valid first; any other first frame starts the session with
-    ``defaults``. Binary frames must hold whole samples, at most
-    :data:`MAX_FRAME_SECONDS` of them, and float frames finite values. Fatal problems
-    raise :class:`ProtocolError` (whose code's :attr:`~ErrorCode.close_code` says how to
-    close); harmless ones come back as a :class:`Notice`.
+    ``defaults``. Binary frames go through :func:`decode_frame`. Fatal problems raise
+    :class:`ProtocolError`; harmless ones come back as a :class:`Notice`.
 
     Example::
 

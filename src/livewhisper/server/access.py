@@ -25,7 +25,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from livewhisper.server.config import ServerConfig, is_loopback
 
 __all__ = [
-    "LOOPBACK_NAMES",
     "PUBLIC_PATHS",
     "AccessControl",
     "authorized",
@@ -34,9 +33,6 @@ __all__ = [
     "host_allowed",
     "origin_allowed",
 ]
-
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-"""Host names that always mean this machine."""
 
 PUBLIC_PATHS = ("/", "/index.html", "/favicon.ico", "/healthz")
 """Paths anyone who may reach the server may read (with ``/static/...``): no token."""
@@ -60,7 +56,7 @@ def host_allowed(config: ServerConfig, host_header: str | None) -> bool:
     if not host_header:
         return False
     host = urlsplit(f"//{host_header}").hostname or ""
-    return host in LOOPBACK_NAMES or host == config.host.strip("[]").lower()
+    return is_loopback(host) or host == config.host.strip("[]").lower()
 
 
 def origin_allowed(config: ServerConfig, headers: Mapping[str, str]) -> bool:

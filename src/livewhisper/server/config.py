@@ -74,7 +74,7 @@ class ServerConfig:
       sending before it is given up.
     * ``max_jobs``: files transcribed at once; ``max_waiting_jobs``: files queued behind
       them before new ones get HTTP 429.
-    * Per client (by its address; behind a reverse proxy every client is the proxy):
+    * Per client (by its address; behind a proxy, the one it forwards: docs/serving.md):
       ``max_sessions_per_client`` audio sessions at once (None: all but one of
       ``max_sessions``, so one address never holds every slot) and
       ``max_uploads_per_client`` files running or queued.
