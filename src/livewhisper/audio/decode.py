@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import os
 import shutil
@@ -26,7 +27,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, TypeAlias
 
@@ -47,11 +48,15 @@ __all__ = [
     "check_sample_rate",
     "decode_audio",
     "display_name",
+    "implausible",
     "load_audio",
     "probe",
     "read_audio",
     "to_mono_float32",
+    "wav_data_size",
 ]
+
+log = logging.getLogger("livewhisper")
 
 SAMPLE_RATE = 16000
 """The sample rate Whisper works at, and so of every array livewhisper hands on."""
@@ -68,6 +73,19 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _MAX_CHANNELS = 64
 # decode_audio hands on about this many seconds at a time (at 16 kHz: 64 kB a block).
 _BLOCK_SECONDS = 1.0
+
+MIN_SAMPLE_RATE = 4000
+"""The lowest sample rate a file may declare, in Hz: below it no speech survives (and
+resampling a damaged header's 4 Hz to 16 kHz would make 4000 samples of every one)."""
+MAX_SAMPLE_RATE = 768_000
+"""The highest sample rate a file may declare, in Hz (the fastest studio rate)."""
+# A decoded length this far from what the header declares is worth a warning (seconds,
+# or this share of the declared length if larger: durations estimated from a bit rate
+# are a little off).
+_LENGTH_SLACK_SECONDS = 1.0
+_LENGTH_SLACK_SHARE = 0.02
+# How much of a WAV file's head is searched for its data chunk.
+_WAV_HEAD_BYTES = 1 << 16
 
 AudioFile: TypeAlias = "str | os.PathLike[str] | IO[bytes]"
 """A path, ``"-"`` for standard input, or an open binary file (read from where it is)."""
@@ -105,7 +123,8 @@ class AudioInfo:
 
 
 def display_name(file: AudioFile) -> str:
-    """How messages name ``file``: its path, ``standard input``, or the open file's name.
+    """How messages name ``file``: its path, ``standard input``, or the open file's name,
+    printable on one line whatever bytes the name holds (see :func:`_printable`).
 
     Example::
 
@@ -113,9 +132,23 @@ def display_name(file: AudioFile) -> str:
         'standard input'
     """
     if isinstance(file, (str, os.PathLike)):
-        return "standard input" if os.fspath(file) == STDIN else str(file)
+        return "standard input" if os.fspath(file) == STDIN else _printable(os.fspath(file))
     name = getattr(file, "name", None)
-    return name if isinstance(name, str) and name else "the audio"
+    return _printable(name) if isinstance(name, str) and name else "the audio"
+
+
+def _printable(name: str) -> str:
+    r"""``name`` on one line whatever bytes it holds: bytes that are not UTF-8 (which the
+    file system hands Python as surrogates) as ``\xe9``, control characters (a newline
+    in a file name) as ``\n`` or ``\x1b``, every other character as it is.
+
+    Example: ``_printable("caf\udce9\n.wav")`` is ``r"caf\xe9\n.wav"``.
+    """
+    try:
+        raw = os.fsencode(name).decode("utf-8", "backslashreplace")
+    except UnicodeError:  # a surrogate the file system did not make
+        raw = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in raw)
 
 
 @contextlib.contextmanager
@@ -130,9 +163,9 @@ def _open(file: AudioFile, name: str) -> Iterator[tuple[Any, Any]]:
         else:
             path = Path(file)
             if not path.exists():
-                raise AudioError(f"audio file not found: {path}")
+                raise AudioError(f"audio file not found: {name}")
             if path.is_dir():
-                raise AudioError(f"{path} is a directory, not an audio file")
+                raise AudioError(f"{name} is a directory, not an audio file")
             source = str(path)
     try:
         container = av.open(source, "r", metadata_errors="ignore")
@@ -205,23 +238,51 @@ def probe(file: AudioFile) -> AudioInfo:
         >>> info.codec, info.sample_rate, info.channels, info.duration
         ('pcm_s16le', 16000, 1, 11.0)
     """
-    name = display_name(file)
-    with _open(file, name) as (container, stream):
-        codec = stream.codec_context
-        duration: float | None = None
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / 1_000_000  # AV_TIME_BASE
-        layout = codec.layout
-        return AudioInfo(
-            container=str(container.format.name),
-            codec=str(codec.name),
-            sample_rate=int(codec.sample_rate or 0),
-            channels=int(layout.nb_channels if layout is not None else 0),
-            duration=duration,
-            bit_rate=int(codec.bit_rate or container.bit_rate or 0),
+    with _open(file, display_name(file)) as (container, stream):
+        return _info(container, stream)
+
+
+def _info(container: Any, stream: Any) -> AudioInfo:
+    codec = stream.codec_context
+    duration: float | None = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000  # AV_TIME_BASE
+    layout = codec.layout
+    return AudioInfo(
+        container=str(container.format.name),
+        codec=str(codec.name),
+        sample_rate=int(codec.sample_rate or 0),
+        channels=int(layout.nb_channels if layout is not None else 0),
+        duration=duration,
+        bit_rate=int(codec.bit_rate or container.bit_rate or 0),
+    )
+
+
+def implausible(info: AudioInfo) -> str | None:
+    """What in ``info`` no recording can have, or None: a sample rate outside
+    :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE`, no channels or more than 64, a
+    negative or infinite length. A value the header leaves unsaid (0, None) passes,
+    except channels of uncompressed audio, whose header is all there is.
+
+    Example::
+
+        >>> implausible(AudioInfo("wav", "pcm_s16le", 16000, 0, 11.0))
+        'declares 0 channels (audio has 1 to 64): its header is damaged'
+    """
+    damaged = "its header is damaged"
+    rate, channels = info.sample_rate, info.channels
+    if rate and not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        return (
+            f"declares a sample rate of {rate} Hz, which no recording has "
+            f"({MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz): {damaged}"
         )
+    if channels > _MAX_CHANNELS or (channels == 0 and info.uncompressed):
+        return f"declares {channels} channels (audio has 1 to {_MAX_CHANNELS}): {damaged}"
+    if info.duration is not None and not 0 <= info.duration < math.inf:
+        return f"declares a length of {info.duration} s: {damaged}"
+    return None
 
 
 def decode_audio(
@@ -251,7 +312,15 @@ def decode_audio(
     name = display_name(file)
     target = max(1, int(block_seconds * SAMPLE_RATE))
     total = 0
+    broken = ""  # why the decode stopped before the end of the file, if it did
     with _open(file, name) as (container, stream):
+        info = _info(container, stream)
+        problem = implausible(info)
+        if problem:
+            raise AudioError(f"{name} {problem}")
+        header = _wav_header_note(file, info)
+        if header:
+            log.warning("warning: %s %s", name, header)
         resampler: Any = None
         shape: tuple[Any, ...] | None = None
         pending: list[AudioArray] = []
@@ -263,6 +332,13 @@ def decode_audio(
                 frame.pts = None  # resample on sample counts; gaps in pts are not ours to fill
                 kind = (frame.format.name, frame.layout.name, frame.sample_rate)
                 if kind != shape:  # a chained ogg or a stream that changes rate mid-way
+                    problem = implausible(
+                        replace(
+                            info, sample_rate=frame.sample_rate, channels=frame.layout.nb_channels
+                        )
+                    )
+                    if problem:
+                        raise AudioError(f"{name} {problem}")
                     if resampler is not None:
                         pending.extend(_mono(f) for f in resampler.resample(None))
                     # Packed float: one plane whatever the channels (PyAV misreads the
@@ -278,13 +354,15 @@ def decode_audio(
                     pending, size = [], 0
                     total += len(block)
                     yield block
-            if resampler is not None:
-                pending.extend(_mono(f) for f in resampler.resample(None))
         except av.FFmpegError as exc:
-            raise AudioError(
-                f"{name} is damaged: it cannot be decoded past {total / SAMPLE_RATE:.1f} s "
-                f"({_why(exc)})"
-            ) from None
+            if total + size == 0:
+                raise AudioError(
+                    f"{name} is damaged: no audio can be decoded ({_why(exc)})"
+                ) from None
+            broken = _why(exc)
+        if resampler is not None:
+            with contextlib.suppress(av.FFmpegError):
+                pending.extend(_mono(f) for f in resampler.resample(None))
         if pending:
             block = _checked(np.concatenate(pending), name, total)
             total += len(block)
@@ -292,6 +370,97 @@ def decode_audio(
                 yield block
     if total == 0:
         raise AudioError(f"{name} contains no audio samples")
+    note = _length_note(total / SAMPLE_RATE, None if header else info.duration, broken)
+    if note:
+        log.warning("warning: %s %s", name, note)
+
+
+def _length_note(decoded: float, declared: float | None, broken: str) -> str | None:
+    """The warning for a decode that ended early (``broken``: FFmpeg's reason) or far
+    from the ``declared`` length, or None."""
+    said = f" of the {declared:.1f} s its header declares" if declared else ""
+    if broken:
+        return (
+            f"is damaged after {decoded:.1f} s{said} ({broken}): transcribing the "
+            f"{decoded:.1f} s before it"
+        )
+    if declared is None:
+        return None
+    if abs(decoded - declared) <= max(_LENGTH_SLACK_SECONDS, _LENGTH_SLACK_SHARE * declared):
+        return None
+    if decoded < declared:
+        return f"ends after {decoded:.1f} s{said}: it was cut off; transcribing what is there"
+    return f"holds {decoded:.1f} s of audio, more than the {declared:.1f} s its header declares"
+
+
+def wav_data_size(head: bytes) -> tuple[int, int, int] | None:
+    """``(declared bytes, where they start, bytes per second)`` of a WAV file's data
+    chunk, from the first bytes of the file (``head``); None when ``head`` is not a RIFF
+    WAVE file or holds no data chunk.
+
+    A recorder writes the data chunk's size when it stops: one that crashed leaves 0
+    there (or 0xFFFFFFFF, which also means "unknown" to a writer that cannot seek).
+
+    Example::
+
+        >>> wav_data_size(open("examples/jfk.wav", "rb").read(4096))
+        (352000, 44, 32000)
+    """
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset, byte_rate = 12, 0
+    while offset + 8 <= len(head):
+        chunk, size = (
+            head[offset : offset + 4],
+            int.from_bytes(head[offset + 4 : offset + 8], "little"),
+        )
+        if chunk == b"fmt " and offset + 20 <= len(head):
+            byte_rate = int.from_bytes(head[offset + 16 : offset + 20], "little")
+        if chunk == b"data":
+            return size, offset + 8, byte_rate
+        offset += 8 + size + (size & 1)
+    return None
+
+
+def _wav_header_note(file: AudioFile, info: AudioInfo) -> str | None:
+    """The warning for a WAV file whose header gives its samples a length the file does
+    not have (a recorder that crashed before writing it, a file cut short), or None.
+    FFmpeg reads such a file to its end: this only says so."""
+    if info.container != "wav" or not info.uncompressed:
+        return None
+    try:
+        if isinstance(file, (str, os.PathLike)):
+            if os.fspath(file) == STDIN:
+                return None
+            with open(file, "rb") as handle:
+                head, length = handle.read(_WAV_HEAD_BYTES), os.fstat(handle.fileno()).st_size
+        elif file.seekable():
+            at = file.tell()
+            file.seek(0)
+            head = file.read(_WAV_HEAD_BYTES)
+            length = file.seek(0, os.SEEK_END)
+            file.seek(at)
+        else:
+            return None
+    except OSError:
+        return None
+    found = wav_data_size(head)
+    if found is None or found[2] <= 0:
+        return None
+    declared, start, byte_rate = found
+    held = max(0, length - start) / byte_rate
+    if declared in (0, 0xFFFFFFFF):
+        return (
+            f"has a header that gives no length (a recording that was not closed "
+            f"properly?): transcribing the {held:.1f} s the file holds"
+        )
+    said = declared / byte_rate
+    if said - held > _LENGTH_SLACK_SECONDS:
+        return (
+            f"ends after {held:.1f} s of the {said:.1f} s its header declares: it was cut "
+            "off; transcribing what is there"
+        )
+    return None
 
 
 def _mono(frame: Any) -> AudioArray:

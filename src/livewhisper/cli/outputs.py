@@ -18,6 +18,8 @@ import argparse
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from livewhisper.audio.decode import display_name
+
 __all__ = ["OutputRuleError", "check_free", "format_list", "live_output", "output_paths"]
 
 
@@ -90,7 +92,7 @@ def check_free(paths: Iterable[Path], force: bool) -> None:
     """
     if force:
         return
-    taken = [str(p) for p in paths if p.exists()]
+    taken = [display_name(p) for p in paths if p.exists()]
     if taken:
         raise OutputRuleError(
             f"{', '.join(taken)} already exists: --force replaces it, or choose another name"

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
-from livewhisper.audio.decode import STDIN
+from livewhisper.audio.decode import STDIN, display_name
 from livewhisper.cli.common import add_decode_flags, decode_options, silence_broken_stdout
 from livewhisper.cli.outputs import OutputRuleError, check_free, format_list, output_paths
 from livewhisper.engine import Engine, check_options
@@ -180,7 +180,8 @@ def _targets(args: argparse.Namespace) -> list[list[tuple[Path, str]]]:
         clashes = [s for s, n in Counter(_stem(f) for f in files).items() if n > 1]
         if clashes:
             raise OutputRuleError(
-                f"with --output-dir, files need different names: {', '.join(clashes)} "
+                f"with --output-dir, files need different names: "
+                f"{', '.join(display_name(c) for c in clashes)} "
                 "appears more than once"
             )
         chosen = formats or ("txt",)
@@ -286,10 +287,10 @@ def _transcribe(args: argparse.Namespace) -> int:
                 continue
             except KeyboardInterrupt:
                 outputs.finish(None)
-                kept = ", ".join(str(p) for p, _ in target) or "standard output"
+                kept = ", ".join(display_name(p) for p, _ in target) or "standard output"
                 print(
-                    f"livewhisper: interrupted: {len(outputs.segments)} segments of {path} "
-                    f"kept in {kept}",
+                    f"livewhisper: interrupted: {len(outputs.segments)} segments of "
+                    f"{display_name(path)} kept in {kept}",
                     file=sys.stderr,
                 )
                 return 130
@@ -297,7 +298,7 @@ def _transcribe(args: argparse.Namespace) -> int:
                 silence_broken_stdout()
                 return 0
             if not result.segments:
-                print(f"livewhisper: no speech found in {path}", file=sys.stderr)
+                print(f"livewhisper: no speech found in {display_name(path)}", file=sys.stderr)
             try:
                 outputs.finish(result)
             except BrokenPipeError:
