@@ -83,6 +83,15 @@ def best_ncc(
     return best, best_lag
 
 
+def ffmpeg(*args: str | Path) -> None:
+    """Run ``ffmpeg -v error -y ARGS`` (it only makes test files: skip the test without it)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed (it only makes the test files)")
+    command = ["ffmpeg", "-v", "error", "-y", *map(str, args)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+
+
 @dataclass(frozen=True)
 class PulseServer:
     """A running user-mode PulseAudio daemon whose null sink ``sink`` is the default

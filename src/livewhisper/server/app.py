@@ -60,6 +60,7 @@ from livewhisper.server.sessions import (
     close_soon,
     deliver,
 )
+from livewhisper.server.uploads import layout_defaults
 from livewhisper.server.web import create_app
 from livewhisper.server.wsguard import guarded_protocol
 
@@ -284,6 +285,7 @@ class CaptionServer:
                 "max_upload_bytes": self.config.max_upload_bytes,
                 "max_upload_seconds": self.config.max_upload_seconds,
                 "models": [entry.to_dict() for entry in self.catalog.entries()],
+                "subtitles": layout_defaults(),
             },
         }
 

@@ -37,6 +37,7 @@ __all__ = [
     "UploadForm",
     "UploadedFile",
     "cue_layout",
+    "layout_defaults",
     "probe_audio",
     "transcription_request",
 ]
@@ -203,6 +204,15 @@ LAYOUT_FIELDS = {
     "min_cue_duration": "min_duration",
 }
 """The form fields that shape srt and vtt cues, and the :class:`CueLayout` field of each."""
+
+
+def layout_defaults() -> dict[str, float]:
+    """Each cue-shaping form field with the value it takes when absent (``/v1/info``).
+
+    Example: ``layout_defaults()["max_line_width"]`` is 42.
+    """
+    defaults = CueLayout()
+    return {name: getattr(defaults, attribute) for name, attribute in LAYOUT_FIELDS.items()}
 
 
 def cue_layout(form: UploadForm) -> CueLayout:

@@ -16,6 +16,11 @@ const FORMATS = {
   txt: "text/plain", srt: "application/x-subrip", vtt: "text/vtt", json: "application/json",
 };
 
+// The inputs that shape srt and vtt cues: form field names are the API's own.
+const LAYOUT_INPUTS = ["#file-line-width", "#file-line-count", "#file-cue-duration"];
+// Everything the user may not change while a file is being transcribed.
+const CHOICES = ["#file-model", "#file-language", "#file-task", "#file-input", ...LAYOUT_INPUTS];
+
 // -- views ------------------------------------------------------------------------------
 
 function showView(name) {
@@ -82,6 +87,11 @@ async function loadChoices() {
   }
   languages.value = info.language && LANGUAGES.some(([c]) => c === info.language)
     ? info.language : "auto";
+  // Left empty, a field takes the server's default, shown as its placeholder.
+  for (const id of LAYOUT_INPUTS) {
+    const value = (files.info.subtitles || {})[$(id).name];
+    if (value !== undefined) $(id).placeholder = String(value);
+  }
   const minutes = Math.round(files.info.max_upload_seconds / 60);
   // Speeds are measured on the files this server transcribes: until one is, none is shown.
   const measured = files.info.models.some((m) => m.speed);
@@ -184,9 +194,7 @@ function apiUrl(task) {
 function finished() {
   files.xhr = null;
   $("#file-cancel").hidden = true;
-  for (const id of ["#file-model", "#file-language", "#file-task", "#file-input"]) {
-    $(id).disabled = false;
-  }
+  for (const id of CHOICES) $(id).disabled = false;
   syncChoices();
 }
 
@@ -204,9 +212,7 @@ function start(event) {
   files.seen = 0;
   $("#file-segments").replaceChildren();
   for (const button of document.querySelectorAll(".file-download")) button.disabled = true;
-  for (const id of ["#file-model", "#file-language", "#file-task", "#file-input"]) {
-    $(id).disabled = true;
-  }
+  for (const id of CHOICES) $(id).disabled = true;
   $("#file-start").disabled = true;
   $("#file-cancel").hidden = false;
 
@@ -215,6 +221,9 @@ function start(event) {
   form.append("model", $("#file-model").value);
   form.append("language", $("#file-language").value);
   form.append("response_format", "verbose_json");
+  for (const id of LAYOUT_INPUTS) {
+    if ($(id).value.trim()) form.append($(id).name, $(id).value.trim());
+  }
   form.append("stream", "true");
   const xhr = new XMLHttpRequest();
   files.xhr = xhr;
