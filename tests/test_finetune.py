@@ -7,6 +7,7 @@ The full acceptance run (40 sentences, WER drop) is ``python -m benchmarks finet
 
 from __future__ import annotations
 
+import doctest
 import importlib
 import importlib.util
 import json
@@ -160,6 +161,13 @@ def test_many_problems_are_summarised(tmp_path: Path) -> None:
         _pair(tmp_path, f"w{i}", None)
     with pytest.raises(DatasetError, match=r"8 wav file\(s\).*and 3 more"):
         read_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["data", "evaluate", "hf_convert"])
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(f"livewhisper.finetune.{name}")
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0
 
 
 # -- recording ------------------------------------------------------------------------------
@@ -388,9 +396,17 @@ def test_short_finetune_end_to_end(six_sentences: Path, tmp_path: Path, model_ca
         ("after", "transformers"),
         ("before", "whisper.cpp q8_0"),
         ("after", "whisper.cpp q8_0"),
+        ("before", "whisper.cpp q8_0, general speech"),
+        ("after", "whisper.cpp q8_0, general speech"),
     }
     assert "| WER |" in report.table
+    # The bundled general speech is measured before and after, and recorded.
+    assert report.general_wer is not None
+    before, after = report.general_wer
+    assert 0.0 < before < 0.3 and abs(after - before) < 0.05  # two small steps: no harm
     manifest = json.loads((out / FINETUNED_MANIFEST).read_text())
+    assert manifest["general_wer"]["before"] == round(before, 4)
+    assert manifest["general_wer"]["after"] == round(after, 4)
     assert manifest["model"] == "ggml-model-q8_0.bin" and manifest["base"] == "tiny.en"
     assert manifest["held_out"] == list(report.held_out)
     assert (out / "ggml-model-f16.bin").is_file() and (out / "checkpoints" / "last.pt").is_file()

@@ -51,19 +51,30 @@ class WerRow:
     seconds: float = 0.0
 
 
-def wer_of(examples: Sequence[Example], hypotheses: Sequence[str]) -> float:
-    """Corpus WER of ``hypotheses`` against the examples' transcripts.
+def wer_of(
+    examples: Sequence[Example], hypotheses: Sequence[str], *, drop_fillers: bool = False
+) -> float:
+    """Corpus WER of ``hypotheses`` against the examples' transcripts (``drop_fillers``:
+    leave "uh", "um"... out of both, for spontaneous speech).
 
     Example:
         >>> from pathlib import Path
         >>> wer_of([Example("a", "Meet Siobhan at noon", Path("a.wav"))], ["meet Shivon at noon"])
         0.25
     """
-    return corpus_wer(zip((ex.text for ex in examples), hypotheses, strict=True))
+    pairs = zip((ex.text for ex in examples), hypotheses, strict=True)
+    return corpus_wer(pairs, drop_fillers=drop_fillers)
 
 
-def transcribe_hf(whisper: Any, examples: Sequence[Example], *, batch_size: int = 8) -> list[str]:
-    """Greedy transcripts of ``examples`` by a ``transformers`` model (HFWhisper)."""
+def transcribe_hf(
+    whisper: Any,
+    examples: Sequence[Example],
+    *,
+    batch_size: int = 8,
+    language: str | None = None,
+) -> list[str]:
+    """Greedy transcripts of ``examples`` by a ``transformers`` model (HFWhisper), in
+    ``language`` (default: the model's) if it is multilingual."""
     torch = require_torch()
     collate = Collator(whisper)
     model = whisper.model
@@ -71,7 +82,8 @@ def transcribe_hf(whisper: Any, examples: Sequence[Example], *, batch_size: int 
     model.eval()
     texts: list[str] = []
     # Multilingual models are told the language and task; left alone they may loop.
-    prompt = {"language": whisper.language, "task": "transcribe"} if whisper.multilingual else {}
+    spoken = language or whisper.language
+    prompt = {"language": spoken, "task": "transcribe"} if whisper.multilingual else {}
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
             batch = examples[i : i + batch_size]
@@ -153,11 +165,14 @@ def timed_wer(
     backend: str,
     examples: Sequence[Example],
     transcribe: Callable[[Sequence[Example]], list[str]],
+    *,
+    drop_fillers: bool = False,
 ) -> tuple[WerRow, list[str]]:
     """Run ``transcribe(examples)``; its :class:`WerRow` and the texts."""
     started = time.monotonic()
     texts = transcribe(examples)
-    row = WerRow(label, backend, wer_of(examples, texts), round(time.monotonic() - started, 1))
+    wer = wer_of(examples, texts, drop_fillers=drop_fillers)
+    row = WerRow(label, backend, wer, round(time.monotonic() - started, 1))
     return row, texts
 
 

@@ -30,10 +30,12 @@ from livewhisper.finetune.data import Example, read_dataset, split_dataset, stre
 from livewhisper.finetune.evaluate import (
     WerRow,
     timed_wer,
+    transcribe_engine,
     transcribe_hf,
     transcribe_streaming,
     wer_table,
 )
+from livewhisper.finetune.general import MAX_WER_RISE, forgetting_warning, general_set
 from livewhisper.finetune.hf_convert import HF_DIR, export_ggml, load_base, save_hf
 from livewhisper.finetune.train import TrainConfig, TrainResult, check_memory, train
 from livewhisper.models.resolve import FINETUNED_MANIFEST
@@ -68,6 +70,16 @@ class FinetuneReport:
     train_examples: int | None
     held_out: tuple[str, ...]
     hypotheses: dict[str, list[str]] = field(default_factory=dict)
+    general_wer: tuple[float, float] | None = None
+    """WER on the bundled general speech (:mod:`~livewhisper.finetune.general`), before
+    and after; None when not measured."""
+
+    @property
+    def forgot(self) -> bool:
+        """Whether general speech got worse by more than :data:`MAX_WER_RISE`."""
+        return self.general_wer is not None and (
+            self.general_wer[1] - self.general_wer[0] > MAX_WER_RISE
+        )
 
     @property
     def table(self) -> str:
@@ -100,6 +112,7 @@ def finetune(
     language: str | None = None,
     evaluate_before: bool = True,
     evaluate_ggml: bool = True,
+    evaluate_general: bool = True,
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -110,6 +123,11 @@ def finetune(
     ``precisions`` are the whisper.cpp files to write; the first is the one livewhisper
     loads. ``evaluate_ggml`` also decodes the held-out clips with the exported file through
     the streaming core (and with the base model's, before), as dictation would.
+    ``evaluate_general`` (with ``evaluate_before``) also measures the WER on the bundled
+    general speech before and after, and warns when it rose by more than
+    :data:`~livewhisper.finetune.general.MAX_WER_RISE`. Those clips are decoded whole,
+    one whisper.cpp call each: unlike the streaming core, whose decodes adapt to how
+    busy the CPU is, that gives the same text on a busy machine as on an idle one.
 
     Example::
 
@@ -166,6 +184,17 @@ def finetune(
     rows: list[WerRow] = []
     texts: dict[str, list[str]] = {}
     base_name = Path(str(base)).name
+    general = general_set() if evaluate_general and evaluate_before else []
+    general_backend = f"whisper.cpp {precisions[0]}" if evaluate_ggml else "transformers"
+    general_wer: list[float] = []
+
+    def measure_general(label: str, transcribe: Callable[[Sequence[Example]], list[str]]) -> None:
+        row, texts[f"{label.split()[0]}/general"] = timed_wer(
+            label, f"{general_backend}, general speech", general, transcribe, drop_fillers=True
+        )
+        rows.append(row)
+        general_wer.append(row.wer)
+
     if evaluate_before:
         row, texts["before/transformers"] = timed_wer(
             f"before ({base_name})", "transformers", held_out, lambda ex: transcribe_hf(whisper, ex)
@@ -183,7 +212,18 @@ def finetune(
                         base_file, ex, language=whisper.language, threads=threads
                     ),
                 )
-            rows.append(row)
+                rows.append(row)
+                if general:
+                    measure_general(
+                        f"before ({base_name})",
+                        lambda ex: transcribe_engine(base_file, ex, language="en", threads=threads),
+                    )
+        elif general:
+            measure_general(
+                f"before ({base_name})", lambda ex: transcribe_hf(whisper, ex, language="en")
+            )
+        if general:
+            log(f"WER on general speech before fine-tuning: {general_wer[0]:.1%}")
     result = train(
         whisper,
         train_set,
@@ -214,6 +254,20 @@ def finetune(
             ),
         )
         rows.append(row)
+    if general:
+        measure_general(
+            "after (fine-tuned)",
+            (lambda ex: transcribe_engine(files[precisions[0]], ex, language="en", threads=threads))
+            if evaluate_ggml
+            else (lambda ex: transcribe_hf(whisper, ex, language="en")),
+        )
+        log(
+            f"WER on general speech after fine-tuning: {general_wer[1]:.1%} "
+            f"(before: {general_wer[0]:.1%})"
+        )
+        warning = forgetting_warning(general_wer[0], general_wer[1])
+        if warning:
+            log(warning)
     rows.sort(key=lambda r: r.backend)
     write_model_manifest(
         out,
@@ -232,6 +286,14 @@ def finetune(
             "steps": result.steps,
             "seconds": result.seconds,
             "wer": {f"{r.model} / {r.backend}": round(r.wer, 4) for r in rows},
+            "general_wer": None
+            if not general
+            else {
+                "before": round(general_wer[0], 4),
+                "after": round(general_wer[1], 4),
+                "decoded_by": general_backend,
+                "clips": len(general),
+            },
         },
     )
     return FinetuneReport(
@@ -242,4 +304,5 @@ def finetune(
         n_train,
         tuple(ex.id for ex in held_out),
         texts,
+        (general_wer[0], general_wer[1]) if general else None,
     )
