@@ -2,11 +2,12 @@
 
 The file is decoded as it is read (:func:`~livewhisper.audio.decode.decode_audio`: any
 container and codec FFmpeg reads, so memory stays flat for hours of audio), cut into
-utterances at pauses by the same VAD and segmenter that live dictation uses, and each
-utterance is decoded on its own. That keeps every decode within Whisper's 30 s window,
-skips silence (where Whisper hallucinates) and lets the engine size its encoder context
-to each utterance. Segment and word times are stream times: seconds from the start of the
-file.
+utterances at pauses by the same VAD and segmenter that live dictation uses, and the
+utterances are packed into windows of up to 28 s
+(:func:`~livewhisper.segmenter.pack_utterances`), each decoded with Whisper's full 30 s
+encoder context. That keeps every decode within Whisper's window, skips silence (where
+Whisper hallucinates) and pays one encoder pass per window rather than per utterance.
+Segment and word times are stream times: seconds from the start of the file.
 
 Example::
 
@@ -42,7 +43,7 @@ from livewhisper.audio.decode import (
 from livewhisper.engine import DecodeOptions, SpeechModel
 from livewhisper.events import Segment, Transcription
 from livewhisper.guards import is_noise, prompt_from_history, tidy
-from livewhisper.segmenter import Segmenter, SegmenterConfig, UtteranceEnded
+from livewhisper.segmenter import Segmenter, SegmenterConfig, UtteranceEnded, pack_utterances
 from livewhisper.vad import SpeechDetector, VadConfig
 
 __all__ = ["split_blocks", "split_utterances", "transcribe_file"]
@@ -127,7 +128,10 @@ def transcribe_file(
     text and kept for the rest of the file. Decoding loops are cut short and phantom
     phrases heard in noise dropped (:mod:`livewhisper.guards`).
 
-    Each utterance is encoded with Whisper's full 30 s context unless
+    Utterances are packed into windows of up to 28 s, fewer encoder passes for the same
+    words (:func:`~livewhisper.segmenter.pack_utterances`), unless a multilingual model
+    detects the language; "utterance" below means such a window. Each is encoded with
+    Whisper's full 30 s context unless
     ``options.audio_ctx`` says otherwise: on the 19 clips of tests/data/en, tiny.en-q8_0
     made 14.9% WER with it and 17.4% with the context sized to each piece, for up to twice
     the decode time. ``sized_context=True`` trades that accuracy back for speed (as live
@@ -179,7 +183,12 @@ def transcribe_file(
         bar_format=_BAR,
     )
     with bar:
-        for utterance in split_blocks(count(blocks), vad=vad, segmenter=segmenter):
+        utterances = split_blocks(count(blocks), vad=vad, segmenter=segmenter)
+        # A window holds one language: with the language detected (a multilingual model
+        # and none named), each utterance is decoded alone so each keeps its own.
+        if not (engine.multilingual and opts.language is None):
+            utterances = pack_utterances(utterances)
+        for utterance in utterances:
             call = replace(opts, language=language)
             if prompt_history > 0 and not opts.initial_prompt:
                 call = replace(call, initial_prompt=prompt_from_history(list(history)))
