@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # benchmarks/ is a top-level package beside src/
 
-from benchmarks import accuracy, engine, guide, peers, streaming  # noqa: E402
+from benchmarks import accuracy, engine, files, guide, peers, streaming  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     Benchmark,
     BusyLoad,
@@ -91,6 +91,27 @@ def test_accuracy_benchmark_rows() -> None:
         assert row["per_clip"][0]["clip"] == "ps_0930" and row["peak_rss_mb"] > 20
     verdicts = accuracy.acceptance(rows)
     assert {v["measure"] for v in verdicts} == {"wer", "wer_no_fillers"}
+
+
+@pytest.mark.slow
+def test_files_benchmark_rows() -> None:
+    systems = ["tiny.en-q8_0", "fw:tiny.en:int8"]
+    rows = files.run(systems, ["ps_0930", "ps_0880"], threads=1, long=False, progress=False)
+    assert [(r["system"], r["input"]) for r in rows] == [
+        (system, name) for system in systems for name in ("clips", "joined")
+    ]
+    for row in rows:
+        assert row["engine"] in {"livewhisper", "faster-whisper"} and row["model"] == "tiny.en"
+        # Two short readings that tiny.en gets (nearly) right, alone or joined by 1 s.
+        assert 0.0 <= row["wer"] <= 0.25, row["texts"]
+        assert row["audio_s"] == pytest.approx(6.28 + (row["input"] == "joined"), abs=0.01)
+        assert row["wall_s"] > 0 and row["cpu_s"] > 0 and row["peak_rss_mb"] > 20
+        assert row["rtf"] == pytest.approx(row["wall_s"] / row["audio_s"], rel=0.01)
+    verdicts = files.verdicts(rows)
+    assert [(v["input"], v["against"]) for v in verdicts] == [
+        ("clips", "fw:tiny.en:int8"),
+        ("joined", "fw:tiny.en:int8"),
+    ]
 
 
 def test_report_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,6 +254,10 @@ def test_every_benchmark_draws_its_plots(tmp_path: Path) -> None:
         ],
         guide.BENCHMARK: [
             {"model": "tiny.en", "precision": "q8_0", "threads": 2, "rtf": 0.05, "wer": 0.15}
+        ],
+        files.BENCHMARK: [
+            {"system": "tiny.en-q8_0", "input": "joined", "rtf": 0.05, "wer": 0.12},
+            {"system": "tiny.en-q8_0", "input": "clips", "rtf": 0.07, "wer": 0.13},
         ],
     }
     for bench, sample in rows.items():
