@@ -6,9 +6,8 @@ server's model pool, whose partials and finals become deltas and completed items
 the person speaks; a client ``commit`` ends the current stream at once (its last
 utterance becomes final) and later audio starts another. Without turn detection the
 audio waits in a bounded buffer until the client commits it, then is decoded whole.
-Sessions are held to protocol 1's limits: a place among ``max_sessions``, the idle
-timeout and the pace of :class:`~livewhisper.server.pacing.AudioPace` (audio far ahead
-of real time is read only as it falls due).
+Sessions are held to protocol 1's limits: a place among ``max_sessions``, and frames read
+through :func:`~livewhisper.server.sessions.paced_frames` (the idle timeout, the pace).
 
 Example::
 
@@ -57,6 +56,7 @@ from livewhisper.server.sessions import (
     SessionSettings,
     close_soon,
     deliver,
+    paced_frames,
 )
 
 __all__ = ["MAX_BUFFER_SECONDS", "RealtimeSession", "refuse"]
@@ -65,8 +65,6 @@ log = logging.getLogger("livewhisper.server")
 
 MAX_BUFFER_SECONDS = 120.0
 """The most audio a session without turn detection may append before it commits."""
-
-_GONE_POLL = 0.25
 
 
 async def refuse(connection: Connection, code: ErrorCode, message: str) -> None:
@@ -84,8 +82,9 @@ class _Stream:
     """One dictation of the session and the task forwarding its events, in order after
     the stream before it."""
 
-    def __init__(self, dictation: Dictation, offset: float) -> None:
+    def __init__(self, dictation: Dictation, engine: PooledEngine, offset: float) -> None:
         self.dictation = dictation
+        self.engine = engine
         self.offset = offset  # seconds of the session's audio before this stream
         self.fed = 0.0
         self.pump: asyncio.Task[None] | None = None
@@ -147,45 +146,26 @@ class RealtimeSession:
 
     # -- frames in -----------------------------------------------------------------------
     async def _receive(self) -> None:
-        loop, pace, idle = self._loop, self.pace, self.settings.idle_timeout
-        last_frame = loop.time()
-        while not self.outbox.closing:
-            now = loop.time()
-            throttle = pace.wait(now)
-            if throttle > 0:  # too far ahead of real time: TCP holds the rest back
-                await asyncio.sleep(min(throttle, pace.next_check(now), _GONE_POLL))
-                last_frame = loop.time()
-                gone = getattr(self.connection, "gone", None)
-                if gone is not None and gone():
-                    return
-                continue
-            left = last_frame + idle - now
-            if left <= 0:
-                self._fail(
-                    ProtocolError(
-                        ErrorCode.IDLE_TIMEOUT,
-                        f"no event for {idle:g} s: send audio (silence too) as it is recorded",
-                    )
-                )
-                return
-            error = pace.check(now)
-            if error is not None:
-                self._fail(error)
-                return
-            try:
-                frame = await asyncio.wait_for(
-                    self.connection.recv(), min(left, pace.next_check(now))
-                )
-            except asyncio.TimeoutError:
-                continue
-            except Disconnected:
-                return
-            last_frame = loop.time()
-            for action in self.protocol.receive(frame):
-                try:
-                    self._apply(action)
-                except RealtimeError as exc:
-                    self._send(self.protocol.error(exc))
+        frames = paced_frames(
+            self.connection,
+            self.pace,
+            self.settings.idle_timeout,
+            over=lambda: self.outbox.closing,
+            ahead=self._ahead,
+        )
+        try:
+            async for frame in frames:
+                for action in self.protocol.receive(frame):
+                    try:
+                        self._apply(action)
+                    except RealtimeError as exc:
+                        self._send(self.protocol.error(exc))
+        except ProtocolError as exc:
+            self._fail(exc)
+
+    def _ahead(self, ahead: bool) -> None:
+        if self._stream is not None:
+            self._stream.engine.ahead = ahead
 
     def _apply(self, action: RealtimeAction) -> None:
         if isinstance(action, Reply):
@@ -243,9 +223,9 @@ class RealtimeSession:
             decode=self._decode,
             segmenter=self._segmenter,
         )
-        stream = _Stream(dictation, self._audio_seconds)
+        stream = _Stream(dictation, engine, self._audio_seconds)
         previous = self._streams[-1].pump if self._streams else None
-        stream.pump = asyncio.create_task(self._forward(stream, engine, previous))
+        stream.pump = asyncio.create_task(self._forward(stream, previous))
         self._stream = stream
         self._streams.append(stream)
         return stream
@@ -313,9 +293,7 @@ class RealtimeSession:
             self._send(event)
 
     # -- events out ----------------------------------------------------------------------
-    async def _forward(
-        self, stream: _Stream, engine: PooledEngine, previous: asyncio.Task[None] | None
-    ) -> None:
+    async def _forward(self, stream: _Stream, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:  # items in the order they were spoken
             await asyncio.wait([previous])  # its failure is its own; a cancel of ours is not
         try:
@@ -327,7 +305,7 @@ class RealtimeSession:
             log.exception("realtime session %s: the dictation failed", self.id)
             self._fail(ProtocolError(ErrorCode.INTERNAL, "the session's audio pipeline failed"))
         finally:
-            engine.close()
+            stream.engine.close()
             with contextlib.suppress(ValueError):
                 self._streams.remove(stream)
             await asyncio.to_thread(stream.dictation.stop, 2.0)

@@ -22,7 +22,7 @@ import collections
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -64,6 +64,7 @@ __all__ = [
     "close_soon",
     "deliver",
     "encode_event",
+    "paced_frames",
 ]
 
 _T = TypeVar("_T")
@@ -212,6 +213,66 @@ async def deliver(connection: Connection, outbox: Outbox) -> None:
             await close_soon(connection, item.code, item.reason)
             return
         await connection.send(item)
+
+
+async def paced_frames(
+    connection: ListenConnection,
+    pace: AudioPace,
+    idle_timeout: float,
+    *,
+    over: Callable[[], bool],
+    finished: Callable[[], bool] = lambda: False,
+    ahead: Callable[[bool], None] | None = None,
+    idle_hint: str = "send audio (silence too)",
+) -> AsyncIterator[str | bytes]:
+    """The frames of a live session's ``connection``, read no faster than ``pace`` allows.
+
+    A client too far ahead of real time is read no further until its audio is due (TCP
+    holds the rest back), so no session queues more decoding than it may; ``ahead`` is
+    told whether the client runs ahead (its decodes then wait for those of sessions
+    keeping time). Ends when the peer is gone or ``over()``; raises
+    :class:`~livewhisper.protocol.ProtocolError` when the client sends nothing for
+    ``idle_timeout`` s (unless ``finished()``: it then only waits for us) or breaks the
+    pace's limits.
+
+    Example::
+
+        async for frame in paced_frames(connection, pace, 30.0, over=outbox_closed):
+            handle(frame)
+    """
+    loop = asyncio.get_running_loop()
+    last_frame = loop.time()
+    while not over():
+        now = loop.time()
+        if ahead is not None:
+            ahead(pace.ahead(now) > _AHEAD_PRIORITY)
+        throttle = pace.wait(now)
+        if throttle > 0:
+            await asyncio.sleep(min(throttle, pace.next_check(now), _GONE_POLL))
+            last_frame = loop.time()  # we kept it waiting: not idle
+            gone = getattr(connection, "gone", None)
+            if gone is not None and gone():
+                return  # its frames wait unread: the disconnect is behind them
+            continue
+        timeout = None
+        if not finished():
+            left = last_frame + idle_timeout - now
+            if left <= 0:
+                raise ProtocolError(
+                    ErrorCode.IDLE_TIMEOUT, f"no frame for {idle_timeout:g} s: {idle_hint}"
+                )
+            timeout = min(left, pace.next_check(now))
+        error = pace.check(now)  # after the idle check: a silent client is idle
+        if error is not None:
+            raise error
+        try:
+            frame = await asyncio.wait_for(connection.recv(), timeout)
+        except asyncio.TimeoutError:
+            continue
+        except Disconnected:
+            return
+        last_frame = loop.time()
+        yield frame
 
 
 class CaptionHub:
@@ -364,53 +425,25 @@ class ListenSession:
 
     # -- frames in ---------------------------------------------------------------------
     async def _receive(self) -> None:
-        loop, pace, idle = self._loop, self.pace, self.settings.idle_timeout
-        last_frame = loop.time()
-        while not self.outbox.closing:
-            now = loop.time()
-            if self.engine is not None:
-                # A client ahead of real time waits for the decodes of those keeping time.
-                self.engine.ahead = pace.ahead(now) > _AHEAD_PRIORITY
-            # Too far ahead of real time: read nothing more until the audio is due (TCP
-            # holds the rest back), so no session queues more decoding than it may.
-            throttle = pace.wait(now)
-            if throttle > 0:
-                await asyncio.sleep(min(throttle, pace.next_check(now), _GONE_POLL))
-                last_frame = loop.time()  # we kept it waiting: not idle
-                gone = getattr(self.connection, "gone", None)
-                if gone is not None and gone():
-                    return  # its frames wait unread: the disconnect is behind them
-                continue
-            # Once the client said end it only waits for us: silence is then expected.
-            timeout = None
-            if not self.protocol.finished:
-                left = last_frame + idle - now
-                if left <= 0:
-                    self._fail(
-                        ProtocolError(
-                            ErrorCode.IDLE_TIMEOUT,
-                            f"no frame for {idle:g} s: send audio (silence too) or 'end'",
-                        )
-                    )
-                    return
-                timeout = min(left, pace.next_check(now))
-            error = pace.check(now)  # after the idle check: a silent client is idle
-            if error is not None:
-                self._fail(error)
-                return
-            try:
-                frame = await asyncio.wait_for(self.connection.recv(), timeout)
-            except asyncio.TimeoutError:
-                continue
-            except Disconnected:
-                return
-            last_frame = loop.time()
-            try:
+        frames = paced_frames(
+            self.connection,
+            self.pace,
+            self.settings.idle_timeout,
+            over=lambda: self.outbox.closing,
+            finished=lambda: self.protocol.finished,
+            ahead=self._ahead,
+            idle_hint="send audio (silence too) or 'end'",
+        )
+        try:
+            async for frame in frames:
                 for action in self.protocol.receive(frame):
                     self._apply(action)
-            except ProtocolError as exc:
-                self._fail(exc)
-                return
+        except ProtocolError as exc:
+            self._fail(exc)
+
+    def _ahead(self, ahead: bool) -> None:
+        if self.engine is not None:
+            self.engine.ahead = ahead
 
     def _apply(self, action: ClientAction) -> None:
         if isinstance(action, Start):
