@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from livewhisper.errors import LiveWhisperError
 
-__all__ = ["Busy", "InvalidRequest", "NotAForm", "ShuttingDown", "TooLarge", "TooSlow"]
+__all__ = ["Busy", "InvalidRequest", "ShuttingDown"]
 
 
 class InvalidRequest(LiveWhisperError):
     """A request whose content the server cannot take.
 
     ``field`` is the form field at fault, if one is; ``reason`` names the problem for
-    programs (``"invalid_value"``, ``"empty_file"``, ``"unsupported_language"``).
+    programs (``"invalid_value"``, ``"empty_file"``, ``"file_too_large"``, ``"timeout"``).
 
     Example: ``InvalidRequest("'a.txt' is not audio", field="file", reason="invalid_file")``.
     """
@@ -31,27 +31,6 @@ class InvalidRequest(LiveWhisperError):
         super().__init__(message)
         self.field = field
         self.reason = reason
-
-
-class NotAForm(InvalidRequest):
-    """An upload that is not ``multipart/form-data``, the one form the API reads."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, reason="unsupported_media_type")
-
-
-class TooLarge(InvalidRequest):
-    """An upload over the server's size limit, noticed before it was read whole."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, field="file", reason="file_too_large")
-
-
-class TooSlow(InvalidRequest):
-    """A request body that stopped arriving for longer than the server waits."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, reason="timeout")
 
 
 class Busy(LiveWhisperError):

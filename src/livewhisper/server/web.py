@@ -57,10 +57,7 @@ from livewhisper.server.catalog import OPENAI_MODELS, language_name
 from livewhisper.server.errors import (
     Busy,
     InvalidRequest,
-    NotAForm,
     ShuttingDown,
-    TooLarge,
-    TooSlow,
 )
 from livewhisper.server.jobs import Job, JobUpdate
 from livewhisper.server.sessions import Disconnected
@@ -95,9 +92,6 @@ _PAGE_POLICY = (
 )
 
 ERRORS: tuple[tuple[type[LiveWhisperError], int, str, str, str | None], ...] = (
-    (TooLarge, 413, "invalid_request_error", "file_too_large", "file"),
-    (TooSlow, 408, "invalid_request_error", "timeout", None),
-    (NotAForm, 415, "invalid_request_error", "unsupported_media_type", None),
     (InvalidRequest, 400, "invalid_request_error", "invalid_value", None),
     (UnknownModelError, 400, "invalid_request_error", "model_not_found", "model"),
     (ModelNotFoundError, 400, "invalid_request_error", "model_not_found", "model"),
@@ -109,7 +103,11 @@ ERRORS: tuple[tuple[type[LiveWhisperError], int, str, str, str | None], ...] = (
     (LiveWhisperError, 500, "server_error", "transcription_failed", None),
 )
 """Domain error -> HTTP status, OpenAI error type, code and param (the first row whose
-class matches wins; an :class:`InvalidRequest` names its own code and param)."""
+class matches wins; an :class:`InvalidRequest` names its own code and param, and a few
+of its reasons have a status of their own: :data:`REASON_STATUS`)."""
+
+REASON_STATUS = {"file_too_large": 413, "timeout": 408, "unsupported_media_type": 415}
+"""The :class:`InvalidRequest` reasons answered with another status than 400."""
 
 
 def error_answer(exc: LiveWhisperError) -> tuple[int, dict[str, Any]]:
@@ -121,6 +119,7 @@ def error_answer(exc: LiveWhisperError) -> tuple[int, dict[str, Any]]:
         if isinstance(exc, kind):
             if isinstance(exc, InvalidRequest):
                 code, param = exc.reason, exc.field or param
+                status = REASON_STATUS.get(code, status)
             return status, error_body(str(exc), code, error_type, param)
     raise AssertionError("LiveWhisperError is the table's last row")
 
@@ -292,18 +291,23 @@ class _Routes:
         """The form of an upload, read within the limits; its file is the caller's."""
         config = self.server.config
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-            raise NotAForm(
+            raise InvalidRequest(
                 "send the file as multipart/form-data (a form with a 'file' field), not "
-                f"{request.headers.get('content-type') or 'no Content-Type'}"
+                f"{request.headers.get('content-type') or 'no Content-Type'}",
+                reason="unsupported_media_type",
             )
         limit = config.max_upload_bytes + FORM_OVERHEAD
-        too_large = f"the file is larger than this server's limit of {_mb(config.max_upload_bytes)}"
+        too_large = InvalidRequest(
+            f"the file is larger than this server's limit of {_mb(config.max_upload_bytes)}",
+            field="file",
+            reason="file_too_large",
+        )
         try:
             announced = int(request.headers.get("content-length", "0"))
         except ValueError:
             raise InvalidRequest("malformed Content-Length", reason="invalid_request") from None
         if announced > limit:
-            raise TooLarge(too_large)
+            raise too_large
         limited = Request(
             request.scope,
             _limited(
@@ -325,7 +329,7 @@ class _Routes:
                 form.file = UploadedFile(value.file, value.filename or "upload", size)
                 if size > config.max_upload_bytes:
                     await value.close()
-                    raise TooLarge(too_large)
+                    raise too_large
             else:
                 form.fields.setdefault(name, []).append(value)
         return form
@@ -336,7 +340,7 @@ def _mb(size: int) -> str:
 
 
 def _limited(
-    receive: Receive, limit: int, timeout: float, deadline: float, too_large: str
+    receive: Receive, limit: int, timeout: float, deadline: float, too_large: InvalidRequest
 ) -> Receive:
     """``receive``, refusing a body past ``limit`` bytes, silent for ``timeout`` s, or
     not whole ``deadline`` s after it began (a trickle of a byte a minute would pass the
@@ -350,16 +354,15 @@ def _limited(
         try:
             message = await asyncio.wait_for(receive(), min(timeout, max(left, 0.0)))
         except asyncio.TimeoutError:
-            if left <= timeout:
-                raise TooSlow(
-                    f"the upload did not arrive whole within {deadline:g} s: it was given up"
-                ) from None
-            raise TooSlow(
-                f"no byte of the upload came for {timeout:g} s: it was given up"
-            ) from None
+            why = (
+                f"did not arrive whole within {deadline:g} s"
+                if left <= timeout
+                else f"sent no byte for {timeout:g} s"
+            )
+            raise InvalidRequest(f"the upload {why}: it was given up", reason="timeout") from None
         total += len(message.get("body", b""))
         if total > limit:
-            raise TooLarge(too_large)
+            raise too_large
         return message
 
     return receive_within_limits
