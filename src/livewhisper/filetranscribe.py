@@ -38,6 +38,7 @@ from livewhisper.audio.decode import (
     AudioArray,
     as_mono_float32,
     decode_audio,
+    display_name,
     probe,
 )
 from livewhisper.engine import DecodeOptions, SpeechModel
@@ -124,9 +125,11 @@ def transcribe_file(
     The audio goes through :func:`split_utterances`; each utterance is decoded with
     ``options``, prompted (unless ``options.initial_prompt`` is set) by the text of up
     to ``prompt_history`` previous utterances, as in live dictation. With
-    ``options.language=None`` the language is detected on the first utterance that has
-    text and kept for the rest of the file. Decoding loops are cut short and phantom
-    phrases heard in noise dropped (:mod:`livewhisper.guards`).
+    ``options.language=None`` the language is detected in each utterance, as live
+    dictation does, so a file that changes language keeps each part in its own (one
+    language for the whole file only when ``options.language`` names it); the result's
+    language is the one most of the transcribed speech was in. Decoding loops are cut
+    short and phantom phrases heard in noise dropped (:mod:`livewhisper.guards`).
 
     Utterances are packed into windows of up to 28 s, fewer encoder passes for the same
     words (:func:`~livewhisper.segmenter.pack_utterances`), unless a multilingual model
@@ -153,7 +156,7 @@ def transcribe_file(
     blocks: Iterable[AudioArray]
     if isinstance(source, (str, os.PathLike)):
         stdin = os.fspath(source) == STDIN
-        name = "stdin" if stdin else Path(source).name
+        name = "stdin" if stdin else display_name(Path(source).name)
         # The header's length, for the progress bar only: standard input is read once.
         expected = None if stdin else probe(source).duration
         blocks = decode_audio(source)
@@ -171,8 +174,10 @@ def transcribe_file(
     opts = options or DecodeOptions()
     if opts.audio_ctx is None and not sized_context:
         opts = replace(opts, audio_ctx=0)  # 0: the full context
-    history: collections.deque[str] = collections.deque(maxlen=max(prompt_history, 1))
-    language = opts.language
+    # (language, text) of the last utterances: the prompt of the next one.
+    history: collections.deque[tuple[str, str]] = collections.deque(maxlen=max(prompt_history, 1))
+    prompted = prompt_history > 0 and not opts.initial_prompt
+    spoken: dict[str, float] = collections.defaultdict(float)  # seconds per language
     segments: list[Segment] = []
     bar = tqdm(
         total=round(expected, 1) if expected else None,
@@ -189,14 +194,23 @@ def transcribe_file(
         if not (engine.multilingual and opts.language is None):
             utterances = pack_utterances(utterances)
         for utterance in utterances:
-            call = replace(opts, language=language)
-            if prompt_history > 0 and not opts.initial_prompt:
-                call = replace(call, initial_prompt=prompt_from_history(list(history)))
+            before = history[-1][0] if history else None
+            call = replace(opts, initial_prompt=_prompt(history, before)) if prompted else opts
             result = engine.transcribe(utterance.audio, call)
+            if prompted and history and result.language != before:
+                # Whisper writes in the language of its prompt: a prompt in the language
+                # before a switch would translate this utterance. Decode it again,
+                # prompted in the language it was heard in.
+                call = replace(
+                    opts,
+                    language=result.language,
+                    initial_prompt=_prompt(history, result.language),
+                )
+                result = engine.transcribe(utterance.audio, call)
             kept = _keep(result, utterance)
             if kept:
-                language = language or result.language
-                history.append(" ".join(s.text.strip() for s in kept))
+                spoken[result.language] += sum(s.end - s.start for s in kept)
+                history.append((result.language, " ".join(s.text.strip() for s in kept)))
             for segment in kept:
                 segments.append(segment)
                 if on_segment is not None:
@@ -207,7 +221,13 @@ def transcribe_file(
                 on_progress(done)
         duration = counted[0] / SAMPLE_RATE
         bar.update(round(duration - bar.n, 1))
-    return Transcription(tuple(segments), language or "", duration)
+    language = opts.language or max(spoken, key=spoken.__getitem__, default="")
+    return Transcription(tuple(segments), language, duration)
+
+
+def _prompt(history: Iterable[tuple[str, str]], language: str | None) -> str:
+    """The prompt made of the texts in ``history`` that are in ``language``."""
+    return prompt_from_history([text for spoken, text in history if spoken == language])
 
 
 def _keep(result: Transcription, utterance: UtteranceEnded) -> list[Segment]:
