@@ -217,3 +217,30 @@ def test_a_failing_tool_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert str(error.value) == (
         "wtype could not type: Compositor does not support the virtual keyboard protocol"
     )
+
+
+def test_a_hold_keeps_finals_queued_until_let_go() -> None:
+    keyboard = FakeKeyboard()
+    sink = TypeSink(keyboard).start()
+    sink.hold()  # a grabbed hotkey is down: keystrokes now would go to the grab
+    sink(Final("One.", 0, 1))
+    assert not keyboard.started.wait(0.3) and sink.held
+    sink.hold(False)
+    assert keyboard.started.wait(60)
+    sink.hold()
+    assert sink.close(60)  # closing lets go of a hold and types what is queued
+    assert keyboard.edits == [TypeText("One.")]
+
+
+def test_hotkey_combinations_are_parsed_and_refused_in_one_line() -> None:
+    from livewhisper.errors import ConfigError
+    from livewhisper.hotkey import KeyCombo, parse_combo
+
+    assert parse_combo("Ctrl+Alt+d") == KeyCombo("d", frozenset({"ctrl", "alt"}))
+    assert parse_combo("win+space") == KeyCombo("space", frozenset({"super"}))
+    assert str(parse_combo("shift+control+pause")) == "ctrl+shift+Pause"
+    for bad, said in [("", "joined by"), ("ctrl++d", "joined by"), ("meta+d", "'meta'")]:
+        with pytest.raises(ConfigError, match=said):
+            parse_combo(bad)
+    with pytest.raises(ConfigError, match="no key is called 'F99'"):
+        parse_combo("F99")

@@ -11,14 +11,16 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile
 from audio_fixtures import PulseServer, fixture_pulse_server  # noqa: F401
-from conftest import EN, read_wav, reference
+from conftest import EN, deadline, read_wav, reference
 from x11_fixtures import (  # noqa: F401
     TextBox,
     fixture_text_box,
@@ -29,6 +31,7 @@ from x11_fixtures import (  # noqa: F401
 
 from livewhisper.commands import SpokenCommands, TypeText
 from livewhisper.events import Final
+from livewhisper.hotkey import X11Hotkey
 from livewhisper.keyboard import TypeSink, Xdotool, XTest
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.models.resolve import resolve
@@ -318,86 +321,258 @@ def test_speech_into_the_virtual_microphone_typed_into_a_window(
     _check_commands_typed(text_box.wait_still(), [line.strip() for line in lines])
 
 
+def _pink(n: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """Pink (1/f) noise of unit RMS: white noise shaped in the frequency domain."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    frequency = np.fft.rfftfreq(n, 1 / RATE)
+    frequency[0] = frequency[1]
+    noise = np.fft.irfft(spectrum / np.sqrt(frequency), n)
+    return np.asarray(noise / np.sqrt(np.mean(noise**2)), dtype=np.float64)
+
+
 @pytest.mark.slow
-def test_silence_types_nothing(text_box: TextBox, model: str, tmp_path: Path) -> None:
-    # Room noise, not digital zeros: a quiet hiss at -60 dBFS.
-    noise = np.random.default_rng(7).normal(0, 0.001, 6 * RATE).astype(np.float32)
-    path = tmp_path / "quiet.wav"
-    soundfile.write(str(path), noise, RATE, subtype="PCM_16")
-    result = _type(["--input", str(path), "--speed", "2"], text_box.env())
+def test_a_minute_of_silence_and_a_minute_of_noise_type_nothing(
+    text_box: TextBox, model: str, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(7)
+    half = 30 * RATE
+    silence = [np.zeros(half), rng.normal(0, 0.001, half)]  # digital zero, then a -60 dB hiss
+    noise = [rng.standard_normal(half) * 0.1, _pink(half, rng) * 0.1]  # white, pink: -20 dB
+    path = tmp_path / "silence_and_noise.wav"
+    soundfile.write(str(path), np.concatenate(silence + noise), RATE, subtype="PCM_16")
+    result = _type(["--input", str(path), "--speed", "6"], text_box.env())
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert text_box.wait_still() == ""
 
 
+def _keys_down(display: str) -> list[str]:
+    """The names of the keys the X server holds down now (python-xlib's QueryKeymap)."""
+    from Xlib import XK
+    from Xlib import display as xdisplay
+
+    connection = xdisplay.Display(display)
+    try:
+        keymap = connection.query_keymap()
+        codes = [code for code in range(8, 256) if keymap[code // 8] & (1 << (code % 8))]
+        return [XK.keysym_to_string(connection.keycode_to_keysym(c, 0)) or str(c) for c in codes]
+    finally:
+        connection.close()
+
+
 @pytest.mark.slow
-def test_ctrl_c_types_the_sentence_in_progress_and_leaves_no_modifier_down(
+def test_ctrl_c_mid_typing_leaves_no_key_down(
     text_box: TextBox, model: str, tmp_path: Path
 ) -> None:
+    # A replacement makes a final long and all capitals: Shift goes down and up for each
+    # letter, so the two Ctrl-C land while the keyboard is typing.
+    shout = " ".join(["AMIABLE ÁNGEL"] * 40)
+    names = tmp_path / "names.tsv"
+    names.write_text(f"amiable\t{shout}\n", encoding="utf-8")
     clip = tmp_path / "long.wav"
-    audio = np.concatenate([read_wav(EN / "ps_0930.wav"), _silence(1.0), read_wav(EN / "jfk.wav")])
-    soundfile.write(str(clip), audio, RATE, subtype="PCM_16")
-    typing = subprocess.Popen(
-        [*CLI, "type", "--input", str(clip)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=text_box.env(),
-    )
+    audio = [read_wav(EN / "ps_0930.wav"), _silence(1.0), read_wav(EN / "jfk.wav")]
+    soundfile.write(str(clip), np.concatenate(audio), RATE, subtype="PCM_16")
+    typing = _Typing(["--input", str(clip), "--replacements", str(names)], text_box.env())
     try:
-        # The first sentence typed, the second being spoken: Ctrl-C.
-        wait_for(lambda: "amiable" in text_box.text(), 300, "the first sentence typed")
-        typing.send_signal(signal.SIGINT)
-        stdout, stderr = typing.communicate(timeout=300)
+        wait_for(lambda: "AMIABLE ÁNGEL AMIA" in text_box.text(), 300, "the typing to start")
+        typing.process.send_signal(signal.SIGINT)  # type the sentence in progress...
+        typing.said("typing the last sentence")
+        assert typing.stop() == 130, typing.notes  # ...no: quit now
     finally:
-        if typing.poll() is None:
-            typing.kill()
-            typing.wait(10)
-    assert typing.returncode == 0, stderr
+        typing.kill()
+    assert not any("Traceback" in note for note in typing.notes), typing.notes
     typed = text_box.wait_still()
-    assert typed == _replay(stdout.splitlines())
-    assert "typing the last sentence" in stderr
+    assert typed.startswith("He might even have been made AMIABLE ÁNGEL"), typed
+    assert len(typed) < len(shout), "the second Ctrl-C did not cut the typing short"
+    assert _keys_down(text_box.display) == []
     # Nothing held down: keys typed now arrive as themselves.
     subprocess.run(["xdotool", "type", "abc"], env=text_box.env(), check=True)
     text_box.wait_for_text(typed + "abc")
 
 
+def test_toggle_without_a_running_type_is_one_line(tmp_path: Path) -> None:
+    env = dict(os.environ, XDG_RUNTIME_DIR=str(tmp_path))
+    result = _type(["--toggle"], env)
+    assert result.returncode == 1
+    assert result.stderr == "livewhisper: error: no 'livewhisper type' is running\n"
+
+
+def test_hotkey_errors_are_one_line(x_display: str) -> None:
+    env = dict(os.environ, DISPLAY=x_display)
+    env.pop("WAYLAND_DISPLAY", None)
+    cases = {
+        ("--hotkey", "ctrl+alt+"): "write it as keys joined by '+'",
+        ("--hotkey", "hyper+d"): "'hyper' is not a modifier",
+        ("--push-to-talk", "F99"): "no key is called 'F99'",
+    }
+    for args, message in cases.items():
+        result = _type([*args, "--dry-run"], env)
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert result.stderr.count("\n") == 1
+    # Wayland lets no program grab a key: the error says what to do instead.
+    result = _type(["--hotkey", "ctrl+alt+d", "--dry-run"], dict(env, WAYLAND_DISPLAY="wl-9"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("livewhisper: error: --hotkey grabs a key on X11; Wayland")
+    assert "'livewhisper type --toggle'" in result.stderr and result.stderr.count("\n") == 1
+    # A key another program holds.
+    with X11Hotkey("ctrl+alt+F7", lambda: None, display=x_display):
+        result = _type(["--hotkey", "ctrl+alt+f7", "--dry-run"], env)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "livewhisper: error: another program holds the key ctrl+alt+F7: choose another one\n"
+    )
+
+
+class _Typing:
+    """A running ``livewhisper type``: its final lines, its stderr lines, its CPU time."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [*CLI, "type", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.finals: list[str] = []
+        self.notes: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.process.stdout, self.finals)),
+            threading.Thread(target=self._read, args=(self.process.stderr, self.notes)),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream: IO[str] | None, lines: list[str]) -> None:
+        for line in stream or ():
+            lines.append(line.strip())
+
+    def said(self, note: str, times: int = 1) -> None:
+        """Wait until stderr has said ``note`` ``times`` times."""
+        wait_for(lambda: sum(note in n for n in self.notes) >= times, 300, repr(note))
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process, all its threads (/proc/PID/stat)."""
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_idle(self) -> None:
+        """Wait until the process uses next to no CPU (under 1.5 % of a core over 2 s):
+        done with what it heard."""
+        last = [self.cpu_seconds(), time.monotonic()]
+
+        def idle() -> bool:
+            now = time.monotonic()
+            if now - last[1] < 2.0:
+                return False
+            cpu = self.cpu_seconds()
+            used, last[:] = cpu - last[0], [cpu, now]
+            return used < 0.03
+
+        wait_for(idle, 300, "the process to fall idle")
+
+    def stop(self) -> int:
+        """Ctrl-C; the exit status."""
+        self.process.send_signal(signal.SIGINT)
+        self.process.wait(300)
+        for reader in self._readers:
+            reader.join(60)
+        return self.process.returncode
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def _say(pulse_server: PulseServer, clip: Path, env: dict[str, str]) -> None:
+    """Play ``clip`` into the virtual microphone; returns once it has been played."""
+    subprocess.run(["paplay", "-d", pulse_server.sink, str(clip)], env=env, check=True)
+
+
+def _padded(name: str, out: Path) -> Path:
+    """Clip ``name`` with a second of silence before and after, as a WAV for paplay."""
+    path = out / f"{name}.wav"
+    audio = np.concatenate([_silence(1.0), read_wav(EN / f"{name}.wav"), _silence(1.0)])
+    soundfile.write(str(path), audio, RATE, subtype="PCM_16")
+    return path
+
+
 @pytest.mark.slow
-def test_a_hotkey_command_switches_typing_on(text_box: TextBox, model: str, tmp_path: Path) -> None:
-    clip = tmp_path / "two.wav"
-    audio = [read_wav(EN / "ps_0930.wav"), _silence(4.0), read_wav(EN / "ps_0880.wav")]
-    soundfile.write(str(clip), np.concatenate([*audio, _silence(1.5)]), RATE, subtype="PCM_16")
-    env = dict(text_box.env(), XDG_RUNTIME_DIR=str(tmp_path))
-    assert _type(["--toggle"], env).stderr == (
-        "livewhisper: error: no 'livewhisper type' is running\n"
-    )
-    typing = subprocess.Popen(
-        [*CLI, "type", "--input", str(clip), "--off"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(typing.stdout or ()), name="test-out")
-    reader.start()
+@pytest.mark.mic
+def test_a_hotkey_switches_listening_off_and_on(
+    text_box: TextBox, model: str, pulse_server: PulseServer, tmp_path: Path
+) -> None:
+    env = dict(text_box.env(), PULSE_SERVER=pulse_server.address, XDG_RUNTIME_DIR=str(tmp_path))
+    names = ("ps_0930", "ps_0880", "libri_61-70968-0000")
+    first, unheard, last = (_padded(name, tmp_path) for name in names)
+    typing = _Typing(["--device", "pulse", "--hotkey", "ctrl+alt+h"], env)
     try:
-        # The first sentence is heard while typing is off; then the hotkey's command.
-        wait_for(lambda: len(lines) >= 1, 300, "the first final")
+        typing.said("Ctrl-C to stop")
+        # On: the sentence is typed. Its CPU time, from the first word to the last key.
+        started, cpu = time.monotonic(), typing.cpu_seconds()
+        _say(pulse_server, first, env)
+        wait_for(lambda: typing.finals != [], 300, "a final")
+        typed_first = _replay(typing.finals)
+        text_box.wait_for_text(typed_first, deadline(300))
+        on_cpu, on_wall = typing.cpu_seconds() - cpu, time.monotonic() - started
+        # Off: a sentence said, nothing typed, and (over as long) next to no CPU. The
+        # decodes of what was heard before the key may still be running: once done.
+        subprocess.run(["xdotool", "key", "ctrl+alt+h"], env=env, check=True)
+        typing.said("listening off")
+        typing.wait_idle()
+        started, cpu = time.monotonic(), typing.cpu_seconds()
+        _say(pulse_server, unheard, env)
+        time.sleep(max(0.0, on_wall - (time.monotonic() - started)))
+        off_cpu = typing.cpu_seconds() - cpu
+        assert typing.finals[1:] == [] and text_box.text() == typed_first
+        assert off_cpu < 0.1 * on_cpu, (off_cpu, on_cpu)
+        # On again: typed.
+        subprocess.run(["xdotool", "key", "ctrl+alt+h"], env=env, check=True)
+        typing.said("listening on")
+        _say(pulse_server, last, env)
+        wait_for(lambda: len(typing.finals) >= 2, 300, "the final after the hotkey")
+        # The command a desktop binds on Wayland does the same.
         assert _type(["--toggle"], env).returncode == 0
-        typing.wait(300)  # stdout is the reader's; stderr is a few lines, read after
-        reader.join(60)
-        stderr = typing.stderr.read() if typing.stderr else ""
+        typing.said("listening off", 2)
+        assert typing.stop() == 0, typing.notes
     finally:
-        if typing.poll() is None:
-            typing.kill()
-            typing.wait(10)
-    assert typing.returncode == 0, stderr
-    assert "typing off" in stderr and "livewhisper: typing on" in stderr
+        typing.kill()
     typed = text_box.wait_still()
-    assert typed == _replay(lines[1:]) != ""
-    assert "amiable" not in typed and wer(reference("ps_0880"), typed) < 0.35
+    assert typed == _replay(typing.finals)
+    assert "amiable" in typed and "young man" not in typed
+    assert wer(reference("libri_61-70968-0000"), typed.split("amiable")[1]) < 0.35, typed
     assert not (tmp_path / f"livewhisper-type-{os.getuid()}.pid").exists()
+    print(f"CPU while listening {on_cpu:.2f} s, while off {off_cpu:.3f} s ({on_wall:.1f} s each)")
+
+
+@pytest.mark.slow
+@pytest.mark.mic
+def test_push_to_talk_listens_only_while_the_key_is_held(
+    text_box: TextBox, model: str, pulse_server: PulseServer, tmp_path: Path
+) -> None:
+    env = dict(text_box.env(), PULSE_SERVER=pulse_server.address, XDG_RUNTIME_DIR=str(tmp_path))
+    unheard, held = _padded("ps_0880", tmp_path), _padded("ps_0930", tmp_path)
+    typing = _Typing(["--device", "pulse", "--push-to-talk", "F9"], env)
+    try:
+        typing.said("listening while F9 is held")
+        _say(pulse_server, unheard, env)  # the key is up: not heard
+        subprocess.run(["xdotool", "keydown", "F9"], env=env, check=True)
+        typing.said("listening on")
+        _say(pulse_server, held, env)
+        # Held all along: the key's auto-repeat is no release.
+        assert sum("listening o" in note for note in typing.notes) == 1, typing.notes
+        subprocess.run(["xdotool", "keyup", "F9"], env=env, check=True)
+        typing.said("listening off")
+        wait_for(lambda: typing.finals != [], 300, "the final of what was said")
+        assert typing.stop() == 0, typing.notes
+    finally:
+        typing.kill()
+    typed = text_box.wait_still()
+    assert typed == _replay(typing.finals)
+    assert wer(reference("ps_0930"), typed) < 0.35 and "young man" not in typed, typed
 
 
 def test_type_actions_are_plain_text() -> None:

@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 # Keystroke pacing: X11 applications drop keys sent faster than they read them.
 _KEY_DELAY_MS = 8
 _BACKSPACES_PER_CALL = 100
+_MODIFIER_WAIT = 10.0  # the longest typing waits for a held Ctrl, Alt... to be let go
 _POLL = 0.25
 
 
@@ -90,6 +91,10 @@ class Keyboard(abc.ABC):
 
     def check(self) -> None:  # noqa: B027  (an optional hook)
         """Raise :class:`~livewhisper.errors.DeviceError` if no keystroke can be sent."""
+
+    def interrupt(self) -> None:  # noqa: B027  (an optional hook)
+        """Cut the text being typed short at the next key, where the tool allows it (a
+        quit-now Ctrl-C); the keyboard types nothing more."""
 
     def close(self) -> None:  # noqa: B027  (an optional hook)
         """Free what the keyboard holds (an X connection...)."""
@@ -182,6 +187,8 @@ class XTest(Keyboard):
         self._spare: list[int] = []  # free key codes, least recently bound first
         self._bound: dict[int, int] = {}  # keycode -> the keysym we bound to it
         self._width = 2
+        self._modifiers: list[int] = []  # key codes of Shift, Ctrl, Alt, Super, AltGr
+        self._interrupted = threading.Event()
 
     def _open(self) -> Any:
         if self._display is not None:
@@ -201,6 +208,11 @@ class XTest(Keyboard):
             raise DeviceError(f"the X display {name!r} has no XTEST extension")
         self._display = display
         self._read_keymap()
+        # Caps Lock and Num Lock (Lock, Mod2) are states, not keys held down.
+        rows = display.get_modifier_mapping()
+        self._modifiers = [
+            code for i, row in enumerate(rows) if i not in (1, 4) for code in row if code
+        ]
         return display
 
     def _read_keymap(self) -> None:
@@ -251,9 +263,24 @@ class XTest(Keyboard):
         display.sync()
         time.sleep(_KEY_DELAY_MS / 1000)  # applications drop keys sent faster
 
+    def _wait_for_modifiers_up(self) -> None:
+        """Wait while the user holds Ctrl, Alt, Shift, Super or AltGr (a hotkey just
+        pressed): with one held, "s" would arrive as Ctrl+S. Bounded: a key that stays
+        down (a stuck key) delays the typing, never stops it."""
+        end = time.monotonic() + _MODIFIER_WAIT
+        while time.monotonic() < end and not self._interrupted.is_set():
+            keys = self._display.query_keymap()
+            if not any(keys[code // 8] & (1 << (code % 8)) for code in self._modifiers):
+                return
+            time.sleep(0.02)
+        logger.warning("a modifier key stayed down for %.0f s: typing anyway", _MODIFIER_WAIT)
+
     def type_text(self, text: str) -> None:
         self._open()
+        self._wait_for_modifiers_up()
         for char in text:
+            if self._interrupted.is_set():
+                return
             code, level = self._keycode(_keysym(char))
             self._press(code, shift=level == 1)
 
@@ -261,9 +288,15 @@ class XTest(Keyboard):
         from Xlib import XK
 
         self._open()
+        self._wait_for_modifiers_up()
         code, _ = self._keycode(XK.XK_BackSpace)
         for _ in range(count):
+            if self._interrupted.is_set():
+                return
             self._press(code)
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
 
     def release_modifiers(self) -> None:
         from Xlib import XK, X
@@ -327,14 +360,18 @@ class Wtype(Keyboard):
     protocol: Sway, Hyprland, river...; not GNOME or KDE)."""
 
     name = package = "wtype"
+    # wtype sends its keymap, then the keys at once: the application may read the first
+    # key with the old keymap and lose it (5 times in 8 in our tests under Sway and foot).
+    # A pause after the keymap keeps it.
+    _SETTLE = ("-s", "50")
 
     def type_text(self, text: str) -> None:
-        self._run(["wtype", "-d", str(_KEY_DELAY_MS), "--", text], len(text))
+        self._run(["wtype", *self._SETTLE, "-d", str(_KEY_DELAY_MS), "--", text], len(text))
 
     def backspace(self, count: int) -> None:
         while count > 0:
             n = min(count, _BACKSPACES_PER_CALL)
-            self._run(["wtype", *["-k", "BackSpace"] * n], n)
+            self._run(["wtype", *self._SETTLE, *["-k", "BackSpace"] * n], n)
             count -= n
 
     def release_modifiers(self) -> None:
@@ -500,6 +537,8 @@ class TypeSink:
         self._stopping = threading.Event()
         self._on = threading.Event()
         self._on.set()
+        self._free = threading.Event()  # cleared while held: typing waits
+        self._free.set()
 
     @property
     def text(self) -> str:
@@ -547,6 +586,28 @@ class TypeSink:
             self._on.clear()
         return on
 
+    @property
+    def held(self) -> bool:
+        """True while :meth:`hold` keeps typing waiting."""
+        return not self._free.is_set()
+
+    def hold(self, held: bool = True) -> None:
+        """Make typing wait (``held=True``) until ``hold(False)``; finals queue meanwhile.
+
+        For a hotkey: while a key grabbed on X11 is down, the X server sends every
+        keystroke to the program that grabbed it, not to the focused window. A final
+        already being typed is finished first. :meth:`close` lets go of a hold.
+
+        Example::
+
+            sink.hold()          # the push-to-talk key went down
+            sink.hold(False)     # up: what was said is typed now
+        """
+        if held:
+            self._free.clear()
+        else:
+            self._free.set()
+
     def __call__(self, final: Final) -> None:
         """Queue ``final`` to be typed; never blocks (a final over ``max_pending`` queued
         is dropped, with a warning; one heard while switched off, silently)."""
@@ -568,6 +629,8 @@ class TypeSink:
             return True
         if not drain:
             self._stopping.set()
+            self.keyboard.interrupt()
+        self._free.set()
         try:
             self._queue.put(None, timeout=timeout)
         except queue.Full:
@@ -599,6 +662,9 @@ class TypeSink:
             key = (final.start, final.end, final.text)
             if key in self._seen or self._failed is not None:
                 continue
+            while not self._free.wait(_POLL):
+                if self._stopping.is_set():
+                    return
             self._seen.append(key)
             # Commands in the language each final was heard in, unless one was set.
             language = final.language or None if self.commands.language is None else None

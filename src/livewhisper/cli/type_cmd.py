@@ -14,16 +14,27 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from livewhisper.audio.sources import AudioSource, FileSource, Microphone
-from livewhisper.cli.common import add_decode_flags, decode_options, positive_float
+from livewhisper.audio.sources import AudioSource
+from livewhisper.cli.common import (
+    FINISH_TIMEOUT,
+    add_decode_flags,
+    add_source_flags,
+    check_source_flags,
+    decode_options,
+    run_until_stopped,
+    source_from_args,
+)
 from livewhisper.commands import EditAction, Pause, Resume, SpokenCommands, load_replacements
 from livewhisper.dictation import Dictation
 from livewhisper.engine import Engine, check_options
+from livewhisper.errors import DeviceError, LiveWhisperError
 from livewhisper.events import Final
 from livewhisper.gate import StreamConfig
+from livewhisper.hotkey import KeyCombo, X11Hotkey, parse_combo
 from livewhisper.keyboard import KEYBOARDS, Keyboard, PrintKeyboard, TypeSink, find_keyboard
 
 EXAMPLES = """spoken commands (said on their own, not typed):
@@ -44,19 +55,19 @@ examples:
   livewhisper type --replacements names.tsv           # "jay son<TAB>JSON" per line
   livewhisper type --no-commands --join line          # every word as said, a line each
   livewhisper type --input memo.wav --dry-run         # show the edits, type nothing
-  livewhisper type --off & livewhisper type --toggle  # a hotkey switches typing on/off
+  livewhisper type --hotkey ctrl+alt+d                # the keys switch listening on/off
+  livewhisper type --push-to-talk F9                  # listens only while F9 is held
+  livewhisper type --off & livewhisper type --toggle  # any hotkey tool, Wayland too
 
 Each final (at a pause in speech) is typed once, joined to the last by a space, and
 printed on stdout. X11 needs python-xlib (pip install python-xlib) or xdotool;
 Wayland needs wtype (Sway, Hyprland) or ydotool with ydotoold running (GNOME, KDE).
 Ctrl-C types the sentence in progress and exits; a second Ctrl-C quits at once.
-For a hotkey, bind the command 'livewhisper type --toggle' to a key in the desktop's
-keyboard settings (Sway: bindsym $mod+d exec livewhisper type --toggle): it works the
-same on X11 and Wayland.
+While listening is off nothing is recorded, decoded or typed. --hotkey and
+--push-to-talk grab the key on X11 (python-xlib); on Wayland, where no program may grab
+a key, bind the command 'livewhisper type --toggle' to a key in the compositor's
+settings (Sway: bindsym $mod+d exec livewhisper type --toggle).
 """
-
-_FINISH_TIMEOUT = 30.0
-_POLL = 0.25
 
 
 def register(commands: Any) -> None:
@@ -69,23 +80,7 @@ def register(commands: Any) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = parser.add_argument_group("audio source (default: the default microphone)")
-    exclusive = source.add_mutually_exclusive_group()
-    exclusive.add_argument(
-        "-d", "--device", metavar="DEVICE", help="input device, by index or name"
-    )
-    exclusive.add_argument(
-        "-i",
-        "--input",
-        type=Path,
-        metavar="FILE",
-        help="play an audio file as if it were a microphone",
-    )
-    source.add_argument(
-        "--speed",
-        type=positive_float,
-        help="with --input: play the file this many times faster than real time",
-    )
+    add_source_flags(parser)
     typing = parser.add_argument_group("typing")
     typing.add_argument(
         "--keyboard",
@@ -116,19 +111,38 @@ def register(commands: Any) -> None:
         default="space",
         help="what goes between two finals (default: a space)",
     )
-    hotkey = parser.add_argument_group(
-        "hotkey (bind 'livewhisper type --toggle' to a key in your desktop's settings)"
+    hotkey = parser.add_argument_group("hotkeys (listening off: nothing recorded or typed)")
+    keys = hotkey.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--hotkey",
+        type=_combo,
+        metavar="KEYS",
+        help="keys that switch listening off and on, e.g. ctrl+alt+d (X11)",
+    )
+    keys.add_argument(
+        "--push-to-talk",
+        type=_combo,
+        metavar="KEY",
+        help="listen only while this key is held, e.g. F9 or Pause (X11)",
     )
     hotkey.add_argument(
         "--toggle",
         action="store_true",
-        help="switch typing off or on in the 'livewhisper type' already running, and exit",
+        help="switch listening off or on in the 'livewhisper type' already running, and "
+        "exit: bind it to a key in your desktop's settings (works on Wayland too)",
     )
     hotkey.add_argument(
-        "--off", action="store_true", help="start switched off: type nothing until --toggle"
+        "--off", action="store_true", help="start with listening off, until a hotkey or --toggle"
     )
     add_decode_flags(parser)
     parser.set_defaults(handler=_type, usage_error=parser.error)
+
+
+def _combo(text: str) -> KeyCombo:
+    try:
+        return parse_combo(text)
+    except LiveWhisperError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _pid_file() -> Path:
@@ -151,22 +165,48 @@ def _toggle() -> int:
     return 0
 
 
-def _source(args: argparse.Namespace) -> AudioSource:
-    if args.input is not None:
-        return FileSource(args.input, realtime=True, speed=args.speed or 1.0)
-    device: str | None = args.device
-    return Microphone(int(device) if device is not None and device.isdigit() else device)
-
-
 def _type(args: argparse.Namespace) -> int:
     if args.toggle:
         return _toggle()
-    if args.speed is not None and args.input is None:
-        args.usage_error("--speed needs --input: a microphone plays at its own pace")
+    check_source_flags(args)
     replacements = load_replacements(args.replacements) if args.replacements else []
-    # The keyboard before the model: no desktop or no keystroke tool is said at once.
+    # The keyboard and the hotkey before the model: what is missing is said at once.
     keyboard: Keyboard = PrintKeyboard(sys.stdout) if args.dry_run else find_keyboard(args.keyboard)
     keyboard.check()
+    with contextlib.ExitStack() as stack:
+        hotkey = _hotkey(args)
+        if hotkey is not None:
+            stack.callback(hotkey.close)
+        return _load_and_type(args, keyboard, replacements, hotkey)
+
+
+def _hotkey(args: argparse.Namespace) -> _KeyActions | None:
+    """The X11 key grab that --hotkey or --push-to-talk ask for, started (its callbacks
+    are set by _run); None without either flag."""
+    combo: KeyCombo | None = args.hotkey or args.push_to_talk
+    if combo is None:
+        return None
+    if os.environ.get("WAYLAND_DISPLAY"):
+        raise DeviceError(
+            f"{'--hotkey' if args.hotkey else '--push-to-talk'} grabs a key on X11; Wayland "
+            "lets no program do that: bind 'livewhisper type --toggle' to a key in your "
+            "compositor's settings instead"
+        )
+    if not os.environ.get("DISPLAY"):
+        raise DeviceError("a hotkey needs an X11 desktop: DISPLAY is not set")
+    actions = _KeyActions()
+    # Looked up at each event: _run sets them once the dictation exists.
+    actions.grab = X11Hotkey(combo, lambda: actions.press(), lambda: actions.release())
+    actions.grab.start()
+    return actions
+
+
+def _load_and_type(
+    args: argparse.Namespace,
+    keyboard: Keyboard,
+    replacements: list[tuple[str, str]],
+    hotkey: _KeyActions | None,
+) -> int:
     engine = Engine(args.model, threads=args.threads)
     idle = True
     try:
@@ -181,14 +221,26 @@ def _type(args: argparse.Namespace) -> int:
             replacements=replacements,
             join="\n" if args.join == "line" else " ",
         )
-        with contextlib.ExitStack() as stack:
-            source = stack.enter_context(_source(args))
+        with source_from_args(args) as source:
             idle = False
-            status, idle = _run(args, engine, source, options.language, keyboard, commands)
+            status, idle = _run(args, engine, source, options.language, keyboard, commands, hotkey)
     finally:
         if idle:
             engine.close()
     return status
+
+
+class _KeyActions:
+    """What the grabbed key does, set once the dictation and the sink exist."""
+
+    def __init__(self) -> None:
+        self.grab: X11Hotkey | None = None
+        self.press: Callable[[], None] = lambda: None
+        self.release: Callable[[], None] = lambda: None
+
+    def close(self) -> None:
+        if self.grab is not None:
+            self.grab.close()
 
 
 def _run(
@@ -198,6 +250,7 @@ def _run(
     language: str | None,
     keyboard: Keyboard,
     commands: SpokenCommands,
+    hotkey: _KeyActions | None,
 ) -> tuple[int, bool]:
     failed = threading.Event()
 
@@ -211,12 +264,6 @@ def _run(
         print(f"livewhisper: error: {exc}", file=sys.stderr, flush=True)
 
     sink = TypeSink(keyboard, commands=commands, on_action=on_action, on_error=on_error)
-    sink.switch(not args.off)
-    switched = threading.Event()
-
-    def on_hotkey(signum: int, frame: object) -> None:
-        sink.switch()
-        switched.set()  # said by the main loop, not inside the signal handler
 
     def on_final(final: Final) -> None:
         if not args.dry_run:
@@ -231,47 +278,89 @@ def _run(
         on_final=on_final,
         on_error=on_error,
     )
+    talk = args.push_to_talk is not None
+    if args.off or talk:
+        dictation.pause()
+    switched = threading.Event()  # said by the main loop, not inside a signal handler
+
+    def toggle() -> None:
+        if dictation.listening:
+            dictation.pause()
+        else:
+            dictation.resume()
+        switched.set()
+
+    def press() -> None:
+        # The grab sends every keystroke to us while the key is down: type after it.
+        sink.hold()
+        if talk:
+            dictation.resume()
+            switched.set()
+        else:
+            toggle()
+
+    def release() -> None:
+        if talk:
+            dictation.pause()  # the final of what was said comes, typed once free
+            switched.set()
+        sink.hold(False)
+
+    def tick() -> None:
+        if switched.is_set():
+            switched.clear()
+            state = "on" if dictation.listening else "off"
+            print(f"livewhisper: listening {state}", file=sys.stderr, flush=True)
+
+    if hotkey is not None:
+        hotkey.press, hotkey.release = press, release
     sink.start()
     pid_file = _pid_file()
-    previous = signal.signal(signal.SIGUSR1, on_hotkey)
-    drain = True
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: toggle())
+    finished = True
     try:
         pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
         dictation.start()
-        heard = language or ("auto-detect" if engine.multilingual else "en")
-        mode = "commands off" if args.no_commands else "spoken commands on"
-        where = "printing the edits" if args.dry_run else f"typing with {keyboard.name}"
-        print(
-            f"livewhisper: {where}; {engine.model_name}, {source.name}, language {heard}, "
-            f"{mode}; Ctrl-C to stop",
-            file=sys.stderr,
-            flush=True,
+        _say_started(args, engine, source, language, keyboard)
+        finished = run_until_stopped(
+            dictation,
+            finishing="typing the last sentence",
+            stop_early=failed.is_set,
+            tick=tick,
         )
-        if args.off:
-            print("livewhisper: typing off: run 'livewhisper type --toggle'", file=sys.stderr)
-        try:
-            while not dictation.wait(_POLL) and not failed.is_set():
-                if switched.is_set():
-                    switched.clear()
-                    state = "on" if sink.on else "off"
-                    print(f"livewhisper: typing {state}", file=sys.stderr, flush=True)
-        except KeyboardInterrupt:
-            print(
-                "livewhisper: typing the last sentence (Ctrl-C again to quit now)",
-                file=sys.stderr,
-                flush=True,
-            )
-        try:
-            dictation.stop(timeout=_FINISH_TIMEOUT)
-        except KeyboardInterrupt:
-            drain = False  # a second Ctrl-C: type nothing more
-            print("livewhisper: interrupted", file=sys.stderr, flush=True)
     finally:
         # Whatever happened, the typing thread ends and releases the modifier keys.
-        sink.close(_FINISH_TIMEOUT, drain=drain)
+        sink.close(FINISH_TIMEOUT, drain=finished)
         signal.signal(signal.SIGUSR1, previous)
         with contextlib.suppress(OSError):
             if pid_file.read_text(encoding="ascii").strip() == str(os.getpid()):
                 pid_file.unlink()
-    status = 1 if failed.is_set() else (0 if drain else 130)
+    status = 1 if failed.is_set() else (0 if finished else 130)
     return status, dictation.transcriber.join(0)
+
+
+def _say_started(
+    args: argparse.Namespace,
+    engine: Engine,
+    source: AudioSource,
+    language: str | None,
+    keyboard: Keyboard,
+) -> None:
+    heard = language or ("auto-detect" if engine.multilingual else "en")
+    mode = "commands off" if args.no_commands else "spoken commands on"
+    where = "printing the edits" if args.dry_run else f"typing with {keyboard.name}"
+    print(
+        f"livewhisper: {where}; {engine.model_name}, {source.name}, language {heard}, "
+        f"{mode}; Ctrl-C to stop",
+        file=sys.stderr,
+        flush=True,
+    )
+    if args.push_to_talk is not None:
+        note = f"listening while {args.push_to_talk} is held"
+    elif args.off:
+        how = f"press {args.hotkey}" if args.hotkey else "run 'livewhisper type --toggle'"
+        note = f"listening off: {how}"
+    elif args.hotkey is not None:
+        note = f"{args.hotkey} switches listening off and on"
+    else:
+        return
+    print(f"livewhisper: {note}", file=sys.stderr, flush=True)
