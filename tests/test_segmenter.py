@@ -137,9 +137,10 @@ def test_onsets_keep_the_pre_roll_and_the_exact_samples() -> None:
         clip = load(name)
         offset = round((clip_start - u.start) * SR)
         assert round((u.speech_start - u.start) * SR) == round(0.3 * SR)  # the whole pre-roll
-        # The strict VAD hears some onsets up to 0.25 s into a clip; the pre-roll still
-        # reaches back into the silence before it, so no speech is clipped.
-        assert offset > 0
+        # The VAD hears some onsets up to 0.3 s into a clip (Silero's second opinion is
+        # late on soft onsets); the pre-roll still reaches back to the clip's start, so no
+        # speech is clipped.
+        assert offset >= 0
         assert not u.audio[: max(0, offset - FRAME)].any()
         k = min(len(clip), len(u.audio) - offset)
         assert k > 0.8 * len(clip)
@@ -160,7 +161,7 @@ def test_long_continuous_speech_is_cut_under_the_limit_at_quiet_points() -> None
     names += ["ps_goforward", "ps_0870", "ps_cards_002", "ps_cards_003", "ps_0920"]
     stream = np.concatenate([load(n) for n in names])
     assert len(stream) / SR >= 40
-    events = run_vad(stream)
+    events = run_vad(stream, SegmenterConfig(pause=1.0))  # the clips are 0.5 s apart or less
     utterances = ended(events)
     assert len(utterances) >= 2
     assert all(u.duration <= 25.0 for u in utterances)
@@ -214,13 +215,15 @@ def test_flush_closes_the_open_utterance() -> None:
 
 
 def test_jfk_pause_splits_the_sentence() -> None:
-    # Kennedy pauses for 0.5 to 0.9 s between phrases ("...fellow Americans, <pause> ask
-    # not <pause> what your country..."): the default 0.5 s ends utterances there (how
-    # many depends on where the 30 ms frames fall), a 1 s pause keeps the sentence whole.
+    # Kennedy pauses for 0.5 to 1.1 s between phrases ("...fellow Americans, <pause> ask
+    # not what your country can do for you, <pause> ask what..."): the default 0.5 s ends
+    # utterances at each pause (how many depends on where the 30 ms frames fall), 1 s at
+    # the two longest, 1.5 s keeps the sentence whole.
     for lead in (0.5, 1.0):
         stream = np.concatenate([silence(lead), load("jfk"), silence(1.0)])
-        assert 2 <= len(ended(run_vad(stream))) <= 4
-        (whole,) = ended(run_vad(stream, SegmenterConfig(pause=1.0)))
+        assert 3 <= len(ended(run_vad(stream))) <= 5
+        assert 1 <= len(ended(run_vad(stream, SegmenterConfig(pause=1.0)))) <= 3
+        (whole,) = ended(run_vad(stream, SegmenterConfig(pause=1.5)))
         assert whole.speech_start == pytest.approx(lead, abs=0.15)
 
 

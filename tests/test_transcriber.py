@@ -219,16 +219,16 @@ def test_an_early_decode_counts_against_the_partial_budget(tiny_engine: Engine) 
 
 
 def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) -> None:
-    # JFK pauses inside the sentence: each pause gets an early decode, and speech coming
+    # JFK pauses inside its phrases: each pause gets an early decode, and speech coming
     # back says that decode will not be the final.
     signals = _signals(jfk)
     early = [s for s in signals if isinstance(s, PartialJob) and s.early]
     resumed = [s for s in signals if isinstance(s, SpeechResumed)]
     assert early and resumed
     assert len(resumed) <= len(early)
-    assert all(r.utterance == early[0].utterance for r in resumed)
-    # Each resumption is heard after the audio of the early decode it withdraws.
-    assert all(any(e.end < r.at for e in early) for r in resumed)
+    # Each resumption is heard after the audio of the early decode it withdraws, in the
+    # same utterance.
+    assert all(any(e.utterance == r.utterance and e.end < r.at for e in early) for r in resumed)
     waiting = held = False  # an early decode since the last resumption, its pause held
     for signal in signals:
         if isinstance(signal, PartialJob) and signal.early:

@@ -17,10 +17,11 @@ Example::
 from __future__ import annotations
 
 import atexit
+import codecs
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -240,26 +241,34 @@ class Engine:
     def _collect(self, handle: Any, duration: float, language: str | None) -> Transcription:
         pw = _pw()
         eot = pw.whisper_token_eot(handle)
+        # Every text token of every segment, so that a character whose bytes span two
+        # tokens (or two segments) is decoded whole: see utf8_texts.
+        tokens = [
+            (i, pw.whisper_full_get_token_data(handle, i, j))
+            for i in range(pw.whisper_full_n_segments(handle))
+            for j in range(pw.whisper_full_n_tokens(handle, i))
+        ]
+        tokens = [(i, data) for i, data in tokens if data.id < eot]
+        pieces = [pw.whisper_token_to_bytes(handle, data.id) for _, data in tokens]
+        texts = iter(utf8_texts(pieces))
         segments = []
         for i in range(pw.whisper_full_n_segments(handle)):
             words: list[Word] = []
             logprobs: list[float] = []
-            pending: list[tuple[bytes, float, float, float]] = []
+            pending: list[tuple[str, float, float, float]] = []
             closing = 1.0  # the last text token's probability
-            for j in range(pw.whisper_full_n_tokens(handle, i)):
-                data = pw.whisper_full_get_token_data(handle, i, j)
-                if data.id >= eot:
+            for (segment, data), piece in zip(tokens, pieces, strict=True):
+                if segment != i:
                     continue
-                piece = pw.whisper_token_to_bytes(handle, data.id)
                 logprobs.append(data.plog)
                 if pending and piece[:1] == b" ":
-                    words.append(_word(pending, duration))
+                    words += _word(pending, duration)
                     pending = []
-                pending.append((piece, data.t0 / 100.0, data.t1 / 100.0, data.p))
+                pending.append((next(texts), data.t0 / 100.0, data.t1 / 100.0, data.p))
                 closing = data.p
             if pending:
-                words.append(_word(pending, duration))
-            text = pw.whisper_full_get_segment_text(handle, i).decode("utf-8", errors="replace")
+                words += _word(pending, duration)
+            text = "".join(w.word for w in words)
             start = min(pw.whisper_full_get_segment_t0(handle, i) / 100.0, duration)
             end = min(pw.whisper_full_get_segment_t1(handle, i) / 100.0, duration)
             avg = float(np.mean(logprobs)) if logprobs else 0.0
@@ -295,12 +304,38 @@ class Engine:
         self.close()
 
 
-def _word(pieces: list[tuple[bytes, float, float, float]], duration: float) -> Word:
-    text = b"".join(p[0] for p in pieces).decode("utf-8", errors="replace")
+def _word(pieces: list[tuple[str, float, float, float]], duration: float) -> list[Word]:
+    """The word made of token ``pieces`` (text, start, end, probability), or none when
+    its tokens hold no whole character."""
+    text = "".join(p[0] for p in pieces)
+    if not text.strip():
+        return []
     start = min(pieces[0][1], duration)
     end = min(max(pieces[-1][2], start), duration)
     probability = float(np.mean([p[3] for p in pieces]))
-    return Word(text, start, end, probability)
+    return [Word(text, start, end, probability)]
+
+
+def utf8_texts(pieces: Sequence[bytes]) -> list[str]:
+    """The text of each token's bytes, cut only at UTF-8 character boundaries.
+
+    Whisper's tokens are byte sequences, and one character (an accented letter, a CJK
+    character, "♪") may be split over two or three tokens. Each returned string holds the
+    characters that its token completes: bytes of an unfinished character are carried
+    to the next token; bytes that can never form a character (a sequence broken off,
+    which Whisper writes on music and noise) are dropped, as is U+FFFD itself. So no
+    text ever holds a replacement character. Returns one string per piece.
+
+    Example::
+
+        >>> utf8_texts([b" caf", b"\xc3", b"\xa9", b" \xe2\x99", b"\xaa\xff"])
+        [' caf', '', 'é', ' ', '♪']
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+    texts = [decoder.decode(piece) for piece in pieces]
+    if texts:
+        texts[-1] += decoder.decode(b"", final=True)
+    return [t.replace("\ufffd", "") for t in texts]
 
 
 _logs_quieted = False

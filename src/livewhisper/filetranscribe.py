@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import collections
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -38,16 +36,14 @@ from livewhisper.audio.decode import (
     SAMPLE_RATE,
     STDIN,
     AudioArray,
-    AudioFile,
     as_mono_float32,
     decode_audio,
     display_name,
     probe,
 )
 from livewhisper.engine import DecodeOptions, SpeechModel
-from livewhisper.errors import AudioError
 from livewhisper.events import Segment, Transcription
-from livewhisper.guards import is_noise, prompt_from_history, tidy
+from livewhisper.guards import drop_loops, is_noise, prompt_from_history, tidy
 from livewhisper.segmenter import Segmenter, SegmenterConfig, UtteranceEnded, pack_utterances
 from livewhisper.vad import SpeechDetector, VadConfig
 
@@ -111,7 +107,7 @@ def split_blocks(
 
 
 def transcribe_file(
-    source: AudioFile | npt.ArrayLike,
+    source: str | os.PathLike[str] | npt.ArrayLike,
     engine: SpeechModel,
     options: DecodeOptions | None = None,
     *,
@@ -123,11 +119,8 @@ def transcribe_file(
     progress: bool = False,
     on_segment: Callable[[Segment], None] | None = None,
     on_progress: Callable[[float], None] | None = None,
-    max_seconds: float | None = None,
-    cancel: threading.Event | None = None,
 ) -> Transcription:
-    """Transcribe a whole file (a path, ``"-"`` or an open binary file, decoded as it is
-    read) or recording (an array at ``sample_rate``).
+    """Transcribe a whole file (a path) or recording (an array at ``sample_rate``).
 
     The audio goes through :func:`split_utterances`; each utterance is decoded with
     ``options``, prompted (unless ``options.initial_prompt`` is set) by the text of up
@@ -152,8 +145,7 @@ def transcribe_file(
     the seconds of audio done after each utterance. Returns every
     segment, with stream times (:meth:`Segment.with_offset`), the language and the
     duration of the audio. Raises :class:`~livewhisper.errors.AudioError` for a missing
-    or unreadable file, invalid samples, or audio longer than ``max_seconds``;
-    :class:`~livewhisper.errors.DecodeCancelled` once ``cancel`` is set.
+    or unreadable file or invalid samples.
 
     Example::
 
@@ -167,14 +159,7 @@ def transcribe_file(
         name = "stdin" if stdin else display_name(Path(source).name)
         # The header's length, for the progress bar only: standard input is read once.
         expected = None if stdin else probe(source).duration
-        blocks = decode_audio(source, cancel=cancel)
-    elif hasattr(source, "read"):  # an open binary file, read from its start
-        file: IO[bytes] = source  # type: ignore[assignment]
-        name = display_name(file)
-        file.seek(0)
-        expected = probe(file).duration
-        file.seek(0)
-        blocks = decode_audio(file, cancel=cancel)
+        blocks = decode_audio(source)
     else:
         name = "audio"
         blocks = [as_mono_float32(source, sample_rate)]
@@ -184,8 +169,6 @@ def transcribe_file(
     def count(stream: Iterable[AudioArray]) -> Iterator[AudioArray]:
         for block in stream:
             counted[0] += len(block)
-            if max_seconds is not None and counted[0] > (max_seconds + 1) * SAMPLE_RATE:
-                raise AudioError(f"the audio is longer than {max_seconds:g} s")
             yield block
 
     opts = options or DecodeOptions()
@@ -252,8 +235,12 @@ def _keep(result: Transcription, utterance: UtteranceEnded) -> list[Segment]:
     speech = utterance.end - utterance.speech_start
     kept = []
     for segment in result.segments:
-        text = tidy(segment.text)
-        if not text or is_noise(text, speech, [w.probability for w in segment.words]):
+        words = drop_loops(segment.words, speech)
+        said = segment.text if len(words) == len(segment.words) else "".join(w.word for w in words)
+        text = tidy(said)
+        if not text or is_noise(text, speech, [w.probability for w in words]):
             continue
-        kept.append(replace(segment, text=" " + text).with_offset(utterance.start))
+        kept.append(
+            replace(segment, text=" " + text, words=tuple(words)).with_offset(utterance.start)
+        )
     return kept

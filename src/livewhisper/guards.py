@@ -15,16 +15,18 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
 from collections.abc import Sequence
 
-from livewhisper.events import Transcription
+from livewhisper.events import Transcription, Word
 from livewhisper.wer import normalize
 
 __all__ = [
     "PHANTOM_PHRASES",
     "compression_ratio",
+    "drop_loops",
     "is_phantom",
     "is_repetitive",
     "prompt_from_history",
@@ -255,43 +257,116 @@ def _runs(words: Sequence[str], max_repeats: int) -> list[tuple[int, int, int]]:
     return found
 
 
-# A phantom phrase is believed only from an utterance this long and this sure of itself:
-# Whisper writes "Thank you." over breath and noise, rarely over two seconds of speech.
-PHANTOM_MIN_SPEECH = 2.0
+# A phantom phrase is believed only from an utterance in which the VAD heard speech for
+# this long, and only when Whisper is this sure of its words. The VAD (Silero's second
+# opinion, livewhisper.vad) no longer calls hum, noise or music speech, so what it hears
+# for a third of a second is a voice: the replies "Thanks." and "Bye." last 0.33 to
+# 0.36 s (espeak-ng), and tiny.en writes them at 0.7 to 0.98.
+PHANTOM_MIN_SPEECH = 0.3
 PHANTOM_MIN_PROBABILITY = 0.6
 
 
 def tidy(text: str) -> str:
-    """Whitespace collapsed, and a decoding loop cut back (:func:`strip_repeats`).
+    """Whitespace collapsed, sound tags and music notes removed ("[Music]", "(coughs)",
+    "♪"), and a decoding loop cut back (:func:`strip_repeats`).
 
     Example::
 
         >>> tidy("  go   on go on go on go on go on go on ")
         'go on go on go on go on'
+        >>> tidy("Hello [Music] there. ♪")
+        'Hello there.'
     """
-    text = " ".join(text.split())
+    text = " ".join(_TAGS.sub(" ", text).replace("\u266a", " ").split())
     return strip_repeats(text) if is_repetitive(text) else text
 
 
 def is_noise(text: str, speech_seconds: float, probabilities: Sequence[float]) -> bool:
     """Whether decoded ``text`` is a phantom heard in noise rather than real speech.
 
-    True for a phantom phrase (:func:`is_phantom`) from under :data:`PHANTOM_MIN_SPEECH`
-    seconds of speech, or whose word ``probabilities`` average under
+    Text without words (:func:`is_phantom`: tags, notes, punctuation) is always noise.
+    A known phantom phrase ("Thank you.", "Bye.") is noise unless the evidence says it
+    was spoken: at least :data:`PHANTOM_MIN_SPEECH` seconds of what the VAD judged
+    speech (``speech_seconds``) and word ``probabilities`` averaging at least
     :data:`PHANTOM_MIN_PROBABILITY`. The live transcriber and file transcription share
     this rule, so a file and the same audio dictated give the same text.
 
     Example::
 
-        >>> is_noise("Thank you.", 0.8, [0.9, 0.9])
-        True
-        >>> is_noise("Thank you.", 3.5, [0.9, 0.95])
-        False
+        >>> is_noise("Thank you.", 0.5, [0.9, 0.74]), is_noise("[Music]", 3.0, [0.9])
+        (False, True)
+        >>> is_noise("Thank you.", 0.1, [0.9, 0.9]), is_noise("Thanks.", 1.0, [0.3])
+        (True, True)
     """
     if not is_phantom(text):
         return False
+    if _NO_WORDS.fullmatch(_TAGS.sub(" ", text)):
+        return True
     confidence = sum(probabilities) / len(probabilities) if probabilities else 0.0
     return speech_seconds < PHANTOM_MIN_SPEECH or confidence < PHANTOM_MIN_PROBABILITY
+
+
+# Fast readers say 15 to 18 characters a second (spaces included); text denser than this
+# for the speech the VAD heard was not all said.
+MAX_CHARS_PER_SECOND = 25.0
+_MAX_LOOP_UNIT = 40  # words in the longest phrase checked for copies
+
+
+def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
+    """``words`` without the copies of a phrase that Whisper wrote more often than the
+    audio says it (a decoder loop: "Fire Fox. Fire Fox." from a clip saying it once).
+
+    A phrase of up to 40 words followed at once by one or more copies of itself (words
+    compared normalised) is a real repeat when every copy was heard: each starts after
+    the one before ends, lasts at least half as long as the first, and the whole text
+    fits in ``speech_seconds`` of speech (the VAD's, in seconds) at
+    :data:`MAX_CHARS_PER_SECOND`. Otherwise only the first copy is kept. Word times
+    must be on one clock (any offset).
+
+    Example::
+
+        >>> said = [Word(" Fire", 0.6, 0.9, 0.9), Word(" Fox.", 0.9, 1.4, 0.9)]
+        >>> loop = said + [Word(" Fire", 1.4, 1.45, 0.8), Word(" Fox.", 1.45, 1.5, 0.8)]
+        >>> [w.word for w in drop_loops(loop, speech_seconds=0.8)]
+        [' Fire', ' Fox.']
+        >>> twice = said + [w.with_offset(1.0) for w in said]
+        >>> len(drop_loops(twice, speech_seconds=1.8))
+        4
+    """
+    kept = list(words)
+    keys = [normalize(w.word) for w in kept]
+    dense = sum(len(w.word) for w in kept) > MAX_CHARS_PER_SECOND * max(speech_seconds, 0.0)
+    i = 0
+    while i < len(kept):
+        for size in range(min(_MAX_LOOP_UNIT, (len(kept) - i) // 2), 0, -1):
+            unit = keys[i : i + size]
+            if not any(unit):
+                continue
+            copies = 1
+            while keys[i + copies * size : i + (copies + 1) * size] == unit:
+                copies += 1
+            if copies < 2:
+                continue
+            spans = [
+                (kept[i + c * size].start, kept[i + (c + 1) * size - 1].end) for c in range(copies)
+            ]
+            if dense or not _all_heard(spans):
+                del kept[i + size : i + copies * size]
+                del keys[i + size : i + copies * size]
+            i += size - 1  # past the phrase (the loop below adds one)
+            break
+        i += 1
+    return kept
+
+
+def _all_heard(spans: Sequence[tuple[float, float]]) -> bool:
+    """Whether copies timed ``spans`` (start, end) follow one another, none squeezed to
+    under half the first's length."""
+    first = spans[0][1] - spans[0][0]
+    for (_, before_end), (start, end) in itertools.pairwise(spans):
+        if start < before_end - 0.05 or end - start < 0.5 * first:
+            return False
+    return True
 
 
 # How a sentence ends in Whisper's punctuation; "..." is a thought trailing off, not an end.

@@ -52,6 +52,7 @@ from livewhisper.agreement import LocalAgreement
 from livewhisper.events import Event, Final, Partial, Transcription, Word
 from livewhisper.gate import FinalJob, Job, PartialJob, PauseHeld, SpeechResumed, StreamConfig
 from livewhisper.guards import (
+    drop_loops,
     ends_sentence,
     is_noise,
     is_phantom,
@@ -760,7 +761,7 @@ class StreamPolicy:
         """``result`` (audio from stream time ``start``) as a final of ``utterance``;
         None for noise."""
         words = [w.with_offset(start) for w in result.words]
-        kept = self._after_seam(utterance, words)
+        kept = drop_loops(self._after_seam(utterance, words), speech_end - start)
         text = tidy(result.text if len(kept) == len(words) else "".join(w.word for w in kept))
         return self._final_of(kept, text, start, speech_end, arrival, result, now)
 
