@@ -500,12 +500,23 @@ def _padded(name: str, out: Path) -> Path:
     return path
 
 
+@pytest.fixture(name="mic_env")
+def fixture_mic_env(text_box: TextBox, pulse_server: PulseServer, tmp_path: Path) -> dict[str, str]:
+    """The environment of a ``livewhisper type`` that hears the virtual microphone and
+    types into the text box (its pid file, for --toggle, in ``tmp_path``)."""
+    return dict(text_box.env(), PULSE_SERVER=pulse_server.address, XDG_RUNTIME_DIR=str(tmp_path))
+
+
 @pytest.mark.slow
 @pytest.mark.mic
 def test_a_hotkey_switches_listening_off_and_on(
-    text_box: TextBox, model: str, pulse_server: PulseServer, tmp_path: Path
+    text_box: TextBox,
+    model: str,
+    pulse_server: PulseServer,
+    mic_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
-    env = dict(text_box.env(), PULSE_SERVER=pulse_server.address, XDG_RUNTIME_DIR=str(tmp_path))
+    env = mic_env
     names = ("ps_0930", "ps_0880", "libri_61-70968-0000")
     first, unheard, last = (_padded(name, tmp_path) for name in names)
     typing = _Typing(["--device", "pulse", "--hotkey", "ctrl+alt+h"], env)
@@ -551,9 +562,13 @@ def test_a_hotkey_switches_listening_off_and_on(
 @pytest.mark.slow
 @pytest.mark.mic
 def test_push_to_talk_listens_only_while_the_key_is_held(
-    text_box: TextBox, model: str, pulse_server: PulseServer, tmp_path: Path
+    text_box: TextBox,
+    model: str,
+    pulse_server: PulseServer,
+    mic_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
-    env = dict(text_box.env(), PULSE_SERVER=pulse_server.address, XDG_RUNTIME_DIR=str(tmp_path))
+    env = mic_env
     unheard, held = _padded("ps_0880", tmp_path), _padded("ps_0930", tmp_path)
     typing = _Typing(["--device", "pulse", "--push-to-talk", "F9"], env)
     try:

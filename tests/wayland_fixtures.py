@@ -15,11 +15,11 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import deadline
+from x11_fixtures import TextBox, stop_process
 
 # The terminal's side: raw input, applied as an editor would, saved atomically.
 _READER = r"""
@@ -35,34 +35,18 @@ while chunk := os.read(0, 1024):
         else:
             text += "\n" if char == "\r" else char
     with open(out + ".tmp", "w", encoding="utf-8") as file:
-        file.write(text)
+        file.write("F" + text)  # "F": focused, as the X text box says
     os.replace(out + ".tmp", out)
 """
 
 
-@dataclass
-class WaylandBox:
-    """A focused terminal on the Wayland display ``socket``; :meth:`text` is what it got."""
-
-    socket: Path
-    state_file: Path
-
-    def text(self) -> str:
-        try:
-            return self.state_file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return ""
-
-    def wait_for_text(self, expected: str, seconds: float = 60) -> None:
-        end = time.monotonic() + deadline(seconds)
-        while self.text() != expected:
-            if time.monotonic() > end:
-                pytest.fail(f"the terminal holds {self.text()!r}, not {expected!r}")
-            time.sleep(0.05)
+class WaylandBox(TextBox):
+    """A focused terminal on the Wayland display ``display`` (its socket's path);
+    :meth:`text` is what it was typed."""
 
     def env(self) -> dict[str, str]:
         """The environment of a program that types into this terminal (Wayland only)."""
-        env = dict(os.environ, WAYLAND_DISPLAY=str(self.socket))
+        env = dict(os.environ, WAYLAND_DISPLAY=self.display)
         env.pop("DISPLAY", None)
         return env
 
@@ -113,12 +97,7 @@ def _run_sway(home: Path) -> Iterator[WaylandBox]:
                 pytest.fail(f"Sway and foot did not start: {(home / 'sway.log').read_text()}")
             time.sleep(0.05)
         socket = next(p for p in run.iterdir() if p.name.startswith("wayland-") and p.is_socket())
-        yield WaylandBox(socket, state)
+        yield WaylandBox(str(socket), state)
     finally:
-        sway.terminate()
-        try:
-            sway.wait(10)
-        except subprocess.TimeoutExpired:
-            sway.kill()
-            sway.wait(10)
+        stop_process(sway)
         log.close()

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +66,16 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Terminate ``process`` and wait for it; kill it if it lingers."""
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
 @pytest.fixture(scope="module", name="x_display")
 def fixture_x_display() -> Iterator[str]:
     """A fresh Xvfb server: its ``DISPLAY`` string (``":5"``)."""
@@ -86,12 +97,7 @@ def fixture_x_display() -> Iterator[str]:
         yield f":{number}"
     finally:
         os.close(read)
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+        stop_process(server)
 
 
 @dataclass
@@ -163,9 +169,4 @@ def fixture_text_box(x_display: str, tmp_path: Path) -> Iterator[TextBox]:
         subprocess.run(["xdotool", "mousemove", "200", "150"], env=box.env(), check=True)
         yield box
     finally:
-        window.terminate()
-        try:
-            window.wait(10)
-        except subprocess.TimeoutExpired:
-            window.kill()
-            window.wait(10)
+        stop_process(window)

@@ -283,26 +283,28 @@ def _run(
         dictation.pause()
     switched = threading.Event()  # said by the main loop, not inside a signal handler
 
-    def toggle() -> None:
-        if dictation.listening:
-            dictation.pause()
-        else:
-            dictation.resume()
+    def listen(on: bool) -> None:
+        # From the hotkey thread or a signal handler: a failure ends the run, in one line.
+        try:
+            if on:
+                dictation.resume()
+            else:
+                dictation.pause()
+        except LiveWhisperError as exc:
+            on_error(exc)
         switched.set()
+
+    def toggle() -> None:
+        listen(not dictation.listening)
 
     def press() -> None:
         # The grab sends every keystroke to us while the key is down: type after it.
         sink.hold()
-        if talk:
-            dictation.resume()
-            switched.set()
-        else:
-            toggle()
+        listen(True if talk else not dictation.listening)
 
     def release() -> None:
         if talk:
-            dictation.pause()  # the final of what was said comes, typed once free
-            switched.set()
+            listen(False)  # the final of what was said comes, typed once let go
         sink.hold(False)
 
     def tick() -> None:
