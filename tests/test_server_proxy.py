@@ -33,10 +33,9 @@ from livewhisper.wer import word_error_rate
 
 openai = pytest.importorskip("openai", reason="pip install openai (the test extra has it)")
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx)"),
-]
+pytestmark = pytest.mark.skipif(
+    NGINX is None, reason="nginx is not installed (apt-get install nginx)"
+)
 MODEL = "tiny.en-q8_0"
 
 
@@ -95,11 +94,9 @@ def fixture_backends(model_cache: Path) -> Iterator[list[int]]:
                 process.wait()
 
 
-@pytest.fixture(scope="module", name="proxy")
-def fixture_proxy(backends: list[int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """nginx with the documented configuration in front of ``backends``; its port."""
-    prefix = tmp_path_factory.mktemp("nginx")
-    port = _free_port()
+def _nginx(prefix: Path, port: int, backends: list[int]) -> list[str]:
+    """The command that runs nginx with the documented site in ``prefix``, listening on
+    ``port`` in front of ``backends``."""
     site = documented_config()
     site = site.replace("listen 8765;", f"listen 127.0.0.1:{port};")
     site = site.replace("127.0.0.1:8766", f"127.0.0.1:{backends[0]}")
@@ -118,7 +115,27 @@ def fixture_proxy(backends: list[int], tmp_path_factory: pytest.TempPathFactory)
     )
     assert NGINX is not None
     command = [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf")]
-    command += ["-e", str(prefix / "error.log")]
+    return [*command, "-e", str(prefix / "error.log")]
+
+
+def test_the_documented_config_is_one_nginx_accepts(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*_nginx(tmp_path, _free_port(), [_free_port(), _free_port()]), "-t"],
+        capture_output=True,
+        text=True,
+        timeout=deadline(60),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "syntax is ok" in done.stderr
+
+
+@pytest.fixture(scope="module", name="proxy")
+def fixture_proxy(backends: list[int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """nginx with the documented configuration in front of ``backends``; its port."""
+    prefix = tmp_path_factory.mktemp("nginx")
+    port = _free_port()
+    command = _nginx(prefix, port, backends)
     checked = subprocess.run([*command, "-t"], capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stderr
     nginx = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
@@ -147,6 +164,7 @@ def _healthz(port: int) -> dict[str, object] | None:
     return document or None
 
 
+@pytest.mark.slow
 def test_live_sessions_through_nginx_spread_over_the_backends(
     proxy: int, backends: list[int]
 ) -> None:
@@ -176,6 +194,7 @@ def test_live_sessions_through_nginx_spread_over_the_backends(
         assert word_error_rate(reference("jfk"), text) < 0.2, text
 
 
+@pytest.mark.slow
 def test_an_upload_through_nginx_with_the_openai_client(proxy: int) -> None:
     api = openai.OpenAI(
         base_url=f"http://127.0.0.1:{proxy}/v1", api_key="unused", max_retries=0,
@@ -189,6 +208,7 @@ def test_an_upload_through_nginx_with_the_openai_client(proxy: int) -> None:
     assert result.segments and result.duration == pytest.approx(11.0, abs=0.1)
 
 
+@pytest.mark.slow
 def test_the_backends_see_the_client_behind_nginx(proxy: int) -> None:
     # uvicorn takes the client's address from X-Forwarded-For when the peer is this
     # machine, so a client from elsewhere is held to the token even through the proxy.

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import EN, reference
 from wayland_fixtures import WaylandBox, fixture_wayland_box  # noqa: F401
 
 from livewhisper.commands import SpokenCommands
+from livewhisper.errors import DeviceError
 from livewhisper.events import Final
 from livewhisper.keyboard import TypeSink, Wtype, find_keyboard
 from livewhisper.models.names import DEFAULT_MODEL
@@ -18,6 +21,17 @@ from livewhisper.models.resolve import resolve
 from livewhisper.wer import word_error_rate
 
 CLI = [sys.executable, "-m", "livewhisper.cli.main"]
+
+
+def test_wtype_without_a_compositor_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("wtype") is None:
+        pytest.skip("wtype is not installed (apt-get install wtype)")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))  # no compositor's socket here
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-gone")
+    with pytest.raises(DeviceError, match="wtype could not type: Wayland connection failed"):
+        Wtype().type_text("x")
 
 
 @pytest.mark.slow
