@@ -141,6 +141,7 @@ def test_token_bytes_are_decoded_at_character_boundaries() -> None:
     assert utf8_texts([]) == []
 
 
+@pytest.mark.slow  # the only fast test that would load the base model
 def test_spanish_words_come_whole(
     base_engine: Engine, spanish_speech: tuple[np.ndarray, str]
 ) -> None:
