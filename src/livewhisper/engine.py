@@ -317,7 +317,7 @@ def _word(pieces: list[tuple[str, float, float, float]], duration: float) -> lis
 
 
 def utf8_texts(pieces: Sequence[bytes]) -> list[str]:
-    """The text of each token's bytes, cut only at UTF-8 character boundaries.
+    r"""The text of each token's bytes, cut only at UTF-8 character boundaries.
 
     Whisper's tokens are byte sequences, and one character (an accented letter, a CJK
     character, "♪") may be split over two or three tokens. Each returned string holds the
