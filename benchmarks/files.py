@@ -295,9 +295,10 @@ BENCHMARK = Benchmark(
         "from one process, one after the other, in the same run.",
         "All engines: beam 1, language en, the same threads; wall and CPU time include "
         "reading the file (PyAV in both). CPU is user+system of the whole process.",
-        "livewhisper cuts files at pauses (webrtc VAD) and decodes each utterance with the "
-        "full 30 s encoder context; faster-whisper decodes 30 s windows, conditioned on "
-        "the previous text, without (VAD off) or after (VAD Silero) its VAD filter.",
+        "livewhisper cuts files at pauses (webrtc VAD), packs the utterances into windows of up "
+        "to 28 s and decodes each with the full 30 s encoder context; faster-whisper decodes "
+        "30 s windows conditioned on the previous text, without (VAD off) or after (VAD "
+        "Silero) its VAD filter.",
         "WER via livewhisper.wer.corpus_wer (case, punctuation and tags removed, no number "
         "normalisation); 'long' has no transcript: words is the count of words output.",
     ),
