@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import collections
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -36,12 +38,14 @@ from livewhisper.audio.decode import (
     SAMPLE_RATE,
     STDIN,
     AudioArray,
+    AudioFile,
     as_mono_float32,
     decode_audio,
     display_name,
     probe,
 )
 from livewhisper.engine import DecodeOptions, SpeechModel
+from livewhisper.errors import AudioError
 from livewhisper.events import Segment, Transcription
 from livewhisper.guards import drop_loops, is_noise, prompt_from_history, tidy
 from livewhisper.segmenter import Segmenter, SegmenterConfig, UtteranceEnded, pack_utterances
@@ -107,7 +111,7 @@ def split_blocks(
 
 
 def transcribe_file(
-    source: str | os.PathLike[str] | npt.ArrayLike,
+    source: AudioFile | npt.ArrayLike,
     engine: SpeechModel,
     options: DecodeOptions | None = None,
     *,
@@ -119,8 +123,11 @@ def transcribe_file(
     progress: bool = False,
     on_segment: Callable[[Segment], None] | None = None,
     on_progress: Callable[[float], None] | None = None,
+    max_seconds: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> Transcription:
-    """Transcribe a whole file (a path) or recording (an array at ``sample_rate``).
+    """Transcribe a whole file (a path, ``"-"`` or an open binary file, decoded as it is
+    read) or recording (an array at ``sample_rate``).
 
     The audio goes through :func:`split_utterances`; each utterance is decoded with
     ``options``, prompted (unless ``options.initial_prompt`` is set) by the text of up
@@ -145,7 +152,8 @@ def transcribe_file(
     the seconds of audio done after each utterance. Returns every
     segment, with stream times (:meth:`Segment.with_offset`), the language and the
     duration of the audio. Raises :class:`~livewhisper.errors.AudioError` for a missing
-    or unreadable file or invalid samples.
+    or unreadable file, invalid samples, or audio longer than ``max_seconds``;
+    :class:`~livewhisper.errors.DecodeCancelled` once ``cancel`` is set.
 
     Example::
 
@@ -159,7 +167,14 @@ def transcribe_file(
         name = "stdin" if stdin else display_name(Path(source).name)
         # The header's length, for the progress bar only: standard input is read once.
         expected = None if stdin else probe(source).duration
-        blocks = decode_audio(source)
+        blocks = decode_audio(source, cancel=cancel)
+    elif hasattr(source, "read"):  # an open binary file, read from its start
+        file: IO[bytes] = source  # type: ignore[assignment]
+        name = display_name(file)
+        file.seek(0)
+        expected = probe(file).duration
+        file.seek(0)
+        blocks = decode_audio(file, cancel=cancel)
     else:
         name = "audio"
         blocks = [as_mono_float32(source, sample_rate)]
@@ -169,6 +184,8 @@ def transcribe_file(
     def count(stream: Iterable[AudioArray]) -> Iterator[AudioArray]:
         for block in stream:
             counted[0] += len(block)
+            if max_seconds is not None and counted[0] > (max_seconds + 1) * SAMPLE_RATE:
+                raise AudioError(f"the audio is longer than {max_seconds:g} s")
             yield block
 
     opts = options or DecodeOptions()

@@ -31,7 +31,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from livewhisper.audio.decode import SAMPLE_RATE, read_audio
 from livewhisper.errors import AudioError, DecodeCancelled, LiveWhisperError
 from livewhisper.events import Segment, Transcription
 from livewhisper.filetranscribe import transcribe_file
@@ -187,24 +186,31 @@ class Job:
             if self._cancel.is_set():
                 raise DecodeCancelled("the job was cancelled before it started")
             self._post(state=JobState.PREPARING)
-            audio = read_audio(request.file.file, max_seconds=max_seconds, cancel=self._cancel)
             with self._engine_lock:
                 if self._cancel.is_set():
                     raise DecodeCancelled("the job was cancelled")
                 self._engine = pool.engine(request.model, background=True)
-            self._post(state=JobState.TRANSCRIBING, duration=len(audio) / SAMPLE_RATE)
+            self._post(state=JobState.TRANSCRIBING)
             started = time.monotonic()
+            # Decoded as it is read, as the command line does: memory flat however long.
             result = transcribe_file(
-                audio,
+                request.file.file,
                 self._engine,
                 request.options,
                 on_segment=lambda segment: self._post(segment=segment),
                 on_progress=lambda seconds: self._post(processed=seconds),
+                max_seconds=max_seconds,
+                cancel=self._cancel,
             )
             # Measured beside live sessions, whose decodes go first: a floor, not a peak.
             speed = result.duration / max(time.monotonic() - started, 1e-3)
             self._registry.speeds[request.model] = round(speed, 1)
-            self._post(state=JobState.DONE, result=result, processed=result.duration)
+            self._post(
+                state=JobState.DONE,
+                result=result,
+                processed=result.duration,
+                duration=result.duration,
+            )
         except DecodeCancelled:
             self._post(state=JobState.CANCELLED)
         except AudioError as exc:
