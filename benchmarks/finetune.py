@@ -101,10 +101,13 @@ def sentences(count: int = 40, seed: int = 0) -> list[str]:
     return out
 
 
-def synthesize_dataset(directory: Path, count: int = 40, seed: int = 0) -> Path:
-    """Speak :func:`sentences` with espeak-ng into ``directory`` (``NNNN.wav`` + ``.txt``).
+def synthesize_dataset(
+    directory: Path, count: int = 40, seed: int = 0, texts: list[str] | None = None
+) -> Path:
+    """Speak :func:`sentences` (or ``texts``) with espeak-ng into ``directory``.
 
-    Needs ``espeak-ng`` on the PATH (``apt-get install espeak-ng``). Writes the manifest too.
+    Writes ``NNNN.wav`` + ``NNNN.txt`` per sentence and the manifest. Needs ``espeak-ng``
+    on the PATH (``apt-get install espeak-ng``).
     """
     from livewhisper.audio.decode import load_audio
     from livewhisper.finetune.data import save_example, write_manifest
@@ -115,7 +118,7 @@ def synthesize_dataset(directory: Path, count: int = 40, seed: int = 0) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     examples = []
     with tempfile.TemporaryDirectory() as tmp:
-        for i, text in enumerate(sentences(count, seed)):
+        for i, text in enumerate(sentences(count, seed) if texts is None else texts):
             raw = Path(tmp) / "raw.wav"
             speed = VOICE_SPEEDS[i % len(VOICE_SPEEDS)]
             pitch = VOICE_PITCHES[(i // 2) % len(VOICE_PITCHES)]

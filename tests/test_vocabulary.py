@@ -6,7 +6,6 @@ The measured gain on 30 sentences is ``python -m benchmarks vocabulary``.
 
 from __future__ import annotations
 
-import doctest
 import io
 import json
 import shutil
@@ -17,7 +16,6 @@ from pathlib import Path
 import pytest
 from conftest import deadline
 
-import livewhisper.vocabulary as vocabulary_module
 from livewhisper.cli.common import decode_options
 from livewhisper.cli.main import build_parser
 from livewhisper.engine import DecodeOptions
@@ -35,11 +33,6 @@ from livewhisper.vocabulary import (
 from livewhisper.wer import key_term_error_rate
 
 TERMS = ("Zbigniew Kowalczyk", "Siobhan Okonkwo", "Xiomara Tlaxcala", "Zyntrix", "Quorvex")
-
-
-def test_docstring_examples() -> None:
-    result = doctest.testmod(vocabulary_module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_terms_are_parsed_tidied_and_checked(tmp_path: Path) -> None:
@@ -105,6 +98,17 @@ def test_cli_flags_make_the_vocabulary(tmp_path: Path) -> None:
         assert decode_options(args).vocabulary == ("Siobhan Okonkwo", "Zyntrix", "Quorvex")
     args = parser.parse_args(["serve", "--hotwords", "Quorvex"])
     assert args.hotwords == "Quorvex" and args.vocabulary is None
+
+
+def test_cli_names_an_unreadable_vocabulary_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from livewhisper.cli.main import main
+
+    missing = tmp_path / "names.txt"
+    assert main(["transcribe", "tests/data/en/jfk.flac", "--vocabulary", str(missing)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot read the vocabulary file" in err
 
 
 def test_session_config_takes_a_vocabulary() -> None:
