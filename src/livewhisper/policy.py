@@ -333,7 +333,7 @@ class WaitForPause:
 @dataclass(frozen=True)
 class Commit:
     """Make the open utterance final up to stream time ``at``: run ``decode`` (its audio
-    before ``at``, decoded with a final's care), hand the result to
+    before ``at``, decoded as the early decode at a pause is), hand the result to
     :meth:`StreamPolicy.commit_done`; ``words`` are the partials' words that prompted it
     (stream times), ``rest`` the partial to show after that final."""
 
@@ -516,13 +516,13 @@ class StreamPolicy:
             return None
         return Decode(unfinished, self.options(unfinished), cancellable=True)
 
-    def options(self, job: Job, *, careful: bool = False) -> DecodeOptions:
-        """The decode options of ``job``: quick and capped for interim work, a final's care
-        (full context, temperature fallback, history prompt) for finals and, with
-        ``careful``, for the decode of a commit."""
+    def options(self, job: Job) -> DecodeOptions:
+        """The decode options of ``job``: quick and capped for interim work (and for the
+        early decodes and commits of tiny models, see :func:`sized_early_decodes`), a
+        final's care (full context, temperature fallback, history prompt) otherwise."""
         options = self.decode
         seconds = len(job.audio) / SAMPLE_RATE
-        if isinstance(job, PartialJob) and not careful and (self.sized_early or not job.early):
+        if isinstance(job, PartialJob) and (self.sized_early or not job.early):
             # Partials and the early decode at a pause must be quick: no second decode at
             # a higher temperature, an encoder context sized to the audio (a 5 s margin,
             # 2-3x cheaper than the full 30 s), and a token cap so that a decoding loop
@@ -711,7 +711,7 @@ class StreamPolicy:
             if not is_pause(job.audio, job.start, at) and waited < _PAUSE_GRACE:
                 return self._shown(self._partial(agreed, pending, job, result), now)
             before = replace(job, audio=_until(job, at + _CUT_TAIL), early=True)
-            decode = Decode(before, self.options(before, careful=True), cancellable=False)
+            decode = Decode(before, self.options(before), cancellable=False)
             rest = self._partial(agreed[n:], hypothesis[max(n, len(agreed)) :], job, result)
             return Commit(decode, at, job.arrival, hypothesis[:n], rest)
         return self._shown(self._partial(agreed, pending, job, result), now)
