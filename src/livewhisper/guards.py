@@ -317,7 +317,8 @@ def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
     audio says it (a decoder loop: "Fire Fox. Fire Fox." from a clip saying it once).
 
     A phrase of up to 40 words followed at once by one or more copies of itself (words
-    compared normalised) is a real repeat when every copy was heard: each starts after
+    compared normalised; a single word said twice is always kept) is a real repeat when
+    every copy was heard: each starts after
     the one before ends, lasts at least half as long as the first, and the whole text
     fits in ``speech_seconds`` of speech (the VAD's, in seconds) at
     :data:`MAX_CHARS_PER_SECOND`. Otherwise only the first copy is kept. Word times
@@ -345,8 +346,8 @@ def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
             copies = 1
             while keys[i + copies * size : i + (copies + 1) * size] == unit:
                 copies += 1
-            if copies < 2:
-                continue
+            if copies < 2 or (size == 1 and copies == 2):
+                continue  # "bye bye", "no no": a word said twice is how people talk
             spans = [
                 (kept[i + c * size].start, kept[i + (c + 1) * size - 1].end) for c in range(copies)
             ]
