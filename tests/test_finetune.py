@@ -7,7 +7,6 @@ The full acceptance run (40 sentences, WER drop) is ``python -m benchmarks finet
 
 from __future__ import annotations
 
-import doctest
 import importlib
 import importlib.util
 import json
@@ -161,13 +160,6 @@ def test_many_problems_are_summarised(tmp_path: Path) -> None:
         _pair(tmp_path, f"w{i}", None)
     with pytest.raises(DatasetError, match=r"8 wav file\(s\).*and 3 more"):
         read_dataset(tmp_path)
-
-
-@pytest.mark.parametrize("name", ["data", "evaluate", "hf_convert"])
-def test_docstring_examples(name: str) -> None:
-    module = importlib.import_module(f"livewhisper.finetune.{name}")
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # -- recording ------------------------------------------------------------------------------
