@@ -204,6 +204,19 @@ def test_find_keyboard_names_what_to_install(
         find_keyboard("xte")
 
 
+def test_a_named_keyboard_needs_its_desktop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Refused before any audio is decoded, in one line, not after the first final.
+    monkeypatch.setenv("PATH", _tools(tmp_path, "xdotool", "wtype", "ydotool"))
+    with pytest.raises(DeviceError, match="wtype types into a desktop, but WAYLAND_DISPLAY"):
+        find_keyboard("wtype", environ={"DISPLAY": ":0"})
+    with pytest.raises(DeviceError, match="xdotool types into a desktop, but DISPLAY"):
+        find_keyboard("xdotool", environ={"WAYLAND_DISPLAY": "w"})
+    assert isinstance(find_keyboard("wtype", environ={"WAYLAND_DISPLAY": "w"}), Wtype)
+    assert isinstance(find_keyboard("ydotool", environ={}), Ydotool)  # no display needed
+
+
 def test_a_failing_tool_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tool = tmp_path / "wtype"
     tool.write_text(

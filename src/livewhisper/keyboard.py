@@ -456,9 +456,14 @@ def find_keyboard(name: str = "auto", environ: dict[str, str] | None = None) -> 
             raise DeviceError(f"unknown keyboard {name!r}: one of {', '.join(KEYBOARDS)}") from None
         if keyboard is XTest:
             if not _has_xlib():
-                raise DependencyError("xtest needs python-xlib: pip install python-xlib")
+                raise DependencyError(
+                    "xtest needs python-xlib: pip install 'livewhisper[type]' (or python-xlib)"
+                )
         elif shutil.which(keyboard.name) is None:
             raise DependencyError(f"{name} is not installed: apt-get install {keyboard.package}")
+        needed = _DESKTOP_OF.get(keyboard)
+        if needed is not None and not env.get(needed):
+            raise DeviceError(f"{name} types into a desktop, but {needed} is not set")
         return keyboard()
     wayland, x11 = bool(env.get("WAYLAND_DISPLAY")), bool(env.get("DISPLAY"))
     if wayland:
@@ -482,6 +487,14 @@ def find_keyboard(name: str = "auto", environ: dict[str, str] | None = None) -> 
     raise DeviceError(
         "no desktop to type into: neither DISPLAY (X11) nor WAYLAND_DISPLAY (Wayland) is set"
     )
+
+
+# The variable that names the desktop a keystroke tool types into (ydotool needs none).
+_DESKTOP_OF: dict[type[Keyboard], str] = {
+    XTest: "DISPLAY",
+    Xdotool: "DISPLAY",
+    Wtype: "WAYLAND_DISPLAY",
+}
 
 
 def _has_xlib() -> bool:
