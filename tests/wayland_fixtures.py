@@ -65,6 +65,10 @@ def fixture_wayland_box() -> Iterator[WaylandBox]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+# The reader runs as "nobody", who may not reach a virtualenv inside the checkout.
+_SYSTEM_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else "python3"
+
+
 def _run_sway(home: Path) -> Iterator[WaylandBox]:
     run, out = home / "run", home / "out"
     run.mkdir(mode=0o700)
@@ -74,7 +78,7 @@ def _run_sway(home: Path) -> Iterator[WaylandBox]:
     (home / "sway.cfg").write_text(
         "output HEADLESS-1 resolution 800x600\n"
         "xwayland disable\n"
-        f"exec foot python3 {home / 'reader.py'} {state}\n",
+        f"exec foot {_SYSTEM_PYTHON} {home / 'reader.py'} {state}\n",
         encoding="utf-8",
     )
     prefix: list[str] = []
@@ -88,7 +92,11 @@ def _run_sway(home: Path) -> Iterator[WaylandBox]:
     env.pop("WAYLAND_DISPLAY", None)
     log = (home / "sway.log").open("w")
     sway = subprocess.Popen(
-        [*prefix, "sway", "-c", str(home / "sway.cfg")], env=env, stdout=log, stderr=log
+        [*prefix, "sway", "-c", str(home / "sway.cfg")],
+        env=env,
+        stdout=log,
+        stderr=log,
+        cwd=home,  # "nobody" may not enter the checkout (CI clones into a 0700 folder)
     )
     try:
         end = time.monotonic() + deadline(60)
