@@ -4,9 +4,12 @@ Wyoming's ``transcript-chunk`` and OpenAI Realtime's ``...transcription.delta`` 
 pieces a client appends; neither can take text back. Our partials can change, except
 their ``stable`` prefix (the words successive decodes agree on), so :class:`TextDeltas`
 sends the stable text as it grows and, at the final, whatever of the final's text
-extends what was sent. A partial whose stable text no longer extends what was sent (a
-comma Whisper added, say) sends nothing; the final's full text, which every protocol
-also sends, is then the one to trust.
+extends what was sent. When a later text no longer starts with what was sent (a comma
+Whisper added, a word it changed its mind about), its words are aligned with the words
+sent (case and punctuation aside, by word edit distance) and only the words past the
+aligned end go out: a client that appends never loses the end of an utterance and never
+gets its start twice. The final's full text, which every protocol also sends, is the one
+to trust for the changed words.
 
 Example::
 
@@ -15,9 +18,15 @@ Example::
     ('And so my', ' fellow')
     >>> deltas.final("And so my fellow Americans."), deltas.partial("Ask not")
     (' Americans.', ' Ask not')
+    >>> deltas.final("Ask, not what your country can do.")
+    ' what your country can do.'
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+
+from livewhisper.wer import normalize
 
 __all__ = ["TextDeltas"]
 
@@ -47,11 +56,37 @@ class TextDeltas:
         return piece
 
     def _extend(self, text: str) -> str:
-        if len(text) <= len(self._open) or not text.startswith(self._open):
+        if text.startswith(self._open):
+            piece = text[len(self._open) :]
+            extended = text
+        else:
+            tokens = text.split()
+            new = tokens[aligned_end(self._open.split(), tokens) :]
+            piece = " ".join(new) and " " + " ".join(new)
+            extended = self._open + piece
+        if not piece:
             return ""
-        piece = text[len(self._open) :]
         if not self._open and self._sent_any:
             piece = self.separator + piece
-        self._open = text
+        self._open = extended
         self._sent_any = True
         return piece
+
+
+def aligned_end(sent: Sequence[str], words: Sequence[str]) -> int:
+    """How many of ``words`` the already-sent words ``sent`` stand for: the prefix length
+    ``j`` of ``words`` whose word edit distance to ``sent`` is least (case and punctuation
+    aside; the longest such prefix on a tie, so that nothing sent is sent again).
+
+    Example: ``aligned_end(["for", "you,", "ask"], ["For", "you", "ask", "what"])`` is 3.
+    """
+    a = [normalize(w) or w for w in sent]
+    b = [normalize(w) or w for w in words]
+    # row[j]: the edit distance of the sent words so far to words[:j].
+    row = list(range(len(b) + 1))
+    for x in a:
+        diagonal, row[0] = row[0], row[0] + 1
+        for j, y in enumerate(b, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (x != y))
+    least = min(row)
+    return max(j for j, cost in enumerate(row) if cost == least)
