@@ -203,11 +203,6 @@ def test_transcribe_prints_text_and_goes_past_a_bad_file(model: str, media: Path
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="known regression (issues 16, 19): a clip of the joined file (ps_0870) "
-    "comes out empty after the file-path changes of session 7; cause not found yet",
-    strict=False,
-)
 def test_transcribe_long_file_through_the_segmenter_to_srt(model: str, media: Path) -> None:
     spans = _spans(LONG_CLIPS)
     duration = soundfile.info(str(media / "long.wav")).duration

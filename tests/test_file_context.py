@@ -13,7 +13,7 @@ from conftest import EN, read_wav
 from livewhisper.engine import DecodeOptions
 from livewhisper.events import Segment, Transcription
 from livewhisper.filetranscribe import split_utterances, transcribe_file
-from livewhisper.segmenter import SAMPLE_RATE, UtteranceEnded, pack_utterances
+from livewhisper.segmenter import SAMPLE_RATE, UtteranceEnded, join_utterances, pack_utterances
 
 
 class _Recorder:
@@ -60,7 +60,9 @@ def test_utterances_are_packed_into_windows_with_their_pauses_silent() -> None:
         _said(34.0, 2.0, 0.5),  # after a pause longer than max_gap
         _said(36.5, 31.0, 0.6),  # longer than a window alone
     ]
-    windows = list(pack_utterances(utterances, max_seconds=28.0, max_gap=3.0))
+    groups = list(pack_utterances(utterances, max_seconds=28.0, max_gap=3.0))
+    assert [len(g) for g in groups] == [3, 1, 1, 1]
+    windows = [join_utterances(g) for g in groups]
     assert [(w.start, w.duration) for w in windows] == [
         (0.0, 26.0),
         (26.5, 4.0),
@@ -90,3 +92,28 @@ def test_a_file_pays_one_decode_per_window_and_keeps_stream_times() -> None:
     (segment,) = result.segments
     assert segment.start == utterances[0].start
     assert segment.end == pytest.approx(utterances[-1].start + utterances[-1].duration)
+
+
+class _HearsTheFirstSecondsOnly(_Recorder):
+    """A SpeechModel that, as Whisper does now and then, ends a window's text after its
+    first pause: one segment over the first 4 s of whatever it is given."""
+
+    def transcribe(self, audio: Any, options: DecodeOptions | None = None, **_: Any) -> Any:
+        self.options.append(options or DecodeOptions())
+        seconds = len(audio) / 16000
+        return Transcription((Segment(" Words.", 0.0, min(seconds, 4.0)),), "en", seconds)
+
+
+def test_the_parts_of_a_window_whisper_did_not_reach_are_decoded_again() -> None:
+    clips = [read_wav(EN / f"{name}.wav") for name in ("ps_0870", "ps_0880", "ps_0890")]
+    pause = np.zeros(SAMPLE_RATE, dtype=np.float32)
+    audio = np.concatenate([clips[0], pause, clips[1], pause, clips[2]])
+    utterances = list(split_utterances(audio))
+    model = _HearsTheFirstSecondsOnly()
+    result = transcribe_file(audio, model, prompt_history=3)
+    # Each utterance the window's text did not reach is heard again, alone or with the
+    # ones after it, until every utterance has text: one decode per utterance here.
+    assert len(model.options) == len(utterances)
+    assert [s.start for s in result.segments] == [u.start for u in utterances]
+    # The prompt of a decode again carries the text heard before it.
+    assert model.options[-1].initial_prompt

@@ -46,7 +46,7 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -63,6 +63,7 @@ __all__ = [
     "UtteranceDiscarded",
     "UtteranceEnded",
     "UtteranceStarted",
+    "join_utterances",
     "pack_utterances",
     "quietest",
 ]
@@ -535,27 +536,26 @@ def _samples(seconds: float) -> int:
 
 def pack_utterances(
     utterances: Iterable[UtteranceEnded], max_seconds: float = 28.0, max_gap: float = 3.0
-) -> Iterator[UtteranceEnded]:
-    """Join consecutive utterances into windows of up to ``max_seconds`` of audio, lazily.
+) -> Iterator[tuple[UtteranceEnded, ...]]:
+    """Group consecutive utterances into windows of up to ``max_seconds`` of audio, lazily;
+    :func:`join_utterances` makes each window's parts one utterance to decode.
 
     Whisper encodes a 30 s window however little audio it holds (with the full encoder
     context, which files use for accuracy), so a file decoded utterance by utterance pays
     one window per utterance; packed, it pays about one per 30 s, as Whisper's own
-    sliding window does, and each decode hears more context. The pause between two
-    utterances is kept as silence (zeros) so that a time ``t`` in a window's audio is at
-    ``start + t`` in the stream. A pause longer than ``max_gap`` seconds, an utterance that
-    would not fit, or overlapping audio starts a new window; a window is never longer than
-    ``max_seconds`` unless one utterance alone is. ``end``, ``forced`` are the last
-    utterance's; ``speech_start`` the first's.
+    sliding window does, and each decode hears more context. A pause longer than
+    ``max_gap`` seconds, an utterance that would not fit, or overlapping audio starts a
+    new window; a window is never longer than ``max_seconds`` unless one utterance alone
+    is.
 
     Example::
 
         >>> def said(start, seconds):
         ...     audio = np.zeros(round(seconds * SAMPLE_RATE), dtype=np.float32)
         ...     return UtteranceEnded(audio, start, start + seconds, False, start)
-        >>> [(w.start, w.duration) for w in pack_utterances([said(0, 10), said(11, 10),
-        ...                                                   said(22, 10), said(40, 2)])]
-        [(0, 21.0), (22, 10.0), (40, 2.0)]
+        >>> [[p.start for p in parts] for parts in pack_utterances(
+        ...     [said(0, 10), said(11, 10), said(22, 10), said(40, 2)])]
+        [[0, 11], [22], [40]]
     """
     window: list[UtteranceEnded] = []
     for utterance in utterances:
@@ -566,20 +566,32 @@ def pack_utterances(
             if -1 / SAMPLE_RATE <= gap <= max_gap and length <= max_seconds:
                 window.append(utterance)
                 continue
-            yield _joined(window)
+            yield tuple(window)
         window = [utterance]
     if window:
-        yield _joined(window)
+        yield tuple(window)
 
 
-def _joined(window: list[UtteranceEnded]) -> UtteranceEnded:
-    """One utterance of ``window``'s audio, each part at its place, pauses silent."""
-    first, last = window[0], window[-1]
-    if len(window) == 1:
+def join_utterances(parts: Sequence[UtteranceEnded]) -> UtteranceEnded:
+    """One utterance of consecutive ``parts`` (stream order, not overlapping): the pause
+    between two parts is kept as silence (zeros), so that a time ``t`` in its audio is at
+    ``start + t`` in the stream. ``end`` and ``forced`` are the last part's,
+    ``speech_start`` the first's; one part is returned as it is.
+
+    Example::
+
+        >>> a = UtteranceEnded(np.ones(8000, np.float32), 0.0, 0.5, False, 0.1)
+        >>> b = UtteranceEnded(np.ones(8000, np.float32), 1.0, 1.5, False, 1.1)
+        >>> joined = join_utterances([a, b])
+        >>> joined.duration, joined.end, int(joined.audio[8000:16000].sum())
+        (1.5, 1.5, 0)
+    """
+    first, last = parts[0], parts[-1]
+    if len(parts) == 1:
         return first
     origin = _samples(first.start)
     audio = np.zeros(_samples(last.start) - origin + len(last.audio), dtype=np.float32)
-    for part in window:
+    for part in parts:
         offset = _samples(part.start) - origin
         audio[offset : offset + len(part.audio)] = part.audio
     return UtteranceEnded(audio, first.start, last.end, last.forced, first.speech_start)
