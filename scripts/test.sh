@@ -31,4 +31,4 @@ fi
 
 .venv/bin/ruff check src tests benchmarks examples
 .venv/bin/mypy
-.venv/bin/python -m pytest -q "$@"
+.venv/bin/python -m pytest -q --durations=25 "$@"
