@@ -7,7 +7,8 @@ the person speaks; a client ``commit`` ends the current stream at once (its last
 utterance becomes final) and later audio starts another. Without turn detection the
 audio waits in a bounded buffer until the client commits it, then is decoded whole.
 Sessions are held to protocol 1's limits: a place among ``max_sessions``, and frames read
-through :func:`~livewhisper.server.sessions.paced_frames` (the idle timeout, the pace).
+as every :class:`~livewhisper.server.sessions.LiveSession` reads them (the idle timeout,
+the pace).
 
 Example::
 
@@ -34,7 +35,6 @@ from livewhisper.events import Final, Partial
 from livewhisper.protocol import CloseCode, ErrorCode, ProtocolError
 from livewhisper.segmenter import SegmenterConfig
 from livewhisper.server.catalog import OPENAI_MODELS
-from livewhisper.server.pacing import AudioPace
 from livewhisper.server.pool import PooledEngine
 from livewhisper.server.realtime import (
     Append,
@@ -48,15 +48,12 @@ from livewhisper.server.realtime import (
     TranscriptionSettings,
 )
 from livewhisper.server.sessions import (
-    CLOSE_TIMEOUT,
     Connection,
     Disconnected,
     ListenConnection,
-    Outbox,
+    LiveSession,
     SessionSettings,
     close_soon,
-    deliver,
-    paced_frames,
 )
 
 __all__ = ["MAX_BUFFER_SECONDS", "RealtimeSession", "refuse"]
@@ -90,16 +87,17 @@ class _Stream:
         self.pump: asyncio.Task[None] | None = None
 
 
-class RealtimeSession:
-    """One ``/v1/realtime`` connection (see the module docstring); same life cycle as
-    :class:`~livewhisper.server.sessions.ListenSession`: :meth:`run` never raises for
-    anything the client did, and ``on_closed`` frees its place as soon as it is closed.
+class RealtimeSession(LiveSession):
+    """One ``/v1/realtime`` connection (see the module docstring), with the life cycle of
+    every :class:`~livewhisper.server.sessions.LiveSession`.
 
     Example::
 
         session = RealtimeSession(connection, "3f9a0c1e", settings, on_closed=release)
         await session.run()
     """
+
+    kind = "realtime session"
 
     def __init__(
         self,
@@ -110,15 +108,8 @@ class RealtimeSession:
         *,
         beta: bool = False,
     ) -> None:
-        self.connection = connection
-        self.id = session_id
-        self.settings = settings
-        self._on_closed = on_closed
-        self.outbox = Outbox(settings.max_queued)
+        super().__init__(connection, session_id, settings, on_closed)
         self.protocol = RealtimeProtocol(session_id, settings.pool.default_model, beta=beta)
-        self._loop = asyncio.get_running_loop()
-        self.pace = AudioPace(settings.pace, self._loop.time())
-        self.engine: PooledEngine | None = None
         self._stream: _Stream | None = None
         self._streams: list[_Stream] = []
         self._buffer: list[np.ndarray] = []
@@ -128,40 +119,21 @@ class RealtimeSession:
         self._buffer_rate = 0
         self._decode = DecodeOptions()
         self._segmenter = SegmenterConfig()
-        self._over = False
         self._configure(TranscriptionSettings())
 
     async def run(self) -> None:
-        """Serve the connection until it ends; release everything it used."""
-        sender = asyncio.create_task(deliver(self.connection, self.outbox))
+        """Greet the client, then serve the connection until it ends."""
         for event in self.protocol.opening():
             self._send(event)
-        try:
-            await self._receive()
-        except Exception:
-            log.exception("realtime session %s failed", self.id)
-            self._fail(ProtocolError(ErrorCode.INTERNAL, "internal server error"))
-        finally:
-            await self._release(sender)
+        await super().run()
 
     # -- frames in -----------------------------------------------------------------------
-    async def _receive(self) -> None:
-        frames = paced_frames(
-            self.connection,
-            self.pace,
-            self.settings.idle_timeout,
-            over=lambda: self.outbox.closing,
-            ahead=self._ahead,
-        )
-        try:
-            async for frame in frames:
-                for action in self.protocol.receive(frame):
-                    try:
-                        self._apply(action)
-                    except RealtimeError as exc:
-                        self._send(self.protocol.error(exc))
-        except ProtocolError as exc:
-            self._fail(exc)
+    def _handle(self, frame: str | bytes) -> None:
+        for action in self.protocol.receive(frame):
+            try:
+                self._apply(action)
+            except RealtimeError as exc:
+                self._send(self.protocol.error(exc))
 
     def _ahead(self, ahead: bool) -> None:
         if self._stream is not None:
@@ -317,31 +289,14 @@ class RealtimeSession:
             self._fail(ProtocolError(ErrorCode.TOO_SLOW, "the client reads too slowly"))
 
     # -- the end -------------------------------------------------------------------------
-    def _fail(self, exc: ProtocolError) -> None:
-        if self.outbox.closing:
-            return
-        self._over = True
-        self.outbox.put(json.dumps(self.protocol.error(RealtimeError(exc.code.value, exc.message))))
-        self.outbox.close(exc.code.close_code or CloseCode.POLICY_VIOLATION, exc.code.value)
+    def _error_text(self, exc: ProtocolError) -> str:
+        return json.dumps(self.protocol.error(RealtimeError(exc.code.value, exc.message)))
 
-    async def _release(self, sender: asyncio.Task[None]) -> None:
-        self._over = True
-        if self.engine is not None:
-            self.engine.close()
-        pumps = [s.pump for s in self._streams if s.pump is not None]
-        for task in (*pumps, *self._decodes):
-            task.cancel()
-        if self.outbox.closing:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(sender), CLOSE_TIMEOUT * 2)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
-        if self._on_closed is not None:
-            self._on_closed()
-        for stream in list(self._streams):
-            await asyncio.to_thread(stream.dictation.stop, 2.0)
-        await asyncio.gather(*pumps, *self._decodes, return_exceptions=True)
+    def _tasks(self) -> list[asyncio.Task[None]]:
+        return [*(s.pump for s in self._streams if s.pump is not None), *self._decodes]
+
+    def _dictations(self) -> list[Dictation]:
+        return [stream.dictation for stream in self._streams]
 
 
 def _segmenter(settings: TranscriptionSettings) -> SegmenterConfig:

@@ -60,11 +60,11 @@ __all__ = [
     "Connection",
     "Disconnected",
     "ListenSession",
+    "LiveSession",
     "Outbox",
     "close_soon",
     "deliver",
     "encode_event",
-    "paced_frames",
 ]
 
 _T = TypeVar("_T")
@@ -215,66 +215,6 @@ async def deliver(connection: Connection, outbox: Outbox) -> None:
         await connection.send(item)
 
 
-async def paced_frames(
-    connection: ListenConnection,
-    pace: AudioPace,
-    idle_timeout: float,
-    *,
-    over: Callable[[], bool],
-    finished: Callable[[], bool] = lambda: False,
-    ahead: Callable[[bool], None] | None = None,
-    idle_hint: str = "send audio (silence too)",
-) -> AsyncIterator[str | bytes]:
-    """The frames of a live session's ``connection``, read no faster than ``pace`` allows.
-
-    A client too far ahead of real time is read no further until its audio is due (TCP
-    holds the rest back), so no session queues more decoding than it may; ``ahead`` is
-    told whether the client runs ahead (its decodes then wait for those of sessions
-    keeping time). Ends when the peer is gone or ``over()``; raises
-    :class:`~livewhisper.protocol.ProtocolError` when the client sends nothing for
-    ``idle_timeout`` s (unless ``finished()``: it then only waits for us) or breaks the
-    pace's limits.
-
-    Example::
-
-        async for frame in paced_frames(connection, pace, 30.0, over=outbox_closed):
-            handle(frame)
-    """
-    loop = asyncio.get_running_loop()
-    last_frame = loop.time()
-    while not over():
-        now = loop.time()
-        if ahead is not None:
-            ahead(pace.ahead(now) > _AHEAD_PRIORITY)
-        throttle = pace.wait(now)
-        if throttle > 0:
-            await asyncio.sleep(min(throttle, pace.next_check(now), _GONE_POLL))
-            last_frame = loop.time()  # we kept it waiting: not idle
-            gone = getattr(connection, "gone", None)
-            if gone is not None and gone():
-                return  # its frames wait unread: the disconnect is behind them
-            continue
-        timeout = None
-        if not finished():
-            left = last_frame + idle_timeout - now
-            if left <= 0:
-                raise ProtocolError(
-                    ErrorCode.IDLE_TIMEOUT, f"no frame for {idle_timeout:g} s: {idle_hint}"
-                )
-            timeout = min(left, pace.next_check(now))
-        error = pace.check(now)  # after the idle check: a silent client is idle
-        if error is not None:
-            raise error
-        try:
-            frame = await asyncio.wait_for(connection.recv(), timeout)
-        except asyncio.TimeoutError:
-            continue
-        except Disconnected:
-            return
-        last_frame = loop.time()
-        yield frame
-
-
 class CaptionHub:
     """The ``/v1/captions`` listeners, and the fan-out of shared sessions' events to them.
 
@@ -373,20 +313,27 @@ class SessionSettings:
     vocabulary: tuple[str, ...] = ()
 
 
-class ListenSession:
-    """One ``/v1/listen`` connection: protocol frames in, a dictation, events out.
+class LiveSession:
+    """A live session's connection, whatever its protocol (:class:`ListenSession`, OpenAI
+    Realtime's :class:`~livewhisper.server.realtime_session.RealtimeSession`): frames in
+    at the session's pace, messages out through the outbox, and the end.
 
     :meth:`run` returns once the connection is over; it never raises for anything the
-    client did (that becomes an ``error`` message and a close code), and other sessions
+    client did (that becomes the protocol's error and a close code), and other sessions
     never notice. ``on_closed`` is called as soon as the connection is closed and the
     session's waiting decodes are cancelled, before its threads are joined: a client that
-    reconnects at once finds its place free.
+    reconnects at once finds its place free. A protocol's subclass handles each frame
+    (``_handle``), words errors (``_error_text``), and names what to end (``_tasks``,
+    ``_dictations``).
 
     Example::
 
         async def handler(connection):
             await ListenSession(connection, "3f9a0c1e", settings).run()
     """
+
+    kind = "session"  # in the log
+    idle_hint = "send audio (silence too)"  # what the idle timeout's error asks for
 
     def __init__(
         self,
@@ -396,54 +343,152 @@ class ListenSession:
         on_closed: Callable[[], None] | None = None,
     ) -> None:
         self.connection = connection
-        self._on_closed = on_closed
         self.id = session_id
         self.settings = settings
         self.outbox = Outbox(settings.max_queued)
-        self.protocol = ListenProtocol()
-        self.dictation: Dictation | None = None
         self.engine: PooledEngine | None = None
-        self.share = False
-        self.name: str | None = None
+        self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
         self.pace = AudioPace(settings.pace, self._loop.time())
-        self._pump: asyncio.Task[None] | None = None
-        self._overflow_seen = 0
-        self._overflow_noticed_at = -_OVERFLOW_NOTICE_INTERVAL
         self._over = False
 
     async def run(self) -> None:
         """Serve the connection until it ends; release everything it used."""
         sender = asyncio.create_task(deliver(self.connection, self.outbox))
         try:
-            await self._receive()
+            async for frame in self._frames():
+                self._handle(frame)
+        except ProtocolError as exc:
+            self._fail(exc)
         except Exception:
-            log.exception("session %s failed", self.id)
+            log.exception("%s %s failed", self.kind, self.id)
             self._fail(ProtocolError(ErrorCode.INTERNAL, "internal server error"))
         finally:
             await self._release(sender)
 
-    # -- frames in ---------------------------------------------------------------------
-    async def _receive(self) -> None:
-        frames = paced_frames(
-            self.connection,
-            self.pace,
-            self.settings.idle_timeout,
-            over=lambda: self.outbox.closing,
-            finished=lambda: self.protocol.finished,
-            ahead=self._ahead,
-            idle_hint="send audio (silence too) or 'end'",
-        )
-        try:
-            async for frame in frames:
-                for action in self.protocol.receive(frame):
-                    self._apply(action)
-        except ProtocolError as exc:
-            self._fail(exc)
+    def _handle(self, frame: str | bytes) -> None:
+        raise NotImplementedError
+
+    def _error_text(self, exc: ProtocolError) -> str:
+        raise NotImplementedError
+
+    def _finished(self) -> bool:  # the client sends no more: it only waits for us
+        return False
 
     def _ahead(self, ahead: bool) -> None:
         if self.engine is not None:
             self.engine.ahead = ahead
+
+    def _tasks(self) -> list[asyncio.Task[None]]:
+        return []
+
+    def _dictations(self) -> list[Dictation]:
+        return []
+
+    async def _frames(self) -> AsyncIterator[str | bytes]:
+        """The connection's frames, read no faster than the session's pace allows.
+
+        A client too far ahead of real time is read no further until its audio is due (TCP
+        holds the rest back), so no session queues more decoding than it may; while it
+        runs ahead its decodes wait for those of sessions keeping time (:meth:`_ahead`).
+        Ends when the peer is gone or the outbox closes; raises
+        :class:`~livewhisper.protocol.ProtocolError` when the client sends nothing for the
+        idle timeout (unless :meth:`_finished`) or breaks the pace's limits.
+        """
+        pace, idle_timeout, loop = self.pace, self.settings.idle_timeout, self._loop
+        last_frame = loop.time()
+        while not self.outbox.closing:
+            now = loop.time()
+            self._ahead(pace.ahead(now) > _AHEAD_PRIORITY)
+            throttle = pace.wait(now)
+            if throttle > 0:
+                await asyncio.sleep(min(throttle, pace.next_check(now), _GONE_POLL))
+                last_frame = loop.time()  # we kept it waiting: not idle
+                gone = getattr(self.connection, "gone", None)
+                if gone is not None and gone():
+                    return  # its frames wait unread: the disconnect is behind them
+                continue
+            timeout = None
+            if not self._finished():
+                left = last_frame + idle_timeout - now
+                if left <= 0:
+                    raise ProtocolError(
+                        ErrorCode.IDLE_TIMEOUT, f"no frame for {idle_timeout:g} s: {self.idle_hint}"
+                    )
+                timeout = min(left, pace.next_check(now))
+            error = pace.check(now)  # after the idle check: a silent client is idle
+            if error is not None:
+                raise error
+            try:
+                frame = await asyncio.wait_for(self.connection.recv(), timeout)
+            except asyncio.TimeoutError:
+                continue
+            except Disconnected:
+                return
+            last_frame = loop.time()
+            yield frame
+
+    def _fail(self, exc: ProtocolError) -> None:
+        if self.outbox.closing:
+            return
+        self._over = True
+        self.outbox.put(self._error_text(exc))
+        self.outbox.close(exc.code.close_code or CloseCode.POLICY_VIOLATION, exc.code.value)
+
+    async def _release(self, sender: asyncio.Task[None]) -> None:
+        self._over = True
+        if self.engine is not None:
+            self.engine.close()  # decodes still waiting for a worker are not needed now
+        tasks = self._tasks()
+        for task in tasks:
+            task.cancel()
+        if self.outbox.closing:
+            # Let the last messages and the close frame go out; deliver() bounds the close.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(sender), CLOSE_TIMEOUT * 2)
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+        if self._on_closed is not None:
+            self._on_closed()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for dictation in self._dictations():
+            # stop() joins threads (bounded by its timeout): keep that off the event loop.
+            await asyncio.to_thread(dictation.stop, 2.0)
+
+
+class ListenSession(LiveSession):
+    """One ``/v1/listen`` connection (see :class:`LiveSession`): protocol 1's frames in,
+    a dictation, events out.
+
+    Example: ``await ListenSession(connection, "3f9a0c1e", settings, on_closed).run()``.
+    """
+
+    idle_hint = "send audio (silence too) or 'end'"
+
+    def __init__(
+        self,
+        connection: ListenConnection,
+        session_id: str,
+        settings: SessionSettings,
+        on_closed: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(connection, session_id, settings, on_closed)
+        self.protocol = ListenProtocol()
+        self.dictation: Dictation | None = None
+        self.share = False
+        self.name: str | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._overflow_seen = 0
+        self._overflow_noticed_at = -_OVERFLOW_NOTICE_INTERVAL
+
+    # -- frames in ---------------------------------------------------------------------
+    def _handle(self, frame: str | bytes) -> None:
+        for action in self.protocol.receive(frame):
+            self._apply(action)
+
+    def _finished(self) -> bool:
+        return self.protocol.finished
 
     def _apply(self, action: ClientAction) -> None:
         if isinstance(action, Start):
@@ -493,22 +538,16 @@ class ListenSession:
 
     def _check_overflow(self) -> None:
         assert self.dictation is not None
-        lost = self.dictation.source.overflow_samples
+        lost = self.dictation.source.overflow_samples - self._overflow_seen
         now = time.monotonic()
-        if lost > self._overflow_seen and now - self._overflow_noticed_at > (
-            _OVERFLOW_NOTICE_INTERVAL
-        ):
+        if lost > 0 and now - self._overflow_noticed_at > _OVERFLOW_NOTICE_INTERVAL:
             self._overflow_noticed_at = now
-            self.outbox.put(
-                encode(
-                    ErrorMessage(
-                        ErrorCode.OVERFLOW.value,
-                        f"{(lost - self._overflow_seen) / 16000:.1f} s of audio dropped: "
-                        "audio arrives faster than it can be decoded",
-                    )
-                )
+            self._overflow_seen += lost
+            message = (
+                f"{lost / 16000:.1f} s of audio dropped: "
+                "audio arrives faster than it can be decoded"
             )
-            self._overflow_seen = lost
+            self.outbox.put(encode(ErrorMessage(ErrorCode.OVERFLOW.value, message)))
 
     # -- events out --------------------------------------------------------------------
     async def _forward(self, dictation: Dictation) -> None:
@@ -556,32 +595,11 @@ class ListenSession:
         return call
 
     # -- the end -----------------------------------------------------------------------
-    def _fail(self, exc: ProtocolError) -> None:
-        if self.outbox.closing:
-            return
-        self._over = True
-        self.outbox.put(encode(exc.to_message()))
-        code = exc.code.close_code or CloseCode.POLICY_VIOLATION
-        self.outbox.close(code, exc.code.value)
+    def _error_text(self, exc: ProtocolError) -> str:
+        return encode(exc.to_message())
 
-    async def _release(self, sender: asyncio.Task[None]) -> None:
-        self._over = True
-        if self.engine is not None:
-            self.engine.close()  # decodes still waiting for a worker are not needed now
-        if self._pump is not None and not self._pump.done():
-            self._pump.cancel()
-        if self.outbox.closing:
-            # Let the last messages and the close frame go out; deliver() bounds the close.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(sender), CLOSE_TIMEOUT * 2)
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
-        if self._on_closed is not None:
-            self._on_closed()
-        if self._pump is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._pump
-        if self.dictation is not None:
-            # stop() joins threads (bounded by its timeout): keep that off the event loop.
-            await asyncio.to_thread(self.dictation.stop, 2.0)
+    def _tasks(self) -> list[asyncio.Task[None]]:
+        return [self._pump] if self._pump is not None else []
+
+    def _dictations(self) -> list[Dictation]:
+        return [self.dictation] if self.dictation is not None else []
