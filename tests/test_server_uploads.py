@@ -346,7 +346,7 @@ def test_only_the_served_models_are_offered_or_used(server: ServerThread) -> Non
     )
     assert "not served here" in installed["message"] and MODEL in installed["message"]
     pool = server.server.pool
-    assert not pool.serves("tiny.en-q4_0")
+    assert "tiny.en-q4_0" not in pool.models
     _, _, body = http_request(server, "GET", "/v1/models")
     models = json.loads(body)["data"]  # beside OpenAI's names, each an alias of MODEL
     assert [model["id"] for model in models if "alias_of" not in model] == [MODEL]

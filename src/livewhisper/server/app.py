@@ -20,7 +20,6 @@ import logging
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import uvicorn
@@ -497,11 +496,6 @@ class ServerThread:
         if self._error is not None:
             raise self._error
         return self
-
-    def call(self, function: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 30.0) -> Any:
-        """Run a coroutine function on the server's loop and return its result."""
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(function(), self._loop).result(timeout)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Shut the server down and wait for the thread (at most ``timeout`` s)."""

@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from livewhisper.errors import ModelError, UnknownModelError
-from livewhisper.languages import LANGUAGES
 from livewhisper.models.names import ModelName
 from livewhisper.server.pool import ModelPool
 
@@ -29,7 +28,6 @@ __all__ = [
     "OPENAI_MODELS",
     "ModelCatalog",
     "ModelEntry",
-    "language_name",
 ]
 
 OPENAI_MODEL = "whisper-1"
@@ -37,17 +35,6 @@ OPENAI_MODEL = "whisper-1"
 
 OPENAI_MODELS = (OPENAI_MODEL, "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 """OpenAI's transcription models: each an alias of the server's default model."""
-
-
-def language_name(code: str) -> str:
-    """The English name of a Whisper language code, as ``verbose_json`` gives it.
-
-    Example::
-
-        >>> language_name("es"), language_name("ht")
-        ('spanish', 'haitian creole')
-    """
-    return LANGUAGES.get(code, code)
 
 
 @dataclass(frozen=True)

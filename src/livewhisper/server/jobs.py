@@ -241,8 +241,7 @@ class JobRegistry:
     Example::
 
         registry = JobRegistry(pool, max_running=1, max_waiting=4)
-        if registry.has_room():
-            job = registry.submit(request, duration=11.0)
+        job = registry.submit(request, duration=11.0)       # Busy when full
     """
 
     def __init__(
@@ -271,9 +270,6 @@ class JobRegistry:
         )
         self._closed = False
 
-    def __len__(self) -> int:
-        return len(self._jobs)
-
     @property
     def running(self) -> int:
         """Jobs started and not over."""
@@ -283,14 +279,6 @@ class JobRegistry:
     def waiting(self) -> int:
         """Jobs queued."""
         return sum(1 for job in self._jobs.values() if job.state == JobState.QUEUED)
-
-    def has_room(self, client: str | None = None) -> bool:
-        """Whether :meth:`submit` would take one more job now (from ``client``)."""
-        try:
-            self.check_room(client)
-        except (Busy, ShuttingDown):
-            return False
-        return True
 
     def check_room(self, client: str | None = None) -> None:
         """Raise :class:`~livewhisper.server.errors.Busy` (or ``ShuttingDown``) unless

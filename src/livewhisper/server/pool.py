@@ -186,10 +186,6 @@ class ModelPool:
         name = model or self.default_model
         return PooledEngine(self, name, self._model_info(name), background=background)
 
-    def serves(self, model: str) -> bool:
-        """Whether ``model`` is one this pool decodes. Example: ``pool.serves("tiny.en-q8_0")``."""
-        return model in self._info
-
     @property
     def stats(self) -> PoolStats:
         """A snapshot of the workers' load."""

@@ -127,10 +127,6 @@ class Outbox:
         self._wake = asyncio.Event()
         self._kept = 0  # queued items other than partials
         self.max_queued = max_queued
-        self.dropped_partials = 0
-
-    def __len__(self) -> int:
-        return len(self._items)
 
     @property
     def closing(self) -> bool:
@@ -183,7 +179,6 @@ class Outbox:
         for index, (item_key, partial, _) in enumerate(self._items):
             if partial and item_key == key:
                 del self._items[index]
-                self.dropped_partials += 1
                 return  # there is never more than one per key
 
 

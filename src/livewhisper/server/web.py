@@ -29,7 +29,6 @@ import contextlib
 import importlib.resources
 import json
 import math
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +51,10 @@ from livewhisper.errors import (
 )
 from livewhisper.events import Segment, Transcription
 from livewhisper.formats import to_json, to_srt, to_txt, to_vtt
+from livewhisper.guards import compression_ratio
+from livewhisper.languages import LANGUAGES
 from livewhisper.server.access import AccessControl, error_body, error_response
-from livewhisper.server.catalog import OPENAI_MODELS, language_name
+from livewhisper.server.catalog import OPENAI_MODELS
 from livewhisper.server.errors import (
     Busy,
     InvalidRequest,
@@ -450,7 +451,7 @@ def verbose_json(result: Transcription, request: TranscriptionRequest) -> dict[s
     """
     doc: dict[str, Any] = {
         "task": request.task,
-        "language": language_name(result.language),
+        "language": LANGUAGES.get(result.language, result.language),
         "duration": round(result.duration, 3),
         "text": _text(result.segments),
         "segments": [
@@ -463,7 +464,7 @@ def verbose_json(result: Transcription, request: TranscriptionRequest) -> dict[s
                 "tokens": [],
                 "temperature": request.options.temperature,
                 "avg_logprob": round(segment.avg_logprob, 4),
-                "compression_ratio": round(_compression_ratio(segment.text), 4),
+                "compression_ratio": round(compression_ratio(segment.text), 4),
                 "no_speech_prob": 0.0,
             }
             for index, segment in enumerate(result.segments)
@@ -485,12 +486,6 @@ def _text(segments: tuple[Segment, ...] | list[Segment]) -> str:
 
 def _usage(result: Transcription) -> dict[str, Any]:
     return {"type": "duration", "seconds": math.ceil(result.duration)}
-
-
-def _compression_ratio(text: str) -> float:
-    # Whisper's repetition measure: text bytes over their zlib-compressed size.
-    data = text.encode("utf-8")
-    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 async def _events(job: Job, watcher: asyncio.Task[None]) -> AsyncIterator[str]:
