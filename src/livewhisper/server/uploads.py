@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import IO
 
 from livewhisper.audio.decode import display_name, probe
@@ -170,22 +170,19 @@ def transcription_request(
             reason="invalid_value",
             field="timestamp_granularities",
         )
-    try:
-        options = DecodeOptions(
-            language=language,
-            translate=translate,
-            initial_prompt=form.value("prompt") or "",
-            temperature=_temperature(form.value("temperature")),
-        )
-    except DecodeOptionsError as exc:  # a language whisper.cpp does not know
-        raise InvalidRequest(str(exc), reason="unsupported_language", field="language") from None
+    temperature = _temperature(form.value("temperature"))
     given = form.value("vocabulary")
     try:
-        options = replace(
-            options, vocabulary=default_vocabulary if given is None else parse_terms(given)
-        )
+        vocabulary = default_vocabulary if given is None else parse_terms(given)
     except ConfigError as exc:
         raise InvalidRequest(str(exc), reason="invalid_value", field="vocabulary") from None
+    options = DecodeOptions(
+        language=language,
+        translate=translate,
+        initial_prompt=form.value("prompt") or "",
+        temperature=temperature,
+        vocabulary=vocabulary,
+    )
     return TranscriptionRequest(
         upload,
         model,

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.resources
 import json
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
@@ -131,8 +132,8 @@ def create_app(server: CaptionServer) -> ASGIApp:
     Example: ``uvicorn.Config(create_app(server), ws="websockets-sansio")``.
     """
     web = _Routes(server)
-    transcribe = web.endpoint(translate=False)
-    translate = web.endpoint(translate=True)
+    transcribe = functools.partial(web.transcribe, translate=False)
+    translate = functools.partial(web.transcribe, translate=True)
     app = Starlette(
         routes=[
             Route("/", web.page),
@@ -176,16 +177,13 @@ async def _upgrade_required(_: Request) -> Response:
     )  # fmt: skip
 
 
-def _read_static(name: str) -> bytes:
-    return importlib.resources.files("livewhisper.server").joinpath("static", name).read_bytes()
-
-
 class _Routes:
     """The endpoints, with the server whose state they show."""
 
     def __init__(self, server: CaptionServer) -> None:
         self.server = server
-        self.files = {name: _read_static(name) for name in (*_STATIC, "index.html")}
+        static = importlib.resources.files("livewhisper.server") / "static"
+        self.files = {name: (static / name).read_bytes() for name in (*_STATIC, "index.html")}
 
     # -- the page ------------------------------------------------------------------------
     async def page(self, _: Request) -> Response:
@@ -224,29 +222,13 @@ class _Routes:
 
     # -- OpenAI's API ----------------------------------------------------------------------
     async def models(self, _: Request) -> Response:
+        models = [(e.name, e.to_dict()) for e in self.server.catalog.entries()]
+        models += [(alias, {"alias_of": self.server.pool.default_model}) for alias in OPENAI_MODELS]
         data = [
-            {
-                "id": e.name,
-                "object": "model",
-                "created": 0,
-                "owned_by": "livewhisper",
-                **e.to_dict(),
-            }
-            for e in self.server.catalog.entries()
+            {"id": name, "object": "model", "created": 0, "owned_by": "livewhisper", **about}
+            for name, about in models
         ]
-        default = self.server.pool.default_model
-        data += [
-            {"id": alias, "object": "model", "created": 0, "owned_by": "livewhisper",
-             "alias_of": default}
-            for alias in OPENAI_MODELS
-        ]  # fmt: skip
         return JSONResponse({"object": "list", "data": data})
-
-    def endpoint(self, *, translate: bool) -> Callable[[Request], Awaitable[Response]]:
-        async def answer(request: Request) -> Response:
-            return await self.transcribe(request, translate=translate)
-
-        return answer
 
     async def transcribe(self, request: Request, *, translate: bool) -> Response:
         server, config = self.server, self.server.config
