@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import cast
 
 import pytest
 from conftest import EN
@@ -14,6 +15,7 @@ from test_cli import run
 from livewhisper.engine import DecodeOptions, check_options
 from livewhisper.errors import ConfigError, DecodeOptionsError
 from livewhisper.server.errors import InvalidRequest
+from livewhisper.server.pool import ModelPool
 from livewhisper.server.uploads import UploadedFile, UploadForm, transcription_request
 
 SPELLINGS = {"en": "en", "english": "en", "English": "en", " ENGLISH ": "en"}
@@ -53,23 +55,20 @@ def test_unknown_languages_are_refused_alike() -> None:
 
 
 def test_the_server_setting_uses_the_same_rule() -> None:
-    from livewhisper.server.app import CaptionServer
-
+    # Both servers check their --language with ModelPool.check_language.
     class _Pool:
         default_model = "tiny.en"
 
         def multilingual(self) -> bool:
             return False
 
-    server = CaptionServer.__new__(CaptionServer)
-    server.pool = _Pool()  # type: ignore[assignment]
+    pool = cast(ModelPool, _Pool())
     for spelling, refused in (("Spanish", True), ("english", False), ("auto", False)):
-        server.config = type("Config", (), {"language": spelling})()  # type: ignore[assignment]
         if refused:
             with pytest.raises(ConfigError, match="English-only"):
-                server._check_language()
+                ModelPool.check_language(pool, spelling)
         else:
-            server._check_language()
+            ModelPool.check_language(pool, spelling)
 
 
 @pytest.mark.parametrize(("spelling", "refused"), [("English", False), ("spanish", True)])

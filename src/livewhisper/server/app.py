@@ -20,6 +20,7 @@ import logging
 import secrets
 import socket
 import threading
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import uvicorn
@@ -28,8 +29,8 @@ from uvicorn.lifespan.off import LifespanOff
 from livewhisper import __version__
 from livewhisper.audio.sources import Microphone
 from livewhisper.dictation import Dictation
-from livewhisper.engine import DecodeOptions, check_options
-from livewhisper.errors import ConfigError, DecodeOptionsError, LiveWhisperError
+from livewhisper.engine import DecodeOptions
+from livewhisper.errors import ConfigError, LiveWhisperError
 from livewhisper.events import Event
 from livewhisper.protocol import (
     MAX_FRAME_SECONDS,
@@ -45,7 +46,7 @@ from livewhisper.protocol import (
 from livewhisper.server.catalog import ModelCatalog
 from livewhisper.server.config import ServerConfig
 from livewhisper.server.jobs import JobRegistry
-from livewhisper.server.pool import ModelPool, default_workers
+from livewhisper.server.pool import ModelPool
 from livewhisper.server.realtime_session import RealtimeSession
 from livewhisper.server.realtime_session import refuse as realtime_refuse
 from livewhisper.server.sessions import (
@@ -93,21 +94,14 @@ class CaptionServer:
     """
 
     def __init__(self, config: ServerConfig | None = None, *, pool: ModelPool | None = None):
-        self.config = config or ServerConfig()
-        if pool is None:
-            workers, threads = default_workers(self.config.max_sessions)
-            pool = ModelPool(
-                self.config.models,
-                workers=self.config.workers or workers,
-                threads=self.config.threads or threads,
-            )
-            self._own_pool = True
-        else:
-            self._own_pool = False
-        self.pool = pool
+        self.config = config = config or ServerConfig()
+        self._own_pool = pool is None
+        self.pool = pool or ModelPool.for_sessions(
+            config.models, config.max_sessions, config.workers, config.threads
+        )
         self.hub = CaptionHub(self.config.max_listeners, self.config.max_queued_finals)
         self._settings = SessionSettings(
-            pool,
+            self.pool,
             self.hub,
             self.config.language,
             self.config.idle_timeout,
@@ -118,8 +112,7 @@ class CaptionServer:
         self._uvicorn: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._sessions = 0
-        self._sessions_by_client: collections.Counter[str] = collections.Counter()
+        self._sessions: collections.Counter[str] = collections.Counter()  # by client address
         # Every open connection's outbox, to say goodbye at shutdown.
         self._outboxes: set[Outbox] = set()
         self._no_connections = asyncio.Event()
@@ -127,7 +120,7 @@ class CaptionServer:
         self._mic: Dictation | None = None
         self.closing = False
         """True from :meth:`close` on: new requests then get 503."""
-        self.catalog = ModelCatalog(pool)
+        self.catalog = ModelCatalog(self.pool)
         self.jobs: JobRegistry | None = None
 
     # -- life cycle ------------------------------------------------------------------
@@ -135,8 +128,8 @@ class CaptionServer:
         """Load the models, open the microphone if configured, and start listening."""
         if self._own_pool:
             await asyncio.to_thread(self.pool.start)
-        language = self._check_language()
         try:
+            language = self.pool.check_language(self.config.language)
             if self.config.mic:
                 await self._start_mic(language)
             self.jobs = JobRegistry(
@@ -246,7 +239,7 @@ class CaptionServer:
         return {
             "status": "ok",
             "protocol": PROTOCOL_VERSION,
-            "sessions": self._sessions,
+            "sessions": self._sessions.total(),
             "max_sessions": self.config.max_sessions,
             "listeners": len(self.hub),
             "mic": self._mic is not None,
@@ -302,7 +295,7 @@ class CaptionServer:
         a ``/v1/realtime`` connection (OpenAI's Realtime transcription, ``beta`` names)
         under the same limits."""
         refuse = realtime_refuse if realtime else _refuse
-        if self._sessions >= self.config.max_sessions:
+        if self._sessions.total() >= self.config.max_sessions:
             await refuse(
                 connection,
                 ErrorCode.BUSY,
@@ -311,7 +304,7 @@ class CaptionServer:
             )
             return
         per_client = self.config.sessions_per_client
-        if self._sessions_by_client[client] >= per_client:
+        if self._sessions[client] >= per_client:
             await refuse(
                 connection,
                 ErrorCode.BUSY,
@@ -319,8 +312,7 @@ class CaptionServer:
                 "hold: end one first",
             )
             return
-        self._sessions += 1
-        self._sessions_by_client[client] += 1
+        self._sessions[client] += 1
         session_id = secrets.token_hex(4)
         released = False
 
@@ -328,10 +320,7 @@ class CaptionServer:
             nonlocal released
             if not released:
                 released = True
-                self._sessions -= 1
-                self._sessions_by_client[client] -= 1
-                if self._sessions_by_client[client] <= 0:
-                    del self._sessions_by_client[client]
+                self._sessions -= collections.Counter([client])  # gone at 0
 
         log.info("session %s opened", session_id)
         session: ListenSession | RealtimeSession
@@ -398,14 +387,6 @@ class CaptionServer:
         )
         await asyncio.to_thread(dictation.start)  # opening a device can take a second
         self._mic = dictation
-
-    def _check_language(self) -> str | None:
-        """The language of ``--language`` as the default model takes it; ConfigError if not."""
-        try:
-            options = DecodeOptions(language=self.config.language)
-            return check_options(options, self.pool.default_model, self.pool.multilingual())
-        except DecodeOptionsError as exc:
-            raise ConfigError(str(exc)) from None
 
     async def _stop_resources(self) -> None:
         server, self._uvicorn = self._uvicorn, None
@@ -496,6 +477,11 @@ class ServerThread:
         if self._error is not None:
             raise self._error
         return self
+
+    def call(self, function: Callable[[], Coroutine[Any, Any, Any]], timeout: float = 30.0) -> Any:
+        """Run a coroutine function on the server's loop and return its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(function(), self._loop).result(timeout)
 
     def stop(self, timeout: float = 15.0) -> None:
         """Shut the server down and wait for the thread (at most ``timeout`` s)."""

@@ -35,8 +35,8 @@ import numpy as np
 import numpy.typing as npt
 
 from livewhisper.audio.decode import SAMPLE_RATE, as_mono_float32
-from livewhisper.engine import DecodeOptions, Engine
-from livewhisper.errors import ConfigError, DecodeCancelled, LiveWhisperError
+from livewhisper.engine import DecodeOptions, Engine, check_options
+from livewhisper.errors import ConfigError, DecodeCancelled, DecodeOptionsError, LiveWhisperError
 from livewhisper.events import Transcription
 from livewhisper.models.ggml import read_ggml
 from livewhisper.models.resolve import resolve
@@ -140,6 +140,15 @@ class ModelPool:
         self._busy = 0
         self._started = False
 
+    @classmethod
+    def for_sessions(
+        cls, models: Sequence[str], max_sessions: int, workers: int | None, threads: int | None
+    ) -> ModelPool:
+        """A pool, not started, for a server of ``max_sessions`` sessions: ``workers`` and
+        ``threads`` where they are not None, else as :func:`default_workers` says."""
+        default, per_worker = default_workers(max_sessions)
+        return cls(models, workers=workers or default, threads=threads or per_worker)
+
     @property
     def default_model(self) -> str:
         """The model sessions get when they name none."""
@@ -148,6 +157,15 @@ class ModelPool:
     def multilingual(self, model: str | None = None) -> bool:
         """Whether ``model`` (default: the default model) decodes languages other than English."""
         return self._model_info(model or self.default_model).multilingual
+
+    def check_language(self, language: str | None) -> str | None:
+        """A server's default ``language`` as the default model takes it (``"en"`` for
+        ``"English"``); :class:`ConfigError` if that model cannot decode it."""
+        try:
+            options = DecodeOptions(language=language)
+            return check_options(options, self.default_model, self.multilingual())
+        except DecodeOptionsError as exc:
+            raise ConfigError(str(exc)) from None
 
     def start(self, timeout: float = 600.0) -> ModelPool:
         """Resolve every model (converting or downloading it if need be), load the workers.

@@ -48,7 +48,7 @@ from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.protocol import ErrorCode, ProtocolError
 from livewhisper.server.config import is_loopback
 from livewhisper.server.pacing import AudioPace, PaceLimits
-from livewhisper.server.pool import ModelPool, PooledEngine, default_workers
+from livewhisper.server.pool import ModelPool, PooledEngine
 from livewhisper.server.wyoming_protocol import (
     MAX_HEADER,
     Begin,
@@ -176,16 +176,11 @@ class WyomingServer:
     """
 
     def __init__(self, config: WyomingConfig | None = None, *, pool: ModelPool | None = None):
-        self.config = config or WyomingConfig()
+        self.config = config = config or WyomingConfig()
         self._own_pool = pool is None
-        if pool is None:
-            workers, threads = default_workers(self.config.max_sessions)
-            pool = ModelPool(
-                self.config.models,
-                workers=self.config.workers or workers,
-                threads=self.config.threads or threads,
-            )
-        self.pool = pool
+        self.pool = pool or ModelPool.for_sessions(
+            config.models, config.max_sessions, config.workers, config.threads
+        )
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self.info: Info | None = None
@@ -195,14 +190,10 @@ class WyomingServer:
         if self._own_pool:
             await asyncio.to_thread(self.pool.start)
         try:
-            check_options(
-                DecodeOptions(language=self.config.language),
-                self.pool.default_model,
-                self.pool.multilingual(),
-            )
-        except DecodeOptionsError as exc:
+            self.pool.check_language(self.config.language)
+        except ConfigError:
             await self._close_pool()
-            raise ConfigError(str(exc)) from None
+            raise
         self.info = wyoming_info(self.pool, self.config.language)
         scheme, host, port = parse_uri(self.config.uri)
         try:
