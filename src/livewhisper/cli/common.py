@@ -18,7 +18,9 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from livewhisper.audio.sources import AudioSource, FileSource, Microphone
 from livewhisper.dictation import Dictation
@@ -29,16 +31,21 @@ from livewhisper.vocabulary import parse_terms, read_vocabulary, vocabulary_term
 __all__ = [
     "FINISH_TIMEOUT",
     "add_decode_flags",
+    "add_server_flags",
     "add_source_flags",
     "check_source_flags",
     "decode_options",
     "positive_float",
     "positive_int",
     "run_until_stopped",
+    "serve_until_stopped",
+    "server_settings",
     "silence_broken_stdout",
     "source_from_args",
     "vocabulary_from_args",
 ]
+
+_Server = TypeVar("_Server")
 
 FINISH_TIMEOUT = 30.0
 """Seconds Ctrl-C waits for the last utterance to be decoded; a second Ctrl-C cuts it."""
@@ -287,3 +294,81 @@ def stop_on_signals() -> asyncio.Event:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+def add_server_flags(
+    models: argparse._ActionsContainer,
+    capacity: argparse._ActionsContainer,
+    *,
+    session: str,
+) -> None:
+    """Add what every server command takes: ``--model`` (repeatable) and ``--language`` to
+    ``models``; ``--max-sessions``, ``--workers``, ``--threads`` and ``--idle-timeout`` to
+    ``capacity`` (a parser or one of its groups). ``session`` names what a client holds.
+    Read them with :func:`server_settings`.
+
+    Example: ``add_server_flags(parser, parser, session="connection")``.
+    """
+    models.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        metavar="MODEL",
+        help=f"a model clients may use, the first the default (repeatable; {DEFAULT_MODEL})",
+    )
+    models.add_argument(
+        "-l",
+        "--language",
+        help="default language, a code or an English name (default: detected, or en for "
+        "English-only models)",
+    )
+    capacity.add_argument(
+        "--max-sessions",
+        type=positive_int,
+        default=4,
+        help=f"{session}s at once; more are told 'busy' (4)",
+    )
+    capacity.add_argument(
+        "--workers",
+        type=positive_int,
+        help="model workers, each one whisper.cpp context (default: one per session, "
+        "at most one per core)",
+    )
+    capacity.add_argument("--threads", type=positive_int, help="CPU threads per decode")
+    capacity.add_argument(
+        "--idle-timeout",
+        type=positive_float,
+        default=30.0,
+        help=f"close {session}s that send nothing for this many seconds (30)",
+    )
+
+
+def server_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags of :func:`add_server_flags` as the settings a server's config takes.
+
+    Example: ``ServerConfig(host=args.host, **server_settings(args))``.
+    """
+    return {
+        "models": tuple(args.model or (DEFAULT_MODEL,)),
+        "language": args.language,
+        "max_sessions": args.max_sessions,
+        "workers": args.workers,
+        "threads": args.threads,
+        "idle_timeout": args.idle_timeout,
+    }
+
+
+async def serve_until_stopped(
+    server: AbstractAsyncContextManager[_Server], ready: Callable[[_Server], str]
+) -> None:
+    """Start ``server`` (it loads its models), say ``ready(server)`` on stderr, serve until
+    Ctrl-C or SIGTERM (:func:`stop_on_signals`), then stop it.
+
+    Example: ``asyncio.run(serve_until_stopped(WyomingServer(config), lambda s: s.uri))``.
+    """
+    stop = stop_on_signals()
+    print("livewhisper: loading the models…", file=sys.stderr, flush=True)
+    async with server as running:
+        print(f"livewhisper: {ready(running)}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        await stop.wait()
+        print("livewhisper: stopping", file=sys.stderr, flush=True)

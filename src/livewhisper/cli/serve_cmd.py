@@ -12,18 +12,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from livewhisper.cli.common import (
+    add_server_flags,
     positive_float,
     positive_int,
-    stop_on_signals,
+    serve_until_stopped,
+    server_settings,
     vocabulary_from_args,
 )
 from livewhisper.errors import DependencyError
-from livewhisper.models.names import DEFAULT_MODEL
 
 EXAMPLES = """examples:
   livewhisper serve                              # http://127.0.0.1:8765/ in a browser
@@ -75,19 +75,8 @@ def register(commands: Any) -> None:
         "(repeatable; the server's own page always may)",
     )
     audio = parser.add_argument_group("models and audio")
-    audio.add_argument(
-        "-m",
-        "--model",
-        action="append",
-        metavar="MODEL",
-        help=f"a model clients may use, the first the default (repeatable; {DEFAULT_MODEL})",
-    )
-    audio.add_argument(
-        "-l",
-        "--language",
-        help="default language, an ISO 639-1 code (default: detected, or en for "
-        "English-only models)",
-    )
+    limits = parser.add_argument_group("capacity")
+    add_server_flags(audio, limits, session="audio session")
     audio.add_argument(
         "--vocabulary",
         type=Path,
@@ -99,26 +88,6 @@ def register(commands: Any) -> None:
     audio.add_argument("--mic", action="store_true", help="also caption this machine's microphone")
     audio.add_argument(
         "-d", "--device", metavar="DEVICE", help="with --mic: input device, index or name"
-    )
-    limits = parser.add_argument_group("capacity")
-    limits.add_argument(
-        "--max-sessions",
-        type=positive_int,
-        default=4,
-        help="audio sessions at once; more are told 'busy' (4)",
-    )
-    limits.add_argument(
-        "--workers",
-        type=positive_int,
-        help="model workers, each one whisper.cpp context (default: one per session, "
-        "at most one per core)",
-    )
-    limits.add_argument("--threads", type=positive_int, help="CPU threads per decode")
-    limits.add_argument(
-        "--idle-timeout",
-        type=positive_float,
-        default=30.0,
-        help="close an audio session that sends nothing for this many seconds (30)",
     )
     limits.add_argument(
         "--max-upload-mb",
@@ -208,18 +177,13 @@ def _serve(args: argparse.Namespace) -> int:
         ) from None
     device: str | None = args.device
     config = ServerConfig(
+        **server_settings(args),
         host=args.host,
         port=args.port,
-        models=tuple(args.model or (DEFAULT_MODEL,)),
-        language=args.language,
         vocabulary=vocabulary_from_args(args),
         mic=args.mic,
         mic_device=int(device) if device is not None and device.isdigit() else device,
         token=args.token,
-        max_sessions=args.max_sessions,
-        workers=args.workers,
-        threads=args.threads,
-        idle_timeout=args.idle_timeout,
         allowed_origins=tuple(args.allow_origin),
         max_upload_bytes=int(args.max_upload_mb * 1_000_000),
         max_upload_seconds=args.max_upload_minutes * 60.0,
@@ -242,18 +206,13 @@ def _serve(args: argparse.Namespace) -> int:
 async def _run(config: Any) -> None:
     from livewhisper.server import CaptionServer
 
-    stop = stop_on_signals()
-    print("livewhisper: loading the models…", file=sys.stderr, flush=True)
-    async with CaptionServer(config) as server:
+    def ready(server: CaptionServer) -> str:
         page = server.url + (f"?token={config.token}" if config.token else "")
         models = ", ".join(server.pool.models)
         mic = "; captioning the microphone" if config.mic else ""
-        print(
-            f"livewhisper: captions at {page} (models {models}; up to "
-            f"{config.max_sessions} sessions on {server.pool.workers} workers{mic}); "
-            f"OpenAI's API at {server.api_url}; Ctrl-C to stop",
-            file=sys.stderr,
-            flush=True,
+        return (
+            f"captions at {page} (models {models}; up to {config.max_sessions} sessions on "
+            f"{server.pool.workers} workers{mic}); OpenAI's API at {server.api_url}"
         )
-        await stop.wait()
-        print("livewhisper: stopping", file=sys.stderr, flush=True)
+
+    await serve_until_stopped(CaptionServer(config), ready)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from typing import Any
 
-from livewhisper.cli.common import positive_float, positive_int, stop_on_signals
+from livewhisper.cli.common import add_server_flags, serve_until_stopped, server_settings
 from livewhisper.errors import DependencyError
-from livewhisper.models.names import DEFAULT_MODEL
 
 EXAMPLES = """examples:
   livewhisper wyoming                                   # tcp://127.0.0.1:10300
@@ -53,30 +51,7 @@ def register(commands: Any) -> None:
         action="store_true",
         help="listen on an address beyond loopback (Wyoming has no authentication)",
     )
-    parser.add_argument(
-        "-m",
-        "--model",
-        action="append",
-        metavar="MODEL",
-        help=f"a model clients may use, the first the default (repeatable; {DEFAULT_MODEL})",
-    )
-    parser.add_argument(
-        "-l", "--language", help="default language (default: detected, en for English models)"
-    )
-    parser.add_argument(
-        "--max-sessions",
-        type=positive_int,
-        default=4,
-        help="clients at once; more are told busy (4)",
-    )
-    parser.add_argument("--workers", type=positive_int, help="model workers (default: as serve)")
-    parser.add_argument("--threads", type=positive_int, help="CPU threads per decode")
-    parser.add_argument(
-        "--idle-timeout",
-        type=positive_float,
-        default=30.0,
-        help="close a connection that sends nothing for this many seconds (30)",
-    )
+    add_server_flags(parser, parser, session="connection")
     parser.set_defaults(handler=_wyoming)
 
 
@@ -87,16 +62,7 @@ def _wyoming(args: argparse.Namespace) -> int:
         raise DependencyError(
             f"the Wyoming server needs its extra ({exc}): pip install 'livewhisper[wyoming]'"
         ) from None
-    config = WyomingConfig(
-        uri=args.uri,
-        models=tuple(args.model or (DEFAULT_MODEL,)),
-        language=args.language,
-        allow_remote=args.allow_remote,
-        max_sessions=args.max_sessions,
-        idle_timeout=args.idle_timeout,
-        workers=args.workers,
-        threads=args.threads,
-    )
+    config = WyomingConfig(**server_settings(args), uri=args.uri, allow_remote=args.allow_remote)
     asyncio.run(_run(config))
     return 0
 
@@ -104,14 +70,7 @@ def _wyoming(args: argparse.Namespace) -> int:
 async def _run(config: Any) -> None:
     from livewhisper.server.wyoming_server import WyomingServer
 
-    stop = stop_on_signals()
-    print("livewhisper: loading the models…", file=sys.stderr, flush=True)
-    async with WyomingServer(config) as server:
-        print(
-            f"livewhisper: Wyoming speech-to-text on {server.uri} (models "
-            f"{', '.join(server.pool.models)}); Ctrl-C to stop",
-            file=sys.stderr,
-            flush=True,
-        )
-        await stop.wait()
-        print("livewhisper: stopping", file=sys.stderr, flush=True)
+    def ready(server: WyomingServer) -> str:
+        return f"Wyoming speech-to-text on {server.uri} (models {', '.join(server.pool.models)})"
+
+    await serve_until_stopped(WyomingServer(config), ready)
