@@ -14,7 +14,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import secrets
@@ -55,6 +54,7 @@ from livewhisper.server.sessions import (
     Disconnected,
     ListenConnection,
     ListenSession,
+    LiveSession,
     Outbox,
     SessionSettings,
     close_soon,
@@ -112,7 +112,7 @@ class CaptionServer:
         self._uvicorn: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._sessions: collections.Counter[str] = collections.Counter()  # by client address
+        self._sessions: dict[str, str] = {}  # the client address of each session id
         # Every open connection's outbox, to say goodbye at shutdown.
         self._outboxes: set[Outbox] = set()
         self._no_connections = asyncio.Event()
@@ -239,7 +239,7 @@ class CaptionServer:
         return {
             "status": "ok",
             "protocol": PROTOCOL_VERSION,
-            "sessions": self._sessions.total(),
+            "sessions": len(self._sessions),
             "max_sessions": self.config.max_sessions,
             "listeners": len(self.hub),
             "mic": self._mic is not None,
@@ -295,7 +295,7 @@ class CaptionServer:
         a ``/v1/realtime`` connection (OpenAI's Realtime transcription, ``beta`` names)
         under the same limits."""
         refuse = realtime_refuse if realtime else _refuse
-        if self._sessions.total() >= self.config.max_sessions:
+        if len(self._sessions) >= self.config.max_sessions:
             await refuse(
                 connection,
                 ErrorCode.BUSY,
@@ -304,7 +304,7 @@ class CaptionServer:
             )
             return
         per_client = self.config.sessions_per_client
-        if self._sessions[client] >= per_client:
+        if list(self._sessions.values()).count(client) >= per_client:
             await refuse(
                 connection,
                 ErrorCode.BUSY,
@@ -312,18 +312,14 @@ class CaptionServer:
                 "hold: end one first",
             )
             return
-        self._sessions[client] += 1
         session_id = secrets.token_hex(4)
-        released = False
+        self._sessions[session_id] = client
 
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._sessions -= collections.Counter([client])  # gone at 0
+        def release() -> None:  # its place is free: at once, and only once
+            self._sessions.pop(session_id, None)
 
         log.info("session %s opened", session_id)
-        session: ListenSession | RealtimeSession
+        session: LiveSession
         if realtime:
             session = RealtimeSession(connection, session_id, self._settings, release, beta=beta)
         else:

@@ -4,7 +4,8 @@
   partial replaces an older one of the same session, a final discards the partials
   before it, and a connection that falls ``max_queued`` finals behind is dropped.
 * :class:`CaptionHub`: the ``/v1/captions`` listeners; an event is encoded once for all.
-* :class:`ListenSession`: one ``/v1/listen`` connection driving one push
+* :class:`LiveSession`: what every audio session does, read at its pace; its
+  :class:`ListenSession` is one ``/v1/listen`` connection driving one push
   :class:`~livewhisper.dictation.Dictation` through
   :class:`~livewhisper.protocol.ListenProtocol`.
 
