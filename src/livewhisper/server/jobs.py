@@ -5,15 +5,15 @@ A :class:`Job` transcribes one uploaded file with
 *background* engine of the :class:`~livewhisper.server.pool.ModelPool`: one utterance
 at a time, each decode behind any live one waiting. :class:`JobRegistry` bounds the jobs
 running and waiting, and cancels them at shutdown. The event loop sees a job through
-:meth:`Job.updates` (progress in seconds of the file, and segments) or :meth:`Job.wait`;
-all of a job's state changes on the event loop.
+:meth:`Job.updates` (the segments new at each change; its progress in seconds of the
+file) or :meth:`Job.wait`; a job's state, and the registry's queue, change on the loop.
 
 Example::
 
     registry = JobRegistry(pool, max_running=1, max_waiting=4)
     job = registry.submit(request)
-    async for update in job.updates():
-        print(update.state.value, f"{update.progress:.0%}", [s.text for s in update.segments])
+    async for segments in job.updates():
+        print(job.state.value, f"{job.progress:.0%}", [s.text for s in segments])
     await registry.close()
 """
 
@@ -23,12 +23,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import enum
+import functools
 import logging
 import secrets
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from livewhisper.errors import AudioError, DecodeCancelled, LiveWhisperError
@@ -38,7 +38,7 @@ from livewhisper.server.errors import Busy, InvalidRequest, ShuttingDown
 from livewhisper.server.pool import ModelPool, PooledEngine
 from livewhisper.server.uploads import TranscriptionRequest
 
-__all__ = ["Job", "JobRegistry", "JobState", "JobUpdate"]
+__all__ = ["Job", "JobRegistry", "JobState"]
 
 log = logging.getLogger("livewhisper.server")
 
@@ -59,25 +59,6 @@ class JobState(str, enum.Enum):
         return self in (JobState.DONE, JobState.FAILED, JobState.CANCELLED)
 
 
-@dataclass(frozen=True)
-class JobUpdate:
-    """A job's state and progress (``processed / duration``), the jobs that start before
-    it (``ahead``), the segments new since the previous update; ``result`` once done,
-    ``error`` once failed.
-
-    Example: ``JobUpdate(JobState.TRANSCRIBING, 0.4, 12.0, 30.0, 0, (segment,))``.
-    """
-
-    state: JobState
-    progress: float
-    processed: float
-    duration: float
-    ahead: int = 0
-    segments: tuple[Segment, ...] = ()
-    result: Transcription | None = None
-    error: LiveWhisperError | None = None
-
-
 class Job:
     """One file being transcribed (made by :meth:`JobRegistry.submit`; ``id`` is
     unguessable). One consumer reads :meth:`updates`; anyone may :meth:`wait` or
@@ -86,7 +67,7 @@ class Job:
     Example::
 
         job = registry.submit(request)
-        result = await job.wait()          # or: async for update in job.updates()
+        result = await job.wait()          # or: async for segments in job.updates()
     """
 
     def __init__(
@@ -122,26 +103,24 @@ class Job:
             return 1.0
         return min(1.0, self.processed / self.duration) if self.duration > 0 else 0.0
 
-    async def updates(self) -> AsyncIterator[JobUpdate]:
-        """Each change as it happens, the last with the job over; changes that come while
-        the consumer is busy are merged into one update."""
+    @property
+    def ahead(self) -> int:
+        """How many queued jobs will start before this one."""
+        return self._registry.ahead(self)
+
+    async def updates(self) -> AsyncIterator[tuple[Segment, ...]]:
+        """At each change, the segments new since the last (the job's ``state``,
+        ``progress``, ``processed`` seconds, ``result`` and ``error`` say the rest), the
+        last with the job over; changes that come while the consumer is busy are merged."""
         sent = 0
         while True:
             await self._changed.wait()
             self._changed.clear()
             new = tuple(self.segments[sent:])
             sent = len(self.segments)
-            yield JobUpdate(
-                self.state,
-                self.progress,
-                self.duration if self.state == JobState.DONE else self.processed,
-                self.duration,
-                self._registry.ahead(self),
-                new,
-                self.result,
-                self.error,
-            )
-            if self.state.over:
+            over = self.state.over
+            yield new
+            if over:  # as yielded: a job that ended since has one more change to give
                 return
 
     async def wait(self) -> Transcription:
@@ -234,7 +213,7 @@ class JobRegistry:
     """The file jobs of one server: at most ``max_running`` at once (each on a thread),
     ``max_waiting`` queued, ``max_per_client`` (running or queued) per client address.
 
-    A thread that comes free takes the queued job of the client served least recently,
+    A thread that comes free runs the queued job of the client served least recently,
     so one client's files never hold back another's. Create it on the event loop that
     watches the jobs. ``max_seconds`` caps the decoded audio's length (headers may lie).
 
@@ -260,11 +239,10 @@ class JobRegistry:
         self.max_per_client = max_per_client
         self._queue: list[Job] = []  # not started yet, in order of arrival
         self._last_start: dict[str, float] = {}  # by client: when its last job started
-        self._queue_lock = threading.Lock()
         self.speeds: dict[str, float] = {}
         """Audio seconds transcribed per second, per model, as its last job measured."""
         self._jobs: dict[str, Job] = {}
-        self._futures: set[asyncio.Future[Job | None]] = set()
+        self._running: set[asyncio.Future[None]] = set()
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=max_running, thread_name_prefix="livewhisper-job"
         )
@@ -273,12 +251,12 @@ class JobRegistry:
     @property
     def running(self) -> int:
         """Jobs started and not over."""
-        return sum(1 for job in self._jobs.values() if job.state != JobState.QUEUED)
+        return len(self._running)
 
     @property
     def waiting(self) -> int:
         """Jobs queued."""
-        return sum(1 for job in self._jobs.values() if job.state == JobState.QUEUED)
+        return len(self._queue)
 
     def check_room(self, client: str | None = None) -> None:
         """Raise :class:`~livewhisper.server.errors.Busy` (or ``ShuttingDown``) unless
@@ -299,8 +277,7 @@ class JobRegistry:
 
     def ahead(self, job: Job) -> int:
         """How many queued jobs will start before ``job`` (round robin over clients)."""
-        with self._queue_lock:
-            queue, last = list(self._queue), dict(self._last_start)
+        queue, last = list(self._queue), dict(self._last_start)
         now = time.monotonic()
         for count in range(len(queue)):
             following = _fairest(queue, last)
@@ -320,17 +297,12 @@ class JobRegistry:
         """
         self.check_room(client)
         job = Job(self, request, duration, client)
-        with self._queue_lock:
-            self._queue.append(job)
-        loop = asyncio.get_running_loop()
-        # One executor task per job; each runs whichever queued job is fairest then.
-        future = loop.run_in_executor(self._executor, self._run_next)
         self._jobs[job.id] = job
-        self._futures.add(future)
-        future.add_done_callback(self._ran)
+        self._queue.append(job)
         log.info(
             "job %s: %s, %.1f s, model %s", job.id, request.file.filename, duration, request.model
         )
+        self._start_next()
         return job
 
     async def close(self, timeout: float = 5.0) -> None:
@@ -338,32 +310,30 @@ class JobRegistry:
         self._closed = True
         for job in list(self._jobs.values()):
             job.cancel()
-        futures = list(self._futures)
-        if futures:
-            await asyncio.wait(futures, timeout=timeout)
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        with self._queue_lock:
-            never_run, self._queue = self._queue, []
+        if self._running:
+            await asyncio.wait(self._running, timeout=timeout)
+        self._executor.shutdown(wait=False)
+        never_run, self._queue = self._queue, []
         for job in never_run:
             self._finished(job)
 
-    def _run_next(self) -> Job | None:
-        """On a job thread: run the queued job of the client served least recently."""
-        with self._queue_lock:
-            if not self._queue:
-                return None
+    def _start_next(self) -> None:
+        """While a job thread is free, start the queued job of the client served least
+        recently."""
+        while self._queue and len(self._running) < self.max_running and not self._closed:
             job = _fairest(self._queue, self._last_start)
             self._queue.remove(job)
             self._last_start[job.client] = time.monotonic()
-        job._run(self.pool, self.max_seconds)
-        return job
+            future = asyncio.get_running_loop().run_in_executor(
+                self._executor, job._run, self.pool, self.max_seconds
+            )
+            self._running.add(future)
+            future.add_done_callback(functools.partial(self._ran, job))
 
-    def _ran(self, future: asyncio.Future[Job | None]) -> None:
-        self._futures.discard(future)
-        if not future.cancelled() and future.exception() is None:
-            job = future.result()
-            if job is not None:
-                self._finished(job)
+    def _ran(self, job: Job, future: asyncio.Future[None]) -> None:
+        self._running.discard(future)
+        self._finished(job)
+        self._start_next()
 
     def _finished(self, job: Job) -> None:
         self._jobs.pop(job.id, None)

@@ -61,7 +61,7 @@ from livewhisper.server.errors import (
     InvalidRequest,
     ShuttingDown,
 )
-from livewhisper.server.jobs import Job, JobUpdate
+from livewhisper.server.jobs import Job
 from livewhisper.server.sessions import Disconnected
 from livewhisper.server.uploads import (
     TranscriptionRequest,
@@ -475,11 +475,19 @@ async def _events(job: Job, watcher: asyncio.Task[None]) -> AsyncIterator[str]:
     count = 0
     last: dict[str, Any] = {}
     try:
-        async for update in job.updates():
-            progress = _progress_event(job, update)
+        async for segments in job.updates():
+            progress = {
+                "type": "transcript.progress",
+                "job": job.id,
+                "state": job.state.value,
+                "progress": round(job.progress, 4),
+                "processed": round(job.processed, 2),
+                "duration": round(job.duration, 2),
+                "ahead": job.ahead,
+            }
             events = [progress] if progress != last else []
             last = progress
-            for segment in update.segments:
+            for segment in segments:
                 start, end = round(segment.start, 3), round(segment.end, 3)
                 text = segment.text.strip()
                 events.append(
@@ -488,28 +496,16 @@ async def _events(job: Job, watcher: asyncio.Task[None]) -> AsyncIterator[str]:
                 )  # fmt: skip
                 events.append({"type": "transcript.text.delta", "delta": segment.text})
                 count += 1
-            if update.result is not None:
-                events.append(_done_event(update.result, job.request))
-            elif update.state.over:
-                error = update.error or DecodeCancelled("the job was cancelled")
+            if job.result is not None:
+                events.append(_done_event(job.result, job.request))
+            elif job.state.over:
+                error = job.error or DecodeCancelled("the job was cancelled")
                 events.append({"type": "error", **error_answer(error)[1]})
             yield "".join(f"data: {json.dumps(e, ensure_ascii=False)}\n\n" for e in events)
     finally:
         watcher.cancel()
         if not job.state.over:
             job.cancel()  # the client left before the end: nobody wants the rest
-
-
-def _progress_event(job: Job, update: JobUpdate) -> dict[str, Any]:
-    return {
-        "type": "transcript.progress",
-        "job": job.id,
-        "state": update.state.value,
-        "progress": round(update.progress, 4),
-        "processed": round(update.processed, 2),
-        "duration": round(update.duration, 2),
-        "ahead": update.ahead,
-    }
 
 
 def _done_event(result: Transcription, request: TranscriptionRequest) -> dict[str, Any]:
