@@ -100,15 +100,7 @@ class CaptionServer:
             config.models, config.max_sessions, config.workers, config.threads
         )
         self.hub = CaptionHub(self.config.max_listeners, self.config.max_queued_finals)
-        self._settings = SessionSettings(
-            self.pool,
-            self.hub,
-            self.config.language,
-            self.config.idle_timeout,
-            self.config.max_queued_finals,
-            self.config.pace,
-            self.config.vocabulary,
-        )
+        self._settings = SessionSettings(self.pool, self.hub, config)
         self._uvicorn: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
         self._ticker: asyncio.Task[None] | None = None

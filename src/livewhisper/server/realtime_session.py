@@ -167,7 +167,7 @@ class RealtimeSession(LiveSession):
             engine = self.settings.pool.engine(None if model in ("", *OPENAI_MODELS) else model)
         except ConfigError as exc:
             raise RealtimeError("model_not_found", str(exc), "transcription.model") from None
-        language = settings.language if settings.language else self.settings.language
+        language = settings.language if settings.language else self.settings.config.language
         try:
             language = check_options(
                 DecodeOptions(language=language), engine.model_name, engine.multilingual

@@ -24,7 +24,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from livewhisper.audio.sources import PushSource
@@ -53,7 +53,8 @@ from livewhisper.protocol import (
     Subscribed,
     encode,
 )
-from livewhisper.server.pacing import AudioPace, PaceLimits
+from livewhisper.server.config import ServerConfig
+from livewhisper.server.pacing import AudioPace
 from livewhisper.server.pool import ModelPool, PooledEngine
 
 __all__ = [
@@ -295,18 +296,15 @@ class ListenConnection(Connection, Protocol):
 
 @dataclass(frozen=True)
 class SessionSettings:
-    """What every listen session of a server shares: models, defaults, limits.
+    """What every live session of a server shares: the model pool, the caption hub, and
+    the server's settings (its default language and vocabulary, its limits).
 
-    Example: ``SessionSettings(pool, CaptionHub(), language="en", idle_timeout=10)``.
+    Example: ``SessionSettings(pool, CaptionHub(), ServerConfig(language="en"))``.
     """
 
     pool: ModelPool
     hub: CaptionHub
-    language: str | None = None
-    idle_timeout: float = 30.0
-    max_queued: int = 256
-    pace: PaceLimits = field(default_factory=PaceLimits)
-    vocabulary: tuple[str, ...] = ()
+    config: ServerConfig
 
 
 class LiveSession:
@@ -341,11 +339,11 @@ class LiveSession:
         self.connection = connection
         self.id = session_id
         self.settings = settings
-        self.outbox = Outbox(settings.max_queued)
+        self.outbox = Outbox(settings.config.max_queued_finals)
         self.engine: PooledEngine | None = None
         self._on_closed = on_closed
         self._loop = asyncio.get_running_loop()
-        self.pace = AudioPace(settings.pace, self._loop.time())
+        self.pace = AudioPace(settings.config.pace, self._loop.time())
         self._over = False
 
     async def run(self) -> None:
@@ -391,7 +389,7 @@ class LiveSession:
         :class:`~livewhisper.protocol.ProtocolError` when the client sends nothing for the
         idle timeout (unless :meth:`_finished`) or breaks the pace's limits.
         """
-        pace, idle_timeout, loop = self.pace, self.settings.idle_timeout, self._loop
+        pace, idle_timeout, loop = self.pace, self.settings.config.idle_timeout, self._loop
         last_frame = loop.time()
         while not self.outbox.closing:
             now = loop.time()
@@ -507,14 +505,15 @@ class ListenSession(LiveSession):
             engine = pool.engine(config.model)
         except ConfigError as exc:
             raise ProtocolError(ErrorCode.UNKNOWN_MODEL, str(exc)) from None
-        language = config.language if config.language is not None else self.settings.language
+        defaults = self.settings.config
+        language = config.language if config.language is not None else defaults.language
         try:
             allowed = check_options(
                 DecodeOptions(language=language), engine.model_name, engine.multilingual
             )
         except DecodeOptionsError as exc:
             raise ProtocolError(ErrorCode.UNSUPPORTED_LANGUAGE, str(exc)) from None
-        vocabulary = self.settings.vocabulary if config.vocabulary is None else config.vocabulary
+        vocabulary = defaults.vocabulary if config.vocabulary is None else config.vocabulary
         decode = DecodeOptions(language=allowed, vocabulary=vocabulary)
         self.engine = engine
         self.share = config.share
