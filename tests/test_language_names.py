@@ -10,20 +10,21 @@ from typing import cast
 
 import pytest
 from conftest import EN
+from starlette.datastructures import FormData, UploadFile
 from test_cli import run
 
 from livewhisper.engine import DecodeOptions, check_options
 from livewhisper.errors import ConfigError, DecodeOptionsError
 from livewhisper.server.errors import InvalidRequest
 from livewhisper.server.pool import ModelPool
-from livewhisper.server.uploads import UploadedFile, UploadForm, transcription_request
+from livewhisper.server.uploads import transcription_request
 
 SPELLINGS = {"en": "en", "english": "en", "English": "en", " ENGLISH ": "en"}
 SPELLINGS |= {"es": "es", "spanish": "es", "Spanish": "es", "haitian creole": "ht"}
 
 
 def _upload(language: str, multilingual: bool) -> str | None:
-    form = UploadForm({"language": [language]}, UploadedFile(io.BytesIO(b"x"), "a.wav", 1))
+    form = FormData({"language": language, "file": UploadFile(io.BytesIO(b"x"), size=1)})
     request = transcription_request(form, model="tiny.en", multilingual=multilingual)
     return request.options.language
 

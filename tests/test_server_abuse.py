@@ -26,6 +26,7 @@ from server_fixtures import (  # noqa: F401
     running_server,
     stream_session,
 )
+from starlette.datastructures import UploadFile
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -36,7 +37,7 @@ from livewhisper.server import ModelPool, ServerConfig
 from livewhisper.server.errors import Busy
 from livewhisper.server.jobs import Job, JobRegistry, JobState
 from livewhisper.server.pacing import AudioPace, PaceLimits
-from livewhisper.server.uploads import TranscriptionRequest, UploadedFile
+from livewhisper.server.uploads import TranscriptionRequest
 
 # -- the pace of live audio, without a server -------------------------------------------------
 
@@ -410,7 +411,7 @@ def test_file_jobs_are_capped_per_client_and_taken_round_robin(
         )
 
         def submit(name: str, client: str) -> Job:
-            upload = UploadedFile(io.BytesIO(b"x"), name, 1)
+            upload = UploadFile(io.BytesIO(b"x"), size=1, filename=name)
             return registry.submit(
                 TranscriptionRequest(upload, MODEL, DecodeOptions()), 1.0, client
             )

@@ -33,13 +33,12 @@ from server_fixtures import (  # noqa: F401
     running_server,
     stream_session,
 )
+from starlette.datastructures import FormData, UploadFile
 
 from livewhisper.engine import DecodeOptions
 from livewhisper.server import ModelPool, ServerThread
 from livewhisper.server.errors import InvalidRequest
 from livewhisper.server.uploads import (
-    UploadedFile,
-    UploadForm,
     probe_audio,
     transcription_request,
 )
@@ -73,10 +72,10 @@ def _multipart(
 
 
 def test_form_fields_are_checked_one_by_one(tmp_path: Path) -> None:
-    upload = UploadedFile(io.BytesIO(b"0123456789"), "a.wav", 10, "audio/wav")
+    upload = UploadFile(io.BytesIO(b"0123456789"), size=10, filename="a.wav")
 
     def check(fields: dict[str, list[str]], multilingual: bool = True, **kw: Any) -> Any:
-        form = UploadForm(fields, upload)
+        form = FormData([*((name, v) for name, vs in fields.items() for v in vs), ("file", upload)])
         return transcription_request(form, model="m", multilingual=multilingual, **kw)
 
     request = check(
@@ -116,10 +115,12 @@ def test_form_fields_are_checked_one_by_one(tmp_path: Path) -> None:
         assert (caught.value.field, caught.value.reason) == (param, code)
     with pytest.raises(InvalidRequest, match="empty"):
         transcription_request(
-            UploadForm({}, UploadedFile(upload.file, "a.wav", 0, "")), model="m", multilingual=True
+            FormData({"file": UploadFile(upload.file, size=0, filename="a.wav")}),
+            model="m",
+            multilingual=True,
         )
     with pytest.raises(InvalidRequest, match="no file"):
-        transcription_request(UploadForm(), model="m", multilingual=True)
+        transcription_request(FormData(), model="m", multilingual=True)
 
 
 # -- the pool: live decodes first --------------------------------------------------------------
@@ -307,15 +308,15 @@ IMPLAUSIBLE = {
 def test_implausible_audio_is_refused_from_its_header(name: str) -> None:
     data, reason = IMPLAUSIBLE[name]
     with pytest.raises(InvalidRequest) as caught:
-        probe_audio(UploadedFile(io.BytesIO(data), name, len(data)), max_seconds=7200)
+        probe_audio(UploadFile(io.BytesIO(data), size=len(data), filename=name), max_seconds=7200)
     assert (caught.value.reason, caught.value.field) == (reason, "file"), caught.value
 
 
 def test_plausible_audio_passes_and_the_limit_holds() -> None:
     data = _wav(8000, 2, bytes(4 * 8000 * 3))
-    assert probe_audio(UploadedFile(io.BytesIO(data), "a.wav", len(data)), 10) == 3.0
+    assert probe_audio(UploadFile(io.BytesIO(data), size=len(data), filename="a.wav"), 10) == 3.0
     with pytest.raises(InvalidRequest, match="at most") as caught:
-        probe_audio(UploadedFile(io.BytesIO(data), "a.wav", len(data)), max_seconds=2)
+        probe_audio(UploadFile(io.BytesIO(data), size=len(data), filename="a.wav"), max_seconds=2)
     assert caught.value.reason == "audio_too_long"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import deadline
+from starlette.datastructures import FormData, UploadFile
 
 from livewhisper.cli.common import decode_options
 from livewhisper.cli.main import build_parser
@@ -22,7 +23,7 @@ from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, DecodeOptionsError
 from livewhisper.protocol import Config, ProtocolError, parse_client_message
 from livewhisper.server.errors import InvalidRequest
-from livewhisper.server.uploads import UploadedFile, UploadForm, transcription_request
+from livewhisper.server.uploads import transcription_request
 from livewhisper.vocabulary import (
     PROMPT_TOKENS,
     fit_prompt,
@@ -126,7 +127,8 @@ def test_session_config_takes_a_vocabulary() -> None:
 
 def test_upload_form_takes_a_vocabulary_field() -> None:
     def request(fields: dict[str, list[str]]) -> DecodeOptions:
-        form = UploadForm(fields, UploadedFile(io.BytesIO(b"x"), "a.wav", 1))
+        upload = UploadFile(io.BytesIO(b"x"), size=1, filename="a.wav")
+        form = FormData([*((name, v) for name, vs in fields.items() for v in vs), ("file", upload)])
         return transcription_request(
             form, model="tiny.en", multilingual=False, default_vocabulary=("Quorvex",)
         ).options

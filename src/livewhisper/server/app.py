@@ -52,7 +52,6 @@ from livewhisper.server.sessions import (
     CaptionHub,
     Connection,
     Disconnected,
-    ListenConnection,
     ListenSession,
     LiveSession,
     Outbox,
@@ -276,7 +275,7 @@ class CaptionServer:
     # -- protocol 1 ------------------------------------------------------------------
     async def listen(
         self,
-        connection: ListenConnection,
+        connection: Connection,
         client: str = "",
         *,
         realtime: bool = False,
@@ -324,7 +323,7 @@ class CaptionServer:
             self._untrack(session.outbox)
             log.info("session %s closed", session_id)
 
-    async def captions(self, connection: ListenConnection) -> None:
+    async def captions(self, connection: Connection) -> None:
         """Serve one accepted ``/v1/captions`` connection until it ends."""
         outbox = self.hub.subscribe(connection)
         if outbox is None:

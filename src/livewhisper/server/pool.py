@@ -75,7 +75,7 @@ class _Request:
     options: DecodeOptions
     cancel: threading.Event
     future: concurrent.futures.Future[Transcription]
-    priority: int = _LIVE
+    priority: int
 
 
 @dataclass(frozen=True)
@@ -225,31 +225,11 @@ class ModelPool:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def submit(
-        self,
-        model: str,
-        audio: npt.NDArray[np.float32],
-        options: DecodeOptions,
-        cancel: threading.Event,
-        *,
-        background: bool = False,
-        ahead: bool = False,
-    ) -> concurrent.futures.Future[Transcription]:
-        """Queue one decode (for :class:`PooledEngine`); the future holds its result or
-        its exception.
-
-        Setting ``cancel`` skips the decode if it has not started, and stops it early
-        (:class:`~livewhisper.errors.DecodeCancelled`) if it has. ``background`` and
-        ``ahead`` set its place in the queue (see the module docstring).
-        """
-        future: concurrent.futures.Future[Transcription] = concurrent.futures.Future()
+    def _submit(self, request: _Request) -> None:
         if self._closed.is_set() or not self._started:
-            future.set_exception(LiveWhisperError("the model pool is not running"))
-            return future
-        priority = _BACKGROUND if background else _AHEAD if ahead else _LIVE
-        if not self._requests.put(_Request(model, audio, options, cancel, future, priority)):
-            future.set_exception(LiveWhisperError("the model pool's queue is full"))
-        return future
+            raise LiveWhisperError("the model pool is not running")
+        if not self._requests.put(request):
+            raise LiveWhisperError("the model pool's queue is full")
 
     def _model_info(self, name: str) -> _ModelInfo:
         info = self._info.get(name)
@@ -398,18 +378,16 @@ class PooledEngine:
     ) -> Transcription:
         """Decode on the pool; same arguments, result and errors as ``Engine.transcribe``."""
         samples = as_mono_float32(audio, sample_rate)
+        # Setting cancel skips the decode if it has not started, and stops it early if it has.
         cancel = cancel or threading.Event()
+        future: concurrent.futures.Future[Transcription] = concurrent.futures.Future()
+        priority = _BACKGROUND if self.background else _AHEAD if self.ahead else _LIVE
+        options = options or DecodeOptions()
+        request = _Request(self.model_name, samples, options, cancel, future, priority)
         with self._pending_lock:
             if self._handle_closed:
                 raise DecodeCancelled("this session's engine is closed")
-            future = self._pool.submit(
-                self.model_name,
-                samples,
-                options or DecodeOptions(),
-                cancel,
-                background=self.background,
-                ahead=self.ahead,
-            )
+            self._pool._submit(request)
             self._pending[future] = cancel
         try:
             return future.result(timeout=self._pool.decode_timeout)

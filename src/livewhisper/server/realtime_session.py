@@ -50,7 +50,6 @@ from livewhisper.server.realtime import (
 from livewhisper.server.sessions import (
     Connection,
     Disconnected,
-    ListenConnection,
     LiveSession,
     SessionSettings,
     close_soon,
@@ -101,7 +100,7 @@ class RealtimeSession(LiveSession):
 
     def __init__(
         self,
-        connection: ListenConnection,
+        connection: Connection,
         session_id: str,
         settings: SessionSettings,
         on_closed: Callable[[], None] | None = None,

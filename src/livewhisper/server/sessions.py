@@ -90,7 +90,10 @@ class Disconnected(LiveWhisperError):
 
 class Connection(Protocol):
     """What sessions need of a WebSocket connection; methods raise :class:`Disconnected`
-    once the peer is gone. Example: any object with these two methods."""
+    once the peer is gone. Example: any object with these three methods."""
+
+    async def recv(self) -> str | bytes:
+        """The next frame: ``str`` for text, ``bytes`` for binary (audio)."""
 
     async def send(self, message: str | bytes) -> None:
         """Send one frame."""
@@ -286,14 +289,6 @@ def encode_event(event: Event | Status, session: str | None = None, name: str | 
     return encode(FinalMessage.from_event(event, session, name))
 
 
-class ListenConnection(Connection, Protocol):
-    """A connection that audio arrives on: ``recv`` gives text as ``str``, audio as ``bytes``."""
-
-    async def recv(self) -> str | bytes:
-        """The next frame: ``str`` for text, ``bytes`` for binary."""
-        ...
-
-
 @dataclass(frozen=True)
 class SessionSettings:
     """What every live session of a server shares: the model pool, the caption hub, and
@@ -331,7 +326,7 @@ class LiveSession:
 
     def __init__(
         self,
-        connection: ListenConnection,
+        connection: Connection,
         session_id: str,
         settings: SessionSettings,
         on_closed: Callable[[], None] | None = None,
@@ -462,7 +457,7 @@ class ListenSession(LiveSession):
 
     def __init__(
         self,
-        connection: ListenConnection,
+        connection: Connection,
         session_id: str,
         settings: SessionSettings,
         on_closed: Callable[[], None] | None = None,

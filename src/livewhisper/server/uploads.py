@@ -1,8 +1,8 @@
 """Uploads for the transcription API: the form's fields checked, the file probed.
 
 No I/O beyond the uploaded file itself: the web layer (:mod:`~livewhisper.server.web`)
-parses the ``multipart/form-data`` body with python-multipart into an
-:class:`UploadForm`; :func:`transcription_request` checks the fields the OpenAI
+parses the ``multipart/form-data`` body with python-multipart into Starlette's
+``FormData``; :func:`transcription_request` checks the fields the OpenAI
 transcription API defines and :func:`probe_audio` checks that the file is audio. Every
 refusal is an :class:`~livewhisper.server.errors.InvalidRequest` naming the field.
 
@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import IO
+
+from starlette.datastructures import FormData, UploadFile
 
 from livewhisper.audio.decode import display_name, probe
 from livewhisper.engine import DecodeOptions, check_options
@@ -34,9 +35,8 @@ __all__ = [
     "MIN_UPLOAD_RATE",
     "RESPONSE_FORMATS",
     "TranscriptionRequest",
-    "UploadForm",
-    "UploadedFile",
     "cue_layout",
+    "form_value",
     "layout_defaults",
     "probe_audio",
     "transcription_request",
@@ -49,52 +49,26 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off", "")
 
 
-@dataclass(frozen=True)
-class UploadedFile:
-    """The uploaded file: its data (spooled to disk past a small size), its name on the
-    client, its size, its declared type.
-
-    Example: ``UploadedFile(upload.file, "talk.wav", 352078, "audio/wav")``.
-    """
-
-    file: IO[bytes]
-    filename: str
-    size: int
-    content_type: str = "application/octet-stream"
-
-
-@dataclass
-class UploadForm:
-    """A parsed form: text fields (each name may repeat) and the file, if one came.
-
-    Example: ``form.value("model")`` is the last ``model`` field, or None.
-    """
-
-    fields: dict[str, list[str]] = field(default_factory=dict)
-    file: UploadedFile | None = None
-
-    def value(self, name: str) -> str | None:
-        """The last value of field ``name``, or None if absent."""
-        values = self.fields.get(name)
-        return values[-1] if values else None
-
-    def values(self, name: str) -> list[str]:
-        """Every value of ``name`` and of ``name[]`` (the array form some clients use)."""
-        return self.fields.get(name, []) + self.fields.get(f"{name}[]", [])
+def form_value(form: FormData, name: str) -> str | None:
+    """The last text value of field ``name`` (a file sent under that name is not one), or
+    None. Example: ``form_value(FormData({"model": "base"}), "model")`` is ``"base"``."""
+    values = [value for value in form.getlist(name) if isinstance(value, str)]
+    return values[-1] if values else None
 
 
 @dataclass(frozen=True)
 class TranscriptionRequest:
     """A validated transcription (or translation) request.
 
-    ``model`` is the pool's name for it; ``options`` the decode options (language,
+    ``file`` is the upload (spooled to disk past a small size); ``model`` is the pool's
+    name for it; ``options`` the decode options (language,
     translation, prompt, temperature); ``words`` asks for word timestamps in
     ``verbose_json``; ``stream`` for server-sent events instead of one response.
 
     Example: ``TranscriptionRequest(file, "tiny.en-q8_0", DecodeOptions(language="en"))``.
     """
 
-    file: UploadedFile
+    file: UploadFile
     model: str
     options: DecodeOptions
     response_format: str = "json"
@@ -109,7 +83,7 @@ class TranscriptionRequest:
 
 
 def transcription_request(
-    form: UploadForm,
+    form: FormData,
     *,
     model: str,
     multilingual: bool,
@@ -135,20 +109,20 @@ def transcription_request(
 
         request = transcription_request(form, model="tiny.en-q8_0", multilingual=False)
     """
-    upload = form.file
-    if upload is None:
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
         raise InvalidRequest(
             "no file: send the audio in a form field named 'file'",
             reason="missing_file",
             field="file",
         )
-    if upload.size == 0:
+    if not upload.size:
         raise InvalidRequest(
             f"{upload.filename!r} is empty: there is no audio in it",
             reason="empty_file",
             field="file",
         )
-    response_format = (form.value("response_format") or "json").strip().lower()
+    response_format = (form_value(form, "response_format") or "json").strip().lower()
     if response_format not in RESPONSE_FORMATS:
         raise InvalidRequest(
             f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, "
@@ -156,13 +130,15 @@ def transcription_request(
             reason="invalid_value",
             field="response_format",
         )
-    language = _language(form.value("language"), default_language, model, multilingual)
+    language = _language(form_value(form, "language"), default_language, model, multilingual)
     if translate:
         try:
             check_options(DecodeOptions(translate=True), model, multilingual)
         except DecodeOptionsError as exc:
             raise InvalidRequest(str(exc), reason="unsupported_task", field="model") from None
-    granularities = {g.strip().lower() for g in form.values("timestamp_granularities")}
+    # Clients send the array as "timestamp_granularities[]", or without the brackets.
+    given = [*form.getlist("timestamp_granularities"), *form.getlist("timestamp_granularities[]")]
+    granularities = {g.strip().lower() for g in given if isinstance(g, str)}
     if not granularities <= {"segment", "word"}:
         raise InvalidRequest(
             "timestamp_granularities may be 'segment' and 'word', not "
@@ -170,16 +146,16 @@ def transcription_request(
             reason="invalid_value",
             field="timestamp_granularities",
         )
-    temperature = _temperature(form.value("temperature"))
-    given = form.value("vocabulary")
+    temperature = _temperature(form_value(form, "temperature"))
+    terms = form_value(form, "vocabulary")
     try:
-        vocabulary = default_vocabulary if given is None else parse_terms(given)
+        vocabulary = default_vocabulary if terms is None else parse_terms(terms)
     except ConfigError as exc:
         raise InvalidRequest(str(exc), reason="invalid_value", field="vocabulary") from None
     options = DecodeOptions(
         language=language,
         translate=translate,
-        initial_prompt=form.value("prompt") or "",
+        initial_prompt=form_value(form, "prompt") or "",
         temperature=temperature,
         vocabulary=vocabulary,
     )
@@ -189,7 +165,7 @@ def transcription_request(
         options,
         response_format,
         words="word" in granularities,
-        stream=_boolean(form.value("stream"), "stream"),
+        stream=_boolean(form_value(form, "stream"), "stream"),
         layout=cue_layout(form),
     )
 
@@ -212,14 +188,14 @@ def layout_defaults() -> dict[str, float]:
     return {name: getattr(defaults, attribute) for name, attribute in LAYOUT_FIELDS.items()}
 
 
-def cue_layout(form: UploadForm) -> CueLayout:
+def cue_layout(form: FormData) -> CueLayout:
     """The :class:`CueLayout` that ``form``'s fields ask for (the defaults where absent).
 
     Example: a form with ``max_line_width=32`` gives ``CueLayout(max_line_width=32)``.
     """
     values: dict[str, float] = {}
     for name, attribute in LAYOUT_FIELDS.items():
-        text = (form.value(name) or "").strip()
+        text = (form_value(form, name) or "").strip()
         if not text:
             continue
         try:
@@ -297,7 +273,7 @@ _WAV_HEADER_BYTES = 44
 _PCM_SLACK_BYTES = 1 << 20
 
 
-def probe_audio(upload: UploadedFile, max_seconds: float) -> float:
+def probe_audio(upload: UploadFile, max_seconds: float) -> float:
     """The duration of the uploaded audio in seconds, from its header, once the header is
     found plausible: nothing is decoded here.
 
@@ -309,9 +285,9 @@ def probe_audio(upload: UploadedFile, max_seconds: float) -> float:
     (``inconsistent_file``), or that is longer than ``max_seconds`` (``audio_too_long``;
     the job applies the limit again to the decoded audio).
 
-    Example: ``probe_audio(form.file, max_seconds=7200)`` -> ``11.0``.
+    Example: ``probe_audio(request.file, max_seconds=7200)`` -> ``11.0``.
     """
-    name = upload.filename
+    name, size = upload.filename, upload.size or 0
     try:
         upload.file.seek(0)
         info = probe(upload.file)
@@ -324,7 +300,7 @@ def probe_audio(upload: UploadedFile, max_seconds: float) -> float:
     rate, channels = info.sample_rate, info.channels
     duration = info.duration
     if duration is None and info.uncompressed and info.bit_rate > 0:
-        duration = max(0, upload.size - _WAV_HEADER_BYTES) * 8 / info.bit_rate
+        duration = max(0, size - _WAV_HEADER_BYTES) * 8 / info.bit_rate
     if not MIN_UPLOAD_RATE <= rate <= MAX_UPLOAD_RATE:
         raise InvalidRequest(
             f"{name!r} declares {rate} Hz; this server takes {MIN_UPLOAD_RATE} to "
@@ -345,12 +321,12 @@ def probe_audio(upload: UploadedFile, max_seconds: float) -> float:
     # A stream that does not say its length (webm, ...) is held to the limit as it decodes.
     duration = duration or 0.0
     if info.uncompressed and info.bit_rate > 0:
-        body_seconds = (upload.size + _PCM_SLACK_BYTES) * 8 / info.bit_rate
+        body_seconds = (size + _PCM_SLACK_BYTES) * 8 / info.bit_rate
     else:
-        body_seconds = upload.size / MIN_COMPRESSED_BYTES_PER_SECOND
+        body_seconds = size / MIN_COMPRESSED_BYTES_PER_SECOND
     if duration > body_seconds + 1.0:
         raise InvalidRequest(
-            f"{name!r} declares {duration:.0f} s of audio but its {upload.size} bytes cannot "
+            f"{name!r} declares {duration:.0f} s of audio but its {size} bytes cannot "
             "hold that much: the file is damaged or forged",
             field="file",
             reason="inconsistent_file",

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -65,8 +65,7 @@ from livewhisper.server.jobs import Job
 from livewhisper.server.sessions import Disconnected
 from livewhisper.server.uploads import (
     TranscriptionRequest,
-    UploadedFile,
-    UploadForm,
+    form_value,
     probe_audio,
     transcription_request,
 )
@@ -239,7 +238,7 @@ class _Routes:
         jobs.check_room(client)  # said before the upload is read, not after
         form = await self.read_form(request)
         try:
-            entry = server.catalog.find(form.value("model"))
+            entry = server.catalog.find(form_value(form, "model"))
             job_request = transcription_request(
                 form,
                 model=entry.name,
@@ -253,8 +252,9 @@ class _Routes:
             )
             job = jobs.submit(job_request, duration, client)
         except BaseException:
-            if form.file is not None:
-                form.file.file.close()
+            for _, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    value.file.close()
             raise
         # The body is read: the next message is the client leaving. Then cancel the job.
         watcher = asyncio.create_task(_cancel_on_disconnect(request.receive, job))
@@ -270,7 +270,7 @@ class _Routes:
         body, kind = render(result, job.request)
         return Response(body, media_type=kind, headers={"Cache-Control": "no-store"})
 
-    async def read_form(self, request: Request) -> UploadForm:
+    async def read_form(self, request: Request) -> FormData:
         """The form of an upload, read within the limits; its file is the caller's."""
         config = self.server.config
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -305,17 +305,11 @@ class _Routes:
             ) from None
         except ClientDisconnect:
             raise InvalidRequest("the upload was cut short", reason="incomplete") from None
-        form = UploadForm()
-        for name, value in data.multi_items():
-            if isinstance(value, UploadFile):
-                size = value.size or 0
-                form.file = UploadedFile(value.file, value.filename or "upload", size)
-                if size > config.max_upload_bytes:
-                    await value.close()
-                    raise too_large
-            else:
-                form.fields.setdefault(name, []).append(value)
-        return form
+        for _, value in data.multi_items():
+            if isinstance(value, UploadFile) and (value.size or 0) > config.max_upload_bytes:
+                await value.close()
+                raise too_large
+        return data
 
 
 def _mb(size: int) -> str:
