@@ -194,8 +194,7 @@ class AccessControl:
                 403, "this Origin may not connect: see serve --allow-origin", "forbidden_origin"
             )
         if scope.get("method") == "OPTIONS" and "access-control-request-method" in headers:
-            cors = {"Access-Control-Allow-Origin": headers.get("origin", "*"), "Vary": "Origin"}
-            return Response(status_code=204, headers={**cors, **_PREFLIGHT})
+            return Response(status_code=204, headers=_PREFLIGHT)  # the origin's added on send
         if not authorized(config, headers, scope.get("query_string", b"").decode("latin-1")):
             return error_response(
                 401,

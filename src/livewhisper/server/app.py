@@ -285,23 +285,19 @@ class CaptionServer:
         ends; its place is free again the moment the connection is closed. ``realtime``:
         a ``/v1/realtime`` connection (OpenAI's Realtime transcription, ``beta`` names)
         under the same limits."""
-        refuse = realtime_refuse if realtime else _refuse
+        per_client, busy = self.config.sessions_per_client, ""
         if len(self._sessions) >= self.config.max_sessions:
-            await refuse(
-                connection,
-                ErrorCode.BUSY,
+            busy = (
                 f"{self.config.max_sessions} sessions are running, the most this server "
-                "takes: try again later",
+                "takes: try again later"
             )
-            return
-        per_client = self.config.sessions_per_client
-        if list(self._sessions.values()).count(client) >= per_client:
-            await refuse(
-                connection,
-                ErrorCode.BUSY,
+        elif list(self._sessions.values()).count(client) >= per_client:
+            busy = (
                 f"this address has {per_client} sessions running, the most one client may "
-                "hold: end one first",
+                "hold: end one first"
             )
+        if busy:
+            await (realtime_refuse if realtime else _refuse)(connection, ErrorCode.BUSY, busy)
             return
         session_id = secrets.token_hex(4)
         self._sessions[session_id] = client

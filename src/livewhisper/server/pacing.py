@@ -50,16 +50,12 @@ class PaceLimits:
     max_length: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_ahead", "window", "first_audio"):
+        for name in ("max_ahead", "window", "first_audio", "max_length"):
             value = getattr(self, name)
-            if not math.isfinite(value) or value <= 0:
+            if value is not None and not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be a positive number of seconds")
         if not 0.0 <= self.min_rate <= 1.0:
             raise ConfigError("min_rate must be from 0 to 1 (seconds of audio per second)")
-        if self.max_length is not None and not (
-            math.isfinite(self.max_length) and self.max_length > 0
-        ):
-            raise ConfigError("max_length must be a positive number of seconds, or None")
 
 
 class AudioPace:

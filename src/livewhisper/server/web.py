@@ -69,7 +69,7 @@ from livewhisper.server.uploads import (
     probe_audio,
     transcription_request,
 )
-from livewhisper.server.wsguard import ABORT_KEY, GONE_KEY
+from livewhisper.server.wsguard import PROTOCOL_KEY
 
 if TYPE_CHECKING:
     from livewhisper.server.app import CaptionServer
@@ -359,14 +359,14 @@ class _Socket:
 
     def gone(self) -> bool:
         """Whether the TCP connection is closed, whatever frames still wait unread."""
-        gone = self.websocket.scope.get(GONE_KEY)
-        return bool(gone()) if gone is not None else False
+        guarded = self.websocket.scope.get(PROTOCOL_KEY)
+        return guarded is not None and bool(guarded.disconnected)
 
     def abort(self) -> None:
         """Drop the TCP connection at once (a close that could not complete in time)."""
-        abort = self.websocket.scope.get(ABORT_KEY)
-        if abort is not None:
-            abort()
+        guarded = self.websocket.scope.get(PROTOCOL_KEY)
+        if guarded is not None:
+            guarded.abort()
 
     async def send(self, message: str | bytes) -> None:
         try:

@@ -6,9 +6,9 @@ waits for the send buffer to drain (for a peer that stopped reading, forever).
 :func:`guarded_protocol` makes a subclass that drops (close 1008) a client sending more
 than ``max_pings_per_second`` pings a second (``ping_flood``) or leaving more than
 ``max_output_bytes`` unread (``too_slow``); aborts the TCP connection when a close has
-not completed ``close_timeout`` s after it began; and puts in the ASGI scope a function
-that drops the connection at once (:data:`ABORT_KEY`) and one that says whether it is
-closed (:data:`GONE_KEY`).
+not completed ``close_timeout`` s after it began; and puts itself in the ASGI scope
+(:data:`PROTOCOL_KEY`), for its ``abort()`` (drop the connection at once) and its
+``disconnected`` (whether it is closed).
 
 Example::
 
@@ -23,13 +23,10 @@ from typing import Any, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
-__all__ = ["ABORT_KEY", "GONE_KEY", "guarded_protocol"]
+__all__ = ["PROTOCOL_KEY", "guarded_protocol"]
 
-ABORT_KEY = "livewhisper.abort"
-"""The ASGI scope key of the function that drops the connection at once."""
-GONE_KEY = "livewhisper.gone"
-"""The ASGI scope key of the function that says whether the TCP connection is closed
-(frames may still wait unread in the receive queue, the disconnect behind them)."""
+PROTOCOL_KEY = "livewhisper.protocol"
+"""The ASGI scope key of the connection's guarded protocol."""
 
 
 def guarded_protocol(
@@ -43,13 +40,12 @@ def guarded_protocol(
     Example: ``guarded_protocol(max_pings_per_second=5.0)``.
     """
 
-    class Guarded(_GuardedProtocol):
-        pass
-
-    Guarded.max_output_bytes = max_output_bytes
-    Guarded.max_pings_per_second = max_pings_per_second
-    Guarded.close_timeout_s = close_timeout
-    return Guarded
+    bounds = {
+        "max_output_bytes": max_output_bytes,
+        "max_pings_per_second": max_pings_per_second,
+        "close_timeout_s": close_timeout,
+    }
+    return type("Guarded", (_GuardedProtocol,), bounds)
 
 
 class _DeadlineTransport:
@@ -92,8 +88,7 @@ class _GuardedProtocol(WebSocketsSansIOProtocol):
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            cast(dict[str, Any], scope)[ABORT_KEY] = self._abort
-            cast(dict[str, Any], scope)[GONE_KEY] = lambda: self.disconnected
+            cast(dict[str, Any], scope)[PROTOCOL_KEY] = self
 
     def handle_ping(self) -> None:
         if self._dropped:
@@ -135,7 +130,8 @@ class _GuardedProtocol(WebSocketsSansIOProtocol):
         self.queue.put_nowait({"type": "websocket.disconnect", "code": 1008, "reason": reason})
         self.transport.close()
 
-    def _abort(self) -> None:
+    def abort(self) -> None:
+        """Drop the TCP connection at once."""
         self._dropped = True
         self.stop_keepalive()
         self.transport.abort()
