@@ -204,10 +204,7 @@ def transcribe_file(
     opts = options or DecodeOptions()
     if opts.audio_ctx is None and not sized_context:
         opts = replace(opts, audio_ctx=0)  # 0: the full context
-    # (language, text) of the last utterances: the prompt of the next one.
-    history: collections.deque[tuple[str, str]] = collections.deque(maxlen=max(prompt_history, 1))
-    prompted = prompt_history > 0 and not opts.initial_prompt
-    spoken: dict[str, float] = collections.defaultdict(float)  # seconds per language
+    decoder = _WindowDecoder(engine, opts, prompt_history)
     segments: list[Segment] = []
     bar = tqdm(
         total=round(expected, 1) if expected else None,
@@ -226,33 +223,8 @@ def transcribe_file(
             if engine.multilingual and opts.language is None
             else pack_utterances(utterances)
         )
-
-        def decode(parts: Sequence[UtteranceEnded]) -> list[Segment]:
-            utterance = join_utterances(parts)
-            before = history[-1][0] if history else None
-            call = replace(opts, initial_prompt=_prompt(history, before)) if prompted else opts
-            result = engine.transcribe(utterance.audio, call)
-            if prompted and history and result.language != before:
-                # Whisper writes in the language of its prompt: a prompt in the language
-                # before a switch would translate this utterance. Decode it again,
-                # prompted in the language it was heard in.
-                call = replace(
-                    opts,
-                    language=result.language,
-                    initial_prompt=_prompt(history, result.language),
-                )
-                result = engine.transcribe(utterance.audio, call)
-            kept = _keep(result, utterance, parts)
-            if kept:
-                spoken[result.language] += sum(s.end - s.start for s in kept)
-                history.append((result.language, " ".join(s.text.strip() for s in kept)))
-            for run in unheard_runs(parts, kept):
-                if len(run) < len(parts):  # fewer parts each time: this ends
-                    kept.extend(decode(run))
-            return sorted(kept, key=lambda segment: segment.start)
-
         for parts in windows:
-            for segment in decode(parts):
+            for segment in decoder.decode(parts):
                 segments.append(segment)
                 if on_segment is not None:
                     on_segment(segment)
@@ -262,13 +234,65 @@ def transcribe_file(
                 on_progress(done)
         duration = counted[0] / SAMPLE_RATE
         bar.update(round(duration - bar.n, 1))
-    language = opts.language or max(spoken, key=spoken.__getitem__, default="")
-    return Transcription(tuple(segments), language, duration)
+    return Transcription(tuple(segments), decoder.language, duration)
 
 
-def _prompt(history: Iterable[tuple[str, str]], language: str | None) -> str:
-    """The prompt made of the texts in ``history`` that are in ``language``."""
-    return prompt_from_history([text for spoken, text in history if spoken == language])
+class _WindowDecoder:
+    """Decodes the windows of one file in order, and remembers what it heard: the
+    (language, text) of the last windows (the prompt of the next, with ``prompt_history``
+    > 0 and no ``options.initial_prompt``) and the seconds of speech kept per language."""
+
+    def __init__(self, engine: SpeechModel, options: DecodeOptions, prompt_history: int) -> None:
+        self._engine = engine
+        self._options = options
+        self._prompted = prompt_history > 0 and not options.initial_prompt
+        self._history: collections.deque[tuple[str, str]] = collections.deque(
+            maxlen=max(prompt_history, 1)
+        )
+        self._spoken: dict[str, float] = collections.defaultdict(float)
+
+    @property
+    def language(self) -> str:
+        """The language named in the options, else the one most kept speech was in."""
+        spoken = self._spoken
+        return self._options.language or max(spoken, key=spoken.__getitem__, default="")
+
+    def decode(self, parts: Sequence[UtteranceEnded]) -> list[Segment]:
+        """The kept segments (stream times, in order) of the window of ``parts``; the
+        runs of parts no kept segment reaches are decoded again, on fewer parts."""
+        utterance = join_utterances(parts)
+        result = self._transcribe(utterance.audio)
+        kept = _keep(result, utterance, parts)
+        if kept:
+            self._spoken[result.language] += sum(s.end - s.start for s in kept)
+            self._history.append((result.language, " ".join(s.text.strip() for s in kept)))
+        for run in unheard_runs(parts, kept):
+            if len(run) < len(parts):  # fewer parts each time: this ends
+                kept.extend(self.decode(run))
+        return sorted(kept, key=lambda segment: segment.start)
+
+    def _transcribe(self, audio: AudioArray) -> Transcription:
+        if not self._prompted:
+            return self._engine.transcribe(audio, self._options)
+        before = self._history[-1][0] if self._history else None
+        result = self._engine.transcribe(
+            audio, replace(self._options, initial_prompt=self._prompt(before))
+        )
+        if self._history and result.language != before:
+            # Whisper writes in the language of its prompt: a prompt in the language
+            # before a switch would translate this utterance. Decode it again,
+            # prompted in the language it was heard in.
+            call = replace(
+                self._options,
+                language=result.language,
+                initial_prompt=self._prompt(result.language),
+            )
+            result = self._engine.transcribe(audio, call)
+        return result
+
+    def _prompt(self, language: str | None) -> str:
+        """The prompt made of the remembered texts that are in ``language``."""
+        return prompt_from_history([text for spoken, text in self._history if spoken == language])
 
 
 def unheard_runs(
