@@ -59,8 +59,9 @@ def test_the_server_setting_uses_the_same_rule() -> None:
     # Both servers check their --language with ModelPool.check_language.
     class _Pool:
         default_model = "tiny.en"
+        language = ModelPool.language
 
-        def multilingual(self) -> bool:
+        def multilingual(self, model: str | None = None) -> bool:
             return False
 
     pool = cast(ModelPool, _Pool())

@@ -158,12 +158,18 @@ class ModelPool:
         """Whether ``model`` (default: the default model) decodes languages other than English."""
         return self._model_info(model or self.default_model).multilingual
 
+    def language(self, language: str | None, model: str | None = None) -> str | None:
+        """``language`` (a code or English name; None detects) as ``model`` (default: the
+        default model) decodes it: ``"en"`` for ``"English"``, and only ``"en"`` on an
+        English-only model (:func:`~livewhisper.engine.check_options`, the one rule every
+        protocol applies). Raises :class:`DecodeOptionsError` for one it cannot decode."""
+        options = DecodeOptions(language=language)
+        return check_options(options, model or self.default_model, self.multilingual(model))
+
     def check_language(self, language: str | None) -> str | None:
-        """A server's default ``language`` as the default model takes it (``"en"`` for
-        ``"English"``); :class:`ConfigError` if that model cannot decode it."""
+        """:meth:`language` for a server's own default: :class:`ConfigError` if refused."""
         try:
-            options = DecodeOptions(language=language)
-            return check_options(options, self.default_model, self.multilingual())
+            return self.language(language)
         except DecodeOptionsError as exc:
             raise ConfigError(str(exc)) from None
 

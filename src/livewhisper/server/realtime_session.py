@@ -29,7 +29,7 @@ import numpy as np
 
 from livewhisper.audio.sources import PushSource
 from livewhisper.dictation import Dictation
-from livewhisper.engine import DecodeOptions, check_options
+from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, DecodeOptionsError
 from livewhisper.events import Final, Partial
 from livewhisper.protocol import CloseCode, ErrorCode, ProtocolError
@@ -168,9 +168,7 @@ class RealtimeSession(LiveSession):
             raise RealtimeError("model_not_found", str(exc), "transcription.model") from None
         language = settings.language if settings.language else self.settings.config.language
         try:
-            language = check_options(
-                DecodeOptions(language=language), engine.model_name, engine.multilingual
-            )
+            language = self.settings.pool.language(language, engine.model_name)
             decode = DecodeOptions(language=language, initial_prompt=settings.prompt)
             segmenter = _segmenter(settings)
         except (DecodeOptionsError, ConfigError) as exc:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,7 +30,7 @@ from typing import Protocol, TypeVar
 
 from livewhisper.audio.sources import PushSource
 from livewhisper.dictation import Dictation
-from livewhisper.engine import DecodeOptions, check_options
+from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, DecodeOptionsError, LiveWhisperError
 from livewhisper.events import Event, Final, Partial, Status
 from livewhisper.gate import StreamConfig
@@ -454,22 +455,18 @@ class ListenSession(LiveSession):
     """
 
     idle_hint = "send audio (silence too) or 'end'"
+    # Set at the client's start; class defaults until then, so LiveSession's constructor serves.
+    dictation: Dictation | None = None
+    share = False
+    name: str | None = None
+    _pump: asyncio.Task[None] | None = None
+    _overflow_seen = 0
+    _overflow_noticed_at = -_OVERFLOW_NOTICE_INTERVAL
 
-    def __init__(
-        self,
-        connection: Connection,
-        session_id: str,
-        settings: SessionSettings,
-        on_closed: Callable[[], None] | None = None,
-    ) -> None:
-        super().__init__(connection, session_id, settings, on_closed)
-        self.protocol = ListenProtocol()
-        self.dictation: Dictation | None = None
-        self.share = False
-        self.name: str | None = None
-        self._pump: asyncio.Task[None] | None = None
-        self._overflow_seen = 0
-        self._overflow_noticed_at = -_OVERFLOW_NOTICE_INTERVAL
+    @functools.cached_property
+    def protocol(self) -> ListenProtocol:
+        """Protocol 1's rules for this connection's frames."""
+        return ListenProtocol()
 
     # -- frames in ---------------------------------------------------------------------
     def _handle(self, frame: str | bytes) -> None:
@@ -503,9 +500,7 @@ class ListenSession(LiveSession):
         defaults = self.settings.config
         language = config.language if config.language is not None else defaults.language
         try:
-            allowed = check_options(
-                DecodeOptions(language=language), engine.model_name, engine.multilingual
-            )
+            allowed = pool.language(language, engine.model_name)
         except DecodeOptionsError as exc:
             raise ProtocolError(ErrorCode.UNSUPPORTED_LANGUAGE, str(exc)) from None
         vocabulary = defaults.vocabulary if config.vocabulary is None else config.vocabulary

@@ -40,7 +40,7 @@ from livewhisper import __version__
 from livewhisper.audio.sources import PushSource
 from livewhisper.deltas import TextDeltas
 from livewhisper.dictation import Dictation
-from livewhisper.engine import DecodeOptions, check_options
+from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, DecodeOptionsError
 from livewhisper.events import Final, Partial
 from livewhisper.languages import LANGUAGES
@@ -407,9 +407,7 @@ class _Connection:
             raise ProtocolError(ErrorCode.UNKNOWN_MODEL, str(exc)) from None
         language = begin.language or self.config.language
         try:
-            language = check_options(
-                DecodeOptions(language=language), engine.model_name, engine.multilingual
-            )
+            language = self.pool.language(language, engine.model_name)
         except DecodeOptionsError as exc:
             engine.close()
             raise ProtocolError(ErrorCode.UNSUPPORTED_LANGUAGE, str(exc)) from None
