@@ -107,14 +107,13 @@ def error_response(
     code: str,
     *,
     kind: str = "invalid_request_error",
-    param: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    """An HTTP answer with :func:`error_body`.
+    """An HTTP answer with :func:`error_body` (no ``param``: the request as a whole).
 
     Example: ``error_response(404, "no such route: /v2", "not_found")``.
     """
-    return JSONResponse(error_body(message, code, kind, param), status, headers=dict(headers or {}))
+    return JSONResponse(error_body(message, code, kind), status, headers=dict(headers or {}))
 
 
 _PREFLIGHT = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 import socket
@@ -30,7 +31,6 @@ from livewhisper.audio.sources import Microphone
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, LiveWhisperError
-from livewhisper.events import Event
 from livewhisper.protocol import (
     MAX_FRAME_SECONDS,
     MAX_SAMPLE_RATE,
@@ -58,6 +58,7 @@ from livewhisper.server.sessions import (
     SessionSettings,
     close_soon,
     deliver,
+    on_loop,
 )
 from livewhisper.server.uploads import layout_defaults
 from livewhisper.server.web import create_app
@@ -352,10 +353,7 @@ class CaptionServer:
     # -- the microphone --------------------------------------------------------------
     async def _start_mic(self, language: str | None) -> None:
         loop = asyncio.get_running_loop()
-
-        def publish(event: Event) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed: the server is gone
-                loop.call_soon_threadsafe(self.hub.publish, MIC_SESSION, event)
+        publish = on_loop(loop, functools.partial(self.hub.publish, MIC_SESSION))
 
         def failed(exc: BaseException) -> None:
             log.error("microphone session: %s", exc)
@@ -433,7 +431,9 @@ class ServerThread:
         self.server = CaptionServer(config, pool=pool)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="livewhisper-server", daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._main()), name="livewhisper-server", daemon=True
+        )
         self._started = threading.Event()
         self._error: BaseException | None = None
 
@@ -478,9 +478,6 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def _run(self) -> None:
-        asyncio.run(self._main())
 
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -117,7 +117,6 @@ class ModelPool:
         *,
         workers: int = 1,
         threads: int | None = None,
-        decode_timeout: float = DECODE_TIMEOUT,
     ) -> None:
         if not models:
             raise ConfigError("the pool needs at least one model")
@@ -127,7 +126,6 @@ class ModelPool:
         self.models: tuple[str, ...] = tuple(dict.fromkeys(str(m) for m in models))
         self.workers = workers
         self.threads = threads or default_workers(workers)[1]
-        self.decode_timeout = decode_timeout
         self._info: dict[str, _ModelInfo] = {}
         # At most one request per session or job waits here (its caller blocks on it), so
         # the bound is only a backstop against a bug that would queue without limit.
@@ -396,14 +394,14 @@ class PooledEngine:
             self._pool._submit(request)
             self._pending[future] = cancel
         try:
-            return future.result(timeout=self._pool.decode_timeout)
+            return future.result(timeout=DECODE_TIMEOUT)
         except concurrent.futures.CancelledError:
             raise DecodeCancelled("the decode was cancelled: the session ended") from None
         except concurrent.futures.TimeoutError:
             cancel.set()
             future.cancel()
             raise LiveWhisperError(
-                f"no decode result within {self._pool.decode_timeout:g} s: the server is "
+                f"no decode result within {DECODE_TIMEOUT:g} s: the server is "
                 "overloaded; try fewer sessions or a smaller model"
             ) from None
         finally:

@@ -68,6 +68,7 @@ __all__ = [
     "close_soon",
     "deliver",
     "encode_event",
+    "on_loop",
 ]
 
 _T = TypeVar("_T")
@@ -214,6 +215,22 @@ async def deliver(connection: Connection, outbox: Outbox) -> None:
             await close_soon(connection, item.code, item.reason)
             return
         await connection.send(item)
+
+
+def on_loop(
+    loop: asyncio.AbstractEventLoop, callback: Callable[[_T], None]
+) -> Callable[[_T], None]:
+    """``callback`` for another thread (a dictation's) to call: it runs on ``loop``.
+
+    Example: ``Dictation(engine, on_final=on_loop(loop, hub_publish))``.
+    """
+
+    def call(value: _T) -> None:
+        # After the server stopped, the loop is closed and nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(callback, value)
+
+    return call
 
 
 class CaptionHub:
@@ -504,17 +521,16 @@ class ListenSession(LiveSession):
         except DecodeOptionsError as exc:
             raise ProtocolError(ErrorCode.UNSUPPORTED_LANGUAGE, str(exc)) from None
         vocabulary = defaults.vocabulary if config.vocabulary is None else config.vocabulary
-        decode = DecodeOptions(language=allowed, vocabulary=vocabulary)
         self.engine = engine
         self.share = config.share
         self.name = config.name
         self.dictation = Dictation(
             engine,
             source=PushSource(sample_rate=config.sample_rate),
-            decode=decode,
+            decode=DecodeOptions(language=allowed, vocabulary=vocabulary),
             stream=StreamConfig(partials=config.partials),
-            on_error=self._threadsafe(self._decode_failed),
-            on_status=self._threadsafe(self._lagging),
+            on_error=on_loop(self._loop, self._decode_failed),
+            on_status=on_loop(self._loop, self._lagging),
         )
         self.outbox.put(encode(Ready(self.id, engine.model_name, config.sample_rate)))
         # The iterator subscribes before it starts the dictation, so no event is missed;
@@ -568,16 +584,6 @@ class ListenSession(LiveSession):
         self.outbox.put_partial(encode_event(status), f"{self.id}/status")
         if self.share:
             self.settings.hub.publish(self.id, status, self.name)
-
-    def _threadsafe(self, callback: Callable[[_T], None]) -> Callable[[_T], None]:
-        loop = self._loop
-
-        def call(value: _T) -> None:
-            # After the server stopped, the loop is closed and nobody is left to tell.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(callback, value)
-
-        return call
 
     # -- the end -----------------------------------------------------------------------
     def _error_text(self, exc: ProtocolError) -> str:

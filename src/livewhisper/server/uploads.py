@@ -130,12 +130,17 @@ def transcription_request(
             reason="invalid_value",
             field="response_format",
         )
-    language = _language(form_value(form, "language"), default_language, model, multilingual)
-    if translate:
-        try:
-            check_options(DecodeOptions(translate=True), model, multilingual)
-        except DecodeOptionsError as exc:
-            raise InvalidRequest(str(exc), reason="unsupported_task", field="model") from None
+    # Codes and names alike ("es", "Spanish"), and the English-only rule, as everywhere:
+    # DecodeOptions reads the language, check_options holds the model to it.
+    language = (form_value(form, "language") or "").strip() or default_language
+    try:
+        language = check_options(DecodeOptions(language=language), model, multilingual)
+    except DecodeOptionsError as exc:
+        raise InvalidRequest(str(exc), reason="unsupported_language", field="language") from None
+    try:
+        check_options(DecodeOptions(translate=translate), model, multilingual)
+    except DecodeOptionsError as exc:
+        raise InvalidRequest(str(exc), reason="unsupported_task", field="model") from None
     # Clients send the array as "timestamp_granularities[]", or without the brackets.
     given = [*form.getlist("timestamp_granularities"), *form.getlist("timestamp_granularities[]")]
     granularities = {g.strip().lower() for g in given if isinstance(g, str)}
@@ -216,17 +221,6 @@ def cue_layout(form: FormData) -> CueLayout:
             reason="invalid_value",
             field=field_name or None,
         ) from None
-
-
-def _language(value: str | None, default: str | None, model: str, multilingual: bool) -> str | None:
-    # Codes and names alike ("es", "Spanish"), and the English-only rule, as everywhere:
-    # DecodeOptions reads the language, check_options holds the model to it.
-    try:
-        return check_options(
-            DecodeOptions(language=(value or "").strip() or default), model, multilingual
-        )
-    except DecodeOptionsError as exc:
-        raise InvalidRequest(str(exc), reason="unsupported_language", field="language") from None
 
 
 def _temperature(value: str | None) -> float:

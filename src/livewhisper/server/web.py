@@ -137,7 +137,7 @@ def create_app(server: CaptionServer) -> ASGIApp:
         routes=[
             Route("/", web.page),
             Route("/index.html", web.page),
-            Route("/favicon.ico", web.favicon),
+            Route("/favicon.ico", web.static),
             Route("/static/{name}", web.static),
             Route("/healthz", lambda _: JSONResponse(server.health())),
             Route("/v1/info", lambda _: JSONResponse(server.info())),
@@ -190,15 +190,12 @@ class _Routes:
         return Response(self.files["index.html"], media_type="text/html", headers=headers)
 
     async def static(self, request: Request) -> Response:
-        name = request.path_params["name"]
+        name = request.path_params.get("name", "favicon.svg")  # /favicon.ico has none
         if name not in _STATIC:
             raise HTTPException(404)
         return Response(
             self.files[name], media_type=_STATIC[name], headers={"Cache-Control": "no-cache"}
         )
-
-    async def favicon(self, _: Request) -> Response:
-        return Response(self.files["favicon.svg"], media_type=_STATIC["favicon.svg"])
 
     # -- protocol 1 ------------------------------------------------------------------------
     async def listen(self, websocket: WebSocket) -> None:
@@ -252,9 +249,7 @@ class _Routes:
             )
             job = jobs.submit(job_request, duration, client)
         except BaseException:
-            for _, value in form.multi_items():
-                if isinstance(value, UploadFile):
-                    value.file.close()
+            await form.close()
             raise
         # The body is read: the next message is the client leaving. Then cancel the job.
         watcher = asyncio.create_task(_cancel_on_disconnect(request.receive, job))
@@ -285,11 +280,8 @@ class _Routes:
             field="file",
             reason="file_too_large",
         )
-        try:
-            announced = int(request.headers.get("content-length", "0"))
-        except ValueError:
-            raise InvalidRequest("malformed Content-Length", reason="invalid_request") from None
-        if announced > limit:
+        # uvicorn's HTTP parser has refused a Content-Length that is not a number.
+        if int(request.headers.get("content-length", "0")) > limit:
             raise too_large
         limited = Request(
             request.scope,
@@ -356,17 +348,16 @@ class _Socket:
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
+        self.guarded = websocket.scope.get(PROTOCOL_KEY)  # None under another ASGI server
 
     def gone(self) -> bool:
         """Whether the TCP connection is closed, whatever frames still wait unread."""
-        guarded = self.websocket.scope.get(PROTOCOL_KEY)
-        return guarded is not None and bool(guarded.disconnected)
+        return self.guarded is not None and bool(self.guarded.disconnected)
 
     def abort(self) -> None:
         """Drop the TCP connection at once (a close that could not complete in time)."""
-        guarded = self.websocket.scope.get(PROTOCOL_KEY)
-        if guarded is not None:
-            guarded.abort()
+        if self.guarded is not None:
+            self.guarded.abort()
 
     async def send(self, message: str | bytes) -> None:
         try:
