@@ -398,7 +398,7 @@ def test_file_jobs_are_capped_per_client_and_taken_round_robin(
     order: list[str] = []
     release = threading.Event()
 
-    def run(job: Job, pool: object, max_seconds: float) -> None:
+    def run(job: Job) -> None:
         order.append(job.request.file.filename)
         release.wait(deadline(10))
         job._post(state=JobState.CANCELLED)
@@ -406,9 +406,8 @@ def test_file_jobs_are_capped_per_client_and_taken_round_robin(
     monkeypatch.setattr(Job, "_run", run)
 
     async def scenario() -> None:
-        registry = JobRegistry(
-            cast(ModelPool, object()), max_running=1, max_waiting=8, max_per_client=3
-        )
+        config = ServerConfig(max_jobs=1, max_waiting_jobs=8, max_uploads_per_client=3)
+        registry = JobRegistry(cast(ModelPool, object()), config)
 
         def submit(name: str, client: str) -> Job:
             upload = UploadFile(io.BytesIO(b"x"), size=1, filename=name)

@@ -150,16 +150,14 @@ class AccessControl:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        cors = {}
+        added = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
         if "origin" in headers and scope["type"] == "http" and origin_allowed(self.config, headers):
-            cors = {"Access-Control-Allow-Origin": headers["origin"], "Vary": "Origin"}
+            added |= {"Access-Control-Allow-Origin": headers["origin"], "Vary": "Origin"}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] in ("http.response.start", "websocket.http.response.start"):
                 extra = MutableHeaders(scope=message)
-                extra.setdefault("x-content-type-options", "nosniff")
-                extra.setdefault("referrer-policy", "no-referrer")
-                for name, value in cors.items():
+                for name, value in added.items():
                     extra.setdefault(name, value)
             await send(message)
 

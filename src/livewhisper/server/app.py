@@ -124,13 +124,7 @@ class CaptionServer:
             language = self.pool.check_language(self.config.language)
             if self.config.mic:
                 await self._start_mic(language)
-            self.jobs = JobRegistry(
-                self.pool,
-                max_running=self.config.max_jobs,
-                max_waiting=self.config.max_waiting_jobs,
-                max_seconds=self.config.max_upload_seconds,
-                max_per_client=self.config.max_uploads_per_client,
-            )
+            self.jobs = JobRegistry(self.pool, self.config)
             self.catalog.speeds = self.jobs.speeds
             self._socket = _bind(self.config.host, self.config.port)
             config = uvicorn.Config(
@@ -194,10 +188,7 @@ class CaptionServer:
     @property
     def port(self) -> int:
         """The port listened on (the real one when the config said 0)."""
-        if self._socket is None:
-            return self.config.port
-        port: int = self._socket.getsockname()[1]
-        return port
+        return self.config.port if self._socket is None else int(self._socket.getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -302,10 +293,7 @@ class CaptionServer:
             return
         session_id = secrets.token_hex(4)
         self._sessions[session_id] = client
-
-        def release() -> None:  # its place is free: at once, and only once
-            self._sessions.pop(session_id, None)
-
+        release = functools.partial(self._sessions.pop, session_id, None)  # idempotent
         log.info("session %s opened", session_id)
         session: LiveSession
         if realtime:
@@ -330,10 +318,9 @@ class CaptionServer:
         self._track(outbox)
         try:
             # Listeners have nothing to say; reading keeps the close handshake working.
-            while True:
-                await connection.recv()
-        except Disconnected:
-            pass
+            with contextlib.suppress(Disconnected):
+                while True:
+                    await connection.recv()
         finally:
             self._untrack(outbox)
             self.hub.unsubscribe(outbox)
@@ -354,17 +341,13 @@ class CaptionServer:
     async def _start_mic(self, language: str | None) -> None:
         loop = asyncio.get_running_loop()
         publish = on_loop(loop, functools.partial(self.hub.publish, MIC_SESSION))
-
-        def failed(exc: BaseException) -> None:
-            log.error("microphone session: %s", exc)
-
         dictation = Dictation(
             self.pool.engine(),
             source=Microphone(self.config.mic_device),
             decode=DecodeOptions(language=language, vocabulary=self.config.vocabulary),
             on_partial=publish,
             on_final=publish,
-            on_error=failed,
+            on_error=functools.partial(log.error, "microphone session: %s"),
         )
         await asyncio.to_thread(dictation.start)  # opening a device can take a second
         self._mic = dictation

@@ -10,8 +10,8 @@ file) or :meth:`Job.wait`; a job's state, and the registry's queue, change on th
 
 Example::
 
-    registry = JobRegistry(pool, max_running=1, max_waiting=4)
-    job = registry.submit(request)
+    registry = JobRegistry(pool, ServerConfig(max_jobs=1, max_waiting_jobs=4))
+    job = registry.submit(request, duration=11.0)
     async for segments in job.updates():
         print(job.state.value, f"{job.progress:.0%}", [s.text for s in segments])
     await registry.close()
@@ -34,6 +34,7 @@ from typing import Any
 from livewhisper.errors import AudioError, DecodeCancelled, LiveWhisperError
 from livewhisper.events import Segment, Transcription
 from livewhisper.filetranscribe import transcribe_file
+from livewhisper.server.config import ServerConfig
 from livewhisper.server.errors import Busy, InvalidRequest, ShuttingDown
 from livewhisper.server.pool import ModelPool, PooledEngine
 from livewhisper.server.uploads import TranscriptionRequest
@@ -81,7 +82,6 @@ class Job:
         self.request = request
         self.duration = duration
         self.client = client
-        self.created = time.monotonic()
         self.state = JobState.QUEUED
         self.processed = 0.0
         self.segments: list[Segment] = []
@@ -159,16 +159,14 @@ class Job:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is watching
             self._loop.call_soon_threadsafe(lambda: self._update(**changes))
 
-    def _run(self, pool: ModelPool, max_seconds: float) -> None:
-        request = self.request
+    def _run(self) -> None:
+        request, registry = self.request, self._registry
         try:
-            if self._cancel.is_set():
-                raise DecodeCancelled("the job was cancelled before it started")
             self._post(state=JobState.PREPARING)
             with self._engine_lock:
-                if self._cancel.is_set():
+                if self._cancel.is_set():  # its client left while it was queued
                     raise DecodeCancelled("the job was cancelled")
-                self._engine = pool.engine(request.model, background=True)
+                self._engine = registry.pool.engine(request.model, background=True)
             self._post(state=JobState.TRANSCRIBING)
             started = time.monotonic()
             # Decoded as it is read, as the command line does: memory flat however long.
@@ -178,12 +176,12 @@ class Job:
                 request.options,
                 on_segment=lambda segment: self._post(segment=segment),
                 on_progress=lambda seconds: self._post(processed=seconds),
-                max_seconds=max_seconds,
+                max_seconds=registry.config.max_upload_seconds,
                 cancel=self._cancel,
             )
             # Measured beside live sessions, whose decodes go first: a floor, not a peak.
             speed = result.duration / max(time.monotonic() - started, 1e-3)
-            self._registry.speeds[request.model] = round(speed, 1)
+            registry.speeds[request.model] = round(speed, 1)
             self._post(
                 state=JobState.DONE,
                 result=result,
@@ -210,33 +208,23 @@ class Job:
 
 
 class JobRegistry:
-    """The file jobs of one server: at most ``max_running`` at once (each on a thread),
-    ``max_waiting`` queued, ``max_per_client`` (running or queued) per client address.
+    """The file jobs of one server: at most ``config.max_jobs`` at once (each on a thread),
+    ``max_waiting_jobs`` queued, ``max_uploads_per_client`` (running or queued) per client
+    address.
 
     A thread that comes free runs the queued job of the client served least recently,
     so one client's files never hold back another's. Create it on the event loop that
-    watches the jobs. ``max_seconds`` caps the decoded audio's length (headers may lie).
+    watches the jobs. ``max_upload_seconds`` caps the decoded audio's length (headers may lie).
 
     Example::
 
-        registry = JobRegistry(pool, max_running=1, max_waiting=4)
+        registry = JobRegistry(pool, ServerConfig(max_jobs=1, max_waiting_jobs=4))
         job = registry.submit(request, duration=11.0)       # Busy when full
     """
 
-    def __init__(
-        self,
-        pool: ModelPool,
-        *,
-        max_running: int = 1,
-        max_waiting: int = 4,
-        max_seconds: float = 7200.0,
-        max_per_client: int | None = None,
-    ) -> None:
+    def __init__(self, pool: ModelPool, config: ServerConfig) -> None:
         self.pool = pool
-        self.max_running = max_running
-        self.max_waiting = max_waiting
-        self.max_seconds = max_seconds
-        self.max_per_client = max_per_client
+        self.config = config
         self._queue: list[Job] = []  # not started yet, in order of arrival
         self._last_start: dict[str, float] = {}  # by client: when its last job started
         self.speeds: dict[str, float] = {}
@@ -244,7 +232,7 @@ class JobRegistry:
         self._jobs: dict[str, Job] = {}
         self._running: set[asyncio.Future[None]] = set()
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_running, thread_name_prefix="livewhisper-job"
+            max_workers=config.max_jobs, thread_name_prefix="livewhisper-job"
         )
         self._closed = False
 
@@ -263,16 +251,16 @@ class JobRegistry:
         :meth:`submit` would take one more job now (from ``client``, if given)."""
         if self._closed:
             raise ShuttingDown("the server is stopping")
-        if len(self._jobs) >= self.max_running + self.max_waiting:
+        if len(self._jobs) >= self.config.max_jobs + self.config.max_waiting_jobs:
             raise Busy(
                 f"{len(self._jobs)} files are being transcribed or waiting, the most this "
                 "server takes: try again in a few minutes"
             )
         mine = sum(1 for job in self._jobs.values() if job.client == client)
-        if client is not None and self.max_per_client is not None and mine >= self.max_per_client:
+        if client is not None and mine >= self.config.max_uploads_per_client:
             raise Busy(
-                f"this address has {self.max_per_client} files being transcribed or waiting, "
-                "the most one client may have: try again when one is done"
+                f"this address has {self.config.max_uploads_per_client} files being "
+                "transcribed or waiting, the most one client may have: try again when one is done"
             )
 
     def ahead(self, job: Job) -> int:
@@ -320,13 +308,11 @@ class JobRegistry:
     def _start_next(self) -> None:
         """While a job thread is free, start the queued job of the client served least
         recently."""
-        while self._queue and len(self._running) < self.max_running and not self._closed:
+        while self._queue and len(self._running) < self.config.max_jobs and not self._closed:
             job = _fairest(self._queue, self._last_start)
             self._queue.remove(job)
             self._last_start[job.client] = time.monotonic()
-            future = asyncio.get_running_loop().run_in_executor(
-                self._executor, job._run, self.pool, self.max_seconds
-            )
+            future = asyncio.get_running_loop().run_in_executor(self._executor, job._run)
             self._running.add(future)
             future.add_done_callback(functools.partial(self._ran, job))
 
@@ -347,4 +333,4 @@ class JobRegistry:
 def _fairest(queue: list[Job], last_start: dict[str, float]) -> Job:
     """The queued job of the client whose last job started longest ago (first come first
     within one client)."""
-    return min(queue, key=lambda job: (last_start.get(job.client, -1.0), job.created))
+    return min(queue, key=lambda job: last_start.get(job.client, -1.0))  # ties: the first queued

@@ -360,7 +360,6 @@ class PooledEngine:
     ) -> None:
         self.path = info.path
         self.model_name = model
-        self.threads = pool.threads
         self.multilingual = info.multilingual
         self.encoder_layers = info.encoder_layers
         self.background = background

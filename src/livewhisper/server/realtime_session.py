@@ -103,7 +103,7 @@ class RealtimeSession(LiveSession):
         connection: Connection,
         session_id: str,
         settings: SessionSettings,
-        on_closed: Callable[[], None] | None = None,
+        on_closed: Callable[[], object] = lambda: None,
         *,
         beta: bool = False,
     ) -> None:

@@ -189,15 +189,13 @@ class Outbox:
                 return  # there is never more than one per key
 
 
-async def close_soon(
-    connection: Connection, code: int, reason: str = "", timeout: float = CLOSE_TIMEOUT
-) -> None:
-    """Close ``connection``, dropping the TCP connection if the handshake takes too long.
+async def close_soon(connection: Connection, code: int, reason: str = "") -> None:
+    """Close ``connection``; past :data:`CLOSE_TIMEOUT` s, drop the TCP connection instead.
 
     Example: ``await close_soon(connection, CloseCode.TRY_AGAIN_LATER, "busy")``.
     """
     try:
-        await asyncio.wait_for(connection.close(code, reason), timeout)
+        await asyncio.wait_for(connection.close(code, reason), CLOSE_TIMEOUT)
     except (asyncio.TimeoutError, OSError):
         abort = getattr(connection, "abort", None)  # the web layer's connections have it
         if abort is not None:
@@ -347,7 +345,7 @@ class LiveSession:
         connection: Connection,
         session_id: str,
         settings: SessionSettings,
-        on_closed: Callable[[], None] | None = None,
+        on_closed: Callable[[], object] = lambda: None,
     ) -> None:
         self.connection = connection
         self.id = session_id
@@ -456,8 +454,7 @@ class LiveSession:
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
-        if self._on_closed is not None:
-            self._on_closed()
+        self._on_closed()
         await asyncio.gather(*tasks, return_exceptions=True)
         for dictation in self._dictations():
             # stop() joins threads (bounded by its timeout): keep that off the event loop.

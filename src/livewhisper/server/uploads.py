@@ -151,7 +151,6 @@ def transcription_request(
             reason="invalid_value",
             field="timestamp_granularities",
         )
-    temperature = _temperature(form_value(form, "temperature"))
     terms = form_value(form, "vocabulary")
     try:
         vocabulary = default_vocabulary if terms is None else parse_terms(terms)
@@ -161,7 +160,7 @@ def transcription_request(
         language=language,
         translate=translate,
         initial_prompt=form_value(form, "prompt") or "",
-        temperature=temperature,
+        temperature=_temperature(form_value(form, "temperature")),
         vocabulary=vocabulary,
     )
     return TranscriptionRequest(
@@ -241,10 +240,8 @@ def _temperature(value: str | None) -> float:
 
 def _boolean(value: str | None, name: str) -> bool:
     text = (value or "").strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
     raise InvalidRequest(
         f"{name} must be true or false, not {value!r}", reason="invalid_value", field=name
     )

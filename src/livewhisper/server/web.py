@@ -73,6 +73,7 @@ from livewhisper.server.wsguard import PROTOCOL_KEY
 
 if TYPE_CHECKING:
     from livewhisper.server.app import CaptionServer
+    from livewhisper.server.config import ServerConfig
 
 __all__ = ["ERRORS", "create_app", "render", "verbose_json"]
 
@@ -283,12 +284,7 @@ class _Routes:
         # uvicorn's HTTP parser has refused a Content-Length that is not a number.
         if int(request.headers.get("content-length", "0")) > limit:
             raise too_large
-        limited = Request(
-            request.scope,
-            _limited(
-                request.receive, limit, config.body_timeout, config.request_timeout, too_large
-            ),
-        )
+        limited = Request(request.scope, _limited(request.receive, limit, config, too_large))
         try:
             data = await limited.form(max_files=1, max_fields=64, max_part_size=_MAX_FIELD_BYTES)
         except HTTPException as exc:  # python-multipart refused the body
@@ -308,12 +304,11 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.3g} MB" if size >= 1e6 else f"{size} bytes"
 
 
-def _limited(
-    receive: Receive, limit: int, timeout: float, deadline: float, too_large: InvalidRequest
-) -> Receive:
-    """``receive``, refusing a body past ``limit`` bytes, silent for ``timeout`` s, or
-    not whole ``deadline`` s after it began (a trickle of a byte a minute would pass the
-    first check for days)."""
+def _limited(receive: Receive, limit: int, config: ServerConfig, error: InvalidRequest) -> Receive:
+    """``receive``, refusing (``error``) a body past ``limit`` bytes, and any silent for
+    ``config.body_timeout`` s or not whole ``config.request_timeout`` s after it began (a
+    trickle of a byte a minute would pass the first check for days)."""
+    timeout, deadline = config.body_timeout, config.request_timeout
     total = 0
     end = asyncio.get_running_loop().time() + deadline
 
@@ -331,7 +326,7 @@ def _limited(
             raise InvalidRequest(f"the upload {why}: it was given up", reason="timeout") from None
         total += len(message.get("body", b""))
         if total > limit:
-            raise too_large
+            raise error
         return message
 
     return receive_within_limits
@@ -361,10 +356,8 @@ class _Socket:
 
     async def send(self, message: str | bytes) -> None:
         try:
-            if isinstance(message, str):
-                await self.websocket.send_text(message)
-            else:
-                await self.websocket.send_bytes(message)
+            key = "text" if isinstance(message, str) else "bytes"
+            await self.websocket.send({"type": "websocket.send", key: message})
         except (WebSocketDisconnect, OSError, RuntimeError) as exc:
             raise Disconnected(str(exc)) from None
 
@@ -473,11 +466,10 @@ async def _events(job: Job, watcher: asyncio.Task[None]) -> AsyncIterator[str]:
             events = [progress] if progress != last else []
             last = progress
             for segment in segments:
-                start, end = round(segment.start, 3), round(segment.end, 3)
-                text = segment.text.strip()
                 events.append(
-                    {"type": "transcript.text.segment", "id": count, "start": start, "end": end,
-                     "text": text}
+                    {"type": "transcript.text.segment", "id": count,
+                     "start": round(segment.start, 3), "end": round(segment.end, 3),
+                     "text": segment.text.strip()}
                 )  # fmt: skip
                 events.append({"type": "transcript.text.delta", "delta": segment.text})
                 count += 1

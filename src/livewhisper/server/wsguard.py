@@ -6,7 +6,7 @@ waits for the send buffer to drain (for a peer that stopped reading, forever).
 :func:`guarded_protocol` makes a subclass that drops (close 1008) a client sending more
 than ``max_pings_per_second`` pings a second (``ping_flood``) or leaving more than
 ``max_output_bytes`` unread (``too_slow``); aborts the TCP connection when a close has
-not completed ``close_timeout`` s after it began; and puts itself in the ASGI scope
+not completed 2 s after it began; and puts itself in the ASGI scope
 (:data:`PROTOCOL_KEY`), for its ``abort()`` (drop the connection at once) and its
 ``disconnected`` (whether it is closed).
 
@@ -33,18 +33,13 @@ def guarded_protocol(
     *,
     max_output_bytes: int = 1_000_000,
     max_pings_per_second: float = 10.0,
-    close_timeout: float = 2.0,
 ) -> type[asyncio.Protocol]:
     """A WebSocket protocol class for ``uvicorn.Config(ws=...)`` with these bounds.
 
     Example: ``guarded_protocol(max_pings_per_second=5.0)``.
     """
 
-    bounds = {
-        "max_output_bytes": max_output_bytes,
-        "max_pings_per_second": max_pings_per_second,
-        "close_timeout_s": close_timeout,
-    }
+    bounds = {"max_output_bytes": max_output_bytes, "max_pings_per_second": max_pings_per_second}
     return type("Guarded", (_GuardedProtocol,), bounds)
 
 
