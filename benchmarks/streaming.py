@@ -89,7 +89,7 @@ VARIANTS = (
     "sentence_confidence=none",
     "sentence_confidence=0.75",
     "early_decode_after=0.1,quick_final_after=0.1",
-    "early_decode_context=full",
+    "final_context=full",
     "aggressiveness=2",
     "prompt_history=0",
 )
@@ -238,7 +238,7 @@ def parse_variant(text: str) -> dict[str, Setting]:
     An empty string is the library's defaults. Keys are the fields of
     :class:`~livewhisper.VadConfig`, :class:`~livewhisper.SegmenterConfig` and
     :class:`~livewhisper.StreamConfig`; ``on``/``off`` are booleans, ``none`` is None,
-    ``3`` is an int, ``0.8`` a float, anything else stays text (``early_decode_context=full``).
+    ``3`` is an int, ``0.8`` a float, anything else stays text (``final_context=full``).
     """
     settings: dict[str, Setting] = {}
     for item in filter(None, text.split(",")):

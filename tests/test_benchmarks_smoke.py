@@ -149,14 +149,14 @@ def test_streaming_benchmark_rows() -> None:
     assert len(row["lag_trace"]["t"]) == row["samples"] and len(row["per_item"]) == 2
     assert [i["item"] for i in row["per_item"]] == ["ps_goforward", "ps_0880"]
     settings = streaming.parse_variant(
-        "pause=0.8,partials=off,sentence_confidence=none,aggressiveness=2,early_decode_context=full"
+        "pause=0.8,partials=off,sentence_confidence=none,aggressiveness=2,final_context=full"
     )
     assert settings == {
         "pause": 0.8,
         "partials": False,
         "sentence_confidence": None,
         "aggressiveness": 2,
-        "early_decode_context": "full",
+        "final_context": "full",
     }
     assert isinstance(settings["aggressiveness"], int)
     vad, segmenter, stream = streaming.configs(settings)

@@ -156,14 +156,14 @@ def _result(text: str, start: float = 0.0, step: float = 0.4, sure: float = 0.9)
     return Transcription((segment,) if words else (), "en", end)
 
 
-def _policy(**stream: object):
+def _policy(sized_finals: bool = True, **stream: object):
     from livewhisper.engine import DecodeOptions
     from livewhisper.policy import StreamPolicy
 
     return StreamPolicy(
         StreamConfig(**stream),
         DecodeOptions(language="en"),
-        sized_early=True,  # type: ignore[arg-type]
+        sized_finals=sized_finals,  # type: ignore[arg-type]
     )
 
 
@@ -196,11 +196,11 @@ def test_a_final_reuses_a_partial_that_heard_all_its_speech() -> None:
     (final,) = policy.final_done(reuse.job, reuse.result, 102.0)
     assert isinstance(final, Final) and final.text == "go forward ten"
     assert final.latency == pytest.approx(2.0)
-    # Speech past what the partial heard: decoded again, with the full context.
+    # Speech past what the partial heard: decoded again, with a final's care.
     policy.partial_done(early, _result("go forward ten"), 0.2, 101.0)
     again = policy.plan(_final(1, 3.2, speech_end=2.6))
     assert isinstance(again, Decode) and not again.cancellable
-    assert again.options.audio_ctx == 0
+    assert again.options.temperature_increment > 0 and not again.options.max_tokens
     assert policy.stats.reused == 1
 
 
@@ -322,22 +322,26 @@ def test_interim_work_a_new_job_makes_useless_is_cancelled() -> None:
     assert not policy.supersedes(None, early)
 
 
-def test_behind_the_speaker_finals_get_a_sized_context_where_that_keeps_accuracy() -> None:
+def test_finals_get_a_sized_context_where_that_keeps_accuracy() -> None:
     from livewhisper.engine import DecodeOptions
     from livewhisper.policy import StreamPolicy
 
     job = _final(1, 4.0, speech_end=3.5)
-    for sized_early, expected in ((True, lambda ctx: 0 < ctx < 1500), (False, lambda c: c == 0)):
-        policy = StreamPolicy(StreamConfig(), DecodeOptions(language="en"), sized_early=sized_early)
-        assert policy.options(job).audio_ctx == 0  # caught up: the full 30 s context
-        policy.behind = True
-        assert expected(policy.options(job).audio_ctx), (sized_early, policy.options(job))
+    for sized, expected in ((True, lambda ctx: 0 < ctx < 1500), (False, lambda c: c == 0)):
+        policy = StreamPolicy(StreamConfig(), DecodeOptions(language="en"), sized_finals=sized)
+        options = policy.options(job)
+        assert expected(options.audio_ctx), (sized, options)
+        assert options.temperature_increment > 0  # a final's care either way
+    given = StreamPolicy(
+        StreamConfig(), DecodeOptions(language="en", audio_ctx=512), sized_finals=True
+    )
+    assert given.options(job).audio_ctx == 512  # the caller's own context wins
 
 
 def test_the_rest_of_an_utterance_after_a_cut_gets_no_history_prompt() -> None:
     from livewhisper.gate import PauseHeld
 
-    policy = _policy(sentence_confidence=0.7)
+    policy = _policy(sized_finals=False, sentence_confidence=0.7)  # prompts: full context
     first = _final(1, 2.0, speech_end=1.8)
     policy.final_done(first, _result("Ask not what your country can do for you."), 100.0)
     assert "country" in (policy.options(_final(2, 3.0, 2.8)).initial_prompt or "")

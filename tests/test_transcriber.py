@@ -140,9 +140,9 @@ def test_sentence_end_confidence_weighs_the_closing_mark_and_the_last_word(
     assert sentence_end_confidence(unsure) == 0.55
 
 
-def test_the_early_decode_context_follows_the_model(tiny_engine: Engine) -> None:
-    with pytest.raises(ConfigError, match="early_decode_context"):
-        StreamConfig(early_decode_context="small")
+def test_the_final_context_follows_the_model(tiny_engine: Engine) -> None:
+    with pytest.raises(ConfigError, match="final_context"):
+        StreamConfig(final_context="small")
     with pytest.raises(ConfigError, match="sentence_confidence"):
         StreamConfig(sentence_confidence=1.5)
     for name in ("early_decode_after", "quick_final_after"):
@@ -150,13 +150,14 @@ def test_the_early_decode_context_follows_the_model(tiny_engine: Engine) -> None
             SpeechGate(segmenter=SegmenterConfig(pause=0.3), stream=StreamConfig(**{name: 0.3}))
     options = DecodeOptions(language="en")
     auto = Transcriber(tiny_engine, options, print)  # tiny: 4 encoder layers, sized
-    full = Transcriber(
-        tiny_engine, options, print, stream=StreamConfig(early_decode_context="full")
-    )
+    full = Transcriber(tiny_engine, options, print, stream=StreamConfig(final_context="full"))
     early = PartialJob(1, read_wav(EN / "ps_goforward.wav"), 0.0, 0.0, early=True)
     assert tiny_engine.encoder_layers == 4
     assert auto.policy.options(early).audio_ctx == audio_ctx_for(early.end, 256, 256) < 1500
     assert full.policy.options(early).audio_ctx == 0  # the whole 30 s window
+    final = FinalJob(1, early.audio, 0.0, early.end, 0.0)
+    assert auto.policy.options(final).audio_ctx == audio_ctx_for(early.end, 256, 256)
+    assert full.policy.options(final).audio_ctx == 0
 
 
 @pytest.mark.slow

@@ -449,7 +449,6 @@ class Dictation:
             self.gate.in_utterance or worker.finals_pending,
             time.monotonic(),
         )
-        worker.behind = self._lag.lag >= self.stream_config.behind_after
         if status is not None and self._on_status is not None:
             try:
                 self._on_status(status)

@@ -34,8 +34,8 @@ from livewhisper.segmenter import (
 )
 from livewhisper.vad import SpeechDetector, VadConfig
 
-EARLY_DECODE_CONTEXTS = ("auto", "sized", "full")
-"""The values of :attr:`StreamConfig.early_decode_context`."""
+FINAL_CONTEXTS = ("auto", "sized", "full")
+"""The values of :attr:`StreamConfig.final_context`."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,10 @@ class StreamConfig:
       ``partial_interval`` is shorter. This bounds CPU whatever the model's speed (the
       first partial of an utterance and the early decodes are never held back).
     * ``max_partial_wait``: stream seconds the budget may hold the next partial back at
-      most (2.0): on a slow or busy machine partials then take more of the CPU rather
-      than leave the text stale (see :func:`livewhisper.policy.next_partial_due`).
+      most (1.2): on long speech, or a slow or busy machine, partials then take more of
+      the CPU rather than leave the text stale (see
+      :func:`livewhisper.policy.next_partial_due`). 1.2 against 2.0 took the caption lag
+      p90 of long speech from 2.5 s to 1.8 s on tiny.en (benchmarks/streaming.py).
     * ``sentence_confidence``: when the early decode ends a sentence (``.``, ``?``, ``!``)
       and Whisper gave that closing mark and the word it closes at least this
       probability, the text is final at once instead of after the whole pause (0.7;
@@ -71,12 +73,15 @@ class StreamConfig:
       Speech that follows becomes the next final. Whisper ends cut-off audio with a
       period too, but with less confidence (0.5-0.63 for JFK's "... for you." before "ask
       what you can do", 0.75-0.97 after most whole sentences): see benchmarks/streaming.py.
-    * ``early_decode_context``: the encoder context of the early decode. ``"sized"`` to
-      the audio plus 5 s, as partials have it: 2-3x cheaper than the 30 s ``"full"``
-      context, which is what makes finals quick. ``"auto"`` (the default) sizes it for
-      tiny models (4 encoder layers), whose accuracy it keeps (11.5% WER sized against
-      14.4% full on the shared English clips), and not for larger ones (base: 19.4%
-      against 10.8%).
+    * ``final_context``: the encoder context of the decodes that make finals: the early
+      decode at a pause, the decode of a commit and the final after the pause.
+      ``"sized"`` to the audio plus 5 s, as partials have it, 2-3x cheaper than the 30 s
+      ``"full"`` context, which is what makes finals quick; ``"auto"`` (the default)
+      sizes it for tiny models (4 encoder layers), whose accuracy it keeps or improves
+      (long speech, streamed WER 15.7% sized against 18.1%; early decodes alone: 11.5%
+      against 14.4% on the shared English clips), and not for larger ones (base: 19.4%
+      against 10.8%). Sized decodes go without the history prompt (see
+      ``prompt_history``).
     * ``commit_after``: seconds of an utterance still being spoken after which the words
       that partial decodes agree on become a final when they close a sentence (3.0), so
       a reader who never pauses gets a final every sentence (see
@@ -86,11 +91,9 @@ class StreamConfig:
       decodes, much more than this (plus the time to agree) however long the speaker
       goes on.
     * ``behind_after``: seconds of speech not yet covered by text from which the text
-      counts as behind the speaker (3.0): a :class:`~livewhisper.events.Status` says so,
-      and, on models whose early decodes are sized (tiny), finals are decoded with an
-      encoder context sized to their audio (cheaper) until it has caught up.
-    * ``prompt_history``: recent finals used as the initial prompt of decodes with the
-      full context (3; 0 disables): base's live WER 2.6% with it against 6.1% without.
+      counts as behind the speaker (3.0): a :class:`~livewhisper.events.Status` says so.
+    * ``prompt_history``: recent finals used as the initial prompt of the final decodes
+      with the full context (3; 0 disables): base's live WER 2.6% with it against 6.1% without.
       Quick decodes with a sized context go without: there a prompt made Whisper drop or
       lowercase the start of the utterance (tiny.en: 14.8% WER against 6.1%;
       benchmarks/streaming.py).
@@ -105,9 +108,9 @@ class StreamConfig:
     early_decode_after: float = 0.05
     quick_final_after: float = 0.3
     partial_budget: float = 0.1
-    max_partial_wait: float = 2.0
+    max_partial_wait: float = 1.2
     sentence_confidence: float | None = 0.7
-    early_decode_context: str = "auto"
+    final_context: str = "auto"
     commit_after: float = 3.0
     commit_span: float = 8.0
     behind_after: float = 3.0
@@ -135,10 +138,10 @@ class StreamConfig:
             raise ConfigError(
                 "StreamConfig.sentence_confidence must be a probability in (0, 1], or None"
             )
-        if self.early_decode_context not in EARLY_DECODE_CONTEXTS:
+        if self.final_context not in FINAL_CONTEXTS:
             raise ConfigError(
-                "StreamConfig.early_decode_context must be one of "
-                + ", ".join(repr(c) for c in EARLY_DECODE_CONTEXTS)
+                "StreamConfig.final_context must be one of "
+                + ", ".join(repr(c) for c in FINAL_CONTEXTS)
             )
         if self.commit_span < self.commit_after:
             raise ConfigError("StreamConfig.commit_span must be at least commit_after")

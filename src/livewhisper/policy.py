@@ -118,8 +118,9 @@ _PARTIAL_TOKENS_PER_SECOND = 7
 # final's context (0.13 s against 0.52 s for 2 s of audio with tiny.en on 2 threads).
 _PARTIAL_CTX_FLOOR = 256
 _PARTIAL_CTX_MARGIN = 256
-# The early decode gets the partials' sized context on tiny models only (see StreamConfig).
-_SIZED_EARLY_MAX_LAYERS = 4
+# The decodes that make finals get the partials' sized context on tiny models only (see
+# StreamConfig.final_context).
+_SIZED_FINALS_MAX_LAYERS = 4
 
 
 def commit_count(
@@ -386,18 +387,19 @@ def _after(job: Job, at: float) -> Job:
     )
 
 
-def sized_early_decodes(stream: StreamConfig, encoder_layers: int) -> bool:
-    """Whether the early decode of a model with ``encoder_layers`` gets the partials' sized
-    context (:attr:`StreamConfig.early_decode_context`). Example: ``True`` for tiny (4)."""
-    context = stream.early_decode_context
-    return context == "sized" or (context == "auto" and encoder_layers <= _SIZED_EARLY_MAX_LAYERS)
+def sized_final_decodes(stream: StreamConfig, encoder_layers: int) -> bool:
+    """Whether the decodes that make finals, for a model with ``encoder_layers``, get the
+    partials' sized context (:attr:`StreamConfig.final_context`). Example: ``True`` for
+    tiny (4)."""
+    context = stream.final_context
+    return context == "sized" or (context == "auto" and encoder_layers <= _SIZED_FINALS_MAX_LAYERS)
 
 
 class StreamPolicy:
     """The decisions of one stream's worker, as a state machine over signals and results.
 
-    ``stream`` and ``decode`` are the stream's options; ``sized_early`` whether early
-    decodes get a sized context (:func:`sized_early_decodes`). The worker calls:
+    ``stream`` and ``decode`` are the stream's options; ``sized_finals`` whether the
+    decodes that make finals get a sized context (:func:`sized_final_decodes`). The worker calls:
 
     * :meth:`signal` with every :class:`~livewhisper.gate.PauseHeld` and
       :class:`~livewhisper.gate.SpeechResumed`, and :meth:`supersedes` with every new job
@@ -410,19 +412,16 @@ class StreamPolicy:
 
     Example::
 
-        policy = StreamPolicy(StreamConfig(), DecodeOptions(language="en"), sized_early=True)
+        policy = StreamPolicy(StreamConfig(), DecodeOptions(language="en"), sized_finals=True)
         step = policy.plan(job)
         if isinstance(step, Decode):
             result = engine.transcribe(step.job.audio, step.options)
     """
 
-    def __init__(self, stream: StreamConfig, decode: DecodeOptions, *, sized_early: bool) -> None:
+    def __init__(self, stream: StreamConfig, decode: DecodeOptions, *, sized_finals: bool) -> None:
         self.stream = stream
         self.decode = decode
-        self.sized_early = sized_early
-        self.behind = False
-        """Set while the text is behind the speaker: finals then get a sized context where
-        that keeps accuracy (``sized_early``)."""
+        self.sized_finals = sized_finals
         history = stream.prompt_history
         self._history: collections.deque[str] = collections.deque(maxlen=max(history, 1))
         self._use_history = history > 0
@@ -518,16 +517,18 @@ class StreamPolicy:
 
     def options(self, job: Job) -> DecodeOptions:
         """The decode options of ``job``: quick and capped for interim work (and for the
-        early decodes and commits of tiny models, see :func:`sized_early_decodes`), a
-        final's care (full context, temperature fallback, history prompt) otherwise."""
+        early decodes and commits of tiny models), a final's care otherwise: a context
+        sized to the audio where that keeps accuracy (tiny, :func:`sized_final_decodes`),
+        else the full context and the history prompt."""
         options = self.decode
         seconds = len(job.audio) / SAMPLE_RATE
-        if isinstance(job, PartialJob) and (self.sized_early or not job.early):
+        sized = audio_ctx_for(seconds, _PARTIAL_CTX_FLOOR, _PARTIAL_CTX_MARGIN)
+        if isinstance(job, PartialJob) and (self.sized_finals or not job.early):
             # Partials and the early decode at a pause must be quick: no second decode at
             # a higher temperature, an encoder context sized to the audio (a 5 s margin,
             # 2-3x cheaper than the full 30 s), and a token cap so that a decoding loop
             # ("Okay. Okay. Okay...") costs no more than the audio. An early decode that
-            # loops anyway is not reused: its final is decoded again with full care.
+            # loops anyway is not reused: its final is decoded again with care.
             # No history prompt: with a sized context it made Whisper drop or lowercase
             # the start of the utterance (see StreamConfig.prompt_history).
             cap = _PARTIAL_TOKENS_BASE + math.ceil(_PARTIAL_TOKENS_PER_SECOND * seconds)
@@ -536,10 +537,10 @@ class StreamPolicy:
                 temperature_increment=0.0,
                 single_segment=True,
                 max_tokens=cap,
-                audio_ctx=audio_ctx_for(seconds, _PARTIAL_CTX_FLOOR, _PARTIAL_CTX_MARGIN)
-                if options.audio_ctx is None
-                else options.audio_ctx,
+                audio_ctx=sized if options.audio_ctx is None else options.audio_ctx,
             )
+        if self.sized_finals and options.audio_ctx is None:
+            return replace(options, audio_ctx=sized)  # no prompt, as for partials
         cut = self._cut
         continues = cut is not None and cut.utterance == job.utterance
         if self._use_history and not options.initial_prompt and not continues:
@@ -547,18 +548,7 @@ class StreamPolicy:
             # just before the cut made Whisper skip audio that echoed them (JFK's "... can
             # do for you | ask what you can do for your country" lost "ask what you").
             options = replace(options, initial_prompt=prompt_from_history(list(self._history)))
-        if options.audio_ctx is None and self.behind and self.sized_early:
-            # Behind the speaker: a final's context sized to its audio, as a partial's,
-            # catches up. Only where that keeps accuracy (tiny models, see StreamConfig):
-            # base's sized decodes lose half their words (19.4% WER against 10.8%).
-            return replace(
-                options, audio_ctx=audio_ctx_for(seconds, _PARTIAL_CTX_FLOOR, _PARTIAL_CTX_MARGIN)
-            )
-        if options.audio_ctx is None:
-            # Finals decoded after the pause, and the early decode of models larger than
-            # tiny, get the full 30 s encoder context.
-            return replace(options, audio_ctx=0)
-        return options
+        return options if options.audio_ctx is not None else replace(options, audio_ctx=0)
 
     def charge(self, job: PartialJob, cost: float) -> None:
         """Interim decode ``job`` took ``cost`` wall seconds (cancelled or not): the next

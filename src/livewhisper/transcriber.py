@@ -49,7 +49,7 @@ from livewhisper.policy import (
     Reuse,
     StreamPolicy,
     WaitForPause,
-    sized_early_decodes,
+    sized_final_decodes,
 )
 
 log = logging.getLogger("livewhisper")
@@ -161,7 +161,9 @@ class Transcriber:
         self.engine = engine
         self.stream = stream or StreamConfig()
         self.policy = StreamPolicy(
-            self.stream, decode, sized_early=sized_early_decodes(self.stream, engine.encoder_layers)
+            self.stream,
+            decode,
+            sized_finals=sized_final_decodes(self.stream, engine.encoder_layers),
         )
         self.queue = JobQueue()
         self._emit = emit
@@ -177,15 +179,6 @@ class Transcriber:
     def decode(self) -> DecodeOptions:
         """The stream's decode options."""
         return self.policy.decode
-
-    @property
-    def behind(self) -> bool:
-        """Whether the text is behind the speaker (finals then get a sized context)."""
-        return self.policy.behind
-
-    @behind.setter
-    def behind(self, value: bool) -> None:
-        self.policy.behind = value
 
     def start(self) -> None:
         """Start the worker thread."""
