@@ -509,6 +509,11 @@ def test_cue_writer_leaves_a_whole_document_after_every_cue(fmt: str, tmp_path: 
 def test_split_utterances_cuts_at_the_pauses_between_clips(media: Path) -> None:
     audio = soundfile.read(str(media / "long.wav"), dtype="float32")[0]
     utterances = list(split_utterances(audio))
-    assert len(utterances) == len(LONG_CLIPS)
-    for utterance, (start, end) in zip(utterances, _spans(LONG_CLIPS), strict=True):
-        assert start - 0.5 <= utterance.start < utterance.end <= end + 0.5
+    spans = _spans(LONG_CLIPS)
+    # Each utterance lies inside one clip (a clip may hold several: JFK pauses 0.9 s).
+    owners = [
+        [i for i, (start, end) in enumerate(spans) if start - 0.5 <= u.start < u.end <= end + 0.5]
+        for u in utterances
+    ]
+    assert all(len(owner) == 1 for owner in owners), utterances
+    assert sorted({owner[0] for owner in owners}) == list(range(len(spans)))  # none missed
