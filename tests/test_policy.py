@@ -288,6 +288,10 @@ def test_a_long_utterance_commits_its_agreed_sentences() -> None:
     assert isinstance(commit, Commit)
     assert 2.6 <= commit.at <= 2.8  # in the pause
     assert not commit.decode.cancellable and commit.decode.job.early
+    # While the commit decodes, the decode that prompted it is on screen.
+    (shown,) = commit.shown
+    assert isinstance(shown, Partial) and shown.text == text + " what"
+    assert shown.emitted_at == 101.4 and policy.shown_until == pytest.approx(4.4)
     # Its decode hears the audio before the cut, and all it says is final.
     assert commit.decode.job.end == pytest.approx(commit.at + 0.05, abs=1e-3)
     events = policy.commit_done(commit, _result("Ask not what your country can do."), 102.0)

@@ -80,8 +80,8 @@ class StreamConfig:
       sizes it for tiny models (4 encoder layers), whose accuracy it keeps (long speech,
       streamed WER 15.7% and 16.9% in two runs sized against 18.1% with full-context
       finals; early decodes alone: 11.5% against 14.4% on the shared English clips), and
-      not for larger ones (base: 19.4% against 10.8%). Sized decodes go without the history prompt (see
-      ``prompt_history``).
+      not for larger ones (base: 19.4% against 10.8%). Sized decodes go without the
+      history prompt (see ``prompt_history``).
     * ``commit_after``: seconds of an utterance still being spoken after which the words
       that partial decodes agree on become a final when they close a sentence (3.0), so
       a reader who never pauses gets a final every sentence (see

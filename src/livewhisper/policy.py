@@ -333,16 +333,18 @@ class WaitForPause:
 
 @dataclass(frozen=True)
 class Commit:
-    """Make the open utterance final up to stream time ``at``: run ``decode`` (its audio
-    before ``at``, decoded as the early decode at a pause is), hand the result to
-    :meth:`StreamPolicy.commit_done`; ``words`` are the partials' words that prompted it
-    (stream times), ``rest`` the partial to show after that final."""
+    """Make the open utterance final up to stream time ``at``: emit ``shown`` (the partial
+    of the decode that prompted the commit: the text keeps up while the commit decodes),
+    run ``decode`` (its audio before ``at``, decoded as the early decode at a pause is),
+    hand the result to :meth:`StreamPolicy.commit_done`; ``words`` are the partials' words
+    that prompted it (stream times), ``rest`` the partial to show after that final."""
 
     decode: Decode
     at: float
     arrival: float
     words: tuple[Word, ...]
     rest: Partial | None
+    shown: tuple[Event, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -703,7 +705,8 @@ class StreamPolicy:
             before = replace(job, audio=_until(job, at + _CUT_TAIL), early=True)
             decode = Decode(before, self.options(before), cancellable=False)
             rest = self._partial(agreed[n:], hypothesis[max(n, len(agreed)) :], job, result)
-            return Commit(decode, at, job.arrival, hypothesis[:n], rest)
+            shown = self._shown(self._partial(agreed, pending, job, result), now)
+            return Commit(decode, at, job.arrival, hypothesis[:n], rest, tuple(shown))
         return self._shown(self._partial(agreed, pending, job, result), now)
 
     def _shown(self, partial: Partial | None, now: float) -> list[Event]:

@@ -299,6 +299,7 @@ class Transcriber:
             held = self._pause_held(outcome.job)
             outcome = self.policy.after_pause(outcome, held, time.monotonic())
         if isinstance(outcome, Commit):
+            self._send(list(outcome.shown))
             result = self._transcribe(outcome.decode)
             outcome = self.policy.commit_done(outcome, result, time.monotonic())
         self._send(outcome)
