@@ -204,7 +204,7 @@ def transcribe_file(
     opts = options or DecodeOptions()
     if opts.audio_ctx is None and not sized_context:
         opts = replace(opts, audio_ctx=0)  # 0: the full context
-    decoder = _WindowDecoder(engine, opts, prompt_history)
+    decoder = _WindowDecoder(engine, opts, prompt_history, cancel)
     segments: list[Segment] = []
     bar = tqdm(
         total=round(expected, 1) if expected else None,
@@ -242,9 +242,16 @@ class _WindowDecoder:
     (language, text) of the last windows (the prompt of the next, with ``prompt_history``
     > 0 and no ``options.initial_prompt``) and the seconds of speech kept per language."""
 
-    def __init__(self, engine: SpeechModel, options: DecodeOptions, prompt_history: int) -> None:
+    def __init__(
+        self,
+        engine: SpeechModel,
+        options: DecodeOptions,
+        prompt_history: int,
+        cancel: threading.Event | None,
+    ) -> None:
         self._engine = engine
         self._options = options
+        self._cancel = cancel  # stops a decode in flight, not only the reading
         self._prompted = prompt_history > 0 and not options.initial_prompt
         self._history: collections.deque[tuple[str, str]] = collections.deque(
             maxlen=max(prompt_history, 1)
@@ -272,11 +279,12 @@ class _WindowDecoder:
         return sorted(kept, key=lambda segment: segment.start)
 
     def _transcribe(self, audio: AudioArray) -> Transcription:
+        cancel = self._cancel
         if not self._prompted:
-            return self._engine.transcribe(audio, self._options)
+            return self._engine.transcribe(audio, self._options, cancel=cancel)
         before = self._history[-1][0] if self._history else None
         result = self._engine.transcribe(
-            audio, replace(self._options, initial_prompt=self._prompt(before))
+            audio, replace(self._options, initial_prompt=self._prompt(before)), cancel=cancel
         )
         if self._history and result.language != before:
             # Whisper writes in the language of its prompt: a prompt in the language
@@ -287,7 +295,7 @@ class _WindowDecoder:
                 language=result.language,
                 initial_prompt=self._prompt(result.language),
             )
-            result = self._engine.transcribe(audio, call)
+            result = self._engine.transcribe(audio, call, cancel=cancel)
         return result
 
     def _prompt(self, language: str | None) -> str:

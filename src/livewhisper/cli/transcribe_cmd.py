@@ -11,9 +11,13 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -21,7 +25,7 @@ from livewhisper.audio.decode import STDIN, display_name
 from livewhisper.cli.common import add_decode_flags, decode_options, silence_broken_stdout
 from livewhisper.cli.outputs import OutputRuleError, check_free, format_list, output_paths
 from livewhisper.engine import Engine, check_options
-from livewhisper.errors import AudioError, ConfigError
+from livewhisper.errors import AudioError, ConfigError, DecodeCancelled
 from livewhisper.events import Segment, Transcription
 from livewhisper.filetranscribe import transcribe_file
 from livewhisper.formats import STREAM_FORMATS, WRITERS, CueWriter, to_json, to_srt, to_vtt
@@ -200,6 +204,26 @@ def _targets(args: argparse.Namespace) -> list[list[tuple[Path, str]]]:
     return [[] for _ in files]
 
 
+@contextlib.contextmanager
+def _interruptible() -> Iterator[threading.Event]:
+    """An event that Ctrl-C sets while the block runs (the previous handler back after).
+
+    Ctrl-C raising KeyboardInterrupt was lost when it landed in whisper.cpp's abort
+    callback, which runs Python code mid-decode: the file was then transcribed to its end
+    and the command exited 0. Set, the event stops the decode and the reading
+    (:class:`~livewhisper.errors.DecodeCancelled`).
+    """
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel  # signal handlers are the main thread's
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class _Outputs:
     """The documents of one input, written as its segments are decoded.
 
@@ -276,16 +300,18 @@ def _transcribe(args: argparse.Namespace) -> int:
         for path, target in zip(files, targets, strict=True):
             outputs = _Outputs(target, stdout_format, layout)
             try:
-                result = transcribe_file(
-                    path, engine, options, progress=progress, on_segment=outputs.add
-                )
+                with _interruptible() as cancel:
+                    result = transcribe_file(
+                        path, engine, options, progress=progress, on_segment=outputs.add,
+                        cancel=cancel,
+                    )  # fmt: skip
             except AudioError as exc:
                 # Say so and go on: one bad file should not cost the others.
                 outputs.finish(None)
                 print(f"livewhisper: error: {exc}", file=sys.stderr, flush=True)
                 failed += 1
                 continue
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, DecodeCancelled):
                 outputs.finish(None)
                 kept = ", ".join(display_name(p) for p, _ in target) or "standard output"
                 print(
