@@ -694,20 +694,20 @@ class StreamPolicy:
         if not text or is_phantom(text):
             return []
         agreed, pending = self._agreement.committed, self._agreement.pending
+        shown = self._shown(self._partial(agreed, pending, job, result), now)
         n = commit_count(agreed, pending, window_start=job.start, heard=job.end, config=self.stream)
-        if n and not doubtful:
-            hypothesis = agreed + pending
-            following = hypothesis[n] if len(hypothesis) > n else None
-            at = cut_point(job.audio, job.start, hypothesis[n - 1], following)
-            waited = job.end - job.start - self.stream.commit_span
-            if not is_pause(job.audio, job.start, at) and waited < _PAUSE_GRACE:
-                return self._shown(self._partial(agreed, pending, job, result), now)
-            before = replace(job, audio=_until(job, at + _CUT_TAIL), early=True)
-            decode = Decode(before, self.options(before), cancellable=False)
-            rest = self._partial(agreed[n:], hypothesis[max(n, len(agreed)) :], job, result)
-            shown = self._shown(self._partial(agreed, pending, job, result), now)
-            return Commit(decode, at, job.arrival, hypothesis[:n], rest, tuple(shown))
-        return self._shown(self._partial(agreed, pending, job, result), now)
+        if not n or doubtful:
+            return shown
+        hypothesis = agreed + pending
+        following = hypothesis[n] if len(hypothesis) > n else None
+        at = cut_point(job.audio, job.start, hypothesis[n - 1], following)
+        waited = job.end - job.start - self.stream.commit_span
+        if not is_pause(job.audio, job.start, at) and waited < _PAUSE_GRACE:
+            return shown
+        before = replace(job, audio=_until(job, at + _CUT_TAIL), early=True)
+        decode = Decode(before, self.options(before), cancellable=False)
+        rest = self._partial(agreed[n:], hypothesis[max(n, len(agreed)) :], job, result)
+        return Commit(decode, at, job.arrival, hypothesis[:n], rest, tuple(shown))
 
     def _shown(self, partial: Partial | None, now: float) -> list[Event]:
         """``partial`` emitted at wall-clock time ``now`` (nothing for None)."""
