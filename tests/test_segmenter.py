@@ -384,7 +384,7 @@ def test_rejects_bad_frames(frame: npt.NDArray[np.float32]) -> None:
 
 def test_config_defaults() -> None:
     c = SegmenterConfig()
-    assert (c.pause, c.pre_roll, c.min_speech, c.max_utterance) == (0.8, 0.3, 0.25, 25.0)
+    assert (c.pause, c.pre_roll, c.min_speech, c.max_utterance) == (1.0, 0.3, 0.25, 25.0)
     assert c.tail == 0.2
 
 

@@ -83,13 +83,14 @@ _QUIET_HOPS = 10
 class SegmenterConfig:
     """When an utterance starts and ends; every value in seconds.
 
-    * ``pause``: silence after speech that ends an utterance (0.8). Live, a sentence that
+    * ``pause``: silence after speech that ends an utterance (1.0). Live, a sentence that
       Whisper ends with confidence is final sooner (``StreamConfig.quick_final_after``),
-      so the pause is what the other ends of speech wait for: on tiny.en, 0.8 against
-      1.0 took end of speech -> final p90 from 1.45 to 1.15 s on long speech and from
-      1.17 to 0.96 s on short clips, streamed WER 15.7% against 16.9% and 7.8% against
-      7.0% (one run each, benchmarks/streaming.py). Speakers who stop for longer inside
-      a sentence can raise it.
+      so the pause is what the other ends of speech wait for. 0.8 took end of speech ->
+      final p90 from 1.45 to 1.15 s on long speech (tiny.en, benchmarks/streaming.py) but
+      cut phrases that Whisper only reads right with what follows: JFK's 0.7-0.9 s stops
+      split "And so my fellow Americans", which tiny.en then reads alone as "And so am I
+      fellow Americans" whatever its context (tests/data/en/jfk.flac). Speakers who stop
+      for longer inside a sentence can raise it.
     * ``pre_roll``: audio kept before the first speech frame (0.3).
     * ``min_speech``: speech an utterance needs; shorter blips are dropped (0.25).
     * ``max_utterance``: longest utterance, under Whisper's 30 s window (25.0).
@@ -105,7 +106,7 @@ class SegmenterConfig:
         SegmenterConfig(max_utterance=31.0)   # raises ConfigError
     """
 
-    pause: float = 0.8
+    pause: float = 1.0
     pre_roll: float = 0.3
     min_speech: float = 0.25
     max_utterance: float = 25.0
