@@ -31,12 +31,14 @@ pytestmark = needs_chromium
 
 @pytest.fixture(name="speech_wav")
 def fixture_speech_wav(tmp_path: Path) -> Path:
-    """JFK with silence around it: capture starts about when getUserMedia returns, and the
-    trailing pause lets the utterance end while audio still flows."""
+    """JFK with silence around it. Chromium plays the file from when getUserMedia opens the
+    device, and the page sends audio only once its worklet and socket are up: with a 1 s
+    lead, a busy run lost "And" ("So am I fellow America?"). The trailing pause lets the
+    utterance end while audio still flows."""
     audio = read_wav(EN / "jfk.wav")
-    silence = np.zeros(16000, dtype=np.float32)
+    second = np.zeros(16000, dtype=np.float32)
     path = tmp_path / "speech.wav"
-    soundfile.write(path, np.concatenate([silence, audio, silence, silence]), 16000, "PCM_16")
+    soundfile.write(path, np.concatenate([second] * 3 + [audio, second, second]), 16000, "PCM_16")
     return path
 
 
