@@ -97,13 +97,25 @@ def _spans(names: Sequence[str]) -> list[tuple[float, float]]:
 
 
 def _env(**changes: str | None) -> dict[str, str]:
-    env = dict(os.environ)
+    env = dict(os.environ, PYTHONFAULTHANDLER="1")  # a hang prints its stacks: _interrupt
     for key, value in changes.items():
         if value is None:
             env.pop(key, None)
         else:
             env[key] = value
     return env
+
+
+def _interrupt(process: subprocess.Popen[bytes], stderr: Path, timeout: float = 60) -> int:
+    """Ctrl-C ``process`` and return its exit status; one that hangs is made to print
+    every thread's stack (``PYTHONFAULTHANDLER`` in :func:`_env`) before the test fails."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.wait(timeout=deadline(timeout))
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        process.wait(timeout=deadline(10))
+        pytest.fail(f"no exit {deadline(timeout):.0f} s after Ctrl-C:\n{stderr.read_text()}")
 
 
 def run(
@@ -263,8 +275,7 @@ def test_dictate_ctrl_c_keeps_the_finals_and_exits_0(
         process = subprocess.Popen([*CLI, *args], stdout=o, stderr=e, env=_env())
     try:
         wait_for(lambda: "-->" in _read(out), 60, "the first final in the output file")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=deadline(60)) == 0, stderr.read_text()
+        assert _interrupt(process, stderr) == 0, stderr.read_text()
     finally:
         if process.poll() is None:
             process.kill()
@@ -371,8 +382,7 @@ def test_dictate_from_the_virtual_microphone(
             env=env,
         )
         wait_for(lambda: "than he was" in normalize(stdout.read_text()), 60, "the final")
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=deadline(60)) == 0, stderr.read_text()
+        assert _interrupt(process, stderr) == 0, stderr.read_text()
     finally:
         if process.poll() is None:
             process.kill()
