@@ -28,6 +28,7 @@ import os
 import platform
 import resource
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -326,6 +327,29 @@ class BusyLoad:
         if self._procs and wall > 0 and None not in cpu:
             self.cpu_share = round(sum(c for c in cpu if c) / wall / len(self._procs), 3)
         self._procs = []
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a server the benchmark starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def livewhisper_program() -> str:
+    """The ``livewhisper`` command of the running virtualenv (its console script)."""
+    return str(Path(sys.executable).with_name("livewhisper"))
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Terminate ``process`` (a server the benchmark started); killed after ``timeout`` s."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _cpu_seconds(pid: int) -> float | None:

@@ -57,8 +57,10 @@ from benchmarks.harness import (
     Row,
     clips,
     ct2_model_dir,
+    free_port,
     prepare_models,
     run_isolated,
+    stop_process,
 )
 from benchmarks.streaming import BLOCK, CLIPS, RATE, _pct, joined_stream
 
@@ -87,13 +89,6 @@ print(json.dumps({n: md.version(n) for n in sys.argv[1:]}))
 
 def _peer_python() -> Path:
     return PEER_VENV / "bin" / "python"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _proc_cpu(pid: int) -> float:
@@ -172,7 +167,7 @@ def measure_whisperlive(
     stream, spans, speech = joined_stream(chosen, gap)
     model = ct2_model_dir(PEER_MODEL)
     block = round(block_ms * RATE / 1000)
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), HF_HUB_OFFLINE="1")
     env.pop("PYTHONPATH", None)
     with tempfile.TemporaryDirectory(prefix="peer-whisperlive-") as tmp:
@@ -234,12 +229,7 @@ def measure_whisperlive(
             cpu = _proc_cpu(proc.pid) - cpu0
             peak = _proc_peak_rss_mb(proc.pid)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, 15)
         server_errors = [
             line for line in log.read_text(errors="replace").splitlines() if "ERROR" in line
         ]

@@ -58,8 +58,19 @@ from typing import Any
 import numpy as np
 import soxr
 
-from benchmarks.harness import REPO, Benchmark, Clip, Column, Row, clips, prepare_models
-from benchmarks.serving import _free_port, start_server
+from benchmarks.harness import (
+    REPO,
+    Benchmark,
+    Clip,
+    Column,
+    Row,
+    clips,
+    free_port,
+    livewhisper_program,
+    prepare_models,
+    stop_process,
+)
+from benchmarks.serving import start_server
 from benchmarks.streaming import RATE, joined_stream
 from livewhisper.wer import corpus_wer
 
@@ -81,10 +92,6 @@ RT_BLOCK = 2400
 Span = tuple[float, float]
 
 
-def _program() -> str:
-    return str(Path(sys.executable).with_name("livewhisper"))  # the venv's console script
-
-
 def _median(values: Sequence[float]) -> float | None:
     return float(np.median(values)) if values else None
 
@@ -103,7 +110,15 @@ def _words(chosen: Sequence[Clip]) -> int:
 def file_transcripts(chosen: Sequence[Clip], model: str, language: str) -> list[str]:
     """``livewhisper transcribe`` on every clip at once: each clip's text."""
     with tempfile.TemporaryDirectory() as out:
-        command = [_program(), "transcribe", "-m", model, "-l", language, "--no-progress"]
+        command = [
+            livewhisper_program(),
+            "transcribe",
+            "-m",
+            model,
+            "-l",
+            language,
+            "--no-progress",
+        ]
         command += ["-f", "txt", "--output-dir", out, *[str(c.path) for c in chosen]]
         subprocess.run(command, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
         return [(Path(out) / f"{c.path.stem}.txt").read_text(encoding="utf-8") for c in chosen]
@@ -119,8 +134,8 @@ def wyoming_server(models: Sequence[str]) -> Iterator[int]:
     from wyoming.client import AsyncTcpClient
     from wyoming.info import Describe
 
-    port = _free_port()
-    command = [_program(), "wyoming", "--uri", f"tcp://127.0.0.1:{port}"]
+    port = free_port()
+    command = [livewhisper_program(), "wyoming", "--uri", f"tcp://127.0.0.1:{port}"]
     for model in models:
         command += ["-m", model]
 
@@ -146,16 +161,7 @@ def wyoming_server(models: Sequence[str]) -> Iterator[int]:
                 time.sleep(0.3)
             yield port
         finally:
-            _stop(server)
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    server.terminate()
-    try:
-        server.wait(30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+            stop_process(server)
 
 
 @dataclass
@@ -425,7 +431,7 @@ def streaming_rows(
     """Protocol 1 (at each of ``p1_rates``), then Realtime, on one ``livewhisper serve``."""
     audio, spans, speech = joined_stream(chosen, gap)
     audio = np.concatenate([audio, np.zeros(int(tail * RATE), np.float32)])
-    port = _free_port()
+    port = free_port()
     server = start_server(EN_MODEL, 4, port)
     rows = []
     try:
@@ -437,7 +443,7 @@ def streaming_rows(
         rows.append(stream_row("OpenAI Realtime", RT_RATE, rt, chosen, spans, speech, gap))
         print(_brief(rows[-1]), file=sys.stderr, flush=True)
     finally:
-        _stop(server)
+        stop_process(server)
     return rows
 
 

@@ -31,19 +31,28 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks import caption_lag
-from benchmarks.harness import REPO, Benchmark, Column, Row, _cpu_seconds, clips, prepare_models
+from benchmarks.harness import (
+    REPO,
+    Benchmark,
+    Column,
+    Row,
+    _cpu_seconds,
+    clips,
+    free_port,
+    livewhisper_program,
+    prepare_models,
+    stop_process,
+)
 from benchmarks.streaming import BLOCK, CLIPS, RATE, joined_stream, speech_runs
 
 STAGGER = 0.5
@@ -52,17 +61,9 @@ LAG_GOAL = 3.0
 """The caption lag p90 a session should keep (issue 18)."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def start_server(model: str, capacity: int, port: int) -> subprocess.Popen[bytes]:
     """``livewhisper serve`` on ``port``, once ``/healthz`` answers (RuntimeError if not)."""
-    program = Path(sys.executable).with_name("livewhisper")  # the venv's console script
-    command = [str(program), "serve", "--port", str(port)]
+    command = [livewhisper_program(), "serve", "--port", str(port)]
     command += ["--model", model, "--max-sessions", str(capacity)]
     command += ["--max-sessions-per-client", str(capacity)]
     # To a file: a pipe nobody reads would stall the server once full.
@@ -223,7 +224,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> list[Row]:
     """Start the server once, then one row per number of sessions."""
     prepare_models([args.model])
-    port = _free_port()
+    port = free_port()
     server = start_server(args.model, args.capacity, port)
     try:
         rows = []
@@ -232,11 +233,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         return rows
     finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
 
 
 def summary(rows: list[Row]) -> str:
