@@ -33,8 +33,8 @@ pytestmark = needs_chromium
 def fixture_speech_wav(tmp_path: Path) -> Path:
     """JFK with silence around it. Chromium plays the file from when getUserMedia opens the
     device, and the page sends audio only once its worklet and socket are up: with a 1 s
-    lead, a busy run lost "And" ("So am I fellow America?"). The trailing pause lets the
-    utterance end while audio still flows."""
+    lead, a full-suite run lost "And" ("So am I fellow America?"), most likely there. The
+    trailing pause lets the utterance end while audio still flows."""
     audio = read_wav(EN / "jfk.wav")
     second = np.zeros(16000, dtype=np.float32)
     path = tmp_path / "speech.wav"
