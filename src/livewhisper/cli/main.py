@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
@@ -68,6 +70,18 @@ class _OneLine(logging.Formatter):
         return text
 
 
+def _interrupt_on_ctrl_c() -> None:
+    """Make Ctrl-C (SIGINT) raise KeyboardInterrupt even when the command was started with
+    SIGINT ignored, as a shell without job control starts every background job (``cmd &``
+    in a script). Every command then stops on SIGINT the same way: the server commands
+    and ``transcribe`` set their own handlers, which override an ignored SIGINT, and
+    ``dictate`` and ``type`` stop at KeyboardInterrupt, which Python does not raise for a
+    signal ignored at startup. Only the main thread may set handlers (``main()`` called
+    from another thread leaves them alone)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _setup_logging() -> None:
     # The library logs through "livewhisper" with tracebacks; a command prints one line.
     if os.environ.get("LIVEWHISPER_DEBUG"):
@@ -101,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     _setup_logging()
+    _interrupt_on_ctrl_c()
     try:
         return handler(args)
     except (LiveWhisperError, OSError) as exc:
