@@ -399,6 +399,10 @@ def test_short_finetune_end_to_end(six_sentences: Path, tmp_path: Path, model_ca
     manifest = json.loads((out / FINETUNED_MANIFEST).read_text())
     assert manifest["general_wer"]["before"] == round(before, 4)
     assert manifest["general_wer"]["after"] == round(after, 4)
+    # The whole fine-tuned change is tried first, and kept unless it forgot.
+    first, first_wer = report.blends_tried[0]
+    assert first == 1.0 and (report.blend == 1.0) == (first_wer <= before + 0.01)
+    assert manifest["blend"] == report.blend and len(manifest["blends_tried"]) >= 1
     assert manifest["model"] == "ggml-model-q8_0.bin" and manifest["base"] == "tiny.en"
     assert manifest["held_out"] == list(report.held_out)
     assert (out / "ggml-model-f16.bin").is_file() and (out / "checkpoints" / "last.pt").is_file()

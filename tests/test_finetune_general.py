@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import csv
 
+import pytest
+
+from livewhisper.errors import ConfigError
+from livewhisper.finetune.blend import blend_state, choose_blend
 from livewhisper.finetune.data import MAX_SECONDS
 from livewhisper.finetune.general import GENERAL_DIR, forgetting_warning, general_set
+from livewhisper.finetune.train import TrainConfig
 
 
 def test_the_general_set_ships_in_the_package_small_and_licensed() -> None:
@@ -39,3 +44,38 @@ def test_forgetting_warns_past_one_point() -> None:
     assert forgetting_warning(0.12, 0.10) is None
     warning = forgetting_warning(0.12, 0.15)
     assert warning is not None and "3.0 WER points" in warning and "--epochs" in warning
+    assert "--blend" in warning
+
+
+def test_blending_moves_every_float_weight_part_of_the_way_back() -> None:
+    torch = pytest.importorskip("torch", reason="pip install 'livewhisper[finetune]'")
+    base = {"w": torch.zeros(2, 3), "b": torch.ones(3), "steps": torch.tensor([4])}
+    tuned = {"w": torch.full((2, 3), 2.0), "b": torch.ones(3) * 5, "steps": torch.tensor([9])}
+    mixed = blend_state(base, tuned, 0.25)
+    assert torch.equal(mixed["w"], torch.full((2, 3), 0.5))
+    assert torch.equal(mixed["b"], torch.full((3,), 2.0))
+    assert torch.equal(mixed["steps"], torch.tensor([9]))  # counters are not averaged
+    assert blend_state(base, tuned, 1.0)["w"].equal(tuned["w"])
+    with pytest.raises(ConfigError, match="different models"):
+        blend_state(base, {"w": tuned["w"]}, 0.5)
+
+
+def test_the_largest_blend_that_does_not_forget_is_kept() -> None:
+    measured: list[float] = []
+
+    def wer_at(alpha: float) -> float:
+        measured.append(alpha)
+        return {1.0: 0.20, 0.7: 0.16, 0.5: 0.125, 0.35: 0.12, 0.25: 0.12}[alpha]
+
+    assert choose_blend(0.12, wer_at, 0.01) == (0.5, [(1.0, 0.2), (0.7, 0.16), (0.5, 0.125)])
+    assert measured == [1.0, 0.7, 0.5]  # no decoding past the first that passes
+    # None passes: the one that forgets least, the larger on a tie.
+    worse = {1.0: 0.3, 0.7: 0.25, 0.5: 0.2, 0.35: 0.2, 0.25: 0.22}
+    assert choose_blend(0.1, worse.__getitem__, 0.01)[0] == 0.5
+
+
+@pytest.mark.parametrize("share", [0, -0.5, 1.5, True, float("nan")])
+def test_a_blend_outside_zero_to_one_is_refused(share: float) -> None:
+    with pytest.raises(ConfigError, match="blend"):
+        TrainConfig(blend=share)
+    assert TrainConfig(blend=0.35).blend == 0.35

@@ -51,6 +51,6 @@ def forgetting_warning(before: float, after: float) -> str | None:
     return (
         f"warning: the fine-tuned model is worse at ordinary speech by "
         f"{100 * (after - before):.1f} WER points (more than {100 * MAX_WER_RISE:g}): "
-        "train for fewer epochs (--epochs) or at a lower rate (--lr), or record more "
-        "varied sentences"
+        "keep less of the fine-tuned change (--blend 0.25), train for fewer epochs "
+        "(--epochs) or at a lower rate (--lr), or record more varied sentences"
     )

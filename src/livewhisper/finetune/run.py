@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from livewhisper.errors import DatasetError
+from livewhisper.finetune.blend import blend_state, choose_blend
 from livewhisper.finetune.data import Example, read_dataset, split_dataset, stream_hub_dataset
 from livewhisper.finetune.evaluate import (
     WerRow,
@@ -33,6 +34,7 @@ from livewhisper.finetune.evaluate import (
     transcribe_engine,
     transcribe_hf,
     transcribe_streaming,
+    wer_of,
     wer_table,
 )
 from livewhisper.finetune.general import MAX_WER_RISE, forgetting_warning, general_set
@@ -73,6 +75,11 @@ class FinetuneReport:
     general_wer: tuple[float, float] | None = None
     """WER on the bundled general speech (:mod:`~livewhisper.finetune.general`), before
     and after; None when not measured."""
+    blend: float = 1.0
+    """The share of the fine-tuned change the exported model keeps
+    (:mod:`~livewhisper.finetune.blend`)."""
+    blends_tried: tuple[tuple[float, float], ...] = ()
+    """``(blend, general-speech WER)`` for each share tried, when it was chosen."""
 
     @property
     def forgot(self) -> bool:
@@ -224,6 +231,9 @@ def finetune(
             )
         if general:
             log(f"WER on general speech before fine-tuning: {general_wer[0]:.1%}")
+    choosing = config.blend is None and bool(general)
+    blending = choosing or (config.blend is not None and config.blend < 1)
+    base_state = _weights(whisper) if blending else None
     result = train(
         whisper,
         train_set,
@@ -235,6 +245,28 @@ def finetune(
         log=log,
     )
     log(f"trained {result.steps} steps in {result.seconds:.0f} s")
+    blend = config.blend or 1.0
+    tried: list[tuple[float, float]] = []
+    if base_state is not None:
+        tuned_state = _weights(whisper)
+
+        def general_wer_at(alpha: float) -> float:
+            whisper.model.load_state_dict(blend_state(base_state, tuned_state, alpha))
+            if evaluate_ggml:
+                with tempfile.TemporaryDirectory(prefix="livewhisper-blend-") as tmp:
+                    path = export_ggml(whisper, Path(tmp) / "blend.bin", precisions[0])
+                    heard = transcribe_engine(path, general, language="en", threads=threads)
+            else:
+                heard = transcribe_hf(whisper, general, language="en")
+            wer = wer_of(general, heard, drop_fillers=True)
+            log(f"keeping {alpha:.0%} of the fine-tuned change: general speech WER {wer:.1%}")
+            return wer
+
+        if choosing:
+            blend, tried = choose_blend(general_wer[0], general_wer_at, MAX_WER_RISE)
+        whisper.model.load_state_dict(blend_state(base_state, tuned_state, blend))
+        if blend < 1:
+            log(f"the exported model keeps {blend:.0%} of the fine-tuned change (WiSE-FT)")
     row, texts["after/transformers"] = timed_wer(
         "after (fine-tuned)", "transformers", held_out, lambda ex: transcribe_hf(whisper, ex)
     )
@@ -283,6 +315,8 @@ def finetune(
             "train_examples": n_train,
             "held_out": [ex.id for ex in held_out],
             "training": asdict(config),
+            "blend": blend,
+            "blends_tried": tried,
             "steps": result.steps,
             "seconds": result.seconds,
             "wer": {f"{r.model} / {r.backend}": round(r.wer, 4) for r in rows},
@@ -305,4 +339,11 @@ def finetune(
         tuple(ex.id for ex in held_out),
         texts,
         (general_wer[0], general_wer[1]) if general else None,
+        blend,
+        tuple(tried),
     )
+
+
+def _weights(whisper: Any) -> dict[str, Any]:
+    """A copy of the ``transformers`` model's weights (its state dict)."""
+    return {name: value.detach().clone() for name, value in whisper.model.state_dict().items()}

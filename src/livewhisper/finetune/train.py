@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from livewhisper.errors import ConfigError, ResourceError
 from livewhisper.finetune._deps import require_torch
+from livewhisper.finetune.blend import check_blend
 from livewhisper.finetune.data import Collator, Example
 from livewhisper.models.cache import atomic_output
 
@@ -61,6 +62,11 @@ class TrainConfig:
       never stops early); ``min_delta``: the improvement that counts (0.001).
     * ``eval_every``: optimizer steps between evaluations (None: once per epoch).
     * ``seed``: shuffling and dropout (0).
+    * ``blend``: the share of the fine-tuned change the exported model keeps
+      (:mod:`livewhisper.finetune.blend`, WiSE-FT): None (the default) chooses it when
+      general speech is measured, the largest of
+      :data:`~livewhisper.finetune.blend.BLENDS` that keeps it within one WER point of the
+      base model (else 1); a number in (0, 1] fixes it.
 
     Example::
 
@@ -79,6 +85,7 @@ class TrainConfig:
     max_steps: int | None = None
     eval_every: int | None = None
     seed: int = 0
+    blend: float | None = None
 
     def __post_init__(self) -> None:
         ints = {"epochs": 1, "batch_size": 1, "patience": 0, "seed": 0}
@@ -96,6 +103,8 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig.warmup is a fraction in [0, 1), not {self.warmup}")
         if self.weight_decay < 0 or self.max_grad_norm <= 0 or self.min_delta < 0:
             raise ConfigError("weight_decay and min_delta must be >= 0, max_grad_norm > 0")
+        if self.blend is not None:
+            check_blend(self.blend)
 
 
 @dataclass(frozen=True)
