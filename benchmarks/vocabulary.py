@@ -88,24 +88,26 @@ def measure(
     ordinary = [Example(c.id, c.reference, c.path, c.seconds) for c in clips(clip_ids)]
     base_name = model.split("-")[0]
     finetune_s = None
+    blend = None
     if finetuned is None and "fine-tuned" in systems:
         from livewhisper.finetune import TrainConfig, finetune
         from livewhisper.finetune._deps import require_transformers
 
         require_transformers().utils.logging.set_verbosity_error()
         started = time.monotonic()
-        finetune(
+        # livewhisper finetune's defaults, the general-speech check (and so the choice of
+        # blend, livewhisper.finetune.blend) included.
+        report = finetune(
             synthesize_dataset(work / "train", 40, seed=0),
             work / "finetuned",
             base=base_name,
             config=TrainConfig(),
-            evaluate_before=False,
-            evaluate_ggml=False,
             progress=False,
             log=lambda m: print(m, file=sys.stderr) if log else None,
             threads=threads,
         )
         finetune_s = round(time.monotonic() - started, 1)
+        blend = report.blend
         finetuned = work / "finetuned"
     rows: list[Row] = []
     chosen = [(model, model)] if "base" in systems else []
@@ -134,6 +136,7 @@ def measure(
                         "seconds": round(time.monotonic() - started, 1),
                         "cpu_s": round(time.process_time() - cpu, 1),
                         "finetune_s": finetune_s if label == "fine-tuned" else None,
+                        "blend": blend if label == "fine-tuned" else None,
                         "texts": {"names": said, "ordinary": heard},
                     }
                 )
@@ -227,6 +230,7 @@ BENCHMARK = Benchmark(
         Column("names_wer", "WER (names)", "{:.1%}"),
         Column("ordinary_clips", "ordinary clips"),
         Column("ordinary_wer", "WER (ordinary, fillers dropped)", "{:.1%}"),
+        Column("blend", "share of the fine-tuned change kept", "{:g}"),
         Column("seconds", "decode s", "{:.0f}"),
         Column("cpu_s", "CPU s", "{:.0f}"),
     ),
