@@ -489,6 +489,13 @@ def test_live_view_says_how_far_behind_the_text_is(monkeypatch: pytest.MonkeyPat
     piped = io.StringIO()
     LiveView(piped, live=False).lag(4.2, True)
     assert piped.getvalue() == ""
+    # Behind before any text: the note alone, no empty dim span for a partial.
+    monkeypatch.delenv("NO_COLOR")
+    early = io.StringIO()
+    view = LiveView(early, live=True)
+    view.lag(3.1, True)
+    view.partial("and so")
+    assert early.getvalue() == "\r\x1b[K[3 s behind] \r\x1b[K[3 s behind] \x1b[2mand so\x1b[0m"
 
 
 @pytest.mark.parametrize("fmt", ["srt", "vtt", "jsonl", "txt"])

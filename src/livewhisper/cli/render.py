@@ -103,8 +103,9 @@ class LiveView:
 
     def _draw(self) -> None:
         columns = max(10, shutil.get_terminal_size().columns - 1 - display_width(self._behind))
-        start, end = (_DIM, _RESET) if self._dim else ("", "")
         shown = _tail(self._text, columns)
+        # No empty dim span: "[3 s behind]" alone, before any partial, is no partial.
+        start, end = (_DIM, _RESET) if self._dim and shown else ("", "")
         self._stream.write(f"{_CLEAR_LINE}{self._behind}{start}{shown}{end}")
         self._stream.flush()
         self._showing = True
