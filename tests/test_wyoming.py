@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import subprocess
@@ -22,12 +23,13 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event, async_read_event
 from wyoming.info import Describe, Info
-from wyoming_fixtures import Exchange, port_of, transcribe, wyoming_server
+from wyoming_fixtures import Exchange, as_pcm, port_of, transcribe, wyoming_server
 
 from livewhisper.cli.main import main
 from livewhisper.deltas import TextDeltas
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError
+from livewhisper.filetranscribe import transcribe_file
 from livewhisper.protocol import ProtocolError
 from livewhisper.server import ModelPool
 from livewhisper.server.wyoming_protocol import (
@@ -39,7 +41,7 @@ from livewhisper.server.wyoming_protocol import (
     pcm_samples,
     read_header,
 )
-from livewhisper.server.wyoming_server import WyomingConfig
+from livewhisper.server.wyoming_server import WyomingConfig, _KeptAudio
 from livewhisper.wer import word_error_rate
 
 # -- the wire rules, no model -----------------------------------------------------------------
@@ -104,6 +106,24 @@ def test_uris_and_remote_listening() -> None:
     with pytest.raises(ConfigError, match="--allow-remote"):
         WyomingConfig(uri="tcp://0.0.0.0:10300")
     assert WyomingConfig(uri="tcp://0.0.0.0:10300", allow_remote=True).pace.max_ahead == 10.0
+    for bad_seconds in (-1.0, math.inf, math.nan):
+        with pytest.raises(ConfigError, match="whole_decode_seconds"):
+            WyomingConfig(whole_decode_seconds=bad_seconds)
+
+
+def test_a_stream_is_kept_for_the_whole_decode_up_to_its_limit() -> None:
+    """Stereo int16 at 48 kHz is kept as mono float32; going over the limit, or changing
+    the rate, drops it all (the live finals then make the transcript)."""
+    kept = _KeptAudio(limit=1.0)
+    stereo = np.full((24000, 2), [16384, -16384], dtype=np.int16)
+    assert kept.add(Samples(stereo, 48000)) and kept.rate == 48000
+    assert kept.samples().shape == (24000,) and kept.samples().dtype == np.float32
+    assert np.allclose(kept.samples(), 0.0)
+    assert kept.add(Samples(stereo, 48000))  # exactly 1.0 s
+    assert not kept.add(Samples(stereo[:1], 48000))
+    assert kept.samples().size == 0
+    other = _KeptAudio(limit=10.0)
+    assert other.add(Samples(stereo, 48000)) and not other.add(Samples(stereo, 16000))
 
 
 def test_deltas_never_take_text_back() -> None:
@@ -144,6 +164,18 @@ def test_deltas_align_a_changed_final_by_words() -> None:
     assert deltas.final("One, two, three, three.") == " three."
 
 
+def test_deltas_of_a_whole_transcript_follow_every_piece_sent() -> None:
+    """The decode of a whole stream at its end sends only the words past all the pieces
+    of every utterance already sent, and nothing when it adds none."""
+    deltas = TextDeltas(separator=" ")
+    pieces = [deltas.final("And so my fellow"), deltas.partial("Americans, ask")]
+    assert deltas.whole("And so, my fellow Americans, ask not.") == " not."
+    assert "".join(pieces) == "And so my fellow Americans, ask"
+    assert deltas.whole("And so my fellow Americans ask not") == ""
+    assert TextDeltas(separator=" ").whole("Hello there.") == "Hello there."
+    assert TextDeltas(separator=" ").whole("") == ""
+
+
 # -- real speech over real sockets --------------------------------------------------------------
 
 
@@ -156,12 +188,12 @@ def test_any_rate_and_channels_match_offline_decoding(
     server_pool: ModelPool, tiny_engine: object
 ) -> None:
     """Three clients at once send 16 kHz, 22.05 kHz stereo and 48 kHz in 1024-sample
-    chunks at real-time pace, as a microphone would (audio pushed faster than real time
-    is decoded less carefully); each transcript is as close to one offline decode of the
-    same audio as protocol 1's sessions are."""
+    chunks at real-time pace, as a microphone would; each transcript is the file
+    transcription's of the same audio (a stream this short is decoded again whole at
+    ``audio-stop``), give or take one word for the resampling."""
     audio = _clip("jfk")
     truth = reference("jfk")
-    offline = tiny_engine.transcribe(audio, DecodeOptions(language="en"))  # type: ignore[attr-defined]
+    offline = transcribe_file(audio, tiny_engine, DecodeOptions(language="en"))  # type: ignore[arg-type]
     offline_wer = word_error_rate(truth, offline.text)
 
     formats = ((16000, 1), (22050, 2), (48000, 1))
@@ -184,8 +216,7 @@ def test_any_rate_and_channels_match_offline_decoding(
         text, chunks = got.transcript, got.chunk_text
         wer = word_error_rate(truth, text)
         print(f"{rate} Hz x{channels}: WER {wer:.3f} (offline {offline_wer:.3f}): {text}")
-        # Protocol 1's bound (test_server.py): one word of JFK's 22 is 4.5 points.
-        assert wer <= offline_wer + 0.1, (rate, channels, text)
+        assert wer <= offline_wer + 1 / 22 + 1e-9, (rate, channels, text)  # one word of 22
         # The chunks are the stable text as it came, then the finals: the same words.
         assert word_error_rate(text, chunks) <= 0.2, (chunks, text)
 
@@ -194,12 +225,13 @@ def test_any_rate_and_channels_match_offline_decoding(
 def test_transcript_chunks_arrive_while_the_audio_plays(server_pool: ModelPool) -> None:
     """11 s of broadcast speech: text comes before ``audio-stop``. Sent at half speed, so
     that even a loaded machine has time for partial decodes (when decoding falls behind,
-    partials are rightly the first thing skipped)."""
+    partials are rightly the first thing skipped). With ``whole_decode_seconds=0`` the
+    live finals make the transcript, as they do for streams over the limit."""
     long = read_wav(DATA / "long" / "voxconverse_aepyx_169s.flac")
     piece = long[20 * 16000 : 31 * 16000]
 
     async def run() -> Exchange:
-        async with wyoming_server(server_pool) as server:
+        async with wyoming_server(server_pool, whole_decode_seconds=0.0) as server:
             return await transcribe(port_of(server), piece, speed=0.5)
 
     got = asyncio.run(run())
@@ -218,7 +250,9 @@ def test_spanish_with_the_base_model(
     model_cache: Path, spanish_speech: tuple[np.ndarray, str], base_engine: object
 ) -> None:
     audio, text = spanish_speech
-    offline = base_engine.transcribe(audio, DecodeOptions(language="es"))  # type: ignore[attr-defined]
+    # `livewhisper transcribe` on the same 48 kHz samples the client sends.
+    pcm = np.frombuffer(as_pcm(audio, 48000, 1), "<i2")
+    offline = transcribe_file(pcm, base_engine, DecodeOptions(language="es"), sample_rate=48000)  # type: ignore[arg-type]
     offline_wer = word_error_rate(text, offline.text)
 
     async def run() -> str:
@@ -238,8 +272,10 @@ def test_spanish_with_the_base_model(
 
     transcript = asyncio.run(run())
     wer = word_error_rate(text, transcript)
-    print(f"Spanish: WER {wer:.3f} (offline {offline_wer:.3f}): {transcript}")
-    assert wer <= offline_wer + 0.1, transcript  # protocol 1's bound: 1 word of 18 is 5.6
+    print(f"Spanish: WER {wer:.3f} (file {offline_wer:.3f}: {offline.text}): {transcript}")
+    # One word of 18: whisper.cpp's sums differ with the thread count, which follows the
+    # machine's load, and that flips a word of this borderline synthetic clip.
+    assert wer <= offline_wer + 1 / 18 + 1e-9, (transcript, offline.text)
 
 
 async def _errors_of(pool: ModelPool, payload: bytes, **options: object) -> list[Event]:

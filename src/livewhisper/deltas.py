@@ -42,6 +42,7 @@ class TextDeltas:
     def __init__(self, separator: str = " ") -> None:
         self.separator = separator
         self._open = ""  # text of the open utterance sent so far
+        self._sent = ""  # every piece sent, joined
         self._sent_any = False
 
     def partial(self, stable: str) -> str:
@@ -53,6 +54,22 @@ class TextDeltas:
         starts a new utterance."""
         piece = self._extend(text.strip())
         self._open = ""
+        return piece
+
+    def whole(self, text: str) -> str:
+        """The piece to send for ``text``, a transcript of the whole stream that replaces
+        every utterance so far (a decode of all the audio at its end): its words past
+        those already sent, aligned as above. Example: after the finals "And so my
+        fellow" and "Americans, ask", ``whole("And so, my fellow Americans, ask not.")``
+        is ``" not."``."""
+        words = text.split()
+        new = words[aligned_end(self._sent.split(), words) :]
+        self._open = ""
+        if not new:
+            return ""
+        piece = (self.separator if self._sent_any else "") + " ".join(new)
+        self._sent += piece
+        self._sent_any = True
         return piece
 
     def _extend(self, text: str) -> str:
@@ -69,6 +86,7 @@ class TextDeltas:
         if not self._open and self._sent_any:
             piece = self.separator + piece
         self._open = extended
+        self._sent += piece
         self._sent_any = True
         return piece
 

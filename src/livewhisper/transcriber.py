@@ -270,6 +270,8 @@ class Transcriber:
                 continue
             try:
                 self._handle(job)
+            except DecodeCancelled:  # the engine was closed under us: the stream is ending
+                log.debug("a final's decode was cancelled: the engine is closed")
             except Exception as exc:  # a failed decode must not end the stream
                 log.exception("decode failed")
                 if self._on_error is not None:

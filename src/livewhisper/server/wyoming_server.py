@@ -7,8 +7,13 @@ rate and channel count to 16 kHz mono) and decoding on a shared
 :class:`~livewhisper.server.pool.ModelPool`, as the caption server's sessions do. While
 audio comes, the stable text of partials and the finals go out as ``transcript-chunk``
 pieces after a ``transcript-start``; ``audio-stop`` gets the whole ``transcript`` and
-``transcript-stop``. Bad input is answered with Wyoming's ``error`` event (its ``code``
-one of protocol 1's) and the connection closed.
+``transcript-stop``. Live finals are cut at pauses and decoded piece by piece: when a
+stream's transcript would be joined from several finals and the stream is no longer than
+``whole_decode_seconds`` (a voice command, a short message), its audio is decoded again
+whole at ``audio-stop``, as ``livewhisper transcribe`` would (the pieces cost a Spanish
+clip 1-4 words in 18 against the file transcription). A stream of one final keeps it,
+with no decode at the end. Bad input is answered with Wyoming's ``error`` event (its
+``code`` one of protocol 1's) and the connection closed.
 
 Limits: loopback only unless ``allow_remote`` (Wyoming has no authentication),
 ``max_sessions`` connections at once (more get ``busy``), ``idle_timeout`` seconds
@@ -31,18 +36,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from wyoming.asr import Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.error import Error
 from wyoming.event import Event, async_write_event
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
 from livewhisper import __version__
+from livewhisper.audio.decode import AudioArray, to_mono_float32
 from livewhisper.audio.sources import PushSource
 from livewhisper.deltas import TextDeltas
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, DecodeOptionsError
 from livewhisper.events import Final, Partial
+from livewhisper.filetranscribe import transcribe_file
 from livewhisper.languages import LANGUAGES
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.protocol import ErrorCode, ProtocolError
@@ -86,6 +94,11 @@ class WyomingConfig:
       send nothing; ``max_ahead``, ``min_audio_rate``, ``max_audio_seconds``: the pace of
       an audio stream (:class:`~livewhisper.server.pacing.PaceLimits`).
     * ``workers``, ``threads``: the model pool (default: as ``livewhisper serve``).
+    * ``whole_decode_seconds``: an audio stream up to this long whose live text came in
+      several finals gets, at ``audio-stop``, the transcript of one decode of all its
+      audio (the file transcription's, see
+      :func:`~livewhisper.filetranscribe.transcribe_file`) instead of the finals joined;
+      0 always joins them (no decode at the end). Default 30: one Whisper window.
 
     Raises :class:`~livewhisper.errors.ConfigError` for a bad value.
 
@@ -103,6 +116,7 @@ class WyomingConfig:
     max_audio_seconds: float | None = 3600.0
     workers: int | None = None
     threads: int | None = None
+    whole_decode_seconds: float = 30.0
     pace: PaceLimits = field(init=False)
 
     def __post_init__(self) -> None:
@@ -118,6 +132,8 @@ class WyomingConfig:
             raise ConfigError("max_sessions must be at least 1")
         if not (math.isfinite(self.idle_timeout) and self.idle_timeout > 0):
             raise ConfigError("idle_timeout must be a positive number of seconds")
+        if not (math.isfinite(self.whole_decode_seconds) and self.whole_decode_seconds >= 0):
+            raise ConfigError("whole_decode_seconds must be 0 or more seconds")
         pace = PaceLimits(
             max_ahead=self.max_ahead,
             min_rate=self.min_audio_rate,
@@ -387,16 +403,23 @@ class _Connection:
         elif isinstance(action, Samples):
             assert self.stream is not None and self.pace is not None
             self.pace.add(len(action.samples) / action.rate, self.loop.time())
-            self.stream.dictation.feed(action.samples, sample_rate=action.rate)
+            self.stream.feed(action)
         elif isinstance(action, Stop):
             assert self.stream is not None
             if self.pace is not None:
                 self.pace.finish()
-            self.stream.dictation.finish()
             stream, self.stream = self.stream, None
             self.pace = None
-            text, language = await stream.result()
-            await stream.release()
+            if stream.audio is not None and stream.pieces >= 2:
+                # Already pieced together: the live decodes give way to one of all.
+                await stream.release()
+                text, language = await self._decode_whole(stream)
+            else:
+                stream.dictation.finish()
+                text, language = await stream.result()
+                await stream.release()
+                if stream.audio is not None and stream.pieces >= 2:
+                    text, language = await self._decode_whole(stream)
             self._send(Transcript(text=text, language=language or None).event())
             self._send(TranscriptStop().event())
 
@@ -415,8 +438,30 @@ class _Connection:
             engine, source=PushSource(sample_rate=begin.rate), decode=DecodeOptions(language)
         )
         self.pace = AudioPace(self.config.pace, self.loop.time())
-        self.stream = _Stream(engine, dictation, self._send)
+        self.stream = _Stream(
+            engine, dictation, self._send, keep_seconds=self.config.whole_decode_seconds
+        )
         self._send(TranscriptStart(language=language).event())
+
+    async def _decode_whole(self, stream: _Stream) -> tuple[str, str]:
+        """The transcript of one file-style decode of the stream's audio, and the words
+        of it the live chunks have not sent yet sent as the last chunk."""
+        assert stream.audio is not None
+        engine = self.pool.engine(stream.engine.model_name)
+        try:
+            result = await asyncio.to_thread(
+                transcribe_file,
+                stream.audio.samples(),
+                engine,
+                stream.decode,
+                sample_rate=stream.audio.rate or 16000,
+            )
+        finally:
+            engine.close()
+        piece = stream.deltas.whole(result.text)
+        if piece:
+            self._send(TranscriptChunk(text=piece).event())
+        return result.text.strip(), result.language
 
     async def _end_stream(self) -> None:
         stream, self.stream = self.stream, None
@@ -447,18 +492,29 @@ class _Connection:
 
 
 class _Stream:
-    """One ``audio-start`` ... ``audio-stop``: a dictation, and its events forwarded."""
+    """One ``audio-start`` ... ``audio-stop``: a dictation, its events forwarded, and its
+    audio kept while it is short enough to be decoded again whole."""
 
-    def __init__(self, engine: PooledEngine, dictation: Dictation, send: Any) -> None:
+    def __init__(
+        self, engine: PooledEngine, dictation: Dictation, send: Any, *, keep_seconds: float
+    ) -> None:
         self.engine = engine
         self.dictation = dictation
+        self.decode = dictation.transcriber.decode
+        self.deltas = TextDeltas(separator=" ")
+        self.audio: _KeptAudio | None = _KeptAudio(keep_seconds) if keep_seconds > 0 else None
         self._send = send
         self._finals: list[str] = []
         self._language = ""
         self._pump = asyncio.create_task(self._forward())
 
+    def feed(self, chunk: Samples) -> None:
+        self.dictation.feed(chunk.samples, sample_rate=chunk.rate)
+        if self.audio is not None and not self.audio.add(chunk):
+            self.audio = None  # too long: the live finals make the transcript
+
     async def _forward(self) -> None:
-        deltas = TextDeltas(separator=" ")
+        deltas = self.deltas
         async for event in self.dictation:
             if isinstance(event, Partial):
                 piece = deltas.partial(event.stable)
@@ -472,6 +528,11 @@ class _Stream:
             if piece:
                 self._send(TranscriptChunk(text=piece).event())
 
+    @property
+    def pieces(self) -> int:
+        """How many finals the live transcript has been joined from so far."""
+        return len(self._finals)
+
     async def result(self) -> tuple[str, str]:
         """The whole transcript and its language, once every final is in."""
         await self._pump
@@ -484,6 +545,31 @@ class _Stream:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._pump
         await asyncio.to_thread(self.dictation.stop, 2.0)
+
+
+class _KeptAudio:
+    """The audio of one stream, mono float32 at its rate, up to ``limit`` seconds."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.rate = 0
+        self._blocks: list[AudioArray] = []
+        self._seconds = 0.0
+
+    def add(self, chunk: Samples) -> bool:
+        """Keep ``chunk``; False (and nothing kept) once the stream is over the limit or
+        changes its rate."""
+        self._seconds += len(chunk.samples) / chunk.rate
+        if self._seconds > self.limit or self.rate not in (0, chunk.rate):
+            self._blocks.clear()
+            return False
+        self.rate = chunk.rate
+        self._blocks.append(to_mono_float32(chunk.samples))
+        return True
+
+    def samples(self) -> AudioArray:
+        """Shape ``(n,)`` float32 samples at :attr:`rate` Hz."""
+        return np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
 
 
 def _error(error: ProtocolError) -> Event:
