@@ -352,6 +352,9 @@ def test_memory_check(base_whisper: object) -> None:
     needed = estimate_memory(base_whisper, config)
     assert 0.5 * 2**30 < needed < 4 * 2**30
     assert estimate_memory(base_whisper, TrainConfig(train_encoder=True)) > needed
+    # Unblended, the base weights need not be kept: one copy less (tiny.en: 4 x 39M bytes).
+    saved = needed - estimate_memory(base_whisper, TrainConfig(blend=1.0))
+    assert saved == 4 * sum(p.numel() for p in base_whisper.model.parameters())  # type: ignore[attr-defined]
     with pytest.raises(ResourceError, match="--batch-size 4"):
         check_memory(base_whisper, config, available=200 * 2**20)
     assert check_memory(base_whisper, config, available=64 * 2**30) == needed

@@ -21,7 +21,7 @@ import datetime as dt
 import json
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,6 @@ from livewhisper.finetune.evaluate import (
     transcribe_engine,
     transcribe_hf,
     transcribe_streaming,
-    wer_of,
     wer_table,
 )
 from livewhisper.finetune.general import MAX_WER_RISE, forgetting_warning, general_set
@@ -195,10 +194,21 @@ def finetune(
     general_backend = f"whisper.cpp {precisions[0]}" if evaluate_ggml else "transformers"
     general_wer: list[float] = []
 
-    def measure_general(label: str, transcribe: Callable[[Sequence[Example]], list[str]]) -> None:
-        row, texts[f"{label.split()[0]}/general"] = timed_wer(
-            label, f"{general_backend}, general speech", general, transcribe, drop_fillers=True
+    def hear_general(model_file: Path | None) -> tuple[WerRow, list[str]]:
+        """The general set decoded by whisper.cpp from ``model_file`` when evaluating
+        whisper.cpp, else by ``transformers`` from the weights loaded now."""
+        return timed_wer(
+            "",
+            f"{general_backend}, general speech",
+            general,
+            (lambda ex: transcribe_engine(model_file, ex, language="en", threads=threads))
+            if evaluate_ggml and model_file is not None
+            else (lambda ex: transcribe_hf(whisper, ex, language="en")),
+            drop_fillers=True,
         )
+
+    def measure_general(label: str, heard: tuple[WerRow, list[str]]) -> None:
+        row, texts[f"{label.split()[0]}/general"] = replace(heard[0], model=label), heard[1]
         rows.append(row)
         general_wer.append(row.wer)
 
@@ -221,14 +231,9 @@ def finetune(
                 )
                 rows.append(row)
                 if general:
-                    measure_general(
-                        f"before ({base_name})",
-                        lambda ex: transcribe_engine(base_file, ex, language="en", threads=threads),
-                    )
+                    measure_general(f"before ({base_name})", hear_general(base_file))
         elif general:
-            measure_general(
-                f"before ({base_name})", lambda ex: transcribe_hf(whisper, ex, language="en")
-            )
+            measure_general(f"before ({base_name})", hear_general(None))
         if general:
             log(f"WER on general speech before fine-tuning: {general_wer[0]:.1%}")
     choosing = config.blend is None and bool(general)
@@ -247,18 +252,20 @@ def finetune(
     log(f"trained {result.steps} steps in {result.seconds:.0f} s")
     blend = config.blend or 1.0
     tried: list[tuple[float, float]] = []
+    heard_at: dict[float, tuple[WerRow, list[str]]] = {}
     if base_state is not None:
         tuned_state = _weights(whisper)
 
         def general_wer_at(alpha: float) -> float:
             whisper.model.load_state_dict(blend_state(base_state, tuned_state, alpha))
-            if evaluate_ggml:
-                with tempfile.TemporaryDirectory(prefix="livewhisper-blend-") as tmp:
-                    path = export_ggml(whisper, Path(tmp) / "blend.bin", precisions[0])
-                    heard = transcribe_engine(path, general, language="en", threads=threads)
-            else:
-                heard = transcribe_hf(whisper, general, language="en")
-            wer = wer_of(general, heard, drop_fillers=True)
+            with tempfile.TemporaryDirectory(prefix="livewhisper-blend-") as tmp:
+                path = (
+                    export_ggml(whisper, Path(tmp) / "b.bin", precisions[0])
+                    if evaluate_ggml
+                    else None
+                )
+                heard_at[alpha] = hear_general(path)
+            wer = heard_at[alpha][0].wer
             log(f"keeping {alpha:.0%} of the fine-tuned change: general speech WER {wer:.1%}")
             return wer
 
@@ -287,11 +294,9 @@ def finetune(
         )
         rows.append(row)
     if general:
+        # The chosen blend's general clips were decoded from the same weights already.
         measure_general(
-            "after (fine-tuned)",
-            (lambda ex: transcribe_engine(files[precisions[0]], ex, language="en", threads=threads))
-            if evaluate_ggml
-            else (lambda ex: transcribe_hf(whisper, ex, language="en")),
+            "after (fine-tuned)", heard_at.get(blend) or hear_general(files[precisions[0]])
         )
         log(
             f"WER on general speech after fine-tuning: {general_wer[1]:.1%} "
