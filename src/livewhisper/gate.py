@@ -245,6 +245,16 @@ class SpeechGate:
         """Whether an utterance is open (speech heard, its final not yet due)."""
         return self._open
 
+    @property
+    def utterances(self) -> int:
+        """How many utterances have started so far."""
+        return self._utterance
+
+    @property
+    def last_speech(self) -> float:
+        """Stream time (s) where the last frame the VAD heard as speech ends; 0.0 before any."""
+        return self._last_speech
+
     def push(self, block: npt.NDArray[np.float32], arrival: float) -> list[Signal]:
         """Take the next block of 16 kHz mono audio; return the jobs it makes due."""
         data = np.concatenate((self._pending, block)) if self._pending.size else block

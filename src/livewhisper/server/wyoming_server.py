@@ -77,6 +77,7 @@ DEFAULT_URI = "tcp://127.0.0.1:10300"
 """Where ``livewhisper wyoming`` listens unless told otherwise (Wyoming's usual STT port)."""
 
 _MAX_QUEUED = 1024  # events waiting for a client that does not read
+_FINAL_END_SLACK = 0.1  # s of speech past a final's end that it may still cover
 _WHISPER = Attribution("OpenAI", "https://github.com/openai/whisper")
 _US = Attribution("livewhisper", "https://github.com/livewhisper/livewhisper")
 
@@ -410,8 +411,8 @@ class _Connection:
                 self.pace.finish()
             stream, self.stream = self.stream, None
             self.pace = None
-            if stream.audio is not None and stream.pieces >= 2:
-                # Already pieced together: the live decodes give way to one of all.
+            if stream.audio is not None and stream.pieced:
+                # The transcript would be joined from pieces: one decode of all instead.
                 await stream.release()
                 text, language = await self._decode_whole(stream)
             else:
@@ -505,6 +506,7 @@ class _Stream:
         self.audio: _KeptAudio | None = _KeptAudio(keep_seconds) if keep_seconds > 0 else None
         self._send = send
         self._finals: list[str] = []
+        self._final_end = 0.0  # stream time where the last final's audio ends
         self._language = ""
         self._pump = asyncio.create_task(self._forward())
 
@@ -522,6 +524,7 @@ class _Stream:
                 piece = deltas.final(event.text)
                 if event.text.strip():
                     self._finals.append(event.text.strip())
+                    self._final_end = event.end
                 self._language = event.language or self._language
             else:
                 continue
@@ -532,6 +535,22 @@ class _Stream:
     def pieces(self) -> int:
         """How many finals the live transcript has been joined from so far."""
         return len(self._finals)
+
+    @property
+    def pieced(self) -> bool:
+        """Whether the live transcript is, or is likely to be, joined from several finals:
+        the VAD heard more than one utterance, or speech past the one final so far, or,
+        with no final yet, speech going on long enough for a commit
+        (:attr:`~livewhisper.gate.StreamConfig.commit_after`)."""
+        dictation, gate = self.dictation, self.dictation.gate
+        if gate.utterances >= 2:
+            return True
+        if self.pieces == 0:
+            return gate.last_speech > dictation.stream_config.commit_after
+        return (
+            dictation.transcriber.finals_pending
+            or gate.last_speech > self._final_end + _FINAL_END_SLACK
+        )
 
     async def result(self) -> tuple[str, str]:
         """The whole transcript and its language, once every final is in."""
