@@ -358,3 +358,24 @@ def test_the_rest_of_an_utterance_after_a_cut_gets_no_history_prompt() -> None:
     # that ends with the words just before the cut; other utterances keep the history.
     assert not policy.options(_final(2, 5.0, 4.8)).initial_prompt
     assert policy.options(_final(3, 3.0, 2.8, start=6.0)).initial_prompt
+
+
+def test_a_decoder_loop_is_neither_shown_nor_agreed() -> None:
+    """A partial decode that wrote its phrase twice, the copy squeezed into the last
+    moments of the audio (how Whisper loops), shows it once, and two such decodes in a
+    row do not agree on the copy: the finals' loop rule, on partials."""
+    from livewhisper.events import Partial, Segment, Transcription
+
+    said = _words("And so my fellow Americans.", 0.2, 0.4)  # 0.2-2.2 s
+    copy = _words("And so my fellow Americans.", 2.25, 0.05)  # 2.25-2.5 s
+    words = tuple(said + copy)
+    text = "".join(w.word for w in words)
+    looped = Transcription((Segment(text, 0.2, 2.5, words, -0.3, 0.9),), "en", 2.5)
+    policy = _policy(sentence_confidence=None)
+    for end in (2.5, 3.1):
+        events = policy.partial_done(_partial(1, end), looped, 0.1, 101.0)
+        assert isinstance(events, list)
+        (partial,) = events
+        assert isinstance(partial, Partial)
+        assert partial.text == "And so my fellow Americans."
+    assert partial.stable == "And so my fellow Americans."

@@ -689,7 +689,9 @@ class StreamPolicy:
             self._agreement.reset()
             self._agreement_utterance = job.utterance
         words = self._after_seam(job.utterance, [w.with_offset(job.start) for w in result.words])
-        self._agreement.update(words)
+        # A decoder loop is dropped as from finals (the audio's length bounds its speech),
+        # so it is neither shown nor agreed on by the next decode.
+        self._agreement.update(drop_loops(words, job.end - job.start))
         text = tidy(result.text)
         if not text or is_phantom(text):
             return []
