@@ -388,6 +388,9 @@ def test_three_wyoming_clients_and_two_realtime_sessions_at_once(server_pool: Mo
     engine = server_pool.engine()
     for name, text in zip(clips, texts, strict=True):
         offline = engine.transcribe(audio[name], DecodeOptions(language="en")).text
-        wer, against = word_error_rate(reference(name), text), word_error_rate(offline, text)
-        print(f"{name}: WER {wer:.3f}, {against:.3f} against offline: {text}")
-        assert against <= 0.2, (name, offline, text)  # none dropped, none garbled
+        wer = word_error_rate(reference(name), text)
+        offline_wer = word_error_rate(reference(name), offline)
+        print(f"{name}: WER {wer:.3f} (offline {offline_wer:.3f}): {text}")
+        # None dropped, none garbled: against the reference, not the offline text, whose
+        # own spellings ("coldhearted" for "cold hearted") would count twice.
+        assert wer <= offline_wer + 0.2, (name, offline, text)
