@@ -196,6 +196,7 @@ def test_a_final_reuses_a_partial_that_heard_all_its_speech() -> None:
     (final,) = policy.final_done(reuse.job, reuse.result, 102.0)
     assert isinstance(final, Final) and final.text == "go forward ten"
     assert final.latency == pytest.approx(2.0)
+    assert policy.final_until == final.end > 0.0
     # Speech past what the partial heard: decoded again, with a final's care.
     policy.partial_done(early, _result("go forward ten"), 0.2, 101.0)
     again = policy.plan(_final(1, 3.2, speech_end=2.6))

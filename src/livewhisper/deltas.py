@@ -43,7 +43,6 @@ class TextDeltas:
         self.separator = separator
         self._open = ""  # text of the open utterance sent so far
         self._sent = ""  # every piece sent, joined
-        self._sent_any = False
 
     def partial(self, stable: str) -> str:
         """The piece to send for a partial whose agreed prefix is ``stable`` ("" if none)."""
@@ -67,9 +66,8 @@ class TextDeltas:
         self._open = ""
         if not new:
             return ""
-        piece = (self.separator if self._sent_any else "") + " ".join(new)
+        piece = (self.separator if self._sent else "") + " ".join(new)
         self._sent += piece
-        self._sent_any = True
         return piece
 
     def _extend(self, text: str) -> str:
@@ -83,11 +81,10 @@ class TextDeltas:
             extended = self._open + piece
         if not piece:
             return ""
-        if not self._open and self._sent_any:
+        if not self._open and self._sent:
             piece = self.separator + piece
         self._open = extended
         self._sent += piece
-        self._sent_any = True
         return piece
 
 

@@ -438,6 +438,7 @@ class StreamPolicy:
         )
         self._next_partial = (-1, 0.0)  # (utterance, stream time) before which partials wait
         self._shown_until = 0.0
+        self._final_until = 0.0
         self._over_budget = self._withdrawn_count = self._reused = self._committed = 0
 
     # -- what the worker reads ---------------------------------------------------------
@@ -450,6 +451,11 @@ class StreamPolicy:
     def shown_until(self) -> float:
         """The latest stream time that any text emitted so far reaches (0.0 before any)."""
         return self._shown_until
+
+    @property
+    def final_until(self) -> float:
+        """The latest stream time that any final emitted so far reaches (0.0 before any)."""
+        return self._final_until
 
     @property
     def settled(self) -> tuple[int, float] | None:
@@ -779,4 +785,5 @@ class StreamPolicy:
         first = words[0].start if words else start
         end = max(words[-1].end, first) if words else speech_end
         self._shown_until = max(self._shown_until, end)
+        self._final_until = max(self._final_until, end)
         return Final(text, first, end, tuple(words), result.language, arrival, now)

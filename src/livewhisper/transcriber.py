@@ -250,6 +250,11 @@ class Transcriber:
         return self.policy.shown_until
 
     @property
+    def final_until(self) -> float:
+        """The latest stream time that any final emitted so far reaches (0.0 before any)."""
+        return self.policy.final_until
+
+    @property
     def finals_pending(self) -> bool:
         """Whether a final job waits in the queue or is being decoded."""
         return self.queue.backlog > 0 or isinstance(self._inflight, FinalJob)

@@ -43,7 +43,7 @@ from wyoming.event import Event, async_write_event
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
 from livewhisper import __version__
-from livewhisper.audio.decode import AudioArray, to_mono_float32
+from livewhisper.audio.decode import SAMPLE_RATE, AudioArray, to_mono_float32
 from livewhisper.audio.sources import PushSource
 from livewhisper.deltas import TextDeltas
 from livewhisper.dictation import Dictation
@@ -445,8 +445,8 @@ class _Connection:
         self._send(TranscriptStart(language=language).event())
 
     async def _decode_whole(self, stream: _Stream) -> tuple[str, str]:
-        """The transcript of one file-style decode of the stream's audio, and the words
-        of it the live chunks have not sent yet sent as the last chunk."""
+        """The transcript and language of one file-style decode of the stream's audio;
+        the words of it that no chunk has carried yet go out as one last chunk."""
         assert stream.audio is not None
         engine = self.pool.engine(stream.engine.model_name)
         try:
@@ -455,7 +455,7 @@ class _Connection:
                 stream.audio.samples(),
                 engine,
                 stream.decode,
-                sample_rate=stream.audio.rate or 16000,
+                sample_rate=stream.audio.rate or SAMPLE_RATE,
             )
         finally:
             engine.close()
@@ -506,7 +506,6 @@ class _Stream:
         self.audio: _KeptAudio | None = _KeptAudio(keep_seconds) if keep_seconds > 0 else None
         self._send = send
         self._finals: list[str] = []
-        self._final_end = 0.0  # stream time where the last final's audio ends
         self._language = ""
         self._pump = asyncio.create_task(self._forward())
 
@@ -524,7 +523,6 @@ class _Stream:
                 piece = deltas.final(event.text)
                 if event.text.strip():
                     self._finals.append(event.text.strip())
-                    self._final_end = event.end
                 self._language = event.language or self._language
             else:
                 continue
@@ -542,15 +540,12 @@ class _Stream:
         the VAD heard more than one utterance, or speech past the one final so far, or,
         with no final yet, speech going on long enough for a commit
         (:attr:`~livewhisper.gate.StreamConfig.commit_after`)."""
-        dictation, gate = self.dictation, self.dictation.gate
+        dictation, gate, worker = self.dictation, self.dictation.gate, self.dictation.transcriber
         if gate.utterances >= 2:
             return True
         if self.pieces == 0:
             return gate.last_speech > dictation.stream_config.commit_after
-        return (
-            dictation.transcriber.finals_pending
-            or gate.last_speech > self._final_end + _FINAL_END_SLACK
-        )
+        return worker.finals_pending or gate.last_speech > worker.final_until + _FINAL_END_SLACK
 
     async def result(self) -> tuple[str, str]:
         """The whole transcript and its language, once every final is in."""
