@@ -14,12 +14,33 @@ from livewhisper.lag import LagMonitor
 
 def test_the_lag_counts_from_the_last_moment_nothing_waited() -> None:
     monitor = LagMonitor(behind_after=3.0, every=1.0)
-    assert monitor.update(heard=10.0, shown_until=0.0, waiting=False) is None
+    assert monitor.update(10.0, 0.0, speaking=False, finals_pending=False) is None
     assert monitor.lag == 0.0  # silence with every final out lags nothing
-    assert monitor.update(heard=12.0, shown_until=0.0, waiting=True) is None
+    assert monitor.update(12.0, 0.0, speaking=True, finals_pending=False) is None
     assert monitor.lag == pytest.approx(2.0)
-    assert monitor.update(heard=12.5, shown_until=11.8, waiting=True) is None
+    assert monitor.update(12.5, 11.8, speaking=False, finals_pending=True) is None
     assert monitor.lag == pytest.approx(0.7)
+
+
+def test_with_finals_only_an_utterance_being_spoken_owes_no_text() -> None:
+    # 11 s of speech with partials off: its text is due at its end, not while it is
+    # spoken, so only a final overdue by 3 s is behind (a piped `dictate` on an idle
+    # machine said "text 3 s behind" 3.4 s into JFK).
+    monitor = LagMonitor(behind_after=3.0, every=1.0, partials=False)
+    for step in range(111):
+        assert monitor.update(step / 10, 0.0, speaking=True, finals_pending=False) is None
+    assert monitor.lag == 0.0
+    # The utterance ended at 11.0 s; its final decodes for 0.5 s, then one stuck for 4 s.
+    for heard in (11.1, 11.3, 11.5):
+        assert monitor.update(heard, 0.0, speaking=False, finals_pending=True) is None
+    assert monitor.lag == pytest.approx(0.5)
+    assert monitor.update(11.6, 10.9, speaking=False, finals_pending=False) is None
+    statuses = [
+        monitor.update(12.0 + step / 10, 10.9, speaking=step < 20, finals_pending=True)
+        for step in range(41)
+    ]
+    assert [s.behind for s in statuses if s is not None] == [True, True]
+    assert monitor.lag == pytest.approx(4.4)
 
 
 def test_behind_is_reported_every_second_then_caught_up_once() -> None:
@@ -27,19 +48,19 @@ def test_behind_is_reported_every_second_then_caught_up_once() -> None:
     reports: list[Status] = []
     for step in range(60):  # 6 s of speech, text stuck at 1.0 s
         heard = 1.0 + step / 10
-        status = monitor.update(heard, shown_until=1.0, waiting=True, now=step)
+        status = monitor.update(heard, 1.0, speaking=True, finals_pending=False, now=step)
         if status is not None:
             reports.append(status)
     assert [r.behind for r in reports] == [True, True, True]
     assert [round(r.lag, 1) for r in reports] == [3.0, 4.0, 5.0]
     # Back under half the threshold: one report that it caught up, then quiet.
-    assert monitor.update(7.0, shown_until=5.9, waiting=True) == Status(
+    assert monitor.update(7.0, 5.9, speaking=True, finals_pending=False) == Status(
         pytest.approx(1.1), False, 7.0, 0.0
     )
-    assert monitor.update(7.1, shown_until=6.0, waiting=True) is None
+    assert monitor.update(7.1, 6.0, speaking=True, finals_pending=True) is None
     # Between half and the whole threshold it stays as it was (no flapping).
-    monitor.update(10.0, shown_until=8.0, waiting=True)
-    assert monitor.update(10.1, shown_until=8.0, waiting=True) is None
+    monitor.update(10.0, 8.0, speaking=True, finals_pending=False)
+    assert monitor.update(10.1, 8.0, speaking=True, finals_pending=False) is None
 
 
 def test_the_monitor_refuses_nonsense() -> None:

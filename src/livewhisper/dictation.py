@@ -194,7 +194,9 @@ class Dictation:
             raise
         self._on_partial, self._on_final, self._on_error = on_partial, on_final, on_error
         self._on_status = on_status
-        self._lag = LagMonitor(self.stream_config.behind_after)
+        self._lag = LagMonitor(
+            self.stream_config.behind_after, partials=self.stream_config.partials
+        )
         self._subscribers = _Subscribers()
         self.transcriber = Transcriber(
             self.engine,
@@ -446,7 +448,8 @@ class Dictation:
         status = self._lag.update(
             self.gate.time,
             worker.shown_until,
-            self.gate.in_utterance or worker.finals_pending,
+            self.gate.in_utterance,
+            worker.finals_pending,
             time.monotonic(),
         )
         if status is not None and self._on_status is not None:

@@ -125,7 +125,9 @@ class Status:
     second while it stays behind, and once when it has caught up.
 
     ``lag`` is seconds of audio heard but not yet covered by any text (0.0 when caught
-    up); ``behind`` whether that is past :attr:`~livewhisper.StreamConfig.behind_after`;
+    up; with partials off, an utterance still being spoken owes none: see
+    :class:`~livewhisper.lag.LagMonitor`); ``behind`` whether that is past
+    :attr:`~livewhisper.StreamConfig.behind_after`;
     ``at`` the stream time of the report, ``emitted_at`` its wall-clock time
     (``time.monotonic()``). Not an :data:`Event`: it comes through ``on_status``.
 

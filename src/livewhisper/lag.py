@@ -7,12 +7,16 @@ reaches, and whether anything is still waiting to be transcribed; it answers wit
 
 The lag is the caption-lag figure of benchmarks/streaming.py seen from inside: the stream
 time heard minus the latest stream time that any text reaches, counted from the last
-moment nothing was waiting (silence with every final out lags nothing).
+moment nothing was owed (silence with every final out lags nothing). With partials off
+(finals only) the speech of an utterance still being spoken is owed nothing: its text
+comes at its end by design, so there the lag is how long finals have been overdue.
 
 Example::
 
     monitor = LagMonitor(behind_after=3.0)
-    status = monitor.update(heard=12.0, shown_until=7.5, waiting=True, now=time.monotonic())
+    status = monitor.update(
+        heard=12.0, shown_until=7.5, speaking=True, finals_pending=False, now=time.monotonic()
+    )
     if status is not None:
         print(f"{status.lag:.1f} s behind")
 """
@@ -30,12 +34,16 @@ class LagMonitor:
 
     ``behind_after``: the lag in seconds from which the text counts as behind; it counts
     as caught up again below half of that (hysteresis, so a lag hovering at the threshold
-    does not flap). ``every``: stream seconds between reports while behind.
+    does not flap). ``every``: stream seconds between reports while behind. ``partials``:
+    whether the stream makes partial text; without it an open utterance owes no text.
     """
 
-    def __init__(self, behind_after: float = 3.0, every: float = 1.0) -> None:
+    def __init__(
+        self, behind_after: float = 3.0, every: float = 1.0, *, partials: bool = True
+    ) -> None:
         if not behind_after > 0 or not every > 0:
             raise ConfigError("LagMonitor needs positive behind_after and every")
+        self.partials = partials
         self._threshold = behind_after
         self._every = every
         self._covered = 0.0
@@ -45,15 +53,20 @@ class LagMonitor:
         """The lag at the last :meth:`update`, in seconds."""
 
     def update(
-        self, heard: float, shown_until: float, waiting: bool, now: float = 0.0
+        self,
+        heard: float,
+        shown_until: float,
+        speaking: bool,
+        finals_pending: bool,
+        now: float = 0.0,
     ) -> Status | None:
         """Take the state after a block: ``heard`` stream seconds of audio so far, text
-        reaching stream time ``shown_until``, and whether speech is ``waiting`` for text
-        (an utterance open, or a final not out yet); ``now`` is carried into the report.
-        Returns a report when the text falls behind, every ``every`` seconds while it
-        stays behind, and when it catches up; else None.
+        reaching stream time ``shown_until``, whether an utterance is open (``speaking``)
+        and whether a final is queued or being decoded (``finals_pending``); ``now`` is
+        carried into the report. Returns a report when the text falls behind, every
+        ``every`` seconds while it stays behind, and when it catches up; else None.
         """
-        if not waiting:
+        if not (finals_pending or (speaking and self.partials)):
             self._covered = heard
         self._covered = max(self._covered, shown_until)
         self.lag = max(0.0, heard - self._covered)
