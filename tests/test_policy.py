@@ -361,6 +361,25 @@ def test_the_rest_of_an_utterance_after_a_cut_gets_no_history_prompt() -> None:
     assert policy.options(_final(3, 3.0, 2.8, start=6.0)).initial_prompt
 
 
+def test_a_speakers_own_repeat_does_not_hold_commits_back() -> None:
+    """A broadcast speaker said "against Trump. Trump is a closet liberal": every decode
+    held "Trump Trump", and counting any phrase said twice as a decoder loop kept a 22 s
+    utterance from committing anything, its partials ever dearer and later. Words heard
+    one after the other are speech: the sentences before the newest are committed."""
+    from livewhisper.policy import Commit
+
+    policy = _policy(commit_after=3.0, commit_span=8.0)
+    text = "His argument against Trump. Trump is a closet liberal. Look at"
+    for end, at in ((5.0, 101.0), (5.2, 101.2)):
+        job = _partial(1, end)
+        job.audio[round(3.5 * RATE) : round(3.7 * RATE)] = 0.0  # after " liberal."
+        step = policy.partial_done(job, _result(text), 0.2, at)
+    assert isinstance(step, Commit)
+    assert " ".join(w.word.strip() for w in step.words) == (
+        "His argument against Trump. Trump is a closet liberal."
+    )
+
+
 def test_a_decoder_loop_is_neither_shown_nor_agreed() -> None:
     """A partial decode that wrote its phrase twice, the copy squeezed into the last
     moments of the audio (how Whisper loops), shows it once, and two such decodes in a

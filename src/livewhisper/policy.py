@@ -582,7 +582,8 @@ class StreamPolicy:
         wall-clock time): events to emit, or a quick-final candidate to wait for, or a
         commit to carry out first."""
         self.charge(job, cost)
-        if job.early and not self._doubtful(result) and not self._withdrawn(job):
+        doubtful = self._doubtful(result, job.end - job.start)
+        if job.early and not doubtful and not self._withdrawn(job):
             threshold = self.stream.sentence_confidence
             if threshold is not None and sentence_end_confidence(result) >= threshold:
                 return WaitForPause(job, result)
@@ -674,16 +675,21 @@ class StreamPolicy:
         return None
 
     @staticmethod
-    def _doubtful(result: Transcription) -> bool:
-        # A phrase said twice in a row is more often a decoding loop than speech: such a
-        # decode neither ends an utterance early nor stands in for its final.
-        return is_repetitive(tidy(result.text), max_repeats=1)
+    def _doubtful(result: Transcription, seconds: float) -> bool:
+        """Whether the decode of ``seconds`` of audio looped (a phrase written more often
+        than the audio holds, :func:`~livewhisper.guards.drop_loops`, or a long run of
+        repeats): such a decode neither ends an utterance early, nor stands in for its
+        final, nor prompts a commit. A speaker's own repeat ("against Trump. Trump is",
+        "you can't have, you can't have") is not doubtful: counting every phrase said
+        twice as a loop held 20 s utterances of a broadcast without a single commit."""
+        words = result.words
+        return is_repetitive(tidy(result.text)) or len(drop_loops(words, seconds)) < len(words)
 
     def _as_partial(
         self, job: PartialJob, result: Transcription, now: float
     ) -> list[Event] | Commit:
         """Interim decode ``job`` as a partial: agreement, then a commit or the partial."""
-        doubtful = self._doubtful(result)
+        doubtful = self._doubtful(result, job.end - job.start)
         if self._withdrawn(job):
             # Speech resumed after the pause this decode ends at: it is neither final nor
             # reused, but it is the freshest reading of the utterance, so it is shown as
