@@ -587,7 +587,7 @@ class StreamPolicy:
             threshold = self.stream.sentence_confidence
             if threshold is not None and sentence_end_confidence(result) >= threshold:
                 return WaitForPause(job, result)
-        return self._as_partial(job, result, now)
+        return self._as_partial(job, result, now, doubtful)
 
     def after_pause(self, wait: WaitForPause, held: bool, now: float) -> list[Event] | Commit:
         """The pause after a :class:`WaitForPause` held (the early decode becomes the final
@@ -602,7 +602,8 @@ class StreamPolicy:
                 self._agreement.reset()
                 self._next_partial = (job.utterance, job.end)  # final work, not interim
                 return [final]
-        return self._as_partial(job, result, now)
+        # A WaitForPause is made only of a decode that was not doubtful.
+        return self._as_partial(job, result, now, doubtful=False)
 
     def commit_done(self, commit: Commit, result: Transcription, now: float) -> list[Event]:
         """The result of a :class:`Commit`'s decode (the audio before its cut): it becomes
@@ -686,10 +687,10 @@ class StreamPolicy:
         return is_repetitive(tidy(result.text)) or len(drop_loops(words, seconds)) < len(words)
 
     def _as_partial(
-        self, job: PartialJob, result: Transcription, now: float
+        self, job: PartialJob, result: Transcription, now: float, doubtful: bool
     ) -> list[Event] | Commit:
-        """Interim decode ``job`` as a partial: agreement, then a commit or the partial."""
-        doubtful = self._doubtful(result, job.end - job.start)
+        """Interim decode ``job`` as a partial: agreement, then a commit or the partial.
+        ``doubtful``: whether the decode looped (:meth:`_doubtful`, judged once)."""
         if self._withdrawn(job):
             # Speech resumed after the pause this decode ends at: it is neither final nor
             # reused, but it is the freshest reading of the utterance, so it is shown as
