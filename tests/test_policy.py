@@ -226,15 +226,15 @@ def test_a_quick_final_comes_once_the_pause_holds_however_slow_the_decode() -> N
         early = _partial(1, 2.5, early=True)
         if not resumed_first:
             # Held, then speech came back, all before the (slow) decode ended.
-            policy.signal(PauseHeld(1, 2.6))
+            policy.signal(PauseHeld(1, 2.6, 0.3))
             policy.signal(SpeechResumed(1, 2.9))
         wait = policy.partial_done(early, _result("Go forward ten meters."), 0.9, 101.0)
         assert isinstance(wait, WaitForPause)
         if resumed_first:
-            assert policy.pause(early) is None  # not known yet: the worker waits
+            assert policy.pause(early, 0.3) is None  # not known yet: the worker waits
             policy.signal(SpeechResumed(1, 2.7))
-            policy.signal(PauseHeld(1, 2.8))  # too late: speech came back first
-        held = policy.pause(early)
+            policy.signal(PauseHeld(1, 2.8, 0.3))  # too late: speech came back first
+        held = policy.pause(early, 0.3)
         assert held is (not resumed_first)
         events = policy.after_pause(wait, bool(held), 102.0)
         assert isinstance(events, list) and len(events) == 1
@@ -253,13 +253,13 @@ def test_a_slow_early_decode_is_judged_by_the_signals_that_followed_its_audio() 
     policy = _policy()
     early = _partial(1, 2.5, early=True)
     # Its pause held, speech resumed, and the next pause held too, all before it ran.
-    for signal in (PauseHeld(1, 2.8), SpeechResumed(1, 3.2), PauseHeld(1, 6.0)):
+    for signal in (PauseHeld(1, 2.8, 0.3), SpeechResumed(1, 3.2), PauseHeld(1, 6.0, 0.3)):
         policy.signal(signal)
-    assert policy.pause(early) is True
+    assert policy.pause(early, 0.3) is True
     later = _partial(1, 5.7, early=True)
-    assert policy.pause(later) is True
+    assert policy.pause(later, 0.3) is True
     policy.signal(SpeechResumed(1, 6.5))
-    assert policy.pause(_partial(1, 6.2, early=True)) is False  # resumed before it held
+    assert policy.pause(_partial(1, 6.2, early=True), 0.3) is False  # resumed before it held
 
 
 def test_an_early_decode_withdrawn_in_the_queue_is_not_decoded() -> None:
@@ -351,7 +351,7 @@ def test_the_rest_of_an_utterance_after_a_cut_gets_no_history_prompt() -> None:
     policy.final_done(first, _result("Ask not what your country can do for you."), 100.0)
     assert "country" in (policy.options(_final(2, 3.0, 2.8)).initial_prompt or "")
     early = _partial(2, 2.5, early=True)
-    policy.signal(PauseHeld(2, 2.6))
+    policy.signal(PauseHeld(2, 2.6, 0.3))
     wait = policy.partial_done(early, _result("Go forward ten meters."), 0.1, 101.0)
     policy.after_pause(wait, True, 101.0)  # type: ignore[arg-type]
     assert policy.settled is not None
@@ -399,3 +399,52 @@ def test_a_decoder_loop_is_neither_shown_nor_agreed() -> None:
         assert isinstance(partial, Partial)
         assert partial.text == "And so my fellow Americans."
     assert partial.stable == "And so my fellow Americans."
+
+
+def test_a_sentence_end_whisper_is_unsure_of_becomes_final_after_a_longer_pause() -> None:
+    """Whisper closes whole sentences at 0.38-0.69 as often as not on tiny.en: such an
+    early decode waits for ``sentence_final_after`` of silence (not the whole pause), a
+    sure one for ``quick_final_after``, and one that ends no sentence for the pause."""
+    from livewhisper.events import Final
+    from livewhisper.gate import PauseHeld, SpeechResumed
+    from livewhisper.policy import WaitForPause
+
+    def waits(text: str, sure: float, **stream: object) -> float | None:
+        early = _partial(1, 2.5, early=True)
+        policy = _policy(**stream)
+        step = policy.partial_done(early, _result(text, sure=sure), 0.2, 101.0)
+        return step.silence if isinstance(step, WaitForPause) else None
+
+    assert waits("Go forward ten meters.", 0.9) == 0.3
+    assert waits("Go forward ten meters.", 0.5) == 0.6
+    assert waits("Go forward ten", 0.9) is None  # no sentence end: the pause decides
+    assert waits("Go forward ten meters.", 0.5, sentence_final_after=None) is None
+    assert waits("Go forward ten meters.", 0.9, sentence_confidence=None) is None
+    assert waits("Go forward ten meters.", 0.5, sentence_confidence=None) is None
+
+    for resumed in (False, True):
+        policy = _policy()
+        early = _partial(1, 2.5, early=True)
+        wait = policy.partial_done(early, _result("Go forward ten meters.", sure=0.5), 0.2, 101.0)
+        assert isinstance(wait, WaitForPause)
+        policy.signal(PauseHeld(1, 2.8, 0.3))
+        assert policy.pause(early, wait.silence) is None  # 0.3 s is not enough for it
+        if resumed:
+            policy.signal(SpeechResumed(1, 3.0))
+        policy.signal(PauseHeld(1, 3.1, 0.6))  # after the resumption: of no account
+        held = policy.pause(early, wait.silence)
+        assert held is (not resumed)
+        events = policy.after_pause(wait, bool(held), 102.0)
+        assert isinstance(events, list) and len(events) == 1
+        assert isinstance(events[0], Final) is (not resumed)
+
+
+def test_sentence_final_after_is_checked() -> None:
+    from livewhisper.errors import ConfigError
+    from livewhisper.gate import pause_levels
+
+    with pytest.raises(ConfigError, match="sentence_final_after"):
+        StreamConfig(quick_final_after=0.5, sentence_final_after=0.4)
+    # Not shorter than the pause: the pause ends the utterance first, one level only.
+    assert pause_levels(StreamConfig(sentence_final_after=0.8), pause=0.8) == (0.3,)
+    assert pause_levels(StreamConfig(sentence_final_after=0.3), pause=1.0) == (0.3,)

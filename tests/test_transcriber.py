@@ -21,6 +21,7 @@ from livewhisper.gate import (
     SpeechGate,
     SpeechResumed,
     StreamConfig,
+    pause_levels,
 )
 from livewhisper.guards import ends_sentence, sentence_end_confidence
 from livewhisper.segmenter import SegmenterConfig
@@ -230,13 +231,17 @@ def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) ->
     # Each resumption is heard after the audio of the early decode it withdraws, in the
     # same utterance.
     assert all(any(e.utterance == r.utterance and e.end < r.at for e in early) for r in resumed)
-    waiting = held = False  # an early decode since the last resumption, its pause held
+    levels = pause_levels(StreamConfig(), SegmenterConfig().pause)
+    assert len(levels) == 2
+    waiting, held = False, 0  # an early decode since the last resumption, pauses held
     for signal in signals:
         if isinstance(signal, PartialJob) and signal.early:
-            waiting, held = True, False
+            waiting, held = True, 0
         elif isinstance(signal, PauseHeld):
-            assert waiting and not held  # once per early decode
-            held = True
+            # Once per level and early decode, when at least that much silence was heard.
+            assert waiting and held < len(levels)
+            assert signal.silence >= levels[held]
+            held += 1
         elif isinstance(signal, SpeechResumed):
             assert waiting  # only ever after an early decode
             waiting = False
@@ -277,7 +282,7 @@ def test_speech_resuming_withdraws_a_queued_early_decode(tiny_engine: Engine) ->
         worker.submit(early)  # queued: the worker is not started yet
         if resumed_at is not None:
             worker.submit(SpeechResumed(1, resumed_at))
-        worker.submit(PauseHeld(1, early.end + 0.1))
+        worker.submit(PauseHeld(1, early.end + 0.1, 0.3))
         worker.start()
         assert worker.stop(deadline(30))
         return [e for e in events if isinstance(e, Final)], worker.stats.cancelled_partials
@@ -307,7 +312,7 @@ def test_a_quick_final_waits_for_the_pause_to_hold(tiny_engine: Engine, then: st
     wait_until(lambda: worker._signalled._waiters, 30, "the worker to wait for the pause")  # type: ignore[attr-defined]
     assert worker.stats.decodes == 1 and events == []  # decoded, and waiting
     if then == "held":
-        worker.submit(PauseHeld(1, early.end + 0.09))
+        worker.submit(PauseHeld(1, early.end + 0.09, 0.3))
     elif then == "resumed":
         worker.submit(SpeechResumed(1, early.end + 0.09))
     else:
@@ -326,14 +331,17 @@ def test_the_pause_is_held_after_the_early_decode() -> None:
         signals = _signals(audio, stream)
         early = [s for s in signals if isinstance(s, PartialJob) and s.early]
         held = [s for s in signals if isinstance(s, PauseHeld)]
-        assert len(early) == len(held) == 1
+        assert len(early) == 1 and len(held) == 2  # quick_final_after, sentence_final_after
         kinds = [type(s).__name__ for s in signals if isinstance(s, (PauseHeld, FinalJob))]
-        assert kinds == ["PauseHeld", "FinalJob"]  # held long before the pause runs out
-        assert held[0].at >= early[0].end
-        wait = stream.quick_final_after - stream.early_decode_after
-        assert wait - 0.035 <= held[0].at - early[0].end <= wait + 0.035
+        assert kinds == ["PauseHeld", "PauseHeld", "FinalJob"]  # before the pause runs out
+        for signal, silence in zip(held, (stream.quick_final_after, 0.6), strict=True):
+            assert signal.at >= early[0].end
+            wait = silence - stream.early_decode_after
+            assert wait - 0.035 <= signal.at - early[0].end <= wait + 0.035
+            assert silence <= signal.silence <= silence + 0.035
     # Never later than the early decode itself.
-    signals = _signals(audio, StreamConfig(early_decode_after=0.2, quick_final_after=0.05))
+    stream = StreamConfig(early_decode_after=0.2, quick_final_after=0.05, sentence_final_after=None)
+    signals = _signals(audio, stream)
     early_end = next(s.end for s in signals if isinstance(s, PartialJob) and s.early)
     assert [s.at for s in signals if isinstance(s, PauseHeld)] == [early_end]
 

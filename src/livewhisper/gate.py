@@ -56,6 +56,12 @@ class StreamConfig:
       signals alone, never by how long the decode took, so a busy machine makes the
       same finals; 0.3 s passes over the pauses at commas (0.23-0.26 s in the shared
       clips, where Whisper may write a period) and still ends most sentences early.
+    * ``sentence_final_after``: silence after which an early decode that ends a sentence
+      becomes final whatever Whisper's confidence in its closing mark (0.6; ``None``
+      leaves such decodes to the pause; no effect unless shorter than the pause). Whisper
+      gives whole sentences 0.38-0.69 as often as not on tiny.en ("... ill-disposed young
+      man." 0.67, "Go forward 10 meters." 0.69): below ``sentence_confidence`` they
+      waited the whole 1.0 s pause, half of all finals on the short clips.
     * ``partial_budget``: share of real time the decoder may spend on the interim decodes
       of one utterance, partials and early decodes that do not become final (0.1): when
       one takes 0.25 s, the next partial waits 2.5 s of audio even if
@@ -68,8 +74,9 @@ class StreamConfig:
       p90 of long speech from 2.5 s to 1.8 s on tiny.en (benchmarks/streaming.py).
     * ``sentence_confidence``: when the early decode ends a sentence (``.``, ``?``, ``!``)
       and Whisper gave that closing mark and the word it closes at least this
-      probability, the text is final at once instead of after the whole pause (0.7;
-      ``None`` waits every pause out, the better choice for rambling speech).
+      probability, the text is final once ``quick_final_after`` has held instead of after
+      the whole pause (0.7; ``None`` waits every pause out, ``sentence_final_after``
+      included: the better choice for rambling speech).
       Speech that follows becomes the next final. Whisper ends cut-off audio with a
       period too, but with less confidence (0.5-0.63 for JFK's "... for you." before "ask
       what you can do", 0.75-0.97 after most whole sentences): see benchmarks/streaming.py.
@@ -107,6 +114,7 @@ class StreamConfig:
     first_partial_after: float = 1.0
     early_decode_after: float = 0.05
     quick_final_after: float = 0.3
+    sentence_final_after: float | None = 0.6
     partial_budget: float = 0.1
     max_partial_wait: float = 1.2
     sentence_confidence: float | None = 0.7
@@ -142,6 +150,16 @@ class StreamConfig:
             raise ConfigError(
                 "StreamConfig.final_context must be one of "
                 + ", ".join(repr(c) for c in FINAL_CONTEXTS)
+            )
+        later = self.sentence_final_after
+        if later is not None and (
+            not isinstance(later, (int, float))
+            or not math.isfinite(later)
+            or later < self.quick_final_after
+        ):
+            raise ConfigError(
+                "StreamConfig.sentence_final_after must be a number of seconds no shorter "
+                "than quick_final_after, or None"
             )
         if self.commit_span < self.commit_after:
             raise ConfigError("StreamConfig.commit_span must be at least commit_after")
@@ -185,12 +203,14 @@ class FinalJob:
 
 @dataclass(frozen=True)
 class PauseHeld:
-    """The speaker of utterance ``utterance`` has been silent since its early decode for
-    :attr:`StreamConfig.quick_final_after`, as heard by stream time ``at``: that decode
-    may now become a quick final."""
+    """The speaker of utterance ``utterance`` has been silent for ``silence`` seconds after
+    its early decode, as heard by stream time ``at``: that decode may now become a quick
+    final. Sent at :attr:`StreamConfig.quick_final_after` and again at
+    :attr:`StreamConfig.sentence_final_after` (:func:`pause_levels`)."""
 
     utterance: int
     at: float
+    silence: float
 
 
 @dataclass(frozen=True)
@@ -200,6 +220,23 @@ class SpeechResumed:
 
     utterance: int
     at: float
+
+
+def pause_levels(stream: StreamConfig, pause: float) -> tuple[float, ...]:
+    """The silences (s) after an early decode at which :class:`PauseHeld` is sent, in
+    order: the quick final's (never before the early decode itself) and, when shorter than
+    the ``pause`` that ends the utterance, :attr:`StreamConfig.sentence_final_after`.
+
+    Example::
+
+        >>> pause_levels(StreamConfig(), pause=1.0)
+        (0.3, 0.6)
+        >>> pause_levels(StreamConfig(), pause=0.5)
+        (0.3,)
+    """
+    quick = max(stream.quick_final_after, stream.early_decode_after)
+    later = stream.sentence_final_after
+    return (quick,) if later is None or not quick < later < pause else (quick, later)
 
 
 Job = PartialJob | FinalJob
@@ -225,7 +262,7 @@ class SpeechGate:
         for name in ("early_decode_after", "quick_final_after"):
             if getattr(self.stream, name) >= self.segmenter.config.pause:
                 raise ConfigError(f"StreamConfig.{name} must be shorter than the pause")
-        self._hold = max(self.stream.quick_final_after, self.stream.early_decode_after)
+        self._holds = pause_levels(self.stream, self.segmenter.config.pause)
         self._frame = self.detector.frame_samples
         self._pending = np.zeros(0, dtype=np.float32)
         self._utterance = 0
@@ -233,7 +270,7 @@ class SpeechGate:
         self._last_partial = 0.0  # stream time of the audio end of the last partial job
         self._last_speech = 0.0
         self._early_done = False
-        self._held = False  # PauseHeld sent for the current early decode
+        self._held = 0  # how many PauseHeld were sent for the current early decode
 
     @property
     def time(self) -> float:
@@ -325,11 +362,12 @@ class SpeechGate:
         if now - start >= self.stream.first_partial_after and (due or early):
             if early:
                 self._early_done = True
-                self._held = False
+                self._held = 0
             self._last_partial = now
             jobs.append(
                 PartialJob(self._utterance, self.segmenter.current_audio(), start, arrival, early)
             )
-        if self._early_done and not self._held and silent_for >= self._hold:
-            self._held = True
-            jobs.append(PauseHeld(self._utterance, now))
+        holds = self._holds
+        if self._early_done and self._held < len(holds) and silent_for >= holds[self._held]:
+            self._held += 1
+            jobs.append(PauseHeld(self._utterance, now, silent_for))

@@ -323,12 +323,12 @@ class Reuse:
 
 @dataclass(frozen=True)
 class WaitForPause:
-    """Early decode ``job`` ends a sentence with confidence: wait until
-    :meth:`StreamPolicy.pause` tells whether the pause held, then call
-    :meth:`StreamPolicy.after_pause`."""
+    """Early decode ``job`` ends a sentence: wait until :meth:`StreamPolicy.pause` tells
+    whether a pause of ``silence`` seconds held, then call :meth:`StreamPolicy.after_pause`."""
 
     job: PartialJob
     result: Transcription
+    silence: float
 
 
 @dataclass(frozen=True)
@@ -481,18 +481,22 @@ class StreamPolicy:
             return inflight.end < incoming.speech_end + _REUSE_MARGIN
         return incoming.early
 
-    def pause(self, job: PartialJob) -> bool | None:
-        """For early decode ``job`` (a :class:`WaitForPause`): True once the pause after it
-        has held, False if speech came back first, None while neither is known.
+    def pause(self, job: PartialJob, silence: float) -> bool | None:
+        """For early decode ``job`` (a :class:`WaitForPause`): True once ``silence`` seconds
+        of pause after it have held, False if speech came back first, None while neither
+        is known.
 
         Only the order of the signals counts, never how long the decode took: a pause that
         held before speech resumed makes a quick final however late the decode ends, so a
         busy machine gives the same finals as an idle one.
         """
-        if self._held_before_resuming(job):
-            return True
-        if self._withdrawn(job):
-            return False
+        for signal in self._signals:
+            if signal.utterance != job.utterance:
+                continue
+            if isinstance(signal, SpeechResumed) and signal.at > job.end:
+                return False
+            if isinstance(signal, PauseHeld) and signal.at >= job.end and signal.silence >= silence:
+                return True
         return None
 
     # -- planning ------------------------------------------------------------------------
@@ -584,9 +588,9 @@ class StreamPolicy:
         self.charge(job, cost)
         doubtful = self._doubtful(result, job.end - job.start)
         if job.early and not doubtful and not self._withdrawn(job):
-            threshold = self.stream.sentence_confidence
-            if threshold is not None and sentence_end_confidence(result) >= threshold:
-                return WaitForPause(job, result)
+            silence = self._final_after(result)
+            if silence is not None:
+                return WaitForPause(job, result, silence)
         return self._as_partial(job, result, now, doubtful)
 
     def after_pause(self, wait: WaitForPause, held: bool, now: float) -> list[Event] | Commit:
@@ -659,9 +663,20 @@ class StreamPolicy:
         had held."""
         return job.early and self._first_after(job) is SpeechResumed
 
-    def _held_before_resuming(self, job: PartialJob) -> bool:
-        """Whether the pause after early decode ``job`` held before any speech after it."""
-        return self._first_after(job) is PauseHeld
+    def _final_after(self, result: Transcription) -> float | None:
+        """The pause (s) after which early decode ``result`` may become final: the quick
+        final's when Whisper is sure that its sentence ends, the later
+        :attr:`~livewhisper.gate.StreamConfig.sentence_final_after` when it is less sure,
+        None when the text ends no sentence (the utterance's end decides)."""
+        stream = self.stream
+        if stream.sentence_confidence is None:
+            return None
+        confidence = sentence_end_confidence(result)
+        if confidence >= stream.sentence_confidence:
+            return stream.quick_final_after
+        if confidence > 0 and stream.sentence_final_after is not None:
+            return stream.sentence_final_after
+        return None
 
     def _first_after(self, job: PartialJob) -> type[PauseHeld] | type[SpeechResumed] | None:
         """Which came first after ``job``'s audio: the pause holding, speech resuming, or

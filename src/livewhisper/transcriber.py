@@ -303,7 +303,7 @@ class Transcriber:
         cost = time.perf_counter() - started
         outcome = self.policy.partial_done(step.job, result, cost, time.monotonic())
         if isinstance(outcome, WaitForPause):
-            held = self._pause_held(outcome.job)
+            held = self._pause_held(outcome)
             outcome = self.policy.after_pause(outcome, held, time.monotonic())
         if isinstance(outcome, Commit):
             self._send(list(outcome.shown))
@@ -324,13 +324,14 @@ class Transcriber:
             self._busy += time.perf_counter() - started
             self._decodes += 1
 
-    def _pause_held(self, job: PartialJob) -> bool:
-        """Wait until the policy knows whether the pause after early decode ``job`` held:
-        False too if the utterance ended anyway (its final will reuse ``job``) or the
-        worker stops."""
+    def _pause_held(self, wait: WaitForPause) -> bool:
+        """Wait until the policy knows whether the pause after ``wait``'s early decode
+        held: False too if the utterance ended anyway (its final will reuse the decode) or
+        the worker stops."""
+        job = wait.job
         with self._signalled:
             while True:
-                held = self.policy.pause(job)
+                held = self.policy.pause(job, wait.silence)
                 if held is not None:
                     return held
                 if self.queue.closed or self.queue.has_final(job.utterance):
