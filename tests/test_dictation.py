@@ -154,6 +154,25 @@ def test_callbacks_and_callback_errors(tiny_engine: Engine, jfk: np.ndarray) -> 
         Dictation(tiny_engine, source=EN / "jfk.wav").feed(jfk)
 
 
+def test_progress_says_where_the_text_stands_against_the_speech(tiny_engine: Engine) -> None:
+    speech = read_wav(EN / "ps_0880.wav")  # 3 s, one sentence
+    d = Dictation(tiny_engine, source="push")
+    before = d.progress
+    assert (before.heard, before.utterances, before.final_until) == (0.0, 0, 0.0)
+    queue = iter(d)
+    d.feed(np.concatenate([speech, np.zeros(2 * 16000, np.float32)]))
+    d.finish()
+    finals = [e for e in queue if isinstance(e, Final)]
+    after = d.progress
+    d.stop()
+    assert finals and after.utterances == 1
+    assert after.heard == pytest.approx(len(speech) / 16000 + 2, abs=0.05)
+    assert 0 < after.speech_until <= len(speech) / 16000 + 0.05
+    assert after.final_until == pytest.approx(finals[-1].end)
+    assert after.final_until <= after.shown_until <= after.heard
+    assert not after.speaking and not after.finals_pending
+
+
 def _threads() -> set[str]:
     return {t.name for t in threading.enumerate() if t.name.startswith("livewhisper")}
 

@@ -37,7 +37,7 @@ from livewhisper.models.names import DEFAULT_MODEL
 if TYPE_CHECKING:
     from livewhisper.audio import FileSource, Microphone, PushSource, load_audio
     from livewhisper.commands import SpokenCommands
-    from livewhisper.dictation import Dictation, DictationStats
+    from livewhisper.dictation import Dictation, DictationStats, Progress
     from livewhisper.engine import Engine
     from livewhisper.gate import StreamConfig
     from livewhisper.keyboard import TypeSink
@@ -54,6 +54,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "DecodeOptions": ("livewhisper.options", "DecodeOptions"),
     "Dictation": ("livewhisper.dictation", "Dictation"),
     "DictationStats": ("livewhisper.dictation", "DictationStats"),
+    "Progress": ("livewhisper.dictation", "Progress"),
     "Engine": ("livewhisper.engine", "Engine"),
     "FileSource": ("livewhisper.audio", "FileSource"),
     "Microphone": ("livewhisper.audio", "Microphone"),
@@ -104,6 +105,7 @@ __all__ = [
     "ModelFormatError",
     "ModelNotFoundError",
     "Partial",
+    "Progress",
     "PushSource",
     "Segment",
     "SegmenterConfig",

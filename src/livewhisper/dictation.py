@@ -65,6 +65,28 @@ class DictationStats:
     worker: WorkerStats
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where a running dictation's text stands against the speech, in stream seconds.
+
+    ``heard``: stream time of all the audio taken so far; ``speech_until``: where the last
+    frame the VAD heard as speech ends (0.0 before any); ``shown_until`` /
+    ``final_until``: the latest stream time that any text / any final emitted so far
+    reaches; ``utterances``: utterances started so far; ``speaking``: one is open (its
+    final not yet due); ``finals_pending``: a final waits in the queue or is decoding.
+
+    Example: ``owed = p.speech_until - p.final_until  # speech no final covers yet``.
+    """
+
+    heard: float
+    speech_until: float
+    shown_until: float
+    final_until: float
+    utterances: int
+    speaking: bool
+    finals_pending: bool
+
+
 class _Subscriber:
     """One iterator's events (None: the end), and how to wake an async iterator."""
 
@@ -379,6 +401,20 @@ class Dictation:
         """Stream time, audio lost to overflow, and the worker's counters."""
         return DictationStats(self.gate.time, self.source.overflow_samples, self.transcriber.stats)
 
+    @property
+    def progress(self) -> Progress:
+        """Where the text stands against the speech, as of the last block taken."""
+        gate, worker = self.gate, self.transcriber
+        return Progress(
+            heard=gate.time,
+            speech_until=gate.last_speech,
+            shown_until=worker.shown_until,
+            final_until=worker.final_until,
+            utterances=gate.utterances,
+            speaking=gate.in_utterance,
+            finals_pending=worker.finals_pending,
+        )
+
     # -- internals -----------------------------------------------------------------
     def _capture_loop(self) -> None:
         try:
@@ -444,13 +480,9 @@ class Dictation:
             self._subscribers.publish(None)
 
     def _track_lag(self) -> None:
-        worker = self.transcriber
+        now = self.progress
         status = self._lag.update(
-            self.gate.time,
-            worker.shown_until,
-            self.gate.in_utterance,
-            worker.finals_pending,
-            time.monotonic(),
+            now.heard, now.shown_until, now.speaking, now.finals_pending, time.monotonic()
         )
         if status is not None and self._on_status is not None:
             try:

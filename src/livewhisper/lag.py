@@ -43,7 +43,7 @@ class LagMonitor:
     ) -> None:
         if not behind_after > 0 or not every > 0:
             raise ConfigError("LagMonitor needs positive behind_after and every")
-        self.partials = partials
+        self._partials = partials
         self._threshold = behind_after
         self._every = every
         self._covered = 0.0
@@ -66,7 +66,7 @@ class LagMonitor:
         carried into the report. Returns a report when the text falls behind, every
         ``every`` seconds while it stays behind, and when it catches up; else None.
         """
-        if not (finals_pending or (speaking and self.partials)):
+        if not (finals_pending or (speaking and self._partials)):
             self._covered = heard
         self._covered = max(self._covered, shown_until)
         self.lag = max(0.0, heard - self._covered)

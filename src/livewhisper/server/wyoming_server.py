@@ -540,12 +540,12 @@ class _Stream:
         the VAD heard more than one utterance, or speech past the one final so far, or,
         with no final yet, speech going on long enough for a commit
         (:attr:`~livewhisper.gate.StreamConfig.commit_after`)."""
-        dictation, gate, worker = self.dictation, self.dictation.gate, self.dictation.transcriber
-        if gate.utterances >= 2:
+        now = self.dictation.progress
+        if now.utterances >= 2:
             return True
         if self.pieces == 0:
-            return gate.last_speech > dictation.stream_config.commit_after
-        return worker.finals_pending or gate.last_speech > worker.final_until + _FINAL_END_SLACK
+            return now.speech_until > self.dictation.stream_config.commit_after
+        return now.finals_pending or now.speech_until > now.final_until + _FINAL_END_SLACK
 
     async def result(self) -> tuple[str, str]:
         """The whole transcript and its language, once every final is in."""
