@@ -3,9 +3,10 @@
 Two opinions, both needed for speech, on audio brought to a common level:
 
 * **Level.** Frames are amplified by a gain that follows the peak level of the stream's
-  recent speech (at most :attr:`VadConfig.max_gain` dB, never below 0 dB; a peak fades
-  by 3 dB per second of speech), so a speaker 20 dB too quiet reaches the detectors at
-  a normal level, while the pauses between the words stay that much quieter than the
+  recent speech (at most :attr:`VadConfig.max_gain` dB, never below 0 dB; the peak
+  rises by at most 20 dB and fades by 3 dB per second of speech, so a cough moves it a
+  few dB, not all the way), so a speaker 20 dB too quiet reaches the detectors at a
+  normal level, while the pauses between the words stay that much quieter than the
   words. Noise alone is never amplified.
 * **WebRTC** (``webrtcvad``) hears voiced energy and is quick at the end of speech, but
   takes any loud, steady or tonal sound for speech: hum, fans, music, typing.
@@ -52,6 +53,10 @@ _HYSTERESIS = 0.15  # speech goes on until the probability falls this far under 
 # fades: a shout or a door slam lowers the gain for a few seconds, not for the stream.
 _TARGET_PEAK_DB = -12.0
 _PEAK_FALL_DB_PER_S = 3.0
+# How fast the remembered peak may rise: a cough Silero takes for speech (0.3-0.5 s, 26 dB
+# over a quiet voice in the shared mfa_cold_corpus at -10 dB) moves it a few dB, not all
+# the way: taken whole, it left the gain too low to hear the voice after it for 8 s.
+_PEAK_RISE_DB_PER_S = 20.0
 _SILENT_DB = -90.0  # frames quieter than this (digital silence, dither) are never speech
 # Silero's verdict holds this long after its last speech window: WebRTC, quicker at the
 # end of speech, decides the short pauses between words.
@@ -169,6 +174,7 @@ class SpeechDetector:
         self._quiet = _REFILL_S  # seconds since WebRTC last heard speech
         self._peak_db = -math.inf
         self._fall_db = _PEAK_FALL_DB_PER_S * self._config.frame_ms / 1000
+        self._rise_db = _PEAK_RISE_DB_PER_S * self._config.frame_ms / 1000
 
     @property
     def config(self) -> VadConfig:
@@ -207,7 +213,10 @@ class SpeechDetector:
         if self._voiced:
             # The level of speech only: noise in the pauses, amplified, would teach
             # WebRTC a noise floor that hides the ends of words.
-            self._peak_db = max(level, self._peak_db - self._fall_db)
+            heard = level
+            if math.isfinite(self._peak_db):
+                heard = min(level, self._peak_db + self._rise_db)
+            self._peak_db = max(heard, self._peak_db - self._fall_db)
         seconds = n / SAMPLE_RATE
         if level < _SILENT_DB or not self._vad.is_speech(_to_pcm16(samples), SAMPLE_RATE):
             self._quiet += seconds
