@@ -56,11 +56,13 @@ def live_text(engine: object, audio: np.ndarray, vad: object) -> list[str]:
     from livewhisper.events import Final
 
     padded = np.concatenate([audio, np.zeros(SAMPLE_RATE, np.float32)])
-    with Dictation(engine, source="push", language="en", vad=vad) as d:  # type: ignore[arg-type]
+    finals: list[Final] = []  # a callback sees the finals emitted while feeding too
+    with Dictation(engine, source="push", language="en", vad=vad, on_final=finals.append) as d:  # type: ignore[arg-type]
         for i in range(0, len(padded), 320):
             d.feed(padded[i : i + 320])
         d.finish()
-        return [e.text.strip() for e in d if isinstance(e, Final) and e.text.strip()]
+        d.wait()
+    return [f.text.strip() for f in finals if f.text.strip()]
 
 
 def run(args: argparse.Namespace) -> list[Row]:

@@ -108,10 +108,11 @@ def test_no_text_from_silence_or_low_noise(tiny_engine: Engine, kind: str) -> No
         if kind == "silence"
         else (rng.standard_normal(60 * 16000) * 0.003).astype(np.float32)
     )
-    with Dictation(tiny_engine, source="push") as d:
-        _feed(d, audio, realtime=False)
-        texts = [e.text for e in d if isinstance(e, Final) and e.text.strip()]
-    assert texts == []
+    finals: list[Final] = []
+    with Dictation(tiny_engine, source="push", on_final=finals.append) as d:
+        _feed(d, audio, realtime=False)  # finals emitted while feeding reach the callback
+        assert d.wait(deadline(120))
+    assert [f.text for f in finals if f.text.strip()] == []
 
 
 @pytest.mark.slow
@@ -260,14 +261,18 @@ def test_an_async_loop_left_early_releases_what_the_dictation_created(model_cach
 def test_a_loop_left_early_leaves_a_dictation_it_did_not_start(
     tiny_engine: Engine, jfk: np.ndarray
 ) -> None:
-    with Dictation(tiny_engine, source="push", language="en") as d:
-        d.feed(np.concatenate([jfk, np.zeros(16000, np.float32)]))
+    half = 5 * 16000  # "And so my fellow Americans, ask not"
+    finals: list[Final] = []
+    with Dictation(tiny_engine, source="push", language="en", on_final=finals.append) as d:
+        d.feed(jfk[:half])
         for _ in d:
             break
         gc.collect()
         assert len(d._subscribers) == 0  # the loop's queue is gone with it
-        d.finish()  # the dictation goes on
-        finals = [e for e in d if isinstance(e, Final)]
+        # The dictation goes on and hears what is said after the loop was left.
+        d.feed(np.concatenate([jfk[half:], np.zeros(16000, np.float32)]))
+        d.finish()
+        assert d.wait(deadline(60))
         assert normalize(" ".join(f.text for f in finals)).endswith("for your country")
     assert not tiny_engine.closed  # the caller's engine is the caller's to close
 

@@ -51,9 +51,17 @@ def _dictate(engine: Engine, audio: np.ndarray, partials: bool = True) -> list[F
     events: list[Final | Partial] = []
     stream = StreamConfig(partials=partials)
     padded = np.concatenate([audio, np.zeros(RATE, np.float32)])
-    with Dictation(engine, source="push", language="en", stream=stream) as d:
+    # Callbacks, not a loop after the feeding: they see the events emitted meanwhile too.
+    with Dictation(
+        engine,
+        source="push",
+        language="en",
+        stream=stream,
+        on_final=events.append,
+        on_partial=events.append,
+    ) as d:
         feed_paced(d, padded, speed=None)
-        events = [e for e in d if isinstance(e, (Final, Partial))]
+        assert d.wait(deadline(300))
     assert all("\ufffd" not in e.text for e in events)
     return [e for e in events if isinstance(e, Final)]
 
