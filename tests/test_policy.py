@@ -411,7 +411,7 @@ def test_a_sentence_end_whisper_is_unsure_of_becomes_final_after_a_longer_pause(
 
     def waits(text: str, sure: float, **stream: object) -> float | None:
         early = _partial(1, 2.5, early=True)
-        policy = _policy(**stream)
+        policy = _policy(**{"sentence_final_after": 0.6, **stream})
         step = policy.partial_done(early, _result(text, sure=sure), 0.2, 101.0)
         return step.silence if isinstance(step, WaitForPause) else None
 
@@ -422,8 +422,9 @@ def test_a_sentence_end_whisper_is_unsure_of_becomes_final_after_a_longer_pause(
     assert waits("Go forward ten meters.", 0.9, sentence_confidence=None) is None
     assert waits("Go forward ten meters.", 0.5, sentence_confidence=None) is None
 
+    assert _policy().stream.sentence_final_after is None  # off by default
     for resumed in (False, True):
-        policy = _policy()
+        policy = _policy(sentence_final_after=0.6)
         early = _partial(1, 2.5, early=True)
         wait = policy.partial_done(early, _result("Go forward ten meters.", sure=0.5), 0.2, 101.0)
         assert isinstance(wait, WaitForPause)

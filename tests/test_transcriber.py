@@ -232,7 +232,7 @@ def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) ->
     # same utterance.
     assert all(any(e.utterance == r.utterance and e.end < r.at for e in early) for r in resumed)
     levels = pause_levels(StreamConfig(), SegmenterConfig().pause)
-    assert len(levels) == 2
+    assert len(levels) == 1  # sentence_final_after is off by default
     waiting, held = False, 0  # an early decode since the last resumption, pauses held
     for signal in signals:
         if isinstance(signal, PartialJob) and signal.early:
@@ -327,7 +327,10 @@ def test_a_quick_final_waits_for_the_pause_to_hold(tiny_engine: Engine, then: st
 
 def test_the_pause_is_held_after_the_early_decode() -> None:
     audio = np.concatenate([_go_forward(), np.zeros(16000, np.float32)])
-    for stream in (StreamConfig(), StreamConfig(early_decode_after=0.1, quick_final_after=0.3)):
+    for stream in (
+        StreamConfig(sentence_final_after=0.6),
+        StreamConfig(early_decode_after=0.1, quick_final_after=0.3, sentence_final_after=0.6),
+    ):
         signals = _signals(audio, stream)
         early = [s for s in signals if isinstance(s, PartialJob) and s.early]
         held = [s for s in signals if isinstance(s, PauseHeld)]

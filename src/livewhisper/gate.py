@@ -57,11 +57,13 @@ class StreamConfig:
       same finals; 0.3 s passes over the pauses at commas (0.23-0.26 s in the shared
       clips, where Whisper may write a period) and still ends most sentences early.
     * ``sentence_final_after``: silence after which an early decode that ends a sentence
-      becomes final whatever Whisper's confidence in its closing mark (0.6; ``None``
-      leaves such decodes to the pause; no effect unless shorter than the pause). Whisper
-      gives whole sentences 0.38-0.69 as often as not on tiny.en ("... ill-disposed young
-      man." 0.67, "Go forward 10 meters." 0.69): below ``sentence_confidence`` they
-      waited the whole 1.0 s pause, half of all finals on the short clips.
+      becomes final whatever Whisper's confidence in its closing mark (``None``, the
+      default, leaves such decodes to the pause; no effect unless shorter than the
+      pause). Whisper gives whole sentences 0.38-0.69 as often as not on tiny.en ("...
+      ill-disposed young man." 0.67): below ``sentence_confidence`` they wait the whole
+      pause. 0.6 took end of speech -> final from 0.97 to 0.68 s (median, short clips)
+      but split JFK at its pauses in a busy server test ("And so my fellow Americans. |
+      I'm not. | ..."): a choice for dictation of whole sentences, not the default.
     * ``partial_budget``: share of real time the decoder may spend on the interim decodes
       of one utterance, partials and early decodes that do not become final (0.1): when
       one takes 0.25 s, the next partial waits 2.5 s of audio even if
@@ -114,7 +116,7 @@ class StreamConfig:
     first_partial_after: float = 1.0
     early_decode_after: float = 0.05
     quick_final_after: float = 0.3
-    sentence_final_after: float | None = 0.6
+    sentence_final_after: float | None = None
     partial_budget: float = 0.1
     max_partial_wait: float = 1.2
     sentence_confidence: float | None = 0.7
@@ -229,9 +231,9 @@ def pause_levels(stream: StreamConfig, pause: float) -> tuple[float, ...]:
 
     Example::
 
-        >>> pause_levels(StreamConfig(), pause=1.0)
+        >>> pause_levels(StreamConfig(sentence_final_after=0.6), pause=1.0)
         (0.3, 0.6)
-        >>> pause_levels(StreamConfig(), pause=0.5)
+        >>> pause_levels(StreamConfig(sentence_final_after=0.6), pause=0.5)
         (0.3,)
     """
     quick = max(stream.quick_final_after, stream.early_decode_after)
