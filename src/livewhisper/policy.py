@@ -490,14 +490,8 @@ class StreamPolicy:
         held before speech resumed makes a quick final however late the decode ends, so a
         busy machine gives the same finals as an idle one.
         """
-        for signal in self._signals:
-            if signal.utterance != job.utterance:
-                continue
-            if isinstance(signal, SpeechResumed) and signal.at > job.end:
-                return False
-            if isinstance(signal, PauseHeld) and signal.at >= job.end and signal.silence >= silence:
-                return True
-        return None
+        first = self._first_after(job, silence)
+        return None if first is None else first is PauseHeld
 
     # -- planning ------------------------------------------------------------------------
     def plan(self, job: Job) -> Decode | Reuse | None:
@@ -678,13 +672,15 @@ class StreamPolicy:
             return stream.sentence_final_after
         return None
 
-    def _first_after(self, job: PartialJob) -> type[PauseHeld] | type[SpeechResumed] | None:
-        """Which came first after ``job``'s audio: the pause holding, speech resuming, or
-        neither yet."""
+    def _first_after(
+        self, job: PartialJob, silence: float = 0.0
+    ) -> type[PauseHeld] | type[SpeechResumed] | None:
+        """Which came first after ``job``'s audio: a pause of ``silence`` seconds or more
+        holding, speech resuming, or neither yet."""
         for signal in self._signals:
             if signal.utterance != job.utterance:
                 continue
-            if isinstance(signal, PauseHeld) and signal.at >= job.end:
+            if isinstance(signal, PauseHeld) and signal.at >= job.end and signal.silence >= silence:
                 return PauseHeld
             if isinstance(signal, SpeechResumed) and signal.at > job.end:
                 return SpeechResumed
