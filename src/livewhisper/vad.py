@@ -181,7 +181,7 @@ class SpeechDetector:
         self._trust = _ONSET_TRUST_S  # WebRTC speech believed before Silero agrees
         self._quiet = _REFILL_S  # seconds since WebRTC last heard speech
         self._peak_db = -math.inf
-        self._loudest_db = -math.inf  # the loudest recent frame, speech or not
+        self._loudest_db = -math.inf  # the loudest recent frame while lifting
         self._fall_db = _PEAK_FALL_DB_PER_S * self._config.frame_ms / 1000
         self._rise_db = _PEAK_RISE_DB_PER_S * self._config.frame_ms / 1000
 
@@ -215,7 +215,6 @@ class SpeechDetector:
         if not np.isfinite(samples).all():
             raise AudioError("a VAD frame contains NaN or infinite samples")
         level = _level_db(samples)
-        self._loudest_db = max(level, self._loudest_db - self._fall_db)
         gain = self.gain_db
         if gain > 0:
             samples = samples * np.float32(10 ** (gain / 20))
@@ -225,9 +224,12 @@ class SpeechDetector:
         # takes the lifted hiss before a first word for speech, the gain is then set
         # from the hiss, and WebRTC cut JFK at its pauses in live server sessions; a
         # file packs its utterances into windows, so there a cut costs nothing.
-        lifting = self._lift and not math.isfinite(self._peak_db)
-        probe = self._probe_gain_db() if lifting else 0.0
-        lifted = samples * np.float32(10 ** (probe / 20)) if probe else samples
+        lifted = samples
+        if self._lift and not math.isfinite(self._peak_db):
+            self._loudest_db = max(level, self._loudest_db - self._fall_db)
+            probe = _gain_to_target(self._loudest_db, self._config.max_gain)
+            if probe > 0 and self._loudest_db >= _SILENT_DB:  # never lift digital silence
+                lifted = samples * np.float32(10 ** (probe / 20))
         voiced = self._second_opinion(lifted)
         if self._voiced:
             # The level of speech only: noise in the pauses, amplified, would teach
@@ -257,14 +259,7 @@ class SpeechDetector:
         speech (frames Silero calls speech; 0 dB before any) to -12 dBFS."""
         if not math.isfinite(self._peak_db):
             return 0.0  # no speech heard yet
-        return min(self._config.max_gain, max(0.0, _TARGET_PEAK_DB - self._peak_db))
-
-    def _probe_gain_db(self) -> float:
-        """The gain (dB) that lifts the loudest recent frame to the speech target, for
-        Silero's ears only while no speech has set the level (0 to ``max_gain``)."""
-        if not math.isfinite(self._loudest_db) or self._loudest_db < _SILENT_DB:
-            return 0.0
-        return min(self._config.max_gain, max(0.0, _TARGET_PEAK_DB - self._loudest_db))
+        return _gain_to_target(self._peak_db, self._config.max_gain)
 
     @property
     def speech_probability(self) -> float:
@@ -289,6 +284,12 @@ class SpeechDetector:
         voiced = self._since_voiced <= _HOLD_S
         self._since_voiced += len(samples) / SAMPLE_RATE
         return voiced
+
+
+def _gain_to_target(peak_db: float, max_gain: float) -> float:
+    """The gain in dB (0 to ``max_gain``) that brings a peak level of ``peak_db`` dBFS to
+    the speech target (-12 dBFS)."""
+    return min(max_gain, max(0.0, _TARGET_PEAK_DB - peak_db))
 
 
 def _level_db(samples: npt.NDArray[np.float32]) -> float:
