@@ -14,7 +14,8 @@ Two test sets:
 Four systems, each transcribing every clip as ``livewhisper transcribe`` does
 (:func:`livewhisper.filetranscribe.transcribe_file`: VAD-cut utterances, each decoded
 with the history prompt after the vocabulary sentence): the base model, the base model with
-the vocabulary (the 16 names and terms, :mod:`livewhisper.vocabulary`), the model
+the vocabulary (the 16 names and terms: the prompt of :mod:`livewhisper.vocabulary`, then
+:mod:`livewhisper.spelling`), the model
 fine-tuned with ``livewhisper finetune``'s defaults on the 40 training sentences, and the
 fine-tuned model with the vocabulary. Targets: vocabulary alone cuts the key-term error
 rate by a third or more at no more than +0.5 WER point on ordinary speech; fine-tuning cuts
@@ -237,7 +238,8 @@ BENCHMARK = Benchmark(
     notes=(
         "livewhisper transcribe's path (transcribe_file), greedy, 2 threads",
         "names: espeak-ng en-us sentences not among the 40 fine-tuned on; ordinary: tests/data/en",
-        "vocabulary: the 16 names and product words, as a prompt sentence (livewhisper.vocabulary)",
+        "vocabulary: the 16 names and product words, as a prompt sentence "
+        "(livewhisper.vocabulary), then near misses written as the term (livewhisper.spelling)",
     ),
     summary=summary,
 )

@@ -48,6 +48,7 @@ from livewhisper.options import MAX_AUDIO_CTX as MAX_AUDIO_CTX
 from livewhisper.options import DecodeOptions as DecodeOptions
 from livewhisper.options import audio_ctx_for as audio_ctx_for
 from livewhisper.options import check_options as check_options
+from livewhisper.spelling import spell_transcription
 from livewhisper.vocabulary import fit_prompt
 
 MIN_SECONDS = 1.05  # whisper.cpp silently skips input under 1 s
@@ -185,7 +186,8 @@ class Engine:
                 raise DecodeCancelled("the decode was cancelled")
             if status != 0:
                 raise LiveWhisperError(f"whisper.cpp failed to decode (status {status})")
-            return self._collect(ctx.handle, duration, language)
+            result = self._collect(ctx.handle, duration, language)
+        return spell_transcription(result, opts.vocabulary) if opts.vocabulary else result
 
     def _threads_now(self) -> int:
         """This call's thread count: fixed, or the cores left idle since this thread's

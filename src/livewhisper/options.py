@@ -51,7 +51,9 @@ class DecodeOptions:
     ``vocabulary`` lists names and terms to steer the decoding toward (a sequence, or
     one string of terms separated by commas or lines; see :mod:`livewhisper.vocabulary`):
     the decode's initial prompt becomes a sentence listing them, followed by
-    ``initial_prompt`` (or the stream's history), both fitted into Whisper's prompt.
+    ``initial_prompt`` (or the stream's history), both fitted into Whisper's prompt, and
+    a run of decoded words that sounds and reads like a term is written as the term
+    (:mod:`livewhisper.spelling`).
 
     Raises :class:`DecodeOptionsError` for a value out of range or an unknown language.
     Building options loads nothing: whisper.cpp is loaded by the

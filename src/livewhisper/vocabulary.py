@@ -5,7 +5,8 @@ misspell or mishear: people's names, product words, jargon. Whisper conditions i
 decoding on the text before the audio (the *initial prompt*), so a sentence that lists
 the terms makes their spellings likely. The rules here are pure: parse terms, write the
 sentence, and fit it with another prompt (the history of the stream, or the user's
-``--prompt``) into Whisper's prompt budget, the vocabulary first.
+``--prompt``) into Whisper's prompt budget, the vocabulary first. What Whisper still
+writes slightly wrong is then written as the term by :mod:`livewhisper.spelling`.
 
 Example::
 

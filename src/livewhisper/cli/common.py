@@ -119,7 +119,8 @@ def add_decode_flags(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="names and terms to recognise, one per line or comma-separated (# comments); "
-        "Whisper is primed with a sentence listing them",
+        "Whisper is primed with a sentence listing them, and words that sound and read "
+        "like one are written as it",
     )
     group.add_argument(
         "--hotwords",
