@@ -322,9 +322,31 @@ def test_interim_work_a_new_job_makes_useless_is_cancelled() -> None:
     partial, early = _partial(1, 3.0), _partial(1, 3.0, early=True)
     assert policy.supersedes(partial, _final(1, 4.0, speech_end=3.5))  # cannot be reused
     assert not policy.supersedes(partial, _final(1, 4.0, speech_end=2.9))  # will be reused
-    assert policy.supersedes(partial, early)  # the early decode hears more
+    assert policy.supersedes(partial, _partial(1, 3.7, early=True))  # hears 0.7 s more
     assert not policy.supersedes(early, _final(1, 4.0, speech_end=3.5))  # the final's own
     assert not policy.supersedes(None, early)
+
+
+def test_a_partial_is_left_to_finish_for_an_early_decode_that_hears_little_more() -> None:
+    from livewhisper.events import Partial
+
+    policy = _policy()  # early_cancel_after=0.6
+    assert not policy.supersedes(_partial(1, 3.0), _partial(1, 3.2, early=True))
+    assert policy.supersedes(_partial(1, 3.0), _partial(2, 3.2, early=True))  # another utterance
+    assert _policy(early_cancel_after=0.0).supersedes(
+        _partial(1, 3.0), _partial(1, 3.0, early=True)
+    )
+    # The partial that finishes is shown, but leaves agreement (and so commits) to the
+    # decodes after it: an identical reading agrees only with the next one.
+    text = "Ask not what your country can do for you"
+    policy = _policy()
+    assert policy.partial_done(_partial(1, 4.0), _result(text), 0.2, 101.0)
+    late = _partial(1, 4.4)
+    policy.supersedes(late, _partial(1, 4.6, early=True))
+    (shown,) = policy.partial_done(late, _result(text), 0.2, 101.2)  # type: ignore[misc]
+    assert isinstance(shown, Partial) and shown.text == text and shown.stable == ""
+    (agreed,) = policy.partial_done(_partial(1, 5.0), _result(text), 0.2, 101.4)  # type: ignore[misc]
+    assert isinstance(agreed, Partial) and agreed.stable == text
 
 
 def test_finals_get_a_sized_context_where_that_keeps_accuracy() -> None:

@@ -91,7 +91,7 @@ class LocalAgreement:
             new = agreement.update(decoded.words)
             stable_text = "".join(w.word for w in agreement.committed)
         """
-        tail = self._after_committed(list(words))
+        tail = self.after_committed(words)
         self._tails.append(tail)
         if len(self._tails) < self._n:
             return ()
@@ -117,8 +117,13 @@ class LocalAgreement:
         self._committed_keys.clear()
         self._tails.clear()
 
-    def _after_committed(self, words: list[Word]) -> list[Word]:
-        """The part of a whole-utterance hypothesis that follows the committed words."""
+    def after_committed(self, words: Sequence[Word]) -> list[Word]:
+        """The part of the whole-utterance hypothesis ``words`` that follows the committed
+        words, without taking it as a hypothesis (:meth:`update` does).
+
+        Example: ``shown = agreement.committed + tuple(agreement.after_committed(words))``.
+        """
+        words = list(words)
         done = len(self._committed_keys)
         if done == 0:
             return words

@@ -26,6 +26,10 @@ Every time is a stream time in seconds; wall-clock times come in as arguments.
   hear only the audio after the cut.
 * **Seams** (:func:`drop_repeated_start`): a word that straddles the cut can be heard
   on both sides of it; the repeat is dropped from the start of the next text.
+* **Cancellation** (:meth:`StreamPolicy.supersedes`): a partial in flight is cancelled
+  for a final it cannot stand in for, or for an early decode that hears
+  :attr:`StreamConfig.early_cancel_after` more; else it finishes and is shown, without a
+  say in agreement.
 * **Partial cadence** (:func:`next_partial_due`): interim decodes keep within
   :attr:`StreamConfig.partial_budget` of real time, but never hold the next partial back
   more than :attr:`StreamConfig.max_partial_wait`: a busy machine gets sparser partials,
@@ -437,6 +441,7 @@ class StreamPolicy:
             maxlen=_SIGNALS_KEPT
         )
         self._next_partial = (-1, 0.0)  # (utterance, stream time) before which partials wait
+        self._early_queued = (-1, 0.0)  # (utterance, audio end) of the latest early decode
         self._shown_until = 0.0
         self._final_until = 0.0
         self._over_budget = self._withdrawn_count = self._reused = self._committed = 0
@@ -472,14 +477,20 @@ class StreamPolicy:
         self._signals.append(signal)
 
     def supersedes(self, inflight: Job | None, incoming: Job) -> bool:
-        """Whether queueing ``incoming`` makes the partial decode ``inflight`` useless: a
-        final that it does not hear to its end (it cannot be reused), or an early decode
-        (which hears more). Early decodes themselves are never superseded."""
+        """Take ``incoming``, just queued, and say whether it makes the partial decode
+        ``inflight`` useless: a final that it does not hear to its end (it cannot be
+        reused), or an early decode that hears :attr:`StreamConfig.early_cancel_after`
+        more. Early decodes themselves are never superseded."""
+        if isinstance(incoming, PartialJob) and incoming.early:
+            self._early_queued = (incoming.utterance, incoming.end)
         if not isinstance(inflight, PartialJob) or inflight.early:
             return False
         if isinstance(incoming, FinalJob):
             return inflight.end < incoming.speech_end + _REUSE_MARGIN
-        return incoming.early
+        return incoming.early and (
+            incoming.utterance != inflight.utterance
+            or incoming.end - inflight.end >= self.stream.early_cancel_after
+        )
 
     def pause(self, job: PartialJob, silence: float) -> bool | None:
         """For early decode ``job`` (a :class:`WaitForPause`): True once ``silence`` seconds
@@ -652,6 +663,12 @@ class StreamPolicy:
         utterance, not_before = self._next_partial
         return job.early or utterance != job.utterance or job.end >= not_before
 
+    def _overtaken(self, job: PartialJob) -> bool:
+        """Whether ``job`` is a partial (not early) decode that an early decode of its
+        utterance, hearing more, was queued after (it was left to finish)."""
+        utterance, end = self._early_queued
+        return not job.early and utterance == job.utterance and end > job.end
+
     def _withdrawn(self, job: PartialJob) -> bool:
         """Whether ``job`` is an early decode that speech resumed after, before the pause
         had held."""
@@ -715,10 +732,18 @@ class StreamPolicy:
         words = self._after_seam(job.utterance, [w.with_offset(job.start) for w in result.words])
         # A decoder loop is dropped as from finals (the audio's length bounds its speech),
         # so it is neither shown nor agreed on by the next decode.
-        self._agreement.update(drop_loops(words, job.end - job.start))
+        words = drop_loops(words, job.end - job.start)
+        # A partial that an early decode hearing more was queued after keeps the text
+        # fresh, but leaves agreement, and so the commits, to the decodes that follow.
+        overtaken = self._overtaken(job)
+        if not overtaken:
+            self._agreement.update(words)
         text = tidy(result.text)
         if not text or is_phantom(text):
             return []
+        if overtaken:
+            after = self._agreement.after_committed(words)
+            return self._shown(self._partial(self._agreement.committed, after, job, result), now)
         agreed, pending = self._agreement.committed, self._agreement.pending
         shown = self._shown(self._partial(agreed, pending, job, result), now)
         n = commit_count(agreed, pending, window_start=job.start, heard=job.end, config=self.stream)

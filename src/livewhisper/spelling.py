@@ -9,8 +9,8 @@ and in letters (Levenshtein distance), so that a name heard slightly wrong is wr
 right while ordinary words that merely sound alike ("often" and *Ophidian* share a
 Metaphone code) are left alone. This is the correction step of *contextual spelling
 correction* (as in Wang et al., *Towards Contextual Spelling Correction for Customization
-of End-to-End Speech Recognition Systems*, 2022), done with string similarity instead of
-a trained model. Pure functions: words and terms in, words out.
+of End-to-End Speech Recognition Systems*, 2022, arXiv:2203.00888), done with string
+similarity instead of a trained model. Pure functions: words and terms in, words out.
 
 Example::
 
