@@ -18,7 +18,7 @@ import pytest
 from conftest import deadline
 from starlette.datastructures import FormData, UploadFile
 
-from livewhisper.cli.common import decode_options
+from livewhisper.cli.common import decode_options, server_settings
 from livewhisper.cli.main import build_parser
 from livewhisper.engine import DecodeOptions
 from livewhisper.errors import ConfigError, DecodeOptionsError
@@ -56,6 +56,9 @@ def test_decode_options_hold_terms_as_plain_data() -> None:
     options = DecodeOptions(vocabulary="Zyntrix, Quorvex")  # type: ignore[arg-type]
     assert options.vocabulary == ("Zyntrix", "Quorvex")
     assert DecodeOptions(vocabulary=["Zyntrix"]).vocabulary == ("Zyntrix",)  # type: ignore[arg-type]
+    assert DecodeOptions(vocabulary=None).vocabulary == ()  # type: ignore[arg-type]
+    with pytest.raises(DecodeOptionsError, match="not int"):
+        DecodeOptions(vocabulary=42)  # type: ignore[arg-type]
     code = (
         "import sys; from livewhisper.engine import DecodeOptions; "
         "DecodeOptions(vocabulary=('Zyntrix',)); assert '_pywhispercpp' not in sys.modules"
@@ -98,8 +101,18 @@ def test_cli_flags_make_the_vocabulary(tmp_path: Path) -> None:
             [*command, "--vocabulary", str(path), "--hotwords", "Quorvex, zyntrix"]
         )
         assert decode_options(args).vocabulary == ("Siobhan Okonkwo", "Zyntrix", "Quorvex")
-    args = parser.parse_args(["serve", "--hotwords", "Quorvex"])
-    assert args.hotwords == "Quorvex" and args.vocabulary is None
+    for server in ("serve", "wyoming"):
+        args = parser.parse_args([server, "--vocabulary", str(path), "--hotwords", "Quorvex"])
+        assert server_settings(args)["vocabulary"] == ("Siobhan Okonkwo", "Zyntrix", "Quorvex")
+
+
+def test_cli_refuses_hotwords_without_a_term(capsys: pytest.CaptureFixture[str]) -> None:
+    from livewhisper.cli.main import main
+
+    for given in ("", ", ,"):
+        assert main(["transcribe", "tests/data/en/jfk.flac", "--hotwords", given]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "holds no term" in err, err
 
 
 def test_cli_names_an_unreadable_vocabulary_file(

@@ -372,3 +372,20 @@ def test_wyoming_command_refuses_an_open_address(capsys: pytest.CaptureFixture[s
     assert main(["wyoming", "--uri", "tcp://0.0.0.0:10300"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--allow-remote" in err
+
+
+@pytest.mark.slow
+def test_the_server_s_vocabulary_steers_every_stream(server_pool: ModelPool) -> None:
+    """``livewhisper wyoming --hotwords`` (WyomingConfig.vocabulary): Wyoming's
+    ``transcribe`` event has no field for names, so the server's list steers every
+    stream, live chunks and transcript alike (JFK's "ask not" with the surname Knott)."""
+    audio = _clip("jfk")
+
+    async def run() -> Exchange:
+        async with wyoming_server(server_pool, vocabulary=("Knott",)) as server:
+            return await transcribe(port_of(server), audio)
+
+    got = asyncio.run(run())
+    assert "ask Knott what your country" in got.transcript, got.transcript
+    with pytest.raises(ConfigError, match="not int"):
+        WyomingConfig(vocabulary=42)  # type: ignore[arg-type]

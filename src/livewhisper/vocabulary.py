@@ -66,15 +66,24 @@ def parse_terms(text: str) -> tuple[str, ...]:
     return vocabulary_terms(_SEPARATORS.split("\n".join(lines)))
 
 
-def vocabulary_terms(terms: Iterable[str] | str) -> tuple[str, ...]:
-    """``terms`` cleaned: a string is parsed with :func:`parse_terms`, a sequence tidied.
+def vocabulary_terms(terms: Iterable[str] | str | None) -> tuple[str, ...]:
+    """``terms`` cleaned: a string is parsed with :func:`parse_terms`, a sequence tidied,
+    None is no vocabulary. Raises :class:`ConfigError` for anything else, or a term that
+    is not text.
 
     Example:
         >>> vocabulary_terms(["  Zyntrix ", "", "ZYNTRIX", "Quorvex"])
         ('Zyntrix', 'Quorvex')
     """
+    if terms is None:
+        return ()
     if isinstance(terms, str):
         return parse_terms(terms)
+    if not isinstance(terms, Iterable):
+        raise ConfigError(
+            f"a vocabulary is a list of names and terms (or one string of them), "
+            f"not {type(terms).__name__}"
+        )
     kept: list[str] = []
     seen: set[str] = set()
     for raw in terms:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from livewhisper.audio.sources import AudioSource, FileSource, Microphone
 from livewhisper.dictation import Dictation
 from livewhisper.engine import DecodeOptions
+from livewhisper.errors import ConfigError
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.vocabulary import parse_terms, read_vocabulary, vocabulary_terms
 
@@ -153,11 +154,19 @@ def decode_options(args: argparse.Namespace) -> DecodeOptions:
 
 def vocabulary_from_args(args: argparse.Namespace) -> tuple[str, ...]:
     """The terms of ``--vocabulary FILE`` then ``--hotwords "A, B"`` (either may be absent).
+    Raises :class:`~livewhisper.errors.ConfigError` for an unreadable or empty file, or
+    ``--hotwords`` without a term.
 
     Example: ``vocabulary_from_args(args)  # ('Siobhan Okonkwo', 'Zyntrix')``.
     """
     terms = read_vocabulary(args.vocabulary) if args.vocabulary is not None else ()
-    return vocabulary_terms([*terms, *parse_terms(args.hotwords or "")])
+    hotwords = parse_terms(args.hotwords or "")
+    if args.hotwords is not None and not hotwords:
+        raise ConfigError(
+            f"--hotwords {args.hotwords!r} holds no term: give names and terms separated by "
+            'commas, e.g. --hotwords "Siobhan Okonkwo, Zyntrix"'
+        )
+    return vocabulary_terms([*terms, *hotwords])
 
 
 def silence_broken_stdout() -> None:
@@ -303,10 +312,10 @@ def add_server_flags(
     *,
     session: str,
 ) -> None:
-    """Add what every server command takes: ``--model`` (repeatable) and ``--language`` to
-    ``models``; ``--max-sessions``, ``--workers``, ``--threads`` and ``--idle-timeout`` to
-    ``capacity`` (a parser or one of its groups). ``session`` names what a client holds.
-    Read them with :func:`server_settings`.
+    """Add what every server command takes: ``--model`` (repeatable), ``--language``,
+    ``--vocabulary`` and ``--hotwords`` to ``models``; ``--max-sessions``, ``--workers``,
+    ``--threads`` and ``--idle-timeout`` to ``capacity`` (a parser or one of its groups).
+    ``session`` names what a client holds. Read them with :func:`server_settings`.
 
     Example: ``add_server_flags(parser, parser, session="connection")``.
     """
@@ -322,6 +331,16 @@ def add_server_flags(
         "--language",
         help="default language, a code or an English name (default: detected, or en for "
         "English-only models)",
+    )
+    models.add_argument(
+        "--vocabulary",
+        type=Path,
+        metavar="FILE",
+        help=f"names and terms to recognise, one per line or comma-separated: the default "
+        f"of every {session} (each may send its own where the protocol lets it)",
+    )
+    models.add_argument(
+        "--hotwords", metavar='"A, B"', help="more names and terms, comma-separated"
     )
     capacity.add_argument(
         "--max-sessions",
@@ -356,6 +375,7 @@ def server_settings(args: argparse.Namespace) -> dict[str, Any]:
         "workers": args.workers,
         "threads": args.threads,
         "idle_timeout": args.idle_timeout,
+        "vocabulary": vocabulary_from_args(args),
     }
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from pathlib import Path
 from typing import Any
 
 from livewhisper.cli.common import (
@@ -21,7 +20,6 @@ from livewhisper.cli.common import (
     positive_int,
     serve_until_stopped,
     server_settings,
-    vocabulary_from_args,
 )
 from livewhisper.errors import DependencyError
 
@@ -77,14 +75,6 @@ def register(commands: Any) -> None:
     audio = parser.add_argument_group("models and audio")
     limits = parser.add_argument_group("capacity")
     add_server_flags(audio, limits, session="audio session")
-    audio.add_argument(
-        "--vocabulary",
-        type=Path,
-        metavar="FILE",
-        help="names and terms to recognise, one per line or comma-separated: the default "
-        "of every session and upload (each may send its own)",
-    )
-    audio.add_argument("--hotwords", metavar='"A, B"', help="more names and terms, comma-separated")
     audio.add_argument("--mic", action="store_true", help="also caption this machine's microphone")
     audio.add_argument(
         "-d", "--device", metavar="DEVICE", help="with --mic: input device, index or name"
@@ -180,7 +170,6 @@ def _serve(args: argparse.Namespace) -> int:
         **server_settings(args),
         host=args.host,
         port=args.port,
-        vocabulary=vocabulary_from_args(args),
         mic=args.mic,
         mic_device=int(device) if device is not None and device.isdigit() else device,
         token=args.token,

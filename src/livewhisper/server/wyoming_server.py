@@ -68,6 +68,7 @@ from livewhisper.server.wyoming_protocol import (
     read_data,
     read_header,
 )
+from livewhisper.vocabulary import vocabulary_terms
 
 __all__ = ["DEFAULT_URI", "WyomingConfig", "WyomingServer", "wyoming_info"]
 
@@ -95,6 +96,9 @@ class WyomingConfig:
       send nothing; ``max_ahead``, ``min_audio_rate``, ``max_audio_seconds``: the pace of
       an audio stream (:class:`~livewhisper.server.pacing.PaceLimits`).
     * ``workers``, ``threads``: the model pool (default: as ``livewhisper serve``).
+    * ``vocabulary``: names and terms every stream is steered toward
+      (:mod:`livewhisper.vocabulary`; Wyoming's ``transcribe`` event has no field for
+      them).
     * ``whole_decode_seconds``: an audio stream up to this long whose live text came in
       several finals gets, at ``audio-stop``, the transcript of one decode of all its
       audio (the file transcription's, see
@@ -118,6 +122,7 @@ class WyomingConfig:
     workers: int | None = None
     threads: int | None = None
     whole_decode_seconds: float = 30.0
+    vocabulary: tuple[str, ...] = ()
     pace: PaceLimits = field(init=False)
 
     def __post_init__(self) -> None:
@@ -135,6 +140,7 @@ class WyomingConfig:
             raise ConfigError("idle_timeout must be a positive number of seconds")
         if not (math.isfinite(self.whole_decode_seconds) and self.whole_decode_seconds >= 0):
             raise ConfigError("whole_decode_seconds must be 0 or more seconds")
+        object.__setattr__(self, "vocabulary", vocabulary_terms(self.vocabulary))
         pace = PaceLimits(
             max_ahead=self.max_ahead,
             min_rate=self.min_audio_rate,
@@ -436,7 +442,9 @@ class _Connection:
             engine.close()
             raise ProtocolError(ErrorCode.UNSUPPORTED_LANGUAGE, str(exc)) from None
         dictation = Dictation(
-            engine, source=PushSource(sample_rate=begin.rate), decode=DecodeOptions(language)
+            engine,
+            source=PushSource(sample_rate=begin.rate),
+            decode=DecodeOptions(language, vocabulary=self.config.vocabulary),
         )
         self.pace = AudioPace(self.config.pace, self.loop.time())
         self.stream = _Stream(
