@@ -349,19 +349,6 @@ def test_a_partial_is_left_to_finish_for_an_early_decode_that_hears_little_more(
     assert isinstance(agreed, Partial) and agreed.stable == text
 
 
-def test_a_partial_left_to_finish_is_cancelled_once_the_pause_holds() -> None:
-    from livewhisper.gate import PauseHeld
-
-    policy = _policy()  # quick_final_after=0.3
-    partial = _partial(1, 3.0)
-    assert not policy.supersedes(partial, _partial(1, 3.2, early=True))
-    assert not policy.pause_supersedes(partial, PauseHeld(1, 3.3, 0.1))  # not yet held
-    assert not policy.pause_supersedes(partial, PauseHeld(2, 3.5, 0.3))  # another utterance
-    assert policy.pause_supersedes(partial, PauseHeld(1, 3.5, 0.3))  # the final waits for it
-    assert not policy.pause_supersedes(_partial(1, 3.2, early=True), PauseHeld(1, 3.5, 0.3))
-    assert not policy.pause_supersedes(_partial(1, 3.4), PauseHeld(1, 3.5, 0.3))  # hears more
-
-
 def test_finals_get_a_sized_context_where_that_keeps_accuracy() -> None:
     from livewhisper.engine import DecodeOptions
     from livewhisper.policy import StreamPolicy

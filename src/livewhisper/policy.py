@@ -28,9 +28,8 @@ Every time is a stream time in seconds; wall-clock times come in as arguments.
   on both sides of it; the repeat is dropped from the start of the next text.
 * **Cancellation** (:meth:`StreamPolicy.supersedes`): a partial in flight is cancelled
   for a final it cannot stand in for, or for an early decode that hears
-  :attr:`StreamConfig.early_cancel_after` more, or once the pause after such an early
-  decode holds (:meth:`StreamPolicy.pause_supersedes`); else it finishes and is shown,
-  without a say in agreement.
+  :attr:`StreamConfig.early_cancel_after` more; else it finishes and is shown, without a
+  say in agreement.
 * **Partial cadence** (:func:`next_partial_due`): interim decodes keep within
   :attr:`StreamConfig.partial_budget` of real time, but never hold the next partial back
   more than :attr:`StreamConfig.max_partial_wait`: a busy machine gets sparser partials,
@@ -491,20 +490,6 @@ class StreamPolicy:
         return incoming.early and (
             incoming.utterance != inflight.utterance
             or incoming.end - inflight.end >= self.stream.early_cancel_after
-        )
-
-    def pause_supersedes(self, inflight: Job | None, pause: PauseHeld) -> bool:
-        """Whether ``pause``, just signalled, makes the partial decode ``inflight``
-        useless: it was left to finish for an early decode of its utterance that hears
-        more (:meth:`supersedes`), and the pause after that early decode has now held long
-        enough for a quick final, which should not wait behind interim work."""
-        if not isinstance(inflight, PartialJob) or not self._overtaken(inflight):
-            return False
-        _, early_end = self._early_queued
-        return (
-            pause.utterance == inflight.utterance
-            and pause.at >= early_end
-            and pause.silence >= self.stream.quick_final_after
         )
 
     def pause(self, job: PartialJob, silence: float) -> bool | None:

@@ -193,13 +193,11 @@ class Transcriber:
         withdraws the early decodes it follows unless their pause had already held: a
         queued one is dropped, one in flight or just done is shown as a partial but
         neither becomes final nor is reused; :class:`PauseHeld` lets the one it follows
-        become a quick final, and cancels a partial it waits behind.
+        become a quick final.
         """
         try:
             if isinstance(job, PauseHeld | SpeechResumed):
                 self.policy.signal(job)
-                if isinstance(job, PauseHeld) and self.policy.pause_supersedes(self._inflight, job):
-                    self._cancel.set()
                 return True
             inflight = self._inflight
             if not self.queue.put(job, timeout):
