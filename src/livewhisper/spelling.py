@@ -119,7 +119,7 @@ def spell_terms(words: Sequence[Word], terms: Sequence[str]) -> list[Word]:
     Example: ``[" Ask", " Shivon", " O'Konkwo."]`` with the term "Siobhan Okonkwo" gives
     ``[" Ask", " Siobhan", " Okonkwo."]``.
     """
-    matches = _matches(words, terms, MIN_SOUND, MIN_LETTERS)
+    matches = _matches(words, terms)
     chosen: list[_Match] = []
     taken = [False] * len(words)
     for match in sorted(matches, key=lambda m: (-m.score, m.start)):
@@ -138,9 +138,7 @@ def spell_terms(words: Sequence[Word], terms: Sequence[str]) -> list[Word]:
     return out
 
 
-def _matches(
-    words: Sequence[Word], terms: Sequence[str], min_sound: float, min_letters: float
-) -> list[_Match]:
+def _matches(words: Sequence[Word], terms: Sequence[str]) -> list[_Match]:
     """Every run of ``words`` that is a term of ``terms`` (``term`` "") or close to one
     (see :func:`spell_terms`)."""
     targets = [_Target.of(t) for t in terms]
@@ -161,7 +159,7 @@ def _matches(
                     matches.append(_Match(start, stop, "", 3.0))
                     continue
                 sound, letters = target.similarity(heard)
-                if sound >= min_sound and letters >= min_letters:
+                if sound >= MIN_SOUND and letters >= MIN_LETTERS:
                     matches.append(_Match(start, stop, target.term, sound + letters))
     return matches
 

