@@ -342,7 +342,7 @@ def test_a_partial_is_left_to_finish_for_an_early_decode_that_hears_little_more(
     policy = _policy()
     assert policy.partial_done(_partial(1, 4.0), _result(text), 0.2, 101.0)
     late = _partial(1, 4.4)
-    policy.supersedes(late, _partial(1, 4.6, early=True))
+    policy.queued(_partial(1, 4.6, early=True))
     (shown,) = policy.partial_done(late, _result(text), 0.2, 101.2)  # type: ignore[misc]
     assert isinstance(shown, Partial) and shown.text == text and shown.stable == ""
     (agreed,) = policy.partial_done(_partial(1, 5.0), _result(text), 0.2, 101.4)  # type: ignore[misc]

@@ -408,8 +408,9 @@ class StreamPolicy:
     decodes that make finals get a sized context (:func:`sized_final_decodes`). The worker calls:
 
     * :meth:`signal` with every :class:`~livewhisper.gate.PauseHeld` and
-      :class:`~livewhisper.gate.SpeechResumed`, and :meth:`supersedes` with every new job
-      to know whether the interim decode in flight has become useless (cancel it);
+      :class:`~livewhisper.gate.SpeechResumed`, and :meth:`queued` then :meth:`supersedes`
+      with every new job, the latter to know whether the interim decode in flight has
+      become useless (cancel it);
     * :meth:`plan` with each job it takes from the queue: a :class:`Decode`, a
       :class:`Reuse` or None (nothing to do);
     * :meth:`partial_done` / :meth:`final_done` with the decode's result, and after a
@@ -476,13 +477,17 @@ class StreamPolicy:
         resumes is not cancelled: it finishes, and is shown as a partial."""
         self._signals.append(signal)
 
+    def queued(self, job: Job) -> None:
+        """Take ``job``, just queued: a partial decode that an early decode hearing more
+        was queued after is left to finish without a say in agreement."""
+        if isinstance(job, PartialJob) and job.early:
+            self._early_queued = (job.utterance, job.end)
+
     def supersedes(self, inflight: Job | None, incoming: Job) -> bool:
-        """Take ``incoming``, just queued, and say whether it makes the partial decode
-        ``inflight`` useless: a final that it does not hear to its end (it cannot be
-        reused), or an early decode that hears :attr:`StreamConfig.early_cancel_after`
-        more. Early decodes themselves are never superseded."""
-        if isinstance(incoming, PartialJob) and incoming.early:
-            self._early_queued = (incoming.utterance, incoming.end)
+        """Whether ``incoming``, just queued, makes the partial decode ``inflight``
+        useless: a final that it does not hear to its end (it cannot be reused), or an
+        early decode that hears :attr:`StreamConfig.early_cancel_after` more. Early
+        decodes themselves are never superseded."""
         if not isinstance(inflight, PartialJob) or inflight.early:
             return False
         if isinstance(incoming, FinalJob):

@@ -202,6 +202,7 @@ class Transcriber:
             inflight = self._inflight
             if not self.queue.put(job, timeout):
                 return False
+            self.policy.queued(job)
             if self.policy.supersedes(inflight, job):
                 self._cancel.set()
             return True
