@@ -449,9 +449,9 @@ def _wav_header_note(file: AudioFile, info: AudioInfo) -> str | None:
         return None
     declared, start, byte_rate = found
     held = max(0, length - start) / byte_rate
-    if declared in (0, 0xFFFFFFFF) and held == 0:
-        return None  # an empty file, rightly declared: the error that it holds nothing says so
     if declared in (0, 0xFFFFFFFF):
+        if held == 0:  # an empty file, rightly declared: the error that it holds nothing says so
+            return None
         return (
             f"has a header that gives no length (a recording that was not closed "
             f"properly?): transcribing the {held:.1f} s the file holds"
