@@ -106,11 +106,8 @@ class Engine:
     The same audio and options can give a word or two apart from one call to the next:
     with flash attention (whisper.cpp's default), a context shorter than 30 s also
     attends to encoder rows left by the thread's previous decode (whisper.cpp PR #3941).
-    Exact attention (flash attention off, or contexts in whole steps of 256 rows, which
-    leave none over) made the sized contexts of live decodes worse (tiny.en-q8_0, the 19
-    clips of tests/data/en: 14.3% WER with a 5 s margin, loops and 115-235% with less,
-    against 12.4%), while the history only moves that 12.4% within 11.2-12.7%: so
-    livewhisper keeps whisper.cpp's default.
+    livewhisper keeps the default, as exact attention decodes short contexts worse; the
+    figures are in docs/performance.md ("The same audio, a word apart").
 
     Example::
 
