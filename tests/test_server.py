@@ -65,9 +65,15 @@ def _offline(pool: ModelPool, audio: np.ndarray) -> str:
     return pool.engine().transcribe(audio, DecodeOptions(language="en")).text
 
 
-def _check_session(session: Session, offline: str | None, duration: float) -> None:
-    """Ready first, finals matching offline decoding (``offline``; None: judged by the
-    caller), end last, then a normal close."""
+def _check_matches_offline(pool: ModelPool, audio: np.ndarray, live: str) -> None:
+    """Live text within 10% WER of offline decoding of one clip (a word or two of a
+    clip's 20-odd may differ: see the three-session test)."""
+    offline = _offline(pool, audio)
+    assert word_error_rate(offline, live) <= 0.1, (offline, live)
+
+
+def _check_session(session: Session, duration: float) -> None:
+    """Ready first, finals with words inside the audio, end last, then a normal close."""
     assert session.types[0] == "ready", session.messages[:3]
     assert session.messages[0]["protocol"] == 1 and session.messages[0]["sample_rate"] == 16000
     assert session.types[-1] == "end", session.types
@@ -75,8 +81,6 @@ def _check_session(session: Session, offline: str | None, duration: float) -> No
     assert "error" not in session.types, session.of_type("error")
     finals = session.of_type("final")
     assert finals, session.types
-    if offline is not None:
-        assert word_error_rate(offline, session.text) <= 0.1, (offline, session.text)
     for final in finals:
         assert 0 <= final["start"] <= final["end"] <= duration + 0.05
         assert final["words"] and final["words"][0]["start"] == final["start"]
@@ -118,7 +122,8 @@ def test_session_at_real_time_pace_matches_offline_decoding(
 ) -> None:
     audio = read_wav(EN / "jfk.wav")
     session = asyncio.run(stream_session(server.ws_url, audio, config={"language": "en"}))
-    _check_session(session, _offline(server_pool, audio), len(audio) / 16000)
+    _check_session(session, len(audio) / 16000)
+    _check_matches_offline(server_pool, audio, session.text)
     assert session.of_type("partial"), "partial text should arrive while speech goes on"
     # The last final was delivered before end, and nothing after it.
     last_final = max(i for i, t in enumerate(session.types) if t == "final")
@@ -170,7 +175,7 @@ def test_fifty_listeners_and_three_sessions_at_once(
     sessions, listeners, health = asyncio.run(scenario())
     assert health["listeners"] == 50
     for session, clip in zip(sessions, clips, strict=True):
-        _check_session(session, None, len(clip) / 16000)
+        _check_session(session, len(clip) / 16000)
     # Judged over the three sessions (61 words), not each clip: with flash attention,
     # whisper.cpp reads encoder rows left over from the context's previous decode
     # (whisper.cpp PR #3941), so which session's decode ran before which on a worker
@@ -315,7 +320,8 @@ def test_malformed_inputs_each_get_their_error_while_a_good_session_runs(
     assert "audio_after_end" in [e["code"] for e in after_end.of_type("error")]
     assert after_end.types[-1] == "end" and after_end.close_code == 1000
     assert huge == 1009
-    _check_session(good, _offline(server_pool, audio), len(audio) / 16000)
+    _check_session(good, len(audio) / 16000)
+    _check_matches_offline(server_pool, audio, good.text)
     assert json.loads(_get(f"{server.url}healthz")[2])["sessions"] == 0
 
 
