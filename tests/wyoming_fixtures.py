@@ -58,6 +58,14 @@ class Exchange:
     def of_type(self, kind: str) -> list[Event]:
         return [e for e in self.events if e.type == kind]
 
+    def before_stop(self, kind: str) -> list[Event]:
+        """The ``kind`` events that arrived before the client sent ``audio-stop``."""
+        return [
+            e
+            for e, t in zip(self.events, self.times, strict=True)
+            if e.type == kind and t < self.stop_sent
+        ]
+
     @property
     def transcript(self) -> str:
         return str(self.of_type("transcript")[0].data["text"])
