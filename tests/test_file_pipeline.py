@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import EN, REPO, deadline, reference
+from conftest import DATA, EN, REPO, deadline, reference
 from server_fixtures import MODEL, fixture_server_pool, running_server  # noqa: F401
 from test_cli import CLI, ok, run
 
@@ -203,7 +203,7 @@ def test_each_utterance_keeps_its_language(base_engine: Engine) -> None:
     """English, then Spanish, then English in one recording, no language given: each part
     comes out in its own language, none translated."""
     english = load_audio(EN / f"{CLIP}.wav")
-    spanish = load_audio(REPO / "examples" / "buenos_dias.flac")
+    spanish = load_audio(DATA / "es" / "asterisk_ss_noservice.flac")
     pause = np.zeros(2 * SAMPLE_RATE, np.float32)
     audio = np.concatenate([english, pause, spanish, pause, english])
     result = transcribe_file(audio, base_engine, DecodeOptions())
@@ -219,7 +219,7 @@ def test_each_utterance_keeps_its_language(base_engine: Engine) -> None:
     print(result.language, texts)
     assert word_error_rate(reference(CLIP), texts["english"]) < 0.2
     assert word_error_rate(reference(CLIP), texts["again"]) < 0.2
-    said = "buenos días hoy vamos a hablar del tiempo en la ciudad y de las noticias de la semana"
+    said = (DATA / "es" / "asterisk_ss_noservice.txt").read_text(encoding="utf-8")
     assert word_error_rate(said, texts["spanish"]) < 0.4, texts["spanish"]
     assert result.language == "en"  # most of the speech
 
@@ -260,7 +260,7 @@ def test_a_long_file_is_cut_in_the_memory_of_a_short_one(tmp_path: Path) -> None
     """48 kHz stereo mp3 of the long clip looped: 6 minutes peak within 1.2x of 1 minute
     (about 70 MB; whole, 6 minutes would hold 23 MB more at 16 kHz mono, 138 MB as
     decoded). benchmarks/memory.py measures the command itself, up to an hour."""
-    long_clip = REPO / "tests" / "data" / "long" / "voxconverse_aepyx_169s.flac"
+    long_clip = DATA / "long" / "voxconverse_aepyx_169s.flac"
     peaks = {}
     for minutes in (1, 6):
         path = tmp_path / f"{minutes}min.mp3"
