@@ -15,9 +15,10 @@ Four systems, each transcribing every clip as ``livewhisper transcribe`` does
 (:func:`livewhisper.filetranscribe.transcribe_file`: VAD-cut utterances, each decoded
 with the history prompt after the vocabulary sentence): the base model, the base model with
 the vocabulary (the 16 names and terms: the prompt of :mod:`livewhisper.vocabulary`, then
-:mod:`livewhisper.spelling`), the model
-fine-tuned with ``livewhisper finetune``'s defaults on the 40 training sentences, and the
-fine-tuned model with the vocabulary. Targets: vocabulary alone cuts the key-term error
+:mod:`livewhisper.spelling`), the model fine-tuned with ``livewhisper finetune``'s
+defaults on what ``livewhisper record`` has a user read by default (the 40 training
+sentences with 20 ordinary ones among them, :mod:`livewhisper.finetune.ordinary`), and
+the fine-tuned model with the vocabulary. Targets: vocabulary alone cuts the key-term error
 rate by a third or more at no more than +0.5 WER point on ordinary speech; fine-tuning cuts
 it by two thirds or more at no more than +1 point.
 
@@ -80,6 +81,7 @@ def measure(
     """Synthesize the sets, fine-tune if need be, decode with each system; one row each."""
     from livewhisper.engine import Engine
     from livewhisper.finetune.data import Example, read_dataset
+    from livewhisper.finetune.ordinary import with_ordinary
     from livewhisper.wer import corpus_wer, key_term_error_rate
 
     training = sentences(40, seed=0)
@@ -96,10 +98,11 @@ def measure(
 
         require_transformers().utils.logging.set_verbosity_error()
         started = time.monotonic()
-        # livewhisper finetune's defaults, the general-speech check (and so the choice of
-        # blend, livewhisper.finetune.blend) included.
+        # What a user records with livewhisper record's defaults (the 40 sentences and an
+        # ordinary one after every two), then livewhisper finetune's defaults, the
+        # general-speech check (and so the choice of blend) included.
         report = finetune(
-            synthesize_dataset(work / "train", 40, seed=0),
+            synthesize_dataset(work / "train", texts=with_ordinary(training)),
             work / "finetuned",
             base=base_name,
             config=TrainConfig(),

@@ -45,6 +45,7 @@ from livewhisper.finetune.data import (
     split_dataset,
     write_manifest,
 )
+from livewhisper.finetune.ordinary import ORDINARY_SENTENCES, with_ordinary
 from livewhisper.finetune.record import (
     PROMPTS,
     Recorder,
@@ -231,14 +232,47 @@ def test_prompts_are_kept_for_later_sessions(tmp_path: Path) -> None:
     prompts = tmp_path / "sentences.txt"
     prompts.write_text("# my names\nMeet Siobhan.\n\n  Call   Zbigniew.  \n")
     data = tmp_path / "data"
-    assert keep_prompts(data, prompts) == ["Meet Siobhan.", "Call Zbigniew."]
-    assert read_prompts(data / PROMPTS) == ["Meet Siobhan.", "Call Zbigniew."]
-    assert keep_prompts(data, None) == ["Meet Siobhan.", "Call Zbigniew."]
+    mine = ["Meet Siobhan.", "Call Zbigniew."]
+    assert keep_prompts(data, prompts, ordinary_share=0) == mine
+    assert read_prompts(data / PROMPTS) == mine
+    assert keep_prompts(data, None) == mine
+    # By default an ordinary sentence follows every two of one's own, kept for next time.
+    with_them = [*mine, ORDINARY_SENTENCES[0]]
+    assert keep_prompts(data, prompts) == with_them
+    assert keep_prompts(data, None) == with_them
+    assert keep_prompts(data, data / PROMPTS) == with_them  # its own file, read as it is
+    assert keep_prompts(data, prompts) == with_them  # the same file again: the same list
     with pytest.raises(DatasetError, match="--prompts FILE"):
         keep_prompts(tmp_path / "other", None)
     (tmp_path / "empty.txt").write_text("# nothing\n")
     with pytest.raises(DatasetError, match="holds no sentence"):
         read_prompts(tmp_path / "empty.txt")
+
+
+def test_ordinary_sentences_are_spread_among_ones_own() -> None:
+    mine = [f"Name sentence {i}." for i in range(40)]
+    mixed = with_ordinary(mine)
+    ordinary = [i for i, p in enumerate(mixed) if p in ORDINARY_SENTENCES]
+    assert len(mixed) == 60 and len(ordinary) == 20
+    assert [p for p in mixed if p not in ORDINARY_SENTENCES] == mine  # order kept
+    assert ordinary == list(range(2, 60, 3))  # one after every two
+    assert len(with_ordinary(mine * 3)) == 120 + 30  # no more than there are
+    assert with_ordinary([ORDINARY_SENTENCES[0], "Mine."]) == [
+        ORDINARY_SENTENCES[0],
+        "Mine.",
+        ORDINARY_SENTENCES[1],
+    ]  # one already among the prompts is not repeated
+    assert with_ordinary([], share=0.5) == []
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        with_ordinary(mine, share=1.0)
+
+
+def test_record_refuses_a_bad_ordinary_share(capsys: pytest.CaptureFixture[str]) -> None:
+    from livewhisper.cli.main import main
+
+    with pytest.raises(SystemExit):
+        main(["record", "data", "--ordinary", "1.5"])
+    assert "must be a number in [0, 1), not '1.5'" in capsys.readouterr().err
 
 
 # -- a model directory is a model -------------------------------------------------------------

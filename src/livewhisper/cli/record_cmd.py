@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from livewhisper.audio.sources import Microphone
+from livewhisper.finetune.ordinary import ORDINARY_SHARE
 
 EXAMPLES = """examples:
   livewhisper record my-voice --prompts sentences.txt
@@ -20,7 +21,9 @@ EXAMPLES = """examples:
   livewhisper record my-voice --device pulse
 
 Write the prompts yourself, one sentence per line, full of the names, places and terms
-you dictate: a few dozen sentences of 3 to 10 seconds are enough. Each sentence is shown;
+you dictate: a few dozen sentences of 3 to 10 seconds are enough. One ordinary sentence
+(the Harvard sentences) comes after every two of yours, so that the fine-tuned model
+keeps its ordinary English (--ordinary 0 leaves them out). Each sentence is shown;
 press Enter and read it, and recording stops at the pause after you finish (the silence
 around it is trimmed). Then keep it (Enter), record it again (r), skip it (s) or quit (q).
 Recordings go to DATASET_DIR/NNNN.wav with the text in NNNN.txt and in manifest.tsv;
@@ -46,6 +49,14 @@ def register(commands: Any) -> None:
         help="sentences to read, one a line (kept in DATASET_DIR/prompts.txt for next time)",
     )
     parser.add_argument(
+        "--ordinary",
+        type=_share,
+        default=ORDINARY_SHARE,
+        metavar="SHARE",
+        help="share of ordinary sentences added to the prompts, in [0, 1) (default 1/3: "
+        "fine-tuning forgets less of ordinary speech; 0: none)",
+    )
+    parser.add_argument(
         "-d", "--device", help="input device, by index or name (see 'livewhisper devices')"
     )
     parser.add_argument(
@@ -57,6 +68,16 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_run)
 
 
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share < 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}")
+    return share
+
+
 def _device(text: str | None) -> int | str | None:
     return int(text) if text is not None and text.isdigit() else text
 
@@ -64,7 +85,7 @@ def _device(text: str | None) -> int | str | None:
 def _run(args: argparse.Namespace) -> int:
     from livewhisper.finetune.record import Recorder, keep_prompts
 
-    prompts = keep_prompts(args.dataset, args.prompts)
+    prompts = keep_prompts(args.dataset, args.prompts, args.ordinary)
     device = _device(args.device)
     recorder = Recorder(
         args.dataset,

@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from livewhisper.audio.decode import SAMPLE_RATE, AudioArray
 from livewhisper.audio.sources import AudioSource
 from livewhisper.errors import DatasetError
 from livewhisper.finetune.data import Example, save_example, write_manifest
+from livewhisper.finetune.ordinary import ORDINARY_SHARE, with_ordinary
 from livewhisper.segmenter import Segmenter, SegmenterConfig, UtteranceEnded, UtteranceStarted
 from livewhisper.vad import SpeechDetector, VadConfig
 
@@ -241,20 +241,25 @@ class Recorder:
                 return "skip"
 
 
-def keep_prompts(directory: Path, prompts_file: Path | None) -> list[str]:
-    """The prompts of a session: from ``prompts_file`` (copied into the data set), else
-    from the copy a previous session left there.
+def keep_prompts(
+    directory: Path, prompts_file: Path | None, ordinary_share: float = ORDINARY_SHARE
+) -> list[str]:
+    """The prompts of a session: those of ``prompts_file`` with ordinary sentences spread
+    among them (``ordinary_share`` of the whole: see :mod:`livewhisper.finetune.ordinary`),
+    written to the data set's ``prompts.txt``; else that file as a previous session left
+    it. Naming the data set's own ``prompts.txt`` reads it as it is. The same file and
+    share always give the same list, so a session can be resumed either way.
 
     Example::
 
         keep_prompts(Path("my-voice"), Path("sentences.txt"))
     """
     kept = directory / PROMPTS
-    if prompts_file is not None:
-        prompts = read_prompts(prompts_file)
+    own = prompts_file is not None and prompts_file.exists() and kept.exists()
+    if prompts_file is not None and not (own and kept.samefile(prompts_file)):
+        prompts = with_ordinary(read_prompts(prompts_file), ordinary_share)
         directory.mkdir(parents=True, exist_ok=True)
-        if not kept.exists() or kept.resolve() != prompts_file.resolve():
-            shutil.copyfile(prompts_file, kept)
+        kept.write_text("".join(f"{p}\n" for p in prompts), encoding="utf-8")
         return prompts
     if kept.is_file():
         return read_prompts(kept)
