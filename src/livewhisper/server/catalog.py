@@ -21,7 +21,7 @@ from typing import Any
 
 from livewhisper.errors import ModelError, UnknownModelError
 from livewhisper.models.names import ModelName
-from livewhisper.server.pool import ModelPool
+from livewhisper.server.pool import ModelPool, not_served
 
 __all__ = [
     "OPENAI_MODEL",
@@ -109,8 +109,4 @@ class ModelCatalog:
         for entry in entries:
             if name == entry.name or wanted == _canonical(entry.name):
                 return entry
-        offered = ", ".join(entry.name for entry in entries)
-        raise UnknownModelError(
-            f"model {name!r} is not served here; this server offers {offered} "
-            "(the models it was started with, `serve --model`)"
-        )
+        raise UnknownModelError(not_served(name, [entry.name for entry in entries]))

@@ -97,6 +97,20 @@ class _ModelInfo:
     encoder_layers: int
 
 
+def not_served(name: str, served: Sequence[str]) -> str:
+    """The one-line refusal of a model the server was not started with, naming the fix.
+
+    Example:
+        >>> print(not_served("base", ["tiny.en-q8_0", "small"]))
+        model 'base' is not served here; this server has tiny.en-q8_0, small (start it with
+        -m base to add it)
+    """
+    return (
+        f"model {name!r} is not served here; this server has {', '.join(served)} "
+        f"(start it with -m {name} to add it)"
+    )
+
+
 class ModelPool:
     """``workers`` threads, each with one whisper.cpp context per model, decoding in turn.
 
@@ -238,8 +252,7 @@ class ModelPool:
     def _model_info(self, name: str) -> _ModelInfo:
         info = self._info.get(name)
         if info is None:
-            served = ", ".join(self.models)
-            raise ConfigError(f"model {name!r} is not served here; this server has: {served}")
+            raise ConfigError(not_served(name, self.models))
         return info
 
     def _work(self) -> None:
