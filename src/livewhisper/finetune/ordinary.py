@@ -6,8 +6,7 @@ A model trained only on sentences full of names learns to hear names everywhere:
 WER on ordinary speech rose by 4.9 points. Recording ordinary sentences as well is the
 rehearsal remedy: measured with ``python -m benchmarks vocabulary`` (docs/finetune.md,
 2026-12-02), 40 names sentences plus 20 of these cost ordinary speech 0.6 to 2.6 WER
-points less than the names alone at the same share of the change kept, and the default
-run met both of issue 22's aims (key-term errors -81%, ordinary speech -0.6 point).
+points less than the names alone at the same share of the change kept (0.5 to 1).
 
 The sentences are the first lists of the Harvard sentences (IEEE Recommended Practice for
 Speech Quality Measurements, 1969; public domain): short, phonetically balanced, plain.
