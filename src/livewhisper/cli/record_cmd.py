@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from livewhisper.audio.sources import Microphone
-from livewhisper.finetune.ordinary import ORDINARY_SHARE
+from livewhisper.finetune.ordinary import ORDINARY_SHARE, check_share
 
 EXAMPLES = """examples:
   livewhisper record my-voice --prompts sentences.txt
@@ -70,12 +70,9 @@ def register(commands: Any) -> None:
 
 def _share(text: str) -> float:
     try:
-        share = float(text)
+        return check_share(float(text))
     except ValueError:
-        share = -1.0
-    if not 0 <= share < 1:
-        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}")
-    return share
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1), not {text!r}") from None
 
 
 def _device(text: str | None) -> int | str | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["ORDINARY_SENTENCES", "ORDINARY_SHARE", "with_ordinary"]
+__all__ = ["ORDINARY_SENTENCES", "ORDINARY_SHARE", "check_share", "with_ordinary"]
 
 ORDINARY_SENTENCES = (
     "The birch canoe slid on the smooth planks.",
@@ -61,6 +61,14 @@ ORDINARY_SHARE = 1 / 3
 of the person's own (the measured mix: 20 with 40)."""
 
 
+def check_share(share: float) -> float:
+    """``share`` if it is a share of ordinary sentences there can be: 0 <= share < 1.
+    Raises ValueError otherwise (1 would leave no room for one's own)."""
+    if not 0 <= share < 1:
+        raise ValueError(f"the share of ordinary sentences must be in [0, 1), not {share}")
+    return share
+
+
 def with_ordinary(prompts: Sequence[str], share: float = ORDINARY_SHARE) -> list[str]:
     """``prompts`` with :data:`ORDINARY_SENTENCES` spread among them, so that ``share`` of
     the result is ordinary (rounded; at most the 30 there are; none when ``share`` is 0).
@@ -74,8 +82,7 @@ def with_ordinary(prompts: Sequence[str], share: float = ORDINARY_SHARE) -> list
         >>> with_ordinary(["a", "b"], share=0)
         ['a', 'b']
     """
-    if not 0 <= share < 1:
-        raise ValueError(f"the share of ordinary sentences must be in [0, 1), not {share}")
+    check_share(share)
     own = list(prompts)
     fresh = [s for s in ORDINARY_SENTENCES if s not in own]
     count = min(len(fresh), round(len(own) * share / (1 - share)))

@@ -255,8 +255,7 @@ def keep_prompts(
         keep_prompts(Path("my-voice"), Path("sentences.txt"))
     """
     kept = directory / PROMPTS
-    own = prompts_file is not None and prompts_file.exists() and kept.exists()
-    if prompts_file is not None and not (own and kept.samefile(prompts_file)):
+    if prompts_file is not None and not _same_file(prompts_file, kept):
         prompts = with_ordinary(read_prompts(prompts_file), ordinary_share)
         directory.mkdir(parents=True, exist_ok=True)
         kept.write_text("".join(f"{p}\n" for p in prompts), encoding="utf-8")
@@ -267,3 +266,7 @@ def keep_prompts(
         f"no prompts: pass --prompts FILE (one sentence per line, with the names and terms "
         f"you use) the first time; it is kept in {kept} for later sessions"
     )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.exists() and b.exists() and a.samefile(b)
