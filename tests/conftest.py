@@ -169,7 +169,7 @@ def base_engine(model_cache: Path) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def spanish_speech() -> tuple[np.ndarray, str]:
     """Real Spanish speech, 16 kHz float32 with its reference: a 14.7 s telephone prompt
-    read by a professional voice (Mexican Spanish, 30 words; tests/data/es, CC-BY-SA-3.0)."""
+    read by a professional voice (Mexican Spanish, 29 words; tests/data/es, CC-BY-SA-3.0)."""
     clip = DATA / "es" / "asterisk_tt_allbusy"
     text = clip.with_suffix(".txt").read_text(encoding="utf-8").strip()
     return speech_data.read_audio(clip.with_suffix(".flac")), text
