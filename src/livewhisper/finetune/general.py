@@ -52,5 +52,6 @@ def forgetting_warning(before: float, after: float) -> str | None:
         f"warning: the fine-tuned model is worse at ordinary speech by "
         f"{100 * (after - before):.1f} WER points (more than {100 * MAX_WER_RISE:g}): "
         "keep less of the fine-tuned change (--blend 0.25), train for fewer epochs "
-        "(--epochs) or at a lower rate (--lr), or record more varied sentences"
+        "(--epochs) or at a lower rate (--lr), or record ordinary sentences among yours "
+        "(livewhisper record adds one after every two unless --ordinary 0)"
     )
