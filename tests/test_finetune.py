@@ -228,6 +228,27 @@ def test_recorder_records_skips_and_resumes(spoken: Path, tmp_path: Path) -> Non
     assert summary.recorded == 3 and [e.id for e in read_dataset(tmp_path)][1] == "0002"
 
 
+def test_a_changed_prompt_list_resumes_by_text(spoken: Path, tmp_path: Path) -> None:
+    # Recorded with two prompts; then ordinary sentences came between them.
+    speech = load_audio(spoken / "0000.wav")
+
+    def run(prompts: list[str], answers: list[str]) -> None:
+        replies = iter(answers)
+        source = lambda: ArraySource(_padded(speech))  # noqa: E731
+        Recorder(tmp_path, prompts, source=source, ask=lambda q: next(replies), say=print).run()
+
+    run(["Mine one.", "Mine two."], ["", "", "", ""])
+    run(["Mine one.", "Plain A.", "Mine two.", "Plain B."], ["", "", "", ""])
+    takes = {e.id: e.text for e in read_dataset(tmp_path)}
+    # Nothing recorded twice, nothing overwritten; a taken name gives way to a free one.
+    assert takes == {
+        "0001": "Mine one.",
+        "0002": "Mine two.",
+        "0005": "Plain A.",
+        "0004": "Plain B.",
+    }
+
+
 def test_prompts_are_kept_for_later_sessions(tmp_path: Path) -> None:
     prompts = tmp_path / "sentences.txt"
     prompts.write_text("# my names\nMeet Siobhan.\n\n  Call   Zbigniew.  \n")

@@ -137,9 +137,11 @@ class Recorder:
     * ``ask(question) -> answer``: reads a line from the person (``input``).
     * ``say(text)``: shows a line (``print``).
 
-    Each prompt gets the name ``NNNN`` of its position (from 1). For every prompt without
-    a recording: Enter records; ``s`` skips; ``q`` stops. After a take, Enter keeps it,
-    ``r`` records again, ``s`` skips, ``q`` stops without keeping it.
+    Each prompt gets the name ``NNNN`` of its position (from 1), or the next number free
+    when a take of another text holds that name (the prompts changed since it was made).
+    A prompt counts as recorded when a take on disk holds its text, wherever it stands.
+    For every prompt without a recording: Enter records; ``s`` skips; ``q`` stops. After a
+    take, Enter keeps it, ``r`` records again, ``s`` skips, ``q`` stops without keeping it.
 
     Example::
 
@@ -192,7 +194,8 @@ class Recorder:
         """Record every prompt not yet recorded; the manifest is rewritten after each."""
         self.directory.mkdir(parents=True, exist_ok=True)
         examples = self._existing()
-        todo = [i for i in range(len(self.prompts)) if self.name(i) not in examples]
+        recorded = {_words(e.text) for e in examples.values()}
+        todo = [i for i, text in enumerate(self.prompts) if _words(text) not in recorded]
         if len(todo) < len(self.prompts):
             self.say(f"{len(self.prompts) - len(todo)} of {len(self.prompts)} already recorded")
         skipped = 0
@@ -207,7 +210,7 @@ class Recorder:
             if answer == "s":
                 skipped += 1
                 continue
-            kept = self._record_one(index, text)
+            kept = self._record_one(self._free_name(index, examples), text)
             if kept == "quit":
                 finished = False
                 break
@@ -219,8 +222,16 @@ class Recorder:
         seconds = sum(e.seconds or 0.0 for e in examples.values())
         return RecordSummary(len(examples), skipped, len(self.prompts), seconds, finished)
 
-    def _record_one(self, index: int, text: str) -> Example | Literal["skip", "quit"]:
-        """Record prompt ``index`` until kept (the example), skipped or quit."""
+    def _free_name(self, index: int, examples: dict[str, Example]) -> str:
+        """Prompt ``index``'s own name, or past every prompt and take if a take has it."""
+        name = self.name(index)
+        if name not in examples:
+            return name
+        numbers = [int(n) for n in examples if n.isdigit()]
+        return self.name(max([len(self.prompts), *numbers]))
+
+    def _record_one(self, name: str, text: str) -> Example | Literal["skip", "quit"]:
+        """Record ``text`` as take ``name`` until kept (the example), skipped or quit."""
         while True:
             self.say("recording: read the sentence; it stops at the pause after you finish")
             audio = self._take()
@@ -232,7 +243,7 @@ class Recorder:
                 answer = self.ask("Enter: keep, r: record again, s: skip, q: quit > ")
                 answer = answer.strip().lower()
                 if answer == "":
-                    example = save_example(self.directory, self.name(index), audio, text)
+                    example = save_example(self.directory, name, audio, text)
                     self.say(f"saved {example.id}.wav")
                     return example
             if answer == "q":
@@ -266,6 +277,10 @@ def keep_prompts(
         f"no prompts: pass --prompts FILE (one sentence per line, with the names and terms "
         f"you use) the first time; it is kept in {kept} for later sessions"
     )
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
 
 
 def _same_file(a: Path, b: Path) -> bool:
