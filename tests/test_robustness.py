@@ -158,7 +158,9 @@ def test_spanish_words_come_whole(
     audio, _ = spanish_speech
     result = base_engine.transcribe(audio, DecodeOptions(language="es"))
     assert "\ufffd" not in result.text
-    assert "teléfono" in result.text
+    # "será", "teléfono": accented letters, whose bytes Whisper may split over two tokens
+    # (the exact words vary with the thread count: CI once heard "teléfano").
+    assert set("áéíóúñ") & set(result.text), result.text
     assert "".join(w.word for w in result.words).strip() == result.text
 
 

@@ -101,9 +101,8 @@ def not_served(name: str, served: Sequence[str]) -> str:
     """The one-line refusal of a model the server was not started with, naming the fix.
 
     Example:
-        >>> print(not_served("base", ["tiny.en-q8_0", "small"]))
-        model 'base' is not served here; this server has tiny.en-q8_0, small (start it with
-        -m base to add it)
+        >>> print(not_served("base", ["tiny"]))
+        model 'base' is not served here; this server has tiny (start it with -m base to add it)
     """
     return (
         f"model {name!r} is not served here; this server has {', '.join(served)} "
