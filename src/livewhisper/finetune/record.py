@@ -63,7 +63,7 @@ def read_prompts(path: Path) -> list[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read the prompts file {path}: {exc}") from exc
-    prompts = [" ".join(line.split()) for line in lines]
+    prompts = [_words(line) for line in lines]
     prompts = [p for p in prompts if p and not p.startswith("#")]
     if not prompts:
         raise DatasetError(f"the prompts file {path} holds no sentence (one per line)")
@@ -280,6 +280,7 @@ def keep_prompts(
 
 
 def _words(text: str) -> str:
+    """``text`` with its whitespace runs made single spaces, as prompts are compared."""
     return " ".join(text.split())
 
 
