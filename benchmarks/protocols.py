@@ -240,14 +240,20 @@ async def wyoming_clip(
 
 
 def same_audio_file_wer(
-    chosen: Sequence[Clip], model: str, language: str, rate: int, channels: int
+    chosen: Sequence[Clip],
+    audios: Sequence[np.ndarray],
+    model: str,
+    language: str,
+    rate: int,
+    channels: int,
 ) -> float:
     """The WER of ``livewhisper transcribe`` on WAV files of exactly the samples a client
-    sends at ``rate`` and ``channels`` (:func:`as_sent`)."""
+    sends of ``audios`` (``chosen``'s, read once) at ``rate`` and ``channels``
+    (:func:`as_sent`)."""
     with tempfile.TemporaryDirectory() as folder:
         files = [Path(folder) / f"{c.id}.wav" for c in chosen]
-        for clip, path in zip(chosen, files, strict=True):
-            soundfile.write(path, as_sent(clip.audio(), rate, channels), rate, subtype="PCM_16")
+        for audio, path in zip(audios, files, strict=True):
+            soundfile.write(path, as_sent(audio, rate, channels), rate, subtype="PCM_16")
         texts = file_transcripts(files, model, language)
     return _wer([(c.reference, t) for c, t in zip(chosen, texts, strict=True)])
 
@@ -265,7 +271,7 @@ def wyoming_rows(port: int, chosen: Sequence[Clip], model: str, language: str) -
         long = [r for c, r in zip(chosen, results, strict=True) if c.seconds > LONG]
         early = [r for r in long if any(t < r.stop_sent for t in r.chunk_times)]
         wer = _wer(pairs)
-        file_wer = same_audio_file_wer(chosen, model, language, rate, channels)
+        file_wer = same_audio_file_wer(chosen, audios, model, language, rate, channels)
         rows.append(
             {
                 "protocol": "Wyoming",
