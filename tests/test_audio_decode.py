@@ -11,10 +11,17 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import soundfile
+import soxr
 from audio_fixtures import best_ncc, fixture_jfk_audio, fixture_jfk_path  # noqa: F401
 from conftest import deadline
 
-from livewhisper.audio import SAMPLE_RATE, as_mono_float32, load_audio, to_mono_float32
+from livewhisper.audio import (
+    SAMPLE_RATE,
+    StreamResampler,
+    as_mono_float32,
+    load_audio,
+    to_mono_float32,
+)
 from livewhisper.errors import AudioError
 
 
@@ -65,6 +72,28 @@ def test_load_audio_formats_match_original(
     ncc, lag = best_ncc(jfk_audio, audio, max_lag=1600)
     print(f"{name}: NCC {ncc:.4f} at lag {lag}")
     assert ncc > 0.95
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(48000, 1), (22050, 2), (44100, 6)])
+def test_file_and_stream_of_the_same_samples_resample_alike(
+    tmp_path: Path, jfk_audio: npt.NDArray[np.float32], rate: int, channels: int
+) -> None:
+    """One resampler for files and streams (issue 20): a WAV file and the same samples
+    pushed in 1024-frame chunks, as a Wyoming client sends them, become the same 16 kHz
+    input, so the model hears one thing whichever way the audio came."""
+    other_rate = soxr.resample(jfk_audio, SAMPLE_RATE, rate, quality="VHQ")
+    frames = np.repeat(other_rate[:, None], channels, axis=1) * np.linspace(0.6, 1.0, channels)
+    pcm = np.clip(np.round(frames * 32767), -32768, 32767).astype(np.int16)
+    path = tmp_path / "same.wav"
+    soundfile.write(path, pcm, rate, subtype="PCM_16")
+
+    from_file = load_audio(path)
+    stream = StreamResampler(rate, channels=channels)
+    pieces = [stream.process(pcm[i : i + 1024] / 32768.0) for i in range(0, len(pcm), 1024)]
+    from_stream = np.concatenate([*pieces, stream.flush()])
+
+    assert len(from_file) == len(from_stream)
+    np.testing.assert_allclose(from_file, from_stream, atol=1e-5)
 
 
 def test_load_wav_at_16k_is_exact(jfk_path: Path, jfk_audio: npt.NDArray[np.float32]) -> None:

@@ -29,13 +29,16 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any, TypeAlias
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import soxr
 
 from livewhisper.errors import AudioError, DecodeCancelled
+
+if TYPE_CHECKING:
+    from livewhisper.audio.resample import StreamResampler
 
 __all__ = [
     "SAMPLE_RATE",
@@ -294,12 +297,14 @@ def decode_audio(
     """Stream ``file`` as blocks of 16 kHz mono float32, decoded as they are read.
 
     Any container and codec FFmpeg knows, through PyAV; the first audio track of a video.
-    Each frame is resampled to 16 kHz (FFmpeg's resampler, which keeps its state between
-    frames) and its channels averaged, so only one block is ever held: memory is flat for
-    an hour of audio. ``file`` is a path, ``"-"`` for standard input, or an open binary
-    file. Raises :class:`AudioError` naming the file when it is missing, not audio, has no
-    audio track, is damaged, holds NaN or no samples at all;
-    :class:`DecodeCancelled` once ``cancel`` is set.
+    Each frame's channels are averaged and the result resampled to 16 kHz by
+    :class:`~livewhisper.audio.StreamResampler` (soxr), the very resampler of live and
+    pushed audio, so a file and a stream of the same samples give the model the same
+    input. Only one block is ever held: memory is flat for an hour of audio. ``file`` is
+    a path, ``"-"`` for standard input, or an open binary file. Raises
+    :class:`AudioError` naming the file when it is missing, not audio, has no audio
+    track, is damaged, holds NaN or no samples at all; :class:`DecodeCancelled` once
+    ``cancel`` is set.
 
     Example::
 
@@ -308,6 +313,8 @@ def decode_audio(
         11.0
     """
     import av
+
+    from livewhisper.audio.resample import StreamResampler  # it imports this module
 
     name = display_name(file)
     target = max(1, int(block_seconds * SAMPLE_RATE))
@@ -321,7 +328,8 @@ def decode_audio(
         header = _wav_header_note(file, info)
         if header:
             log.warning("warning: %s %s", name, header)
-        resampler: Any = None
+        converter: Any = None  # FFmpeg's, to packed float32 at the frame's own rate
+        resampler = StreamResampler(SAMPLE_RATE)  # replaced at the first frame
         shape: tuple[Any, ...] | None = None
         pending: list[AudioArray] = []
         size = 0
@@ -339,14 +347,15 @@ def decode_audio(
                     )
                     if problem:
                         raise AudioError(f"{name} {problem}")
-                    if resampler is not None:
-                        pending.extend(_mono(f) for f in resampler.resample(None))
+                    if converter is not None:
+                        pending.extend(_drained(converter, resampler))
                     # Packed float: one plane whatever the channels (PyAV misreads the
                     # planes of a planar frame past 8 channels, and crashes on them).
-                    resampler = av.AudioResampler("flt", frame.layout, SAMPLE_RATE)
+                    converter = av.AudioResampler("flt", frame.layout, frame.sample_rate)
+                    resampler = StreamResampler(frame.sample_rate)
                     shape = kind
-                for out in resampler.resample(frame):
-                    piece = _mono(out)
+                for out in converter.resample(frame):
+                    piece = resampler.process(_mono(out))
                     pending.append(piece)
                     size += len(piece)
                 if size >= target:
@@ -360,9 +369,9 @@ def decode_audio(
                     f"{name} is damaged: no audio can be decoded ({_why(exc)})"
                 ) from None
             broken = _why(exc)
-        if resampler is not None:
+        if converter is not None:
             with contextlib.suppress(av.FFmpegError):
-                pending.extend(_mono(f) for f in resampler.resample(None))
+                pending.extend(_drained(converter, resampler))
         if pending:
             block = _checked(np.concatenate(pending), name, total)
             total += len(block)
@@ -463,6 +472,12 @@ def _wav_header_note(file: AudioFile, info: AudioInfo) -> str | None:
             "off; transcribing what is there"
         )
     return None
+
+
+def _drained(converter: Any, resampler: StreamResampler) -> list[AudioArray]:
+    """What ``converter`` (FFmpeg's) and then ``resampler`` still hold, at 16 kHz."""
+    held = [resampler.process(_mono(frame)) for frame in converter.resample(None)]
+    return [*held, resampler.flush()]
 
 
 def _mono(frame: Any) -> AudioArray:
