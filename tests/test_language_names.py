@@ -60,17 +60,25 @@ def test_the_server_setting_uses_the_same_rule() -> None:
     class _Pool:
         default_model = "tiny.en"
         language = ModelPool.language
+        multilingual_remedy = ModelPool.multilingual_remedy
+
+        def __init__(self) -> None:
+            self.models = ["tiny.en"]
 
         def multilingual(self, model: str | None = None) -> bool:
-            return False
+            return model == "base"
 
     pool = cast(ModelPool, _Pool())
     for spelling, refused in (("Spanish", True), ("english", False), ("auto", False)):
         if refused:
-            with pytest.raises(ConfigError, match="English-only"):
+            with pytest.raises(ConfigError, match="English-only.*start it with -m base-q8_0"):
                 ModelPool.check_language(pool, spelling)
         else:
             ModelPool.check_language(pool, spelling)
+    # A server that also serves a multilingual model names it, not one it lacks.
+    pool.models.append("base")
+    with pytest.raises(ConfigError, match="English-only.*ask for model 'base', which"):
+        ModelPool.check_language(pool, "es")
 
 
 @pytest.mark.parametrize(("spelling", "refused"), [("English", False), ("spanish", True)])

@@ -254,6 +254,7 @@ def test_bad_uploads_get_4xx_json_errors(server: ServerThread, tmp_path: Path) -
     assert (language["code"], language["param"]) == ("unsupported_language", "language")
     english_only = _refusal(server, jfk, model=MODEL, language="es")
     assert "English-only" in english_only["message"]
+    assert "serves no multilingual model" in english_only["message"]  # not one it lacks
     fmt = _refusal(server, jfk, model=MODEL, response_format="docx")
     assert fmt["param"] == "response_format"
 

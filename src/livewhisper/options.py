@@ -95,11 +95,22 @@ class DecodeOptions:
             raise DecodeOptionsError(str(exc)) from None
 
 
-def check_options(options: DecodeOptions, model_name: str, multilingual: bool) -> str | None:
+MULTILINGUAL_REMEDY = "use a multilingual model such as 'base-q8_0'"
+"""What :func:`check_options` tells a user of an English-only model by default."""
+
+
+def check_options(
+    options: DecodeOptions,
+    model_name: str,
+    multilingual: bool,
+    *,
+    remedy: str = MULTILINGUAL_REMEDY,
+) -> str | None:
     """The language to decode with, or :class:`DecodeOptionsError` if the model cannot.
 
     English-only models neither translate nor decode other languages; check up front,
-    before a stream starts, rather than once per utterance on a worker thread.
+    before a stream starts, rather than once per utterance on a worker thread. ``remedy``
+    ends the refusal of another language: a server names the models it serves.
 
     Example: ``check_options(DecodeOptions(language="es"), "tiny.en", False)`` raises.
     """
@@ -108,7 +119,7 @@ def check_options(options: DecodeOptions, model_name: str, multilingual: bool) -
     if options.language not in (None, "en"):
         raise DecodeOptionsError(
             f"{model_name} is an English-only model and cannot decode language "
-            f"{options.language!r}; use a multilingual model such as 'base-q8_0'"
+            f"{options.language!r}; {remedy}"
         )
     if options.translate:
         raise DecodeOptionsError(f"{model_name} is English-only: it cannot translate")

@@ -110,6 +110,21 @@ def not_served(name: str, served: Sequence[str]) -> str:
     )
 
 
+def multilingual_remedy(multilingual_served: Sequence[str]) -> str:
+    """How a client reaches a language an English-only model lacks, on a server that
+    serves the multilingual models ``multilingual_served``: the end of the refusal.
+
+    Example:
+        >>> multilingual_remedy(["base-q8_0"])
+        "ask for model 'base-q8_0', which this server also serves"
+        >>> multilingual_remedy([])
+        'this server serves no multilingual model (start it with -m base-q8_0 as well)'
+    """
+    if multilingual_served:
+        return f"ask for model {multilingual_served[0]!r}, which this server also serves"
+    return "this server serves no multilingual model (start it with -m base-q8_0 as well)"
+
+
 class ModelPool:
     """``workers`` threads, each with one whisper.cpp context per model, decoding in turn.
 
@@ -174,8 +189,16 @@ class ModelPool:
         default model) decodes it: ``"en"`` for ``"English"``, and only ``"en"`` on an
         English-only model (:func:`~livewhisper.engine.check_options`, the one rule every
         protocol applies). Raises :class:`DecodeOptionsError` for one it cannot decode."""
+        name = model or self.default_model
         options = DecodeOptions(language=language)
-        return check_options(options, model or self.default_model, self.multilingual(model))
+        return check_options(
+            options, name, self.multilingual(name), remedy=self.multilingual_remedy()
+        )
+
+    def multilingual_remedy(self) -> str:
+        """The end of the refusal of a language an English-only model lacks: a
+        multilingual model this server serves, or how to start one."""
+        return multilingual_remedy([m for m in self.models if self.multilingual(m)])
 
     def check_language(self, language: str | None) -> str | None:
         """:meth:`language` for a server's own default: :class:`ConfigError` if refused."""

@@ -22,6 +22,7 @@ from starlette.datastructures import FormData, UploadFile
 from livewhisper.audio.decode import display_name, probe
 from livewhisper.engine import DecodeOptions, check_options
 from livewhisper.errors import AudioError, ConfigError, DecodeOptionsError
+from livewhisper.options import MULTILINGUAL_REMEDY
 from livewhisper.server.errors import InvalidRequest
 from livewhisper.subtitles import CueLayout
 from livewhisper.vocabulary import parse_terms
@@ -90,6 +91,7 @@ def transcription_request(
     translate: bool = False,
     default_language: str | None = None,
     default_vocabulary: tuple[str, ...] = (),
+    remedy: str = MULTILINGUAL_REMEDY,
 ) -> TranscriptionRequest:
     """Check the OpenAI fields of ``form`` for ``model`` (already looked up by the caller).
 
@@ -102,8 +104,9 @@ def transcription_request(
     (``segment``, ``word``), ``stream`` (``true``/``false``), and for srt and vtt the
     shape of the cues: ``max_line_width``, ``max_line_count``, ``max_cue_duration``,
     ``min_cue_duration`` (as the command line's flags). ``translate`` is the
-    translations endpoint: into English, whatever was spoken. Raises :class:`InvalidRequest`
-    naming the field at fault.
+    translations endpoint: into English, whatever was spoken. ``remedy`` ends the
+    refusal of a language ``model`` lacks (see :func:`~livewhisper.options.check_options`).
+    Raises :class:`InvalidRequest` naming the field at fault.
 
     Example::
 
@@ -134,7 +137,8 @@ def transcription_request(
     # DecodeOptions reads the language, check_options holds the model to it.
     language = (form_value(form, "language") or "").strip() or default_language
     try:
-        language = check_options(DecodeOptions(language=language), model, multilingual)
+        options = DecodeOptions(language=language)
+        language = check_options(options, model, multilingual, remedy=remedy)
     except DecodeOptionsError as exc:
         raise InvalidRequest(str(exc), reason="unsupported_language", field="language") from None
     try:

@@ -244,6 +244,7 @@ class _Routes:
                 translate=translate,
                 default_language=config.language,
                 default_vocabulary=config.vocabulary,
+                remedy=server.pool.multilingual_remedy(),
             )
             duration = await asyncio.to_thread(
                 probe_audio, job_request.file, config.max_upload_seconds
