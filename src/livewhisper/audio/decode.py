@@ -29,16 +29,18 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeAlias
+from typing import IO, Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
-import soxr
 
+from livewhisper.audio.resample import (
+    SAMPLE_RATE,
+    AudioArray,
+    StreamResampler,
+    check_sample_rate,
+)
 from livewhisper.errors import AudioError, DecodeCancelled
-
-if TYPE_CHECKING:
-    from livewhisper.audio.resample import StreamResampler
 
 __all__ = [
     "SAMPLE_RATE",
@@ -60,12 +62,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("livewhisper")
-
-SAMPLE_RATE = 16000
-"""The sample rate Whisper works at, and so of every array livewhisper hands on."""
-
-AudioArray: TypeAlias = npt.NDArray[np.float32]
-"""A 1-D float32 array of samples, nominally in [-1, 1]."""
 
 # Integer PCM is scaled by the magnitude of its most negative value, the convention of
 # soundfile and of WAV readers in general, so that full scale maps to [-1, 1).
@@ -314,8 +310,6 @@ def decode_audio(
     """
     import av
 
-    from livewhisper.audio.resample import StreamResampler  # it imports this module
-
     name = display_name(file)
     target = max(1, int(block_seconds * SAMPLE_RATE))
     total = 0
@@ -526,8 +520,8 @@ def as_mono_float32(samples: npt.ArrayLike, sample_rate: float = SAMPLE_RATE) ->
     non-numeric dtype or a sample rate that is not a positive number. The result may be
     ``samples`` itself when no conversion is needed: copy it before changing it.
 
-    This resamples the whole array at once; for a stream of blocks use
-    :class:`~livewhisper.audio.StreamResampler`, which has no seams between blocks.
+    Resampling is :class:`~livewhisper.audio.StreamResampler`'s (soxr), as for every
+    stream and file; for a stream of blocks use it directly, with no seams between them.
 
     Example::
 
@@ -541,8 +535,8 @@ def as_mono_float32(samples: npt.ArrayLike, sample_rate: float = SAMPLE_RATE) ->
     mono = to_mono_float32(samples)
     if rate == SAMPLE_RATE or mono.size == 0:
         return mono
-    resampled = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ")
-    return np.ascontiguousarray(resampled, dtype=np.float32)
+    resampler = StreamResampler(rate)
+    return np.concatenate([resampler.process(mono), resampler.flush()])
 
 
 def to_mono_float32(samples: npt.ArrayLike) -> AudioArray:
@@ -589,22 +583,6 @@ def to_mono_float32(samples: npt.ArrayLike) -> AudioArray:
         first = int(np.argmin(finite))
         raise AudioError(f"audio contains NaN or infinite samples (the first at index {first})")
     return mono
-
-
-def check_sample_rate(sample_rate: float) -> float:
-    """Return ``sample_rate`` as a float, or raise :class:`AudioError` if it is not positive.
-
-    Example::
-
-        >>> check_sample_rate(44100)
-        44100.0
-    """
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)):
-        raise AudioError(f"sample rate must be a number, got {sample_rate!r}")
-    rate = float(sample_rate)
-    if not math.isfinite(rate) or rate <= 0:
-        raise AudioError(f"sample rate must be a positive number of Hz, got {sample_rate!r}")
-    return rate
 
 
 def audio_duration(file: AudioFile) -> float:

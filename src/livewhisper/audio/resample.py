@@ -1,4 +1,8 @@
-"""Streaming conversion of device audio (any rate, 1 or more channels) to 16 kHz mono.
+"""Streaming conversion of audio (any rate, 1 or more channels) to 16 kHz mono.
+
+The one resampler of livewhisper: microphones, pushed streams (protocol 1, Wyoming,
+OpenAI Realtime) and decoded files all go through it, so the same samples reach the
+model the same way whatever carried them.
 
 Example::
 
@@ -10,14 +14,22 @@ Example::
 
 from __future__ import annotations
 
+import math
+from typing import TypeAlias
+
 import numpy as np
 import numpy.typing as npt
 import soxr
 
-from livewhisper.audio.decode import SAMPLE_RATE, AudioArray, check_sample_rate
 from livewhisper.errors import AudioError
 
-__all__ = ["StreamResampler"]
+__all__ = ["SAMPLE_RATE", "AudioArray", "StreamResampler", "check_sample_rate"]
+
+SAMPLE_RATE = 16000
+"""The sample rate Whisper works at, and so of every array livewhisper hands on."""
+
+AudioArray: TypeAlias = npt.NDArray[np.float32]
+"""A 1-D float32 array of samples, nominally in [-1, 1]."""
 
 
 class StreamResampler:
@@ -112,3 +124,19 @@ class StreamResampler:
         if self._channels == 1:
             return np.ascontiguousarray(array[:, 0])
         return np.ascontiguousarray(array.mean(axis=1, dtype=np.float32))
+
+
+def check_sample_rate(sample_rate: float) -> float:
+    """Return ``sample_rate`` as a float, or raise :class:`AudioError` if it is not positive.
+
+    Example::
+
+        >>> check_sample_rate(44100)
+        44100.0
+    """
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.number)):
+        raise AudioError(f"sample rate must be a number, got {sample_rate!r}")
+    rate = float(sample_rate)
+    if not math.isfinite(rate) or rate <= 0:
+        raise AudioError(f"sample rate must be a positive number of Hz, got {sample_rate!r}")
+    return rate
