@@ -210,6 +210,11 @@ def test_a_decoder_loop_is_cut_to_one_copy() -> None:
     sentences = _said("Buenos días. Hoy vamos a hablar del tiempo.", 0.0, 0.2)
     looped = sentences + [w.with_offset(1.6) for w in sentences]
     assert drop_loops(looped, 1.6) == sentences
+    # JFK's first final once came out so (session 18), its copies timed as if spoken:
+    # copies that end in the start of one more are a loop cut off by the end of the decode.
+    phrase = _said("And so am I fellow Americans.", 0.0, 0.4)
+    cut = [w.with_offset(2.4) for w in phrase] + [w.with_offset(4.8) for w in phrase[:3]]
+    assert drop_loops(phrase + cut, 8.0) == phrase
 
 
 def test_a_speaker_who_repeats_keeps_the_repeats() -> None:
@@ -222,6 +227,9 @@ def test_a_speaker_who_repeats_keeps_the_repeats() -> None:
     sentence = _said("we will meet at nine", 0.0)
     said_twice = sentence + [w.with_offset(2.0) for w in sentence]
     assert drop_loops(said_twice, 3.8) == said_twice
+    # A repeat that goes on after the copies is speech, not a loop cut off.
+    again = said_twice + _said("we will meet", 4.0) + _said("then", 5.2)
+    assert drop_loops(again, 6.0) == again
 
 
 @pytest.mark.slow

@@ -318,11 +318,13 @@ def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
 
     A phrase of up to 40 words followed at once by one or more copies of itself (words
     compared normalised; a single word said twice is always kept) is a real repeat when
-    every copy was heard: each starts after
-    the one before ends, lasts at least half as long as the first, and the whole text
-    fits in ``speech_seconds`` of speech (the VAD's, in seconds) at
-    :data:`MAX_CHARS_PER_SECOND`. Otherwise only the first copy is kept. Word times
-    must be on one clock (any offset).
+    every copy was heard: each starts after the one before ends, lasts at least half as
+    long as the first, and the whole text fits in ``speech_seconds`` of speech (the
+    VAD's, in seconds) at :data:`MAX_CHARS_PER_SECOND`. Otherwise only the first copy is
+    kept. Copies of a phrase of several words that end the text in the start of one more
+    copy ("And so am I fellow Americans. And so am I fellow Americans. And so am") are
+    a loop the end of the decode cut off, however they are timed: the first copy alone
+    is kept. Word times must be on one clock (any offset).
 
     Example::
 
@@ -351,7 +353,12 @@ def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
             spans = [
                 (kept[i + c * size].start, kept[i + (c + 1) * size - 1].end) for c in range(copies)
             ]
-            if dense or not _all_heard(spans):
+            rest = keys[i + copies * size :]
+            cut_off = size > 1 and 0 < len(rest) < size and rest == unit[: len(rest)]
+            if cut_off:
+                del kept[i + size :]
+                del keys[i + size :]
+            elif dense or not _all_heard(spans):
                 del kept[i + size : i + copies * size]
                 del keys[i + size : i + copies * size]
             i += size - 1  # past the phrase (the loop below adds one)
