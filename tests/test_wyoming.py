@@ -87,8 +87,12 @@ def test_protocol_states() -> None:
     with pytest.raises(ProtocolError, match="audio-stop first"):
         protocol.receive(AudioStart(rate=16000, width=2, channels=1).event())
     protocol.receive(AudioStop().event())
+    with pytest.raises(ProtocolError, match="after audio-stop: send audio-start") as late:
+        protocol.receive(chunk)
+    assert late.value.code.value == "audio_after_end"
     for bad, code in (
-        (AudioChunk(16000, 2, 1, b"\x00\x00").event(), "audio_after_end"),
+        (AudioChunk(16000, 2, 1, b"\x00\x00").event(), "audio_before_start"),
+        (AudioStop().event(), "audio_before_start"),
         (AudioStart(rate=4000, width=2, channels=1).event(), "unsupported_sample_rate"),
         (AudioStart(rate=16000, width=5, channels=1).event(), "unsupported_encoding"),
         (Event("audio-start", {"rate": 16000}), "invalid_config"),
@@ -311,7 +315,7 @@ def test_bad_input_gets_the_error_event_and_a_close(server_pool: ModelPool) -> N
             {},
             "unsupported_language",
         ),
-        (_event("audio-chunk", mono), {}, "audio_after_end"),
+        (_event("audio-chunk", mono), {}, "audio_before_start"),
         (b'{"type": "audio-chunk", "payload_length": 999999999}\n', {}, "frame_too_large"),
         (b"", {"idle_timeout": 0.3}, "idle_timeout"),
     ]

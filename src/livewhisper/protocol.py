@@ -122,6 +122,7 @@ class ErrorCode(str, enum.Enum):
     INVALID_AUDIO = "invalid_audio"
     FRAME_TOO_LARGE = "frame_too_large"
     AUDIO_AFTER_END = "audio_after_end"
+    AUDIO_BEFORE_START = "audio_before_start"  # Wyoming: audio before ``audio-start``
     IDLE_TIMEOUT = "idle_timeout"
     BUSY = "busy"
     TOO_SLOW = "too_slow"
@@ -148,6 +149,7 @@ class ErrorCode(str, enum.Enum):
 _HARMLESS = {
     ErrorCode.UNKNOWN_TYPE,
     ErrorCode.AUDIO_AFTER_END,
+    ErrorCode.AUDIO_BEFORE_START,
     ErrorCode.OVERFLOW,
     ErrorCode.DECODE_FAILED,
 }

@@ -262,6 +262,7 @@ class WyomingProtocol:
         self._request: Transcribe | None = None
         self.streaming = False
         """Between ``audio-start`` and ``audio-stop``."""
+        self._stopped = False  # an audio-stop has ended a transcription
 
     def receive(self, event: Event) -> list[WyomingAction]:
         """The actions for one event; raises :class:`ProtocolError` for a bad one."""
@@ -298,9 +299,7 @@ class WyomingProtocol:
             return [Begin(start.rate, model, language)]
         if AudioChunk.is_type(event.type):
             if not self.streaming:
-                raise ProtocolError(
-                    ErrorCode.AUDIO_AFTER_END, "audio-chunk outside audio-start ... audio-stop"
-                )
+                raise self._outside_audio("audio-chunk")
             chunk = AudioChunk.from_event(event)
             _check_format(chunk.rate, chunk.width, chunk.channels)
             if not chunk.audio:
@@ -308,10 +307,23 @@ class WyomingProtocol:
             return [Samples(pcm_samples(chunk.audio, chunk.width, chunk.channels), chunk.rate)]
         if AudioStop.is_type(event.type):
             if not self.streaming:
-                raise ProtocolError(ErrorCode.AUDIO_AFTER_END, "audio-stop without audio-start")
-            self.streaming = False
+                raise self._outside_audio("audio-stop")
+            self.streaming, self._stopped = False, True
             return [Stop()]
         return []
+
+    def _outside_audio(self, kind: str) -> ProtocolError:
+        """The error for ``kind`` sent with no audio going on: before any ``audio-start``,
+        or after an ``audio-stop``."""
+        if self._stopped:
+            return ProtocolError(
+                ErrorCode.AUDIO_AFTER_END,
+                f"{kind} after audio-stop: send audio-start to begin another transcription",
+            )
+        return ProtocolError(
+            ErrorCode.AUDIO_BEFORE_START,
+            f"{kind} before audio-start: send audio-start (rate, width, channels) first",
+        )
 
 
 def _check_format(rate: object, width: object, channels: object) -> None:
