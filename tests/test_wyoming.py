@@ -326,6 +326,30 @@ def test_bad_input_gets_the_error_event_and_a_close(server_pool: ModelPool) -> N
         assert errors[0].data["text"]
 
 
+def test_a_client_still_sending_after_an_error_reads_the_error(server_pool: ModelPool) -> None:
+    """A client streams a microphone's chunks and reads replies only at the end (as a
+    simple script with the wyoming package does): the error its first event earned must
+    reach it, not a reset connection and a BrokenPipeError on its next write."""
+    chunk = AudioChunk(16000, 2, 1, bytes(2048)).event()
+
+    async def run() -> list[Event]:
+        async with (
+            wyoming_server(server_pool) as server,
+            AsyncTcpClient("127.0.0.1", port_of(server)) as client,
+        ):
+            for _ in range(40):  # 2.6 s of audio in 0.4 s, and no audio-start before it
+                await client.write_event(chunk)
+                await asyncio.sleep(0.01)
+            events = []
+            while (event := await asyncio.wait_for(client.read_event(), deadline(10))) is not None:
+                events.append(event)
+            return events
+
+    events = asyncio.run(run())
+    assert [e.type for e in events] == ["error"]
+    assert events[0].data["code"] == "audio_before_start"
+
+
 def test_clients_beyond_max_sessions_are_told_busy(server_pool: ModelPool) -> None:
     async def run() -> str:
         async with wyoming_server(server_pool, max_sessions=1) as server:

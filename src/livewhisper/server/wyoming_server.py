@@ -292,6 +292,9 @@ class WyomingServer:
                 await connection.refuse(error)
             else:
                 await connection.run()
+            if busy or connection.failed:
+                self._connections.discard(task)  # a lingering client holds no session
+                await _linger(reader, writer)
         except asyncio.CancelledError:
             pass  # close() ends the connection; asyncio's stream callback wants no error
         finally:
@@ -299,6 +302,28 @@ class WyomingServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+
+LINGER_SECONDS = 2.0
+"""How long a connection ended by an error still reads, and drops, what its client sends."""
+
+
+async def _linger(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, seconds: float = LINGER_SECONDS
+) -> None:
+    """End a connection after an error the way TCP lets the client read it: half-close
+    (the client reads the error event, then the end of the stream) and drop what the
+    client still sends until it closes or ``seconds`` pass. Closing a socket with unread
+    input resets the connection, and a client still sending audio would lose the error
+    event to a ``ConnectionResetError`` or ``BrokenPipeError`` on its next write."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    with contextlib.suppress(OSError, RuntimeError, asyncio.TimeoutError):
+        if writer.can_write_eof():
+            writer.write_eof()
+        while (left := end - loop.time()) > 0:
+            if not await asyncio.wait_for(reader.read(1 << 16), left):
+                return  # the client closed too
 
 
 class _Connection:
