@@ -89,7 +89,12 @@ def test_protocol_states() -> None:
     protocol.receive(AudioStop().event())
     with pytest.raises(ProtocolError, match="after audio-stop: send audio-start") as late:
         protocol.receive(chunk)
-    assert late.value.code.value == "audio_after_end"
+    assert late.value.code.value == "audio_after_end" and not late.value.code.fatal
+    assert protocol.receive(chunk) == []  # said once: a microphone still sending is ignored
+    protocol.receive(AudioStart(rate=16000, width=2, channels=1).event())
+    protocol.receive(AudioStop().event())
+    with pytest.raises(ProtocolError, match="after audio-stop"):  # a new gap: said again
+        protocol.receive(chunk)
     for bad, code in (
         (AudioChunk(16000, 2, 1, b"\x00\x00").event(), "audio_before_start"),
         (AudioStop().event(), "audio_before_start"),
@@ -315,7 +320,6 @@ def test_bad_input_gets_the_error_event_and_a_close(server_pool: ModelPool) -> N
             {},
             "unsupported_language",
         ),
-        (_event("audio-chunk", mono), {}, "audio_before_start"),
         (b'{"type": "audio-chunk", "payload_length": 999999999}\n', {}, "frame_too_large"),
         (b"", {"idle_timeout": 0.3}, "idle_timeout"),
     ]
@@ -337,7 +341,8 @@ def test_a_client_still_sending_after_an_error_reads_the_error(server_pool: Mode
             wyoming_server(server_pool) as server,
             AsyncTcpClient("127.0.0.1", port_of(server)) as client,
         ):
-            for _ in range(40):  # 2.6 s of audio in 0.4 s, and no audio-start before it
+            await client.write_event(AudioStart(rate=16000, width=5, channels=1).event())
+            for _ in range(40):  # 2.6 s of audio in 0.4 s after the refused audio-start
                 await client.write_event(chunk)
                 await asyncio.sleep(0.01)
             events = []
@@ -347,6 +352,31 @@ def test_a_client_still_sending_after_an_error_reads_the_error(server_pool: Mode
 
     events = asyncio.run(run())
     assert [e.type for e in events] == ["error"]
+    assert events[0].data["code"] == "unsupported_encoding"
+
+
+def test_audio_outside_a_stream_is_told_once_and_the_connection_goes_on(
+    server_pool: ModelPool,
+) -> None:
+    chunk = AudioChunk(16000, 2, 1, bytes(2048)).event()
+
+    async def run() -> list[Event]:
+        async with (
+            wyoming_server(server_pool) as server,
+            AsyncTcpClient("127.0.0.1", port_of(server)) as client,
+        ):
+            for _ in range(5):  # a microphone already sending before any audio-start
+                await client.write_event(chunk)
+            await client.write_event(Describe().event())
+            events = []
+            while (event := await asyncio.wait_for(client.read_event(), deadline(10))) is not None:
+                events.append(event)
+                if event.type == "info":
+                    break
+            return events
+
+    events = asyncio.run(run())
+    assert [e.type for e in events] == ["error", "info"]
     assert events[0].data["code"] == "audio_before_start"
 
 

@@ -263,6 +263,7 @@ class WyomingProtocol:
         self.streaming = False
         """Between ``audio-start`` and ``audio-stop``."""
         self._stopped = False  # an audio-stop has ended a transcription
+        self._told = False  # of audio outside a stream, since the last audio-start
 
     def receive(self, event: Event) -> list[WyomingAction]:
         """The actions for one event; raises :class:`ProtocolError` for a bad one."""
@@ -293,12 +294,15 @@ class WyomingProtocol:
             start = AudioStart.from_event(event)
             _check_format(start.rate, start.width, start.channels)
             request, self._request = self._request, None
-            self.streaming = True
+            self.streaming, self._told = True, False
             model = request.name if request is not None else None
             language = _language(request.language) if request is not None else None
             return [Begin(start.rate, model, language)]
         if AudioChunk.is_type(event.type):
             if not self.streaming:
+                if self._told:
+                    return []  # a microphone still sending: said once, then ignored
+                self._told = True
                 raise self._outside_audio("audio-chunk")
             chunk = AudioChunk.from_event(event)
             _check_format(chunk.rate, chunk.width, chunk.channels)
@@ -314,7 +318,8 @@ class WyomingProtocol:
 
     def _outside_audio(self, kind: str) -> ProtocolError:
         """The error for ``kind`` sent with no audio going on: before any ``audio-start``,
-        or after an ``audio-stop``."""
+        or after an ``audio-stop``. Its code is harmless (not
+        :attr:`~livewhisper.protocol.ErrorCode.fatal`): the connection goes on."""
         if self._stopped:
             return ProtocolError(
                 ErrorCode.AUDIO_AFTER_END,

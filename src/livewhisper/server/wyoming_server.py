@@ -13,7 +13,9 @@ stream's transcript would be joined from several finals and the stream is no lon
 whole at ``audio-stop``, as ``livewhisper transcribe`` would (the pieces cost a Spanish
 clip 1-4 words in 18 against the file transcription). A stream of one final keeps it,
 with no decode at the end. Bad input is answered with Wyoming's ``error`` event (its
-``code`` one of protocol 1's) and the connection closed.
+``code`` one of protocol 1's) and the connection closed, but for audio outside
+``audio-start`` ... ``audio-stop``, whose harmless code is sent once and the audio
+ignored, as protocol 1 does with audio after ``end``.
 
 Limits: loopback only unless ``allow_remote`` (Wyoming has no authentication),
 ``max_sessions`` connections at once (more get ``busy``), ``idle_timeout`` seconds
@@ -404,7 +406,14 @@ class _Connection:
             if event is None:
                 return
             last_event = self.loop.time()
-            for action in self.protocol.receive(event):
+            try:
+                actions = self.protocol.receive(event)
+            except ProtocolError as exc:
+                if exc.code.fatal:
+                    raise
+                self._send(_error(exc))  # said, and the connection goes on
+                continue
+            for action in actions:
                 await self._apply(action)
 
     async def _read_event(self) -> Event | None:
