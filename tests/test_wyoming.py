@@ -380,6 +380,19 @@ def test_audio_outside_a_stream_is_told_once_and_the_connection_goes_on(
     assert events[0].data["code"] == "audio_before_start"
 
 
+def test_silence_gets_an_empty_transcript_in_the_stream_s_language(
+    server_pool: ModelPool,
+) -> None:
+    async def run() -> Exchange:
+        async with wyoming_server(server_pool) as server:
+            return await transcribe(port_of(server), np.zeros(24000, np.float32), language=None)
+
+    exchange = asyncio.run(run())
+    (transcript,) = exchange.of_type("transcript")
+    assert transcript.data["text"] == ""
+    assert transcript.data.get("language") == "en"  # the English-only model's, as at the start
+
+
 def test_clients_beyond_max_sessions_are_told_busy(server_pool: ModelPool) -> None:
     async def run() -> str:
         async with wyoming_server(server_pool, max_sessions=1) as server:

@@ -548,7 +548,7 @@ class _Stream:
         self.audio: _KeptAudio | None = _KeptAudio(keep_seconds) if keep_seconds > 0 else None
         self._send = send
         self._finals: list[str] = []
-        self._language = ""
+        self._language = self.decode.language or ""  # until a final says what was heard
         self._pump = asyncio.create_task(self._forward())
 
     def feed(self, chunk: Samples) -> None:
