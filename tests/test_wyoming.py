@@ -35,6 +35,7 @@ from livewhisper.server import ModelPool
 from livewhisper.server.wyoming_protocol import (
     MAX_PAYLOAD,
     Begin,
+    Reply,
     Samples,
     WyomingProtocol,
     parse_uri,
@@ -87,17 +88,18 @@ def test_protocol_states() -> None:
     with pytest.raises(ProtocolError, match="audio-stop first"):
         protocol.receive(AudioStart(rate=16000, width=2, channels=1).event())
     protocol.receive(AudioStop().event())
-    with pytest.raises(ProtocolError, match="after audio-stop: send audio-start") as late:
-        protocol.receive(chunk)
-    assert late.value.code.value == "audio_after_end" and not late.value.code.fatal
+    (late,) = protocol.receive(chunk)  # answered, and the connection goes on
+    assert isinstance(late, Reply) and late.event.type == "error"
+    assert late.event.data["code"] == "audio_after_end"
+    assert "after audio-stop: send audio-start" in late.event.data["text"]
     assert protocol.receive(chunk) == []  # said once: a microphone still sending is ignored
     protocol.receive(AudioStart(rate=16000, width=2, channels=1).event())
     protocol.receive(AudioStop().event())
-    with pytest.raises(ProtocolError, match="after audio-stop"):  # a new gap: said again
-        protocol.receive(chunk)
+    assert len(protocol.receive(chunk)) == 1  # a new gap: said again
+    for early in (AudioChunk(16000, 2, 1, b"\x00\x00").event(), AudioStop().event()):
+        (reply,) = WyomingProtocol(Info()).receive(early)
+        assert isinstance(reply, Reply) and reply.event.data["code"] == "audio_before_start"
     for bad, code in (
-        (AudioChunk(16000, 2, 1, b"\x00\x00").event(), "audio_before_start"),
-        (AudioStop().event(), "audio_before_start"),
         (AudioStart(rate=4000, width=2, channels=1).event(), "unsupported_sample_rate"),
         (AudioStart(rate=16000, width=5, channels=1).event(), "unsupported_encoding"),
         (Event("audio-start", {"rate": 16000}), "invalid_config"),

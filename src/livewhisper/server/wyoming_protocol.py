@@ -7,8 +7,9 @@ else is read, so a client cannot make the server buffer more than :data:`MAX_PAY
 bytes; :class:`WyomingProtocol` is the state machine of one connection (``describe``,
 ``transcribe``, ``audio-start``, ``audio-chunk``..., ``audio-stop``), turning events
 into actions or a :class:`~livewhisper.protocol.ProtocolError` whose code and
-message become Wyoming's ``error`` event; :func:`pcm_samples` turns a chunk's bytes of
-any width and channel count into integer samples our resampler takes.
+message become Wyoming's ``error`` event (:func:`error_event`); :func:`pcm_samples`
+turns a chunk's bytes of any width and channel count into integer samples our
+resampler takes.
 
 Example::
 
@@ -31,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from wyoming.asr import Transcribe
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.ping import Ping, Pong
@@ -55,6 +57,7 @@ __all__ = [
     "Stop",
     "WyomingAction",
     "WyomingProtocol",
+    "error_event",
     "parse_uri",
     "pcm_samples",
     "read_data",
@@ -300,10 +303,7 @@ class WyomingProtocol:
             return [Begin(start.rate, model, language)]
         if AudioChunk.is_type(event.type):
             if not self.streaming:
-                if self._told:
-                    return []  # a microphone still sending: said once, then ignored
-                self._told = True
-                raise self._outside_audio("audio-chunk")
+                return self._outside_audio("audio-chunk")
             chunk = AudioChunk.from_event(event)
             _check_format(chunk.rate, chunk.width, chunk.channels)
             if not chunk.audio:
@@ -311,24 +311,41 @@ class WyomingProtocol:
             return [Samples(pcm_samples(chunk.audio, chunk.width, chunk.channels), chunk.rate)]
         if AudioStop.is_type(event.type):
             if not self.streaming:
-                raise self._outside_audio("audio-stop")
+                return self._outside_audio("audio-stop")
             self.streaming, self._stopped = False, True
             return [Stop()]
         return []
 
-    def _outside_audio(self, kind: str) -> ProtocolError:
-        """The error for ``kind`` sent with no audio going on: before any ``audio-start``,
-        or after an ``audio-stop``. Its code is harmless (not
-        :attr:`~livewhisper.protocol.ErrorCode.fatal`): the connection goes on."""
+    def _outside_audio(self, kind: str) -> list[WyomingAction]:
+        """``kind`` sent with no audio going on (before any ``audio-start``, or after an
+        ``audio-stop``): an ``error`` event with a harmless code, once until the next
+        ``audio-start``, as protocol 1 answers audio after ``end``; the connection goes on
+        and the audio is ignored."""
+        if self._told:
+            return []  # a microphone still sending: said once, then ignored
+        self._told = True
         if self._stopped:
-            return ProtocolError(
+            notice = ProtocolError(
                 ErrorCode.AUDIO_AFTER_END,
                 f"{kind} after audio-stop: send audio-start to begin another transcription",
             )
-        return ProtocolError(
-            ErrorCode.AUDIO_BEFORE_START,
-            f"{kind} before audio-start: send audio-start (rate, width, channels) first",
-        )
+        else:
+            notice = ProtocolError(
+                ErrorCode.AUDIO_BEFORE_START,
+                f"{kind} before audio-start: send audio-start (rate, width, channels) first",
+            )
+        return [Reply(error_event(notice))]
+
+
+def error_event(error: ProtocolError) -> Event:
+    """Wyoming's ``error`` event for ``error``: its message as ``text``, its code.
+
+    Example::
+
+        >>> error_event(ProtocolError(ErrorCode.BUSY, "try again later")).data
+        {'text': 'try again later', 'code': 'busy'}
+    """
+    return Error(text=error.message, code=error.code.value).event()
 
 
 def _check_format(rate: object, width: object, channels: object) -> None:

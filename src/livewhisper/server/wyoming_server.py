@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 from wyoming.asr import Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
-from wyoming.error import Error
 from wyoming.event import Event, async_write_event
 from wyoming.info import AsrModel, AsrProgram, Attribution, Info
 
@@ -66,6 +65,7 @@ from livewhisper.server.wyoming_protocol import (
     Samples,
     Stop,
     WyomingProtocol,
+    error_event,
     parse_uri,
     read_data,
     read_header,
@@ -352,7 +352,7 @@ class _Connection:
 
     async def refuse(self, error: ProtocolError) -> None:
         with contextlib.suppress(OSError):
-            await async_write_event(_error(error), self.writer)
+            await async_write_event(error_event(error), self.writer)
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_all())
@@ -406,14 +406,7 @@ class _Connection:
             if event is None:
                 return
             last_event = self.loop.time()
-            try:
-                actions = self.protocol.receive(event)
-            except ProtocolError as exc:
-                if exc.code.fatal:
-                    raise
-                self._send(_error(exc))  # said, and the connection goes on
-                continue
-            for action in actions:
+            for action in self.protocol.receive(event):
                 await self._apply(action)
 
     async def _read_event(self) -> Event | None:
@@ -521,7 +514,7 @@ class _Connection:
     def _fail(self, error: ProtocolError) -> None:
         if not self.failed:
             self.failed = True
-            self.outbox.put_nowait(_error(error))
+            self.outbox.put_nowait(error_event(error))
             self.outbox.put_nowait(None)
             if self._receiver is not None and self._receiver is not asyncio.current_task():
                 self._receiver.cancel()  # it may be waiting for an event that never comes
@@ -626,7 +619,3 @@ class _KeptAudio:
     def samples(self) -> AudioArray:
         """Shape ``(n,)`` float32 samples at :attr:`rate` Hz."""
         return np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
-
-
-def _error(error: ProtocolError) -> Event:
-    return Error(text=error.message, code=error.code.value).event()
