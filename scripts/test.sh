@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils espeak-ng sox libsox-fmt-mp3 ffmpeg tmux chromium fonts-liberation xvfb xdotool python3-tk nginx sway foot wtype)
+SYSTEM_PACKAGES=(libportaudio2 pulseaudio pulseaudio-utils espeak-ng flite sox libsox-fmt-mp3 ffmpeg tmux chromium fonts-liberation xvfb xdotool python3-tk nginx sway foot wtype)
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

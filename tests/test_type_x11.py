@@ -166,7 +166,8 @@ def test_help_lists_the_commands() -> None:
         assert phrase in result.stdout
 
 
-# ---- Speech: real clips with spoken commands made by espeak-ng, played as a microphone.
+# ---- Speech: real clips with spoken commands synthesized (espeak-ng, flite), played as a
+# microphone.
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +183,18 @@ def _espeak(text: str, out: Path, voice: str, speed: int, pitch: int) -> npt.NDA
         ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw), text],
         check=True,
     )
+    return _at_rate(raw, out)
+
+
+def _flite(text: str, out: Path, voice: str) -> npt.NDArray[np.float32]:
+    need("flite", "sox")
+    raw = out.with_suffix(".raw.wav")
+    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(raw)], check=True)
+    return _at_rate(raw, out)
+
+
+def _at_rate(raw: Path, out: Path) -> npt.NDArray[np.float32]:
+    """The synthesized ``raw`` file as 16 kHz mono at a peak of 0.3, also written to ``out``."""
     subprocess.run(["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(out)], check=True)
     audio = read_wav(out)
     return (audio / np.abs(audio).max() * 0.3).astype(np.float32)
@@ -212,7 +225,7 @@ def commands_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _silence(1.5),
         read_wav(EN / "ps_0890.wav"),
         _silence(1.5),
-        _espeak("scratch that", out / "scratch.wav", "en-029", 120, 60),
+        _flite("scratch that", out / "scratch.wav", "rms"),
         _silence(1.5),
     ]
     path = out / "commands.wav"
