@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -482,10 +483,11 @@ def test_listen_command_errors(server: ServerThread, capsys: pytest.CaptureFixtu
     assert "cannot connect" in capsys.readouterr().err
 
 
-def test_serve_command_starts_and_stops_cleanly() -> None:
+def test_serve_command_starts_and_stops_cleanly_logging_each_client() -> None:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    command = ["serve", "--port", "0", "--workers", "1", "--verbose"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "livewhisper.cli.main", "serve", "--port", "0", "--workers", "1"],
+        [sys.executable, "-m", "livewhisper.cli.main", *command],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
@@ -500,12 +502,25 @@ def test_serve_command_starts_and_stops_cleanly() -> None:
             assert line or process.poll() is None, "serve exited early"
         url = line.split("captions at ")[1].split()[0]
         assert json.loads(_get(f"{url}healthz")[2])["status"] == "ok"
+
+        async def session() -> None:
+            async with connect(url.replace("http", "ws", 1) + "v1/listen"):
+                pass
+
+        asyncio.run(session())
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=deadline(30)) == 0
+        _, log = process.communicate(timeout=deadline(30))
+        assert process.returncode == 0, log
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    # --verbose: a timestamped line per request and per session, with the client's address.
+    stamp = r"^livewhisper \d\d:\d\d:\d\d: "
+    assert re.search(stamp + r'127\.0\.0\.1:\d+ - "GET /healthz HTTP/1\.1" 200$', log, re.M), log
+    opened = re.search(stamp + r"listen session (\w+) opened by 127\.0\.0\.1$", log, re.M)
+    assert opened, log
+    assert re.search(rf"session {opened.group(1)} closed after \d+\.\d s$", log, re.M), log
 
 
 def test_serve_refuses_an_open_host_without_a_token(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -410,9 +411,10 @@ def test_clients_beyond_max_sessions_are_told_busy(server_pool: ModelPool) -> No
     assert asyncio.run(run()) == "busy"
 
 
-def test_wyoming_command_serves_until_interrupted() -> None:
+def test_wyoming_command_serves_until_interrupted_logging_each_client() -> None:
+    command = ["wyoming", "--uri", "tcp://127.0.0.1:0", "--verbose"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "livewhisper.cli.main", "wyoming", "--uri", "tcp://127.0.0.1:0"],
+        [sys.executable, "-m", "livewhisper.cli.main", *command],
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
@@ -434,12 +436,23 @@ def test_wyoming_command_serves_until_interrupted() -> None:
                 return Info.from_event(event)
 
         assert asyncio.run(describe()).asr[0].models[0].languages == ["en"]
+        said = asyncio.run(transcribe(port, read_wav(DATA / "en" / "jfk.flac")))
+        words = said.transcript.split()
+        assert word_error_rate(reference("jfk"), said.transcript) < 0.2
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=deadline(30)) == 0
+        _, log = process.communicate(timeout=deadline(30))
+        assert process.returncode == 0, log
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    # --verbose: a timestamped line per client event; how many words, never which.
+    client = r"client 127\.0\.0\.1:\d+"
+    assert re.search(rf"^livewhisper \d\d:\d\d:\d\d: {client} connected$", log, re.M), log
+    assert re.search(rf"{client} left after \d+\.\d s$", log, re.M), log
+    heard = re.search(rf"{client}: (\d+) words from 11\.\d s of audio \(tiny\.en-q8_0, en\)", log)
+    assert heard and int(heard.group(1)) == len(words), log
+    assert "Americans" not in log and "country" not in log
 
 
 def test_wyoming_command_refuses_an_open_address(capsys: pytest.CaptureFixture[str]) -> None:

@@ -363,6 +363,21 @@ def add_server_flags(
     )
 
 
+def add_verbose_flag(parser: argparse._ActionsContainer) -> None:
+    """Add ``-v``/``--verbose`` (read by ``main`` before the command runs): a server logs
+    each client to stderr, one timestamped line per event.
+
+    Example: ``add_verbose_flag(parser)``.
+    """
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log each client to stderr: connections, sessions, HTTP requests, "
+        "transcripts (word counts and timing, never the words)",
+    )
+
+
 def server_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The flags of :func:`add_server_flags` as the settings a server's config takes.
 

@@ -61,10 +61,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _OneLine(logging.Formatter):
-    """Log records as ``livewhisper: message: exception``, without the traceback."""
+    """Log records as ``livewhisper: message: exception``, without the traceback; with
+    ``timestamps``, the local time after the name (``livewhisper 18:02:11: ...``)."""
+
+    def __init__(self, timestamps: bool = False) -> None:
+        super().__init__()
+        self.timestamps = timestamps
 
     def format(self, record: logging.LogRecord) -> str:
-        text = f"livewhisper: {record.getMessage()}"
+        when = f" {self.formatTime(record, '%H:%M:%S')}" if self.timestamps else ""
+        text = f"livewhisper{when}: {record.getMessage()}"
         if record.exc_info and record.exc_info[1] is not None:
             text += f": {record.exc_info[1]}"
         return text
@@ -82,17 +88,20 @@ def _interrupt_on_ctrl_c() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _setup_logging() -> None:
+def _setup_logging(verbose: bool = False) -> None:
     # The library logs through "livewhisper" with tracebacks; a command prints one line.
+    # --verbose: the INFO lines too (each client of a server), and uvicorn's access log.
     if os.environ.get("LIVEWHISPER_DEBUG"):
         logging.basicConfig(level=logging.DEBUG)
         return
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_OneLine())
-    logger = logging.getLogger("livewhisper")
-    logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
+    handler.setFormatter(_OneLine(timestamps=verbose))
+    names = ("livewhisper", "uvicorn.access") if verbose else ("livewhisper",)
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO if verbose else logging.WARNING)
+        logger.propagate = False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
-    _setup_logging()
+    _setup_logging(verbose=bool(getattr(args, "verbose", False)))
     _interrupt_on_ctrl_c()
     try:
         return handler(args)

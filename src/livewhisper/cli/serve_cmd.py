@@ -16,6 +16,7 @@ from typing import Any
 
 from livewhisper.cli.common import (
     add_server_flags,
+    add_verbose_flag,
     positive_float,
     positive_int,
     serve_until_stopped,
@@ -75,6 +76,7 @@ def register(commands: Any) -> None:
     audio = parser.add_argument_group("models and audio")
     limits = parser.add_argument_group("capacity")
     add_server_flags(audio, limits, session="audio session")
+    add_verbose_flag(parser)
     audio.add_argument("--mic", action="store_true", help="also caption this machine's microphone")
     audio.add_argument(
         "-d", "--device", metavar="DEVICE", help="with --mic: input device, index or name"

@@ -12,7 +12,12 @@ import argparse
 import asyncio
 from typing import Any
 
-from livewhisper.cli.common import add_server_flags, serve_until_stopped, server_settings
+from livewhisper.cli.common import (
+    add_server_flags,
+    add_verbose_flag,
+    serve_until_stopped,
+    server_settings,
+)
 from livewhisper.errors import DependencyError
 
 EXAMPLES = """examples:
@@ -52,6 +57,7 @@ def register(commands: Any) -> None:
         help="listen on an address beyond loopback (Wyoming has no authentication)",
     )
     add_server_flags(parser, parser, session="connection")
+    add_verbose_flag(parser)
     parser.set_defaults(handler=_wyoming)
 
 

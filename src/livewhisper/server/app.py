@@ -20,6 +20,7 @@ import logging
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -138,7 +139,7 @@ class CaptionServer:
                 ws_per_message_deflate=False,  # PCM does not compress; deflate costs memory
                 lifespan="off",
                 log_config=None,  # the application's logging is its own business
-                access_log=False,
+                access_log=True,  # uvicorn.access, at INFO: shown if logging asks for it
                 server_header=False,
                 headers=[("server", f"livewhisper/{__version__}")],
                 limit_concurrency=self.config.max_sessions
@@ -288,13 +289,16 @@ class CaptionServer:
                 f"this address has {per_client} sessions running, the most one client may "
                 "hold: end one first"
             )
+        kind = "realtime" if realtime else "listen"
         if busy:
+            log.info("%s session from %s refused: %s", kind, client or "?", busy)
             await (realtime_refuse if realtime else _refuse)(connection, ErrorCode.BUSY, busy)
             return
         session_id = secrets.token_hex(4)
         self._sessions[session_id] = client
         release = functools.partial(self._sessions.pop, session_id, None)  # idempotent
-        log.info("session %s opened", session_id)
+        opened = time.monotonic()
+        log.info("%s session %s opened by %s", kind, session_id, client or "?")
         session: LiveSession
         if realtime:
             session = RealtimeSession(connection, session_id, self._settings, release, beta=beta)
@@ -306,7 +310,7 @@ class CaptionServer:
         finally:
             release()
             self._untrack(session.outbox)
-            log.info("session %s closed", session_id)
+            log.info("session %s closed after %.1f s", session_id, time.monotonic() - opened)
 
     async def captions(self, connection: Connection) -> None:
         """Serve one accepted ``/v1/captions`` connection until it ends."""

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,17 +284,22 @@ class WyomingServer:
         assert task is not None and self.info is not None
         busy = len(self._connections) >= self.config.max_sessions
         self._connections.add(task)
+        client = peer_name(writer)
+        opened = time.monotonic()
         try:
-            connection = _Connection(reader, writer, self.pool, self.config, self.info)
+            connection = _Connection(reader, writer, self.pool, self.config, self.info, client)
             if busy:
                 error = ProtocolError(
                     ErrorCode.BUSY,
                     f"{self.config.max_sessions} clients are connected, the most this server "
                     "takes: try again later",
                 )
+                log.info("client %s refused: %s", client, error.message)
                 await connection.refuse(error)
             else:
+                log.info("client %s connected", client)
                 await connection.run()
+                log.info("client %s left after %.1f s", client, time.monotonic() - opened)
             if busy or connection.failed:
                 self._connections.discard(task)  # a lingering client holds no session
                 await _linger(reader, writer)
@@ -328,6 +334,18 @@ async def _linger(
                 return  # the client closed too
 
 
+def peer_name(writer: asyncio.StreamWriter) -> str:
+    """The client's address as logs show it: ``host:port`` over TCP, ``unix`` on a socket.
+
+    Example: ``peer_name(writer)`` is ``"127.0.0.1:50212"``.
+    """
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
+        return f"{host}:{peer[1]}"
+    return "unix"
+
+
 class _Connection:
     """One client: events in through the protocol, a dictation per audio stream, events
     out through one sender task (so frames never interleave)."""
@@ -339,8 +357,11 @@ class _Connection:
         pool: ModelPool,
         config: WyomingConfig,
         info: Info,
+        client: str = "?",
     ) -> None:
         self.reader, self.writer = reader, writer
+        self.client = client
+        self.audio_seconds = 0.0  # of the current stream
         self.pool, self.config = pool, config
         self.protocol = WyomingProtocol(info)
         self.outbox: asyncio.Queue[Event | None] = asyncio.Queue()
@@ -437,6 +458,7 @@ class _Connection:
         elif isinstance(action, Samples):
             assert self.stream is not None and self.pace is not None
             self.pace.add(len(action.samples) / action.rate, self.loop.time())
+            self.audio_seconds += len(action.samples) / action.rate
             self.stream.feed(action)
         elif isinstance(action, Stop):
             assert self.stream is not None
@@ -444,6 +466,7 @@ class _Connection:
                 self.pace.finish()
             stream, self.stream = self.stream, None
             self.pace = None
+            stopped = time.monotonic()
             if stream.audio is not None and stream.pieced:
                 # The transcript would be joined from pieces: one decode of all instead.
                 await stream.release()
@@ -456,6 +479,15 @@ class _Connection:
                     text, language = await self._decode_whole(stream)
             self._send(Transcript(text=text, language=language or None).event())
             self._send(TranscriptStop().event())
+            log.info(
+                "client %s: %d words from %.1f s of audio (%s, %s), %.2f s after audio-stop",
+                self.client,
+                len(text.split()),
+                self.audio_seconds,
+                stream.engine.model_name,
+                language or "?",
+                time.monotonic() - stopped,
+            )
 
     def _begin(self, begin: Begin) -> None:
         try:
@@ -474,6 +506,7 @@ class _Connection:
             decode=DecodeOptions(language, vocabulary=self.config.vocabulary),
         )
         self.pace = AudioPace(self.config.pace, self.loop.time())
+        self.audio_seconds = 0.0
         self.stream = _Stream(
             engine, dictation, self._send, keep_seconds=self.config.whole_decode_seconds
         )
@@ -514,6 +547,7 @@ class _Connection:
     def _fail(self, error: ProtocolError) -> None:
         if not self.failed:
             self.failed = True
+            log.info("client %s: error %s: %s", self.client, error.code.value, error.message)
             self.outbox.put_nowait(error_event(error))
             self.outbox.put_nowait(None)
             if self._receiver is not None and self._receiver is not asyncio.current_task():
