@@ -28,6 +28,7 @@ __all__ = [
     "OPENAI_MODELS",
     "ModelCatalog",
     "ModelEntry",
+    "served_name",
 ]
 
 OPENAI_MODEL = "whisper-1"
@@ -35,6 +36,18 @@ OPENAI_MODEL = "whisper-1"
 
 OPENAI_MODELS = (OPENAI_MODEL, "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 """OpenAI's transcription models: each an alias of the server's default model."""
+
+
+def served_name(requested: str | None) -> str | None:
+    """The model an OpenAI-style ``model`` field asks the pool for: None (the server's
+    default) for nothing, ``""`` or one of :data:`OPENAI_MODELS`, else the name stripped.
+
+    Example:
+        >>> served_name("gpt-4o-transcribe") is None, served_name(" base-q8_0 ")
+        (True, 'base-q8_0')
+    """
+    name = (requested or "").strip()
+    return None if not name or name in OPENAI_MODELS else name
 
 
 @dataclass(frozen=True)
@@ -102,11 +115,12 @@ class ModelCatalog:
         does not serve (installed on this machine or not), listing the ones it does.
         """
         entries = self.entries()
-        name = (requested or "").strip()
-        if not name or name in OPENAI_MODELS:
+        name = served_name(requested)
+        if name is None:
             return entries[0]
         wanted = _canonical(name)
         for entry in entries:
             if name == entry.name or wanted == _canonical(entry.name):
                 return entry
-        raise UnknownModelError(not_served(name, [entry.name for entry in entries]))
+        served = [entry.name for entry in entries]
+        raise UnknownModelError(not_served(name, served, OPENAI_MODELS))

@@ -97,15 +97,19 @@ class _ModelInfo:
     encoder_layers: int
 
 
-def not_served(name: str, served: Sequence[str]) -> str:
-    """The one-line refusal of a model the server was not started with, naming the fix.
+def not_served(name: str, served: Sequence[str], aliases: Sequence[str] = ()) -> str:
+    """The one-line refusal of a model the server was not started with, naming the fix;
+    ``aliases``: other names the protocol accepts for the default, ``served[0]``.
 
     Example:
         >>> print(not_served("base", ["tiny"]))
         model 'base' is not served here; this server has tiny (start it with -m base to add it)
+        >>> not_served("x", ["tiny"], ["whisper-1"]).split("; ")[1]
+        'this server has tiny, and whisper-1 names tiny (start it with -m x to add it)'
     """
+    also = f", and {' or '.join(aliases)} names {served[0]}" if aliases and served else ""
     return (
-        f"model {name!r} is not served here; this server has {', '.join(served)} "
+        f"model {name!r} is not served here; this server has {', '.join(served)}{also} "
         f"(start it with -m {name} to add it)"
     )
 

@@ -34,8 +34,8 @@ from livewhisper.errors import ConfigError, DecodeOptionsError
 from livewhisper.events import Final, Partial
 from livewhisper.protocol import CloseCode, ErrorCode, ProtocolError
 from livewhisper.segmenter import SegmenterConfig
-from livewhisper.server.catalog import OPENAI_MODELS
-from livewhisper.server.pool import PooledEngine
+from livewhisper.server.catalog import OPENAI_MODELS, served_name
+from livewhisper.server.pool import PooledEngine, not_served
 from livewhisper.server.realtime import (
     Append,
     Clear,
@@ -161,11 +161,12 @@ class RealtimeSession(LiveSession):
 
     # -- settings and streams ------------------------------------------------------------
     def _configure(self, settings: TranscriptionSettings) -> None:
-        model = settings.model.strip()
+        model, pool = served_name(settings.model), self.settings.pool
         try:
-            engine = self.settings.pool.engine(None if model in ("", *OPENAI_MODELS) else model)
-        except ConfigError as exc:
-            raise RealtimeError("model_not_found", str(exc), "transcription.model") from None
+            engine = pool.engine(model)
+        except ConfigError:
+            message = not_served(str(model), pool.models, OPENAI_MODELS)
+            raise RealtimeError("model_not_found", message, "transcription.model") from None
         language = settings.language if settings.language else self.settings.config.language
         try:
             language = self.settings.pool.language(language, engine.model_name)
