@@ -77,6 +77,7 @@ from benchmarks.harness import (
 from benchmarks.serving import start_server
 from benchmarks.sounds import spoken
 from benchmarks.streaming import RATE, joined_stream
+from livewhisper.audio import to_pcm16
 from livewhisper.wer import corpus_wer
 
 EN_MODEL = "tiny.en-q8_0"
@@ -142,7 +143,7 @@ def as_sent(audio: np.ndarray, rate: int, channels: int) -> np.ndarray:
     """``audio`` (16 kHz mono float) as a client sends it: ``rate`` Hz 16-bit samples
     (resampled with soxr), shape (frames, channels), every channel the same."""
     resampled = audio if rate == RATE else soxr.resample(audio, RATE, rate)
-    pcm = (np.clip(resampled, -1.0, 1.0) * 32767).astype("<i2")
+    pcm = to_pcm16(resampled)
     return np.repeat(pcm[:, None], channels, axis=1)
 
 
@@ -337,7 +338,7 @@ async def protocol1_stream(url: str, audio: np.ndarray, rate: int = RATE) -> Str
 
     got = Stream()
     resampled = audio if rate == RATE else soxr.resample(audio, RATE, rate)
-    pcm = (np.clip(resampled, -1.0, 1.0) * 32767).astype("<i2")
+    pcm = to_pcm16(resampled)
     block = round(rate * P1_FRAME)
     try:
         async with client.listen(url, language="en", sample_rate=rate) as session:
@@ -370,7 +371,7 @@ async def realtime_stream(api_url: str, audio: np.ndarray, settle: float = 20.0)
     from openai import AsyncOpenAI
 
     got = Stream()
-    pcm = (np.clip(soxr.resample(audio, RATE, RT_RATE), -1.0, 1.0) * 32767).astype("<i2")
+    pcm = to_pcm16(soxr.resample(audio, RATE, RT_RATE))
     blocks = [pcm[i : i + RT_BLOCK] for i in range(0, len(pcm), RT_BLOCK)]
     started: dict[str, float] = {}
     stopped: dict[str, float] = {}

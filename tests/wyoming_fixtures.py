@@ -21,6 +21,7 @@ from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 
+from livewhisper.audio import to_pcm16
 from livewhisper.server import ModelPool
 from livewhisper.server.wyoming_server import WyomingConfig, WyomingServer
 
@@ -42,7 +43,7 @@ def as_pcm(audio: np.ndarray, rate: int, channels: int) -> bytes:
     channels (resampled with soxr here, not with the code under test)."""
     if rate != 16000:
         audio = soxr.resample(audio, 16000, rate)
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    pcm = to_pcm16(audio)
     return np.repeat(pcm[:, None], channels, axis=1).tobytes()
 
 

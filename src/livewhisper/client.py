@@ -38,6 +38,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from livewhisper.audio.decode import SAMPLE_RATE
+from livewhisper.audio.resample import to_pcm16
 from livewhisper.audio.sources import ArraySource, AudioSource, FileSource
 from livewhisper.errors import ClosedError, LiveWhisperError
 from livewhisper.events import Event, Status
@@ -250,8 +251,7 @@ def _encode_samples(samples: npt.NDArray[Any], encoding: Encoding) -> bytes:
         return samples.astype("<f4", copy=False).tobytes()
     if samples.dtype == np.int16:
         return samples.astype("<i2", copy=False).tobytes()
-    scaled = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0
-    return np.round(scaled).astype("<i2").tobytes()
+    return to_pcm16(samples).tobytes()
 
 
 @contextlib.asynccontextmanager

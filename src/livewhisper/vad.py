@@ -44,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import webrtcvad
 
+from livewhisper.audio.resample import to_pcm16
 from livewhisper.errors import AudioError, ConfigError
 
 __all__ = ["SAMPLE_RATE", "SpeechDetector", "VadConfig"]
@@ -327,8 +328,4 @@ def _level_db(samples: npt.NDArray[np.float32]) -> float:
 
 
 def _to_pcm16(samples: npt.NDArray[np.float32]) -> bytes:
-    # Clip first: out-of-range floats would wrap around in int16 and turn a loud
-    # frame into noise bursts of the opposite sign.
-    scaled = np.clip(samples, -1.0, 1.0) * 32767.0
-    pcm: bytes = np.rint(scaled).astype("<i2").tobytes()
-    return pcm
+    return to_pcm16(samples).tobytes()

@@ -28,7 +28,7 @@ from livewhisper.audio.devices import (
     find_input_device,
     list_input_devices,
 )
-from livewhisper.audio.resample import StreamResampler
+from livewhisper.audio.resample import StreamResampler, to_pcm16
 from livewhisper.audio.ring import RingBuffer
 from livewhisper.audio.sources import (
     ArraySource,
@@ -56,4 +56,5 @@ __all__ = [
     "list_input_devices",
     "load_audio",
     "to_mono_float32",
+    "to_pcm16",
 ]
