@@ -359,7 +359,7 @@ def test_errors_are_openai_shaped_and_the_session_goes_on(server_pool: ModelPool
     assert kinds[0] == "session.created" and kinds[-1] == "session.updated", kinds
     errors = [e.error for e in events if e.type == "error"]
     assert [e.code for e in errors] == ["input_audio_buffer_commit_empty", "model_not_found"]
-    assert "whisper-1 or gpt-4o-transcribe or gpt-4o-mini-transcribe names" in errors[1].message
+    assert "(whisper-1, gpt-4o-transcribe, gpt-4o-mini-transcribe mean" in errors[1].message
 
 
 @pytest.mark.slow

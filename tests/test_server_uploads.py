@@ -248,7 +248,8 @@ def test_bad_uploads_get_4xx_json_errors(server: ServerThread, tmp_path: Path) -
         "model",
     )
     assert "'gpt-7' is not served here" in unknown["message"] and MODEL in unknown["message"]
-    assert f"gpt-4o-mini-transcribe names {MODEL}" in unknown["message"]
+    assert f"gpt-4o-mini-transcribe mean {MODEL})" in unknown["message"]
+    assert "-m gpt-7" not in unknown["message"]  # not a model livewhisper could load
     absent = _refusal(server, jfk, model="large-v3")
     assert (absent["code"], absent["param"]) == ("model_not_found", "model")
     language = _refusal(server, jfk, model=MODEL, language="xx")

@@ -363,18 +363,17 @@ def add_server_flags(
     )
 
 
-def add_verbose_flag(parser: argparse._ActionsContainer) -> None:
+def add_verbose_flag(parser: argparse._ActionsContainer, logged: str) -> None:
     """Add ``-v``/``--verbose`` (read by ``main`` before the command runs): a server logs
-    each client to stderr, one timestamped line per event.
+    each client to stderr, one timestamped line per event; ``logged`` lists the events.
 
-    Example: ``add_verbose_flag(parser)``.
+    Example: ``add_verbose_flag(parser, "connections, transcripts and errors")``.
     """
     parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
-        help="log each client to stderr: connections, sessions, HTTP requests, "
-        "transcripts (word counts and timing, never the words)",
+        help=f"log each client to stderr: {logged} (counts and timing, never the words)",
     )
 
 

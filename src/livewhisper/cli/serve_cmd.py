@@ -76,7 +76,7 @@ def register(commands: Any) -> None:
     audio = parser.add_argument_group("models and audio")
     limits = parser.add_argument_group("capacity")
     add_server_flags(audio, limits, session="audio session")
-    add_verbose_flag(parser)
+    add_verbose_flag(parser, "HTTP requests, sessions, file jobs and errors")
     audio.add_argument("--mic", action="store_true", help="also caption this machine's microphone")
     audio.add_argument(
         "-d", "--device", metavar="DEVICE", help="with --mic: input device, index or name"

@@ -57,7 +57,7 @@ def register(commands: Any) -> None:
         help="listen on an address beyond loopback (Wyoming has no authentication)",
     )
     add_server_flags(parser, parser, session="connection")
-    add_verbose_flag(parser)
+    add_verbose_flag(parser, "connections, transcripts and errors")
     parser.set_defaults(handler=_wyoming)
 
 

@@ -291,7 +291,7 @@ class CaptionServer:
             )
         kind = "realtime" if realtime else "listen"
         if busy:
-            log.info("%s session from %s refused: %s", kind, client or "?", busy)
+            log.info("%s session from %s refused: busy: %s", kind, client or "?", busy)
             await (realtime_refuse if realtime else _refuse)(connection, ErrorCode.BUSY, busy)
             return
         session_id = secrets.token_hex(4)
@@ -310,7 +310,8 @@ class CaptionServer:
         finally:
             release()
             self._untrack(session.outbox)
-            log.info("session %s closed after %.1f s", session_id, time.monotonic() - opened)
+            took = time.monotonic() - opened
+            log.info("%s session %s closed after %.1f s", kind, session_id, took)
 
     async def captions(self, connection: Connection) -> None:
         """Serve one accepted ``/v1/captions`` connection until it ends."""

@@ -287,9 +287,8 @@ class JobRegistry:
         job = Job(self, request, duration, client)
         self._jobs[job.id] = job
         self._queue.append(job)
-        log.info(
-            "job %s: %s, %.1f s, model %s", job.id, request.file.filename, duration, request.model
-        )
+        # Not the file's name: it may say as much as the words, which are never logged.
+        log.info("job %s from %s: %.1f s, model %s", job.id, client, duration, request.model)
         self._start_next()
         return job
 
@@ -327,7 +326,14 @@ class JobRegistry:
             job._update(state=JobState.CANCELLED)
         with contextlib.suppress(OSError):
             job.request.file.file.close()
-        log.info("job %s %s", job.id, job.state.value)
+        words = len(job.result.text.split()) if job.result is not None else 0
+        log.info(
+            "job %s %s: %d words from %.1f s of audio",
+            job.id,
+            job.state.value,
+            words,
+            job.processed,
+        )
 
 
 def _fairest(queue: list[Job], last_start: dict[str, float]) -> Job:

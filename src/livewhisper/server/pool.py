@@ -39,6 +39,7 @@ from livewhisper.engine import DecodeOptions, Engine, check_options
 from livewhisper.errors import ConfigError, DecodeCancelled, DecodeOptionsError, LiveWhisperError
 from livewhisper.events import Transcription
 from livewhisper.models.ggml import read_ggml
+from livewhisper.models.names import is_model_name
 from livewhisper.models.resolve import resolve
 
 __all__ = ["ModelPool", "PoolStats", "PooledEngine", "default_workers"]
@@ -99,19 +100,27 @@ class _ModelInfo:
 
 def not_served(name: str, served: Sequence[str], aliases: Sequence[str] = ()) -> str:
     """The one-line refusal of a model the server was not started with, naming the fix;
-    ``aliases``: other names the protocol accepts for the default, ``served[0]``.
+    ``aliases``: other names the protocol accepts for the default, ``served[0]``. A name
+    livewhisper does not know gets no ``-m`` advice it would refuse; a Hugging Face style
+    name (``openai/whisper-small``) is told livewhisper's own (``small``).
 
     Example:
         >>> print(not_served("base", ["tiny"]))
         model 'base' is not served here; this server has tiny (start it with -m base to add it)
-        >>> not_served("x", ["tiny"], ["whisper-1"]).split("; ")[1]
-        'this server has tiny, and whisper-1 names tiny (start it with -m x to add it)'
+        >>> not_served("whisper-large-v3", ["tiny"], ["whisper-1"]).split("; ")[1:]
+        ['this server has tiny (whisper-1 means tiny)', "livewhisper calls it 'large-v3' (start \
+the server with -m large-v3 to add it)"]
     """
-    also = f", and {' or '.join(aliases)} names {served[0]}" if aliases and served else ""
-    return (
-        f"model {name!r} is not served here; this server has {', '.join(served)}{also} "
-        f"(start it with -m {name} to add it)"
-    )
+    means = f" ({', '.join(aliases)} {'means' if len(aliases) == 1 else 'mean'} {served[0]})"
+    has = f"this server has {', '.join(served)}{means if aliases and served else ''}"
+    own = name.rsplit("/", 1)[-1].removeprefix("whisper-")
+    if is_model_name(name) or name.endswith(".bin"):
+        fix = f" (start it with -m {name} to add it)"
+    elif own != name and is_model_name(own):
+        fix = f"; livewhisper calls it {own!r} (start the server with -m {own} to add it)"
+    else:
+        fix = "; it is not a model livewhisper knows ('livewhisper models' lists them)"
+    return f"model {name!r} is not served here; {has}{fix}"
 
 
 def multilingual_remedy(multilingual_served: Sequence[str]) -> str:

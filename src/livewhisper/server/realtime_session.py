@@ -132,6 +132,7 @@ class RealtimeSession(LiveSession):
             try:
                 self._apply(action)
             except RealtimeError as exc:
+                log.info("%s %s: error %s: %s", self.kind, self.id, exc.code, exc.message)
                 self._send(self.protocol.error(exc))
 
     def _ahead(self, ahead: bool) -> None:

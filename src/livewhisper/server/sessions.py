@@ -437,6 +437,7 @@ class LiveSession:
         if self.outbox.closing:
             return
         self._over = True
+        log.info("%s %s: error %s: %s", self.kind, self.id, exc.code.value, exc.message)
         self.outbox.put(self._error_text(exc))
         self.outbox.close(exc.code.close_code or CloseCode.POLICY_VIOLATION, exc.code.value)
 
@@ -467,6 +468,8 @@ class ListenSession(LiveSession):
 
     Example: ``await ListenSession(connection, "3f9a0c1e", settings, on_closed).run()``.
     """
+
+    kind = "listen session"
 
     idle_hint = "send audio (silence too) or 'end'"
     # Set at the client's start; class defaults until then, so LiveSession's constructor serves.

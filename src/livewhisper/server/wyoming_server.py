@@ -299,13 +299,14 @@ class WyomingServer:
             else:
                 log.info("client %s connected", client)
                 await connection.run()
-                log.info("client %s left after %.1f s", client, time.monotonic() - opened)
             if busy or connection.failed:
                 self._connections.discard(task)  # a lingering client holds no session
                 await _linger(reader, writer)
         except asyncio.CancelledError:
             pass  # close() ends the connection; asyncio's stream callback wants no error
         finally:
+            if not busy:
+                log.info("client %s left after %.1f s", client, time.monotonic() - opened)
             self._connections.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
@@ -452,6 +453,9 @@ class _Connection:
 
     async def _apply(self, action: Any) -> None:
         if isinstance(action, Reply):
+            if action.event.type == "error":  # harmless: told, and the connection goes on
+                data = action.event.data or {}
+                log.info("client %s: error %s: %s", self.client, data.get("code"), data.get("text"))
             self._send(action.event)
         elif isinstance(action, Begin):
             self._begin(action)
