@@ -411,6 +411,25 @@ def test_clients_beyond_max_sessions_are_told_busy(server_pool: ModelPool) -> No
     assert asyncio.run(run()) == "busy"
 
 
+def test_a_client_mid_stream_is_told_the_server_is_stopping(server_pool: ModelPool) -> None:
+    async def run() -> list[Event]:
+        async with wyoming_server(server_pool) as server:
+            client = AsyncTcpClient("127.0.0.1", port_of(server))
+            await client.connect()
+            await client.write_event(AudioStart(rate=16000, width=2, channels=1).event())
+            await client.write_event(AudioChunk(16000, 2, 1, bytes(2 * 1600)).event())
+            events = [await asyncio.wait_for(client.read_event(), deadline(10))]
+            await server.close()
+            while event := await asyncio.wait_for(client.read_event(), deadline(10)):
+                events.append(event)  # to the end of the stream: the server closed it
+            await client.disconnect()
+            return [e for e in events if e is not None]
+
+    events = asyncio.run(run())
+    assert [e.type for e in events] == ["transcript-start", "error"], events
+    assert events[-1].data["code"] == "shutting_down"
+
+
 def test_wyoming_command_serves_until_interrupted_logging_each_client() -> None:
     command = ["wyoming", "--uri", "tcp://127.0.0.1:0", "--verbose"]
     process = subprocess.Popen(

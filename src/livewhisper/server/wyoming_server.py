@@ -209,6 +209,7 @@ class WyomingServer:
         )
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._live: dict[asyncio.Task[None], _Connection] = {}  # those holding a session
         self.info: Info | None = None
 
     async def start(self) -> WyomingServer:
@@ -250,10 +251,16 @@ class WyomingServer:
         port = self._server.sockets[0].getsockname()[1]
         return f"tcp://{'[' + host + ']' if ':' in host else host}:{port}"
 
-    async def close(self) -> None:
-        """Stop listening, end every connection, release the workers if ours."""
+    async def close(self, timeout: float = 2.0) -> None:
+        """Stop listening, tell every client ``shutting_down`` (Wyoming's error event) and
+        end its connection (cut after ``timeout`` s), release the workers if ours."""
         if self._server is not None:
             self._server.close()
+        stopping = ProtocolError(ErrorCode.SHUTTING_DOWN, "the server is stopping")
+        for connection in list(self._live.values()):
+            connection.stop(stopping)
+        if self._connections:
+            await asyncio.wait(list(self._connections), timeout=timeout)
         for task in list(self._connections):
             task.cancel()
         if self._connections:
@@ -298,6 +305,7 @@ class WyomingServer:
                 await connection.refuse(error)
             else:
                 log.info("client %s connected", client)
+                self._live[task] = connection
                 await connection.run()
             if busy or connection.failed:
                 self._connections.discard(task)  # a lingering client holds no session
@@ -305,6 +313,7 @@ class WyomingServer:
         except asyncio.CancelledError:
             pass  # close() ends the connection; asyncio's stream callback wants no error
         finally:
+            self._live.pop(task, None)
             if not busy:
                 log.info("client %s left after %.1f s", client, time.monotonic() - opened)
             self._connections.discard(task)
@@ -547,6 +556,11 @@ class _Connection:
             self._fail(ProtocolError(ErrorCode.TOO_SLOW, "the client reads too slowly"))
             return
         self.outbox.put_nowait(event)
+
+    def stop(self, error: ProtocolError) -> None:
+        """End this connection from outside (the server is closing): ``error`` goes out
+        as the last event, then the connection closes as after any fatal error."""
+        self._fail(error)
 
     def _fail(self, error: ProtocolError) -> None:
         if not self.failed:
