@@ -64,6 +64,7 @@ ALGORITHMS = [
     "livewhisper.lag",
     "livewhisper.subtitles",
     "livewhisper.commands",
+    "livewhisper.pcm",
 ]
 NATIVE = {"pywhispercpp", "_pywhispercpp", "sounddevice", "_sounddevice", "av", "soxr"}
 

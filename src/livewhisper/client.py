@@ -38,10 +38,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from livewhisper.audio.decode import SAMPLE_RATE
-from livewhisper.audio.resample import to_pcm16
 from livewhisper.audio.sources import ArraySource, AudioSource, FileSource
 from livewhisper.errors import ClosedError, LiveWhisperError
 from livewhisper.events import Event, Status
+from livewhisper.pcm import to_pcm16
 from livewhisper.protocol import (
     Config,
     Encoding,

@@ -44,8 +44,8 @@ import numpy as np
 import numpy.typing as npt
 import webrtcvad
 
-from livewhisper.audio.resample import to_pcm16
 from livewhisper.errors import AudioError, ConfigError
+from livewhisper.pcm import to_pcm16
 
 __all__ = ["SAMPLE_RATE", "SpeechDetector", "VadConfig"]
 

@@ -28,7 +28,7 @@ from livewhisper.audio.devices import (
     find_input_device,
     list_input_devices,
 )
-from livewhisper.audio.resample import StreamResampler, to_pcm16
+from livewhisper.audio.resample import StreamResampler
 from livewhisper.audio.ring import RingBuffer
 from livewhisper.audio.sources import (
     ArraySource,
@@ -37,6 +37,7 @@ from livewhisper.audio.sources import (
     Microphone,
     PushSource,
 )
+from livewhisper.pcm import to_pcm16
 
 __all__ = [
     "SAMPLE_RATE",

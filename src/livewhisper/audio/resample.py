@@ -23,7 +23,7 @@ import soxr
 
 from livewhisper.errors import AudioError
 
-__all__ = ["SAMPLE_RATE", "AudioArray", "StreamResampler", "check_sample_rate", "to_pcm16"]
+__all__ = ["SAMPLE_RATE", "AudioArray", "StreamResampler", "check_sample_rate"]
 
 SAMPLE_RATE = 16000
 """The sample rate Whisper works at, and so of every array livewhisper hands on."""
@@ -140,18 +140,3 @@ def check_sample_rate(sample_rate: float) -> float:
     if not math.isfinite(rate) or rate <= 0:
         raise AudioError(f"sample rate must be a positive number of Hz, got {sample_rate!r}")
     return rate
-
-
-def to_pcm16(samples: npt.ArrayLike) -> npt.NDArray[np.int16]:
-    """Float samples (-1..1, any shape) as 16-bit PCM of the same shape, little-endian:
-    clipped first (an out-of-range float would wrap around to the opposite sign), then
-    scaled by 32767 and rounded to the nearest step (truncating would bias every sample
-    toward zero by half a step).
-
-    Example:
-        >>> to_pcm16([0.0, 0.5, -1.5, 1.0]).tolist()
-        [0, 16384, -32767, 32767]
-    """
-    scaled = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * np.float32(32767.0)
-    pcm: npt.NDArray[np.int16] = np.rint(scaled).astype("<i2")
-    return pcm
