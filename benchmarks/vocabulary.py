@@ -13,7 +13,7 @@ Two test sets:
 
 Four systems, each transcribing every clip as ``livewhisper transcribe`` does
 (:func:`livewhisper.filetranscribe.transcribe_file`: VAD-cut utterances, each decoded
-with the history prompt after the vocabulary sentence): the base model, the base model with
+with the history prompt after the vocabulary glossary): the base model, the base model with
 the vocabulary (the 16 names and terms: the prompt of :mod:`livewhisper.vocabulary`, then
 :mod:`livewhisper.spelling`), the model fine-tuned with ``livewhisper finetune``'s
 defaults on what ``livewhisper record`` has a user read by default (the 40 training
@@ -241,7 +241,7 @@ BENCHMARK = Benchmark(
     notes=(
         "livewhisper transcribe's path (transcribe_file), greedy, 2 threads",
         "names: espeak-ng en-us sentences not among the 40 fine-tuned on; ordinary: tests/data/en",
-        "vocabulary: the 16 names and product words, as a prompt sentence "
+        "vocabulary: the 16 names and product words, as a prompt glossary "
         "(livewhisper.vocabulary), then near misses written as the term (livewhisper.spelling)",
     ),
     summary=summary,

@@ -377,7 +377,7 @@ def _cancel_all_and_wait() -> None:
 
 
 def _vocabulary_prompt(handle: Any, opts: DecodeOptions) -> str:
-    """The vocabulary sentence and ``opts.initial_prompt``, fitted in the model's tokens."""
+    """The vocabulary glossary and ``opts.initial_prompt``, fitted in the model's tokens."""
     pw = _pw()
     # whisper_tokenize given no room returns minus the token count, writing nothing.
     return fit_prompt(

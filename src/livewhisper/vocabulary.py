@@ -2,9 +2,9 @@
 
 A vocabulary is a short list of the words a speaker uses that Whisper would otherwise
 misspell or mishear: people's names, product words, jargon. Whisper conditions its
-decoding on the text before the audio (the *initial prompt*), so a sentence that lists
+decoding on the text before the audio (the *initial prompt*), so a glossary that lists
 the terms makes their spellings likely. The rules here are pure: parse terms, write the
-sentence, and fit it with another prompt (the history of the stream, or the user's
+glossary, and fit it with another prompt (the history of the stream, or the user's
 ``--prompt``) into Whisper's prompt budget, the vocabulary first. What Whisper still
 writes slightly wrong is then written as the term by :mod:`livewhisper.spelling`.
 
@@ -14,7 +14,7 @@ Example::
     >>> terms
     ('Zbigniew Kowalczyk', 'Zyntrix', 'Quorvex')
     >>> vocabulary_sentence(terms)
-    'We talked about Zbigniew Kowalczyk, Zyntrix and Quorvex.'
+    'Glossary: Zbigniew Kowalczyk, Zyntrix, Quorvex.'
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ PROMPT_TOKENS = 223
 would drop the vocabulary at its start; :func:`fit_prompt` never gives it more."""
 
 VOCABULARY_TOKENS = 160
-"""Tokens the vocabulary sentence may take at most (about 40 two-word names); terms past
+"""Tokens the glossary may take at most (about 40 two-word names); terms past
 it are left out, the first ones kept. The rest of :data:`PROMPT_TOKENS` is for the
 history or the user's prompt."""
 
@@ -127,21 +127,23 @@ def read_vocabulary(path: str | Path) -> tuple[str, ...]:
 
 
 def vocabulary_sentence(terms: Sequence[str]) -> str:
-    """A natural sentence listing ``terms``, as Whisper would have written it before.
+    """The prompt that lists ``terms``: a labelled glossary, ``"Glossary: A, B, C."``.
 
-    A plain list reads to Whisper like a list it should continue; an ordinary sentence
-    primes the spellings and leaves the style of the transcript alone.
+    The label tells Whisper that what follows is a list of spellings, not speech to
+    continue in the same style. Measured on tiny.en-q8_0 (2026-12-03, docs/finetune.md):
+    on the 19 real clips of ``python -m benchmarks vocabulary``, ordinary speech -0.3 WER
+    point against +1.0 for the sentence "We talked about A, B and C." used before, and on
+    120 synthetic Harvard sentences (4 voices) +0.4 against +1.0; key-term errors 39.7%
+    against 36.5% in the same run (100% without a vocabulary). A bare list without the
+    label cost the clips +1.3.
 
     Example:
-        >>> vocabulary_sentence(["Siobhan Okonkwo"])
-        'We talked about Siobhan Okonkwo.'
+        >>> vocabulary_sentence(["Siobhan Okonkwo", "Zyntrix"])
+        'Glossary: Siobhan Okonkwo, Zyntrix.'
         >>> vocabulary_sentence([])
         ''
     """
-    if not terms:
-        return ""
-    listed = terms[0] if len(terms) == 1 else ", ".join(terms[:-1]) + " and " + terms[-1]
-    return f"We talked about {listed}."
+    return f"Glossary: {', '.join(terms)}." if terms else ""
 
 
 def _longest(fits: Callable[[int], bool], high: int) -> int:
@@ -164,17 +166,17 @@ def fit_prompt(
     budget: int = PROMPT_TOKENS,
     vocabulary_budget: int = VOCABULARY_TOKENS,
 ) -> str:
-    """The initial prompt for a decode: the vocabulary sentence, then the end of ``prompt``.
+    """The initial prompt for a decode: the glossary, then the end of ``prompt``.
 
-    ``count_tokens(text)`` is the model's token count of ``text``. The vocabulary sentence
+    ``count_tokens(text)`` is the model's token count of ``text``. The glossary
     keeps as many of the first terms as fit ``vocabulary_budget`` tokens; ``prompt`` (the
     stream's history or the user's prompt) then keeps as many of its *last* words as fit
     the rest of ``budget``, since the most recent text matters most.
 
     Example:
         >>> fit_prompt(["Zyntrix", "Quorvex"], "one two three", lambda t: len(t.split()),
-        ...            budget=8, vocabulary_budget=6)
-        'We talked about Zyntrix and Quorvex. two three'
+        ...            budget=5, vocabulary_budget=3)
+        'Glossary: Zyntrix, Quorvex. two three'
     """
     terms = list(vocabulary)
     kept = _longest(
