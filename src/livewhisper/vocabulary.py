@@ -116,7 +116,10 @@ def read_vocabulary(path: str | Path) -> tuple[str, ...]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ConfigError(f"cannot read the vocabulary file {path}: {reason}") from None
+        raise ConfigError(
+            f"cannot read the vocabulary file {path}: {reason}: give a UTF-8 text file "
+            "of names and terms, one per line, or list them with --hotwords"
+        ) from None
     terms = parse_terms(text)
     if not terms:
         raise ConfigError(
