@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["to_pcm16"]
+
 
 def to_pcm16(samples: npt.ArrayLike) -> npt.NDArray[np.int16]:
     """Float samples (-1..1, any shape) as 16-bit PCM of the same shape, little-endian:
