@@ -124,7 +124,7 @@ def test_cli_names_an_unreadable_vocabulary_file(
     assert main(["transcribe", "tests/data/en/jfk.flac", "--vocabulary", str(missing)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cannot read the vocabulary file" in err
-    assert "one per line" in err and "--hotwords" in err  # the fix, not only the fault
+    assert "readable UTF-8 text file" in err  # the fix, not only the fault
     assert main(["transcribe", "tests/data/en/jfk.flac", "--vocabulary", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cannot read the vocabulary file" in err

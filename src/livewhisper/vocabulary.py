@@ -117,8 +117,8 @@ def read_vocabulary(path: str | Path) -> tuple[str, ...]:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(
-            f"cannot read the vocabulary file {path}: {reason}: give a UTF-8 text file "
-            "of names and terms, one per line, or list them with --hotwords"
+            f"cannot read the vocabulary file {path}: {reason}: give a readable UTF-8 "
+            "text file of names and terms, one per line"
         ) from None
     terms = parse_terms(text)
     if not terms:
