@@ -67,8 +67,18 @@ def test_the_largest_blend_that_does_not_forget_is_kept() -> None:
         measured.append(alpha)
         return {1.0: 0.20, 0.7: 0.16, 0.5: 0.125, 0.35: 0.12, 0.25: 0.12}[alpha]
 
-    assert choose_blend(0.12, wer_at, 0.01) == (0.5, [(1.0, 0.2), (0.7, 0.16), (0.5, 0.125)])
+    assert choose_blend(0.12, wer_at, 0.01, refine=0) == (
+        0.5,
+        [(1.0, 0.2), (0.7, 0.16), (0.5, 0.125)],
+    )
     assert measured == [1.0, 0.7, 0.5]  # no decoding past the first that passes
+    # Bisection between the first that passes and the one before it that did not.
+    rising = {1.0: 0.2, 0.7: 0.16, 0.5: 0.125, 0.6: 0.15, 0.55: 0.125}
+    assert choose_blend(0.12, rising.__getitem__, 0.01, refine=2) == (
+        0.55,
+        [(1.0, 0.2), (0.7, 0.16), (0.5, 0.125), (0.6, 0.15), (0.55, 0.125)],
+    )
+    assert choose_blend(0.2, rising.__getitem__, 0.01)[1] == [(1.0, 0.2)]  # nothing to refine
     # None passes: the one that forgets least, the larger on a tie.
     worse = {1.0: 0.3, 0.7: 0.25, 0.5: 0.2, 0.35: 0.2, 0.25: 0.22}
     assert choose_blend(0.1, worse.__getitem__, 0.01)[0] == 0.5

@@ -5,10 +5,10 @@ and also drifts at everything else (it writes "Zsick Quorpis" for "sick corpus")
 its weights part of the way back towards the base model's keeps most of what it learnt
 and most of what it knew: WiSE-FT (Wortsman et al., *Robust fine-tuning of zero-shot
 models*, CVPR 2022) interpolates ``base + alpha * (tuned - base)`` with one ``alpha`` for
-every tensor. ``livewhisper finetune`` tries :data:`BLENDS` from the whole change down and
-keeps the first whose WER on general speech stays within
-:data:`~livewhisper.finetune.general.MAX_WER_RISE` of the base model's
-(:func:`choose_blend`).
+every tensor. ``livewhisper finetune`` tries :data:`BLENDS` from the whole change down to
+the first whose WER on general speech stays within
+:data:`~livewhisper.finetune.general.MAX_WER_RISE` of the base model's, then bisects
+towards the larger share before it (:func:`choose_blend`).
 
 Measured (``python -m benchmarks vocabulary``-style, tiny.en fine-tuned with the defaults
 on 40 names sentences, 2026-12-01, docs/finetune.md): key-term errors on 30 new names
@@ -29,10 +29,15 @@ from typing import Any
 
 from livewhisper.errors import ConfigError
 
-__all__ = ["BLENDS", "blend_state", "check_blend", "choose_blend"]
+__all__ = ["BLENDS", "REFINE_STEPS", "blend_state", "check_blend", "choose_blend"]
 
 BLENDS = (1.0, 0.7, 0.5, 0.35, 0.25)
 """The shares of the fine-tuned change tried, largest first."""
+
+REFINE_STEPS = 2
+"""Bisection steps between the first share that keeps general speech and the larger one
+before it that did not (:func:`choose_blend`): each costs one export and one decode of
+the general clips, and narrows the gap, 0.15 between 0.5 and 0.35, to under 0.04."""
 
 
 def check_blend(alpha: float) -> float:
@@ -70,21 +75,40 @@ def choose_blend(
     wer_at: Callable[[float], float],
     max_rise: float,
     candidates: Sequence[float] = BLENDS,
+    refine: int = REFINE_STEPS,
 ) -> tuple[float, list[tuple[float, float]]]:
-    """The largest of ``candidates`` whose general-speech WER ``wer_at(alpha)`` is at most
-    ``before + max_rise`` (WERs as fractions), trying them largest first and stopping at
-    the first that passes; when none does, the one with the lowest WER. Returns it and
-    every ``(alpha, wer)`` measured, in order.
+    """The largest share whose general-speech WER ``wer_at(alpha)`` is at most ``before +
+    max_rise`` (WERs as fractions): ``candidates`` are tried largest first up to the first
+    that passes, then ``refine`` bisection steps between it and the one before it (which
+    did not pass) look for a larger share that passes too. When no candidate passes, the
+    one with the lowest WER (the larger on a tie). Returns the share and every ``(alpha,
+    wer)`` measured, in order.
 
     Example:
         >>> wers = {1.0: 0.18, 0.7: 0.15, 0.5: 0.11, 0.35: 0.10}
-        >>> choose_blend(0.11, wers.__getitem__, 0.01, (1.0, 0.7, 0.5, 0.35))
+        >>> choose_blend(0.11, wers.__getitem__, 0.01, (1.0, 0.7, 0.5, 0.35), refine=0)
         (0.5, [(1.0, 0.18), (0.7, 0.15), (0.5, 0.11)])
+        >>> choose_blend(0.11, lambda a: 0.11 if a < 0.7 else 0.15, 0.01, (1.0, 0.5))
+        (0.625, [(1.0, 0.15), (0.5, 0.11), (0.75, 0.15), (0.625, 0.11)])
     """
     tried: list[tuple[float, float]] = []
+    failed: float | None = None
     for alpha in sorted(candidates, reverse=True):
         tried.append((alpha, wer_at(alpha)))
         if tried[-1][1] <= before + max_rise:
-            return alpha, tried
-    best = min(tried, key=lambda t: (t[1], -t[0]))
-    return best[0], tried
+            break
+        failed = alpha
+    else:
+        best = min(tried, key=lambda t: (t[1], -t[0]))
+        return best[0], tried
+    passed = tried[-1][0]
+    if failed is None:
+        return passed, tried  # the whole change passed: nothing larger to look for
+    for _ in range(refine):
+        middle = round((passed + failed) / 2, 3)
+        tried.append((middle, wer_at(middle)))
+        if tried[-1][1] <= before + max_rise:
+            passed = middle
+        else:
+            failed = middle
+    return passed, tried

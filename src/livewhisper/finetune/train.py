@@ -64,9 +64,9 @@ class TrainConfig:
     * ``seed``: shuffling and dropout (0).
     * ``blend``: the share of the fine-tuned change the exported model keeps
       (:mod:`livewhisper.finetune.blend`, WiSE-FT): None (the default) chooses it when
-      general speech is measured, the largest of
-      :data:`~livewhisper.finetune.blend.BLENDS` that keeps it within one WER point of the
-      base model (else 1); a number in (0, 1] fixes it.
+      general speech is measured, the largest share that keeps it within one WER point
+      of the base model (:func:`~livewhisper.finetune.blend.choose_blend`; else 1); a
+      number in (0, 1] fixes it.
 
     Example::
 
