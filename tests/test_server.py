@@ -396,9 +396,12 @@ def test_python_client_streams_and_follows_captions(server: ServerThread) -> Non
         return finals, shared
 
     finals, shared = asyncio.run(scenario())
-    # 3 of the clip's 14 words: under two busy processes tiny.en once heard "ill
-    # disposed" as "old-a-post" (0.21); a lost sentence or a garbled stream is far more.
-    assert word_error_rate(reference("ps_0890"), " ".join(f.text for f in finals)) <= 0.22
+    # At most 5 of the clip's 14 words. Decoded whole, tiny.en reads "ill disposed" as
+    # "old-sposed" (2 errors); streamed, the text also depends on the decodes the server's
+    # workers ran before (whisper.cpp's flash-attention leftovers, docs/performance.md)
+    # and on the load: "old-a-post" (3) and "rather a selfish" (4) were seen under two
+    # busy test processes. Half the sentence lost, or a garbled stream, is 7 or more.
+    assert word_error_rate(reference("ps_0890"), " ".join(f.text for f in finals)) <= 5 / 14
     assert [f.text for _, f in shared] == [f.text for f in finals]
     assert len({session for session, _ in shared}) == 1
     assert finals[0].words and finals[0].words[0].start == finals[0].start
