@@ -92,23 +92,20 @@ def choose_blend(
         (0.625, [(1.0, 0.15), (0.5, 0.11), (0.75, 0.15), (0.625, 0.11)])
     """
     tried: list[tuple[float, float]] = []
+
+    def passes(alpha: float) -> bool:
+        tried.append((alpha, wer_at(alpha)))
+        return tried[-1][1] <= before + max_rise
+
     failed: float | None = None
     for alpha in sorted(candidates, reverse=True):
-        tried.append((alpha, wer_at(alpha)))
-        if tried[-1][1] <= before + max_rise:
-            break
-        failed = alpha
-    else:
-        best = min(tried, key=lambda t: (t[1], -t[0]))
-        return best[0], tried
-    passed = tried[-1][0]
-    if failed is None:
-        return passed, tried  # the whole change passed: nothing larger to look for
-    for _ in range(refine):
-        middle = round((passed + failed) / 2, 3)
-        tried.append((middle, wer_at(middle)))
-        if tried[-1][1] <= before + max_rise:
-            passed = middle
-        else:
-            failed = middle
-    return passed, tried
+        if not passes(alpha):
+            failed = alpha
+            continue
+        if failed is not None:  # else the whole change passed: nothing larger to look for
+            for _ in range(refine):
+                middle = round((alpha + failed) / 2, 3)
+                alpha, failed = (middle, failed) if passes(middle) else (alpha, middle)
+        return alpha, tried
+    best = min(tried, key=lambda t: (t[1], -t[0]))
+    return best[0], tried
