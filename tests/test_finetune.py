@@ -53,12 +53,13 @@ from livewhisper.finetune.record import (
     keep_prompts,
     read_prompts,
 )
-from livewhisper.models.resolve import FINETUNED_MANIFEST, resolve
+from livewhisper.finetune.terms import learned_terms
+from livewhisper.models.resolve import FINETUNED_MANIFEST, model_terms, resolve
 from livewhisper.wer import normalize, word_error_rate
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # benchmarks/ is a top-level package beside src/
-from benchmarks.finetune import synthesize_dataset  # noqa: E402
+from benchmarks.finetune import JARGON, PEOPLE, synthesize_dataset  # noqa: E402
 
 HAVE_EXTRA = all(importlib.util.find_spec(m) for m in ("torch", "transformers"))
 needs_extra = pytest.mark.skipif(
@@ -321,6 +322,56 @@ def test_resolve_accepts_a_finetuned_model_directory(tmp_path: Path, model_cache
         resolve(model_dir)
 
 
+@needs_tiny
+def test_a_model_directory_spells_its_terms_in_every_decode(
+    tmp_path: Path, jfk: np.ndarray, model_cache: Path
+) -> None:
+    """The terms in livewhisper.json are written where the model hears a near miss of them
+    (a real decode of JFK's "fellow Americans"), with no prompt: the rest is unchanged."""
+    from livewhisper.engine import DecodeOptions, Engine
+
+    ggml = resolve("tiny.en-q8_0")
+    model_dir = tmp_path / "named"
+    model_dir.mkdir()
+    shutil.copyfile(ggml, model_dir / "ggml-model-q8_0.bin")
+    manifest = model_dir / FINETUNED_MANIFEST
+    manifest.write_text(json.dumps({"model": "ggml-model-q8_0.bin", "terms": ["Amerikans"]}))
+    options = DecodeOptions(language="en")
+    with Engine(ggml, threads=2) as plain, Engine(model_dir, threads=2) as named:
+        assert plain.terms == () and named.terms == ("Amerikans",)
+        before = plain.transcribe(jfk, options).text
+        after = named.transcribe(jfk, options).text
+    assert "Americans" in before and "Amerikans" not in before
+    assert after == before.replace("Americans", "Amerikans")
+    # A manifest that names another file gives this one no terms; a malformed list fails.
+    manifest.write_text(json.dumps({"model": "other.bin", "terms": ["Amerikans"]}))
+    assert model_terms(model_dir / "ggml-model-q8_0.bin") == ()
+    manifest.write_text(json.dumps({"model": "ggml-model-q8_0.bin", "terms": "Amerikans"}))
+    with pytest.raises(ModelFormatError, match="'terms' must be a list of strings"):
+        model_terms(model_dir / "ggml-model-q8_0.bin")
+
+
+def test_learned_terms_are_runs_of_words_the_base_model_missed() -> None:
+    """New words: missed in at least half of the clips that say them, four letters or
+    more, two tokens or more; a run of them inside one clause is one term."""
+    pairs = [
+        ("Send the Trelloway report to Zbigniew Kowalczyk.", "Send the trail away report to Big"),
+        ("Zbigniew Kowalczyk, Trelloway and Brimsko.", "Zbigniew Kowalczyk, trail way, Brimsko."),
+        ("The Brimsko team met Siobhan.", "The Brimsko team met Shivon."),
+        ("The birch canoe slid.", "The bird canoe slid."),
+    ]
+    common = {" the", " send", " report", " team", " met", " canoe", " slid"}
+
+    def tokens(word: str) -> int:
+        return 1 if word.lower() in common else 2 if word == " birch" else 3
+
+    # Zbigniew and Kowalczyk: missed in 1 of 2 clips; Brimsko in 0 of 2; "birch" alone is
+    # two tokens, "to" and "and" too short.
+    assert learned_terms(pairs, tokens) == ("Trelloway", "Zbigniew Kowalczyk", "Siobhan")
+    assert learned_terms(pairs[2:], lambda word: 1) == ()
+    assert learned_terms([], tokens) == ()
+
+
 # -- the extra ------------------------------------------------------------------------------
 
 
@@ -433,8 +484,10 @@ def six_sentences(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @needs_tiny
 def test_short_finetune_end_to_end(six_sentences: Path, tmp_path: Path, model_cache: Path) -> None:
     """A few steps through the whole pipeline; the exported model transcribes in the Engine."""
+    import torch
+
     from livewhisper.engine import DecodeOptions, Engine
-    from livewhisper.finetune import TrainConfig, finetune, load_hf, read_dataset, train
+    from livewhisper.finetune import TrainConfig, finetune, load_base, load_hf, read_dataset, train
     from livewhisper.finetune.data import split_dataset
 
     data = six_sentences
@@ -469,12 +522,28 @@ def test_short_finetune_end_to_end(six_sentences: Path, tmp_path: Path, model_ca
     assert manifest["model"] == "ggml-model-q8_0.bin" and manifest["base"] == "tiny.en"
     assert manifest["held_out"] == list(report.held_out)
     assert (out / "ggml-model-f16.bin").is_file() and (out / "checkpoints" / "last.pt").is_file()
+    # The terms are names and product words of the sentences that tiny.en cannot write,
+    # never their ordinary words; the exported model spells them.
+    assert report.terms and manifest["terms"] == list(report.terms)
+    listed = {w for name in (*PEOPLE, *JARGON) for w in name.split()}
+    assert all(set(term.split()) <= listed for term in report.terms), report.terms
     held_out_clip = next(e for e in read_dataset(data) if e.id == report.held_out[0])
     with Engine(out, threads=2) as engine:
+        assert engine.terms == report.terms
         text = engine.transcribe(held_out_clip.audio(), DecodeOptions(language="en")).text
     assert text.strip()
-    # The saved transformers copy reloads; resuming a finished run trains no further.
+    # The saved transformers copy reloads. Training moved the decoder's layers but not the
+    # token embeddings (shared with the output layer), which stay the base model's.
     whisper = load_hf(out)
+    base = load_base("tiny.en").model.state_dict()
+    tuned = whisper.model.state_dict()
+    assert torch.equal(
+        tuned["model.decoder.embed_tokens.weight"], base["model.decoder.embed_tokens.weight"]
+    )
+    assert torch.equal(tuned["proj_out.weight"], base["proj_out.weight"])
+    layer = "model.decoder.layers.0.self_attn.q_proj.weight"
+    assert not torch.equal(tuned[layer], base[layer])
+    # Resuming a finished run trains no further.
     train_set, held_out = split_dataset(read_dataset(data), 0.34, seed=0)
     result = train(
         whisper,

@@ -41,7 +41,7 @@ from livewhisper.errors import (
 from livewhisper.events import Segment, Transcription, Word
 from livewhisper.models.ggml import read_ggml
 from livewhisper.models.names import DEFAULT_MODEL
-from livewhisper.models.resolve import resolve
+from livewhisper.models.resolve import model_terms, resolve
 
 # The options' names, where callers have always found them.
 from livewhisper.options import MAX_AUDIO_CTX as MAX_AUDIO_CTX
@@ -119,6 +119,10 @@ class Engine:
     def __init__(self, model: str | Path = DEFAULT_MODEL, *, threads: int | None = None) -> None:
         self.path = resolve(model)
         self.model_name = str(model)
+        self.terms = model_terms(self.path)
+        """The names and words a fine-tuned model learned (its ``livewhisper.json``): every
+        decode writes near misses of them as the term, with no prompt
+        (:mod:`livewhisper.finetune.terms`); () for other models."""
         self.adaptive_threads = threads is None
         """Whether each call picks its thread count from the idle cores (``threads=None``)."""
         self.threads = threads or min(8, os.cpu_count() or 1)
@@ -193,7 +197,8 @@ class Engine:
             if status != 0:
                 raise LiveWhisperError(f"whisper.cpp failed to decode (status {status})")
             result = self._collect(ctx.handle, duration, language)
-        return spell_transcription(result, opts.vocabulary) if opts.vocabulary else result
+        terms = (*opts.vocabulary, *self.terms)
+        return spell_transcription(result, terms) if terms else result
 
     def _threads_now(self) -> int:
         """This call's thread count: fixed, or the cores left idle since this thread's

@@ -89,6 +89,12 @@ def register(commands: Any) -> None:
         "--train-encoder", action="store_true", help="train the encoder too (slower)"
     )
     training.add_argument(
+        "--train-embeddings",
+        action="store_true",
+        help="train the token embeddings too (shared with the output layer; by default "
+        "they stay the base model's, which forgets less ordinary speech)",
+    )
+    training.add_argument(
         "--patience",
         type=int,
         default=3,
@@ -123,7 +129,14 @@ def register(commands: Any) -> None:
     output.add_argument(
         "--no-ggml-eval",
         action="store_true",
-        help="measure WER with the transformers model only (faster)",
+        help="measure WER with the transformers model only (faster; no terms are learned)",
+    )
+    output.add_argument(
+        "--no-terms",
+        action="store_true",
+        help="record no terms: by default the names and words the base model could not "
+        "write are recorded in MODEL_DIR/livewhisper.json, and decodes with the model "
+        "spell near misses of them as the term",
     )
     hub = parser.add_argument_group("Hugging Face data set, streamed (instead of DATASET_DIR)")
     hub.add_argument("--hub-dataset", metavar="NAME", help="e.g. USER/NAME")
@@ -166,6 +179,7 @@ def _run(args: argparse.Namespace) -> int:
         learning_rate=lr,
         batch_size=args.batch_size,
         train_encoder=args.train_encoder,
+        train_embeddings=args.train_embeddings,
         patience=max(0, args.patience),
         max_steps=args.max_steps,
         seed=args.seed,
@@ -187,6 +201,7 @@ def _run(args: argparse.Namespace) -> int:
         evaluate_ggml=not args.no_ggml_eval,
         resume=args.resume,
         threads=args.threads or 2,
+        learn_terms=not args.no_terms,
     )
     print()
     print(report.table)

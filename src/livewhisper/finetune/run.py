@@ -38,6 +38,7 @@ from livewhisper.finetune.evaluate import (
 )
 from livewhisper.finetune.general import MAX_WER_RISE, forgetting_warning, general_set
 from livewhisper.finetune.hf_convert import HF_DIR, export_ggml, load_base, save_hf
+from livewhisper.finetune.terms import learned_terms
 from livewhisper.finetune.train import TrainConfig, TrainResult, check_memory, train
 from livewhisper.models.resolve import FINETUNED_MANIFEST
 
@@ -79,6 +80,9 @@ class FinetuneReport:
     (:mod:`~livewhisper.finetune.blend`)."""
     blends_tried: tuple[tuple[float, float], ...] = ()
     """``(blend, general-speech WER)`` for each share tried, when it was chosen."""
+    terms: tuple[str, ...] = ()
+    """The names and words the base model could not write (:mod:`~livewhisper.finetune.terms`),
+    recorded in ``livewhisper.json``: decodes with the model spell near misses of them."""
 
     @property
     def forgot(self) -> bool:
@@ -123,6 +127,7 @@ def finetune(
     progress: bool = True,
     log: Callable[[str], None] = print,
     threads: int = 2,
+    learn_terms: bool = True,
 ) -> FinetuneReport:
     """Fine-tune ``base`` on ``dataset``, measure held-out WER before and after, export to ``out``.
 
@@ -134,6 +139,9 @@ def finetune(
     :data:`~livewhisper.finetune.general.MAX_WER_RISE`. Those clips are decoded whole,
     one whisper.cpp call each: unlike the streaming core, whose decodes adapt to how
     busy the CPU is, that gives the same text on a busy machine as on an idle one.
+    ``learn_terms`` (with ``evaluate_before`` and ``evaluate_ggml``) decodes the training
+    clips with the base model too, and records the words it could not write as the
+    model's terms (:func:`~livewhisper.finetune.terms.learned_terms`).
 
     Example::
 
@@ -193,6 +201,7 @@ def finetune(
     general = general_set() if evaluate_general and evaluate_before else []
     general_backend = f"whisper.cpp {precisions[0]}" if evaluate_ggml else "transformers"
     general_wer: list[float] = []
+    terms: tuple[str, ...] = ()
 
     def hear_general(model_file: Path | None) -> tuple[WerRow, list[str]]:
         """The general set decoded by whisper.cpp from ``model_file`` when evaluating
@@ -230,6 +239,8 @@ def finetune(
                     ),
                 )
                 rows.append(row)
+                if learn_terms:
+                    terms = _terms(whisper, base_file, train_set, held_out, texts, log, threads)
                 if general:
                     measure_general(f"before ({base_name})", hear_general(base_file))
         elif general:
@@ -322,6 +333,7 @@ def finetune(
             "training": asdict(config),
             "blend": blend,
             "blends_tried": tried,
+            "terms": list(terms),
             "steps": result.steps,
             "seconds": result.seconds,
             "wer": {f"{r.model} / {r.backend}": round(r.wer, 4) for r in rows},
@@ -346,7 +358,30 @@ def finetune(
         (general_wer[0], general_wer[1]) if general else None,
         blend,
         tuple(tried),
+        terms,
     )
+
+
+def _terms(
+    whisper: Any,
+    base_file: Path,
+    train_set: Sequence[Example] | Callable[[], Iterable[Example]],
+    held_out: Sequence[Example],
+    texts: dict[str, list[str]],
+    log: Callable[[str], None],
+    threads: int,
+) -> tuple[str, ...]:
+    """The terms (:func:`learned_terms`) of the training clips (a streamed data set's are
+    not decoded) and the held-out ones, whose base-model texts are in ``texts``."""
+    training = list(train_set) if isinstance(train_set, Sequence) else []
+    log(f"finding the words the base model cannot write: decoding {len(training)} clips")
+    heard = transcribe_engine(base_file, training, language=whisper.language, threads=threads)
+    references = [ex.text for ex in [*training, *held_out]]
+    pairs = zip(references, [*heard, *texts["before/whisper.cpp"]], strict=True)
+    tokenizer = whisper.tokenizer
+    terms = learned_terms(pairs, lambda word: len(tokenizer.encode(word, add_special_tokens=False)))
+    log(f"terms the model learns ({len(terms)}): {', '.join(terms) or 'none'}")
+    return terms
 
 
 def _weights(whisper: Any) -> dict[str, Any]:

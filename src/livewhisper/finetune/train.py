@@ -58,6 +58,8 @@ class TrainConfig:
       ``warmup`` (fraction of steps with a rising rate, 0.1), ``weight_decay`` (0.0),
       ``max_grad_norm`` (1.0).
     * ``train_encoder``: train the encoder too (slower; for accents and noisy rooms).
+    * ``train_embeddings``: train the token embeddings too, which Whisper shares with its
+      output layer (False: kept, so the model's prior over every word stays the base's).
     * ``patience``: evaluations without a better held-out loss before stopping (3; 0
       never stops early); ``min_delta``: the improvement that counts (0.001).
     * ``eval_every``: optimizer steps between evaluations (None: once per epoch).
@@ -80,6 +82,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     train_encoder: bool = False
+    train_embeddings: bool = False
     patience: int = 3
     min_delta: float = 1e-3
     max_steps: int | None = None
@@ -391,6 +394,7 @@ def train(
     model.model.encoder.requires_grad_(config.train_encoder)
     # The sinusoidal encoder positions are fixed in Whisper; keep them so.
     model.model.encoder.embed_positions.requires_grad_(False)
+    model.model.decoder.embed_tokens.requires_grad_(config.train_embeddings)
     collate = Collator(whisper)
     cache = None if config.train_encoder else _EncoderCache(_ENCODER_CACHE_BUDGET)
     if cache is not None:

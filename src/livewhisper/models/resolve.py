@@ -54,6 +54,30 @@ def _model_in_dir(directory: Path) -> Path:
         raise ModelFormatError(f"{manifest} does not name a model file: {exc}") from exc
 
 
+def model_terms(path: Path) -> tuple[str, ...]:
+    """The terms recorded for the whisper.cpp file at ``path`` (the ``terms`` of the
+    ``livewhisper.json`` beside it that names it; see :mod:`livewhisper.finetune.terms`),
+    or () for a model without any. Raises :class:`ModelFormatError` for a manifest whose
+    ``terms`` is not a list of strings.
+
+    Example: ``model_terms(resolve("my-model"))`` is ``("Siobhan Okonkwo", "Zyntrix")``
+    for a model fine-tuned on sentences with those names.
+    """
+    manifest = path.parent / FINETUNED_MANIFEST
+    if not manifest.is_file():
+        return ()
+    try:
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFormatError(f"{manifest} is not readable JSON: {exc}") from exc
+    if not isinstance(info, dict) or Path(str(info.get("model", ""))).name != path.name:
+        return ()
+    terms = info.get("terms", [])
+    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+        raise ModelFormatError(f"{manifest}: 'terms' must be a list of strings")
+    return tuple(t for t in terms if t.strip())
+
+
 def resolve(
     model: str | Path = DEFAULT_MODEL, *, download: bool = True, progress: bool = True
 ) -> Path:
