@@ -358,6 +358,7 @@ def test_learned_terms_are_runs_of_words_the_base_model_missed() -> None:
         ("Send the Trelloway report to Zbigniew Kowalczyk.", "Send the trail away report to Big"),
         ("Zbigniew Kowalczyk, Trelloway and Brimsko.", "Zbigniew Kowalczyk, trail way, Brimsko."),
         ("The Brimsko team met Siobhan.", "The Brimsko team met Shivon."),
+        ("Siobhan's budget.", "Shivon's budget."),
         ("The birch canoe slid.", "The bird canoe slid."),
     ]
     common = {" the", " send", " report", " team", " met", " canoe", " slid"}

@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 
@@ -36,6 +37,8 @@ may mishear from a synthetic voice, are two; names and jargon two to six ("Tenzi
 "Dorjee" 2, "Zyntrix" 3, "Kowalczyk" 5; tiny.en's tokenizer)."""
 
 _BREAKS = ".,;:!?"
+# "Dubravka's" is the term "Dubravka": the spelling step matches words, not endings.
+_POSSESSIVE = re.compile(r"['\u2019]s$")
 
 
 def learned_terms(
@@ -48,7 +51,8 @@ def learned_terms(
     letters or more, and ``token_count(" " + word)`` (the model's tokenizer, no special
     tokens) is at least 2. A term is a longest run of new words inside one clause of a
     transcript ("Siobhan Okonkwo"; whole names match near misses better than their words
-    alone) of :data:`MIN_TOKENS` tokens or more, written as the transcript writes it.
+    alone) of :data:`MIN_TOKENS` tokens or more, written as the transcript writes it
+    without a possessive "'s".
     First-seen order, each term once (case aside).
     """
     said: Counter[str] = Counter()
@@ -58,7 +62,7 @@ def learned_terms(
         text = f" {normalize(heard)} "
         clause: list[tuple[str, str]] = []
         for token in reference.split():
-            word = token.strip("\"'()[]" + _BREAKS)
+            word = _POSSESSIVE.sub("", token.strip("\"'()[]" + _BREAKS))
             key = normalize(word)
             if key:
                 clause.append((word, key))
