@@ -73,22 +73,22 @@ def learned_terms(
                 clause = []
         clauses.append(clause)
 
-    def new(word: str, key: str) -> bool:
-        letters = sum(ch.isalpha() for ch in word)
-        return (
-            2 * missed[key] >= said[key]
-            and letters >= MIN_TERM_LETTERS
-            and token_count(" " + word) >= 2
-        )
+    def new_tokens(word: str, key: str) -> int:
+        """The tokens of ``word`` when it is new, else 0."""
+        if 2 * missed[key] < said[key] or sum(ch.isalpha() for ch in word) < MIN_TERM_LETTERS:
+            return 0
+        tokens = token_count(" " + word)
+        return tokens if tokens >= 2 else 0
 
     terms: dict[str, str] = {}
     for clause in clauses:
         run: list[str] = []
         tokens = 0
         for word, key in [*clause, ("", "")]:
-            if key and new(word, key):
+            count = new_tokens(word, key) if key else 0
+            if count:
                 run.append(word)
-                tokens += token_count(" " + word)
+                tokens += count
                 continue
             if tokens >= MIN_TOKENS:
                 terms.setdefault(" ".join(run).lower(), " ".join(run))
