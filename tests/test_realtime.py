@@ -99,10 +99,7 @@ def test_client_events_and_errors() -> None:
         ('{"type": "response.create"}', "invalid_value"),
         ('{"type": "input_audio_buffer.append", "audio": "@@@"}', "invalid_value"),
         ('{"type": "input_audio_buffer.append"}', "missing_required_parameter"),
-        (
-            '{"type": "session.update", "session": {"input_audio_format": "g711_ulaw"}}',
-            "unsupported_format",
-        ),
+        ('{"type": "session.update", "session": {"input_audio_format": "opus"}}', "invalid_value"),
         (
             json.dumps({"type": "session.update", "event_id": "e7", "session": _rate(3)}),
             "invalid_value",
@@ -113,6 +110,31 @@ def test_client_events_and_errors() -> None:
         assert error["type"] == "error" and error["error"]["code"] == code, (frame, error)
         assert error["error"]["message"]
     assert error["error"]["event_id"] == "e7"
+
+
+def test_g711_audio_is_taken_at_8_khz_in_either_shape() -> None:
+    protocol = RealtimeProtocol("s1", model="m")
+    for fmt, law, name in (
+        ({"input_audio_format": "g711_ulaw"}, "mulaw", "audio/pcmu"),
+        ({"audio": {"input": {"format": {"type": "audio/pcma"}}}}, "alaw", "audio/pcma"),
+    ):
+        (configure,) = protocol.receive(json.dumps({"type": "session.update", "session": fmt}))
+        assert isinstance(configure, Configure)
+        assert (configure.settings.g711, configure.settings.rate) == (law, 8000)
+        shown = protocol.updated(configure)["session"]["audio"]["input"]["format"]
+        assert shown == {"type": name}
+    # ITU-T G.711's codes for silence and the largest positive and negative values.
+    frame = json.dumps(
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(b"\xd5\xaa\x2a").decode()}
+    )
+    (append,) = protocol.receive(frame)
+    assert isinstance(append, Append) and append.rate == 8000
+    assert append.samples.dtype == np.int16 and append.samples.tolist() == [8, 32256, -32256]
+    # Back to PCM16: a rate of its own again, and whole 2-byte samples wanted.
+    (configure,) = protocol.receive(json.dumps({"type": "session.update", "session": _rate(16000)}))
+    assert isinstance(configure, Configure)
+    protocol.updated(configure)
+    assert (protocol.settings.g711, protocol.settings.rate) == (None, 16000)
 
 
 def _rate(rate: int) -> dict[str, Any]:
@@ -172,12 +194,16 @@ async def realtime_session(
     session: dict[str, Any] | None = None,
     speed: float | None = 1.0,
     tail: float = 1.0,
+    g711: str | None = None,
 ) -> Received:
-    """Stream ``audio`` (16 kHz float) as 24 kHz PCM16 in 100 ms appends through the
-    official client, ``speed`` x real time, then ``tail`` s of silence and a commit (the
-    utterance in progress ends); read events until the last speech is transcribed."""
-    pcm = (np.clip(soxr.resample(audio, 16000, 24000), -1, 1) * 32767).astype("<i2")
-    pcm = np.concatenate([pcm, np.zeros(int(24000 * tail), dtype="<i2")])
+    """Stream ``audio`` (16 kHz float) as 24 kHz PCM16 (or as 8 kHz G.711 of law
+    ``g711``: the session must say so) in 100 ms appends through the official client,
+    ``speed`` x real time, then ``tail`` s of silence and a commit (the utterance in
+    progress ends); read events until the last speech is transcribed."""
+    rate = 8000 if g711 else 24000
+    pcm = (np.clip(soxr.resample(audio, 16000, rate), -1, 1) * 32767).astype("<i2")
+    pcm = np.concatenate([pcm, np.zeros(int(rate * tail), dtype="<i2")])
+    encode = (lambda samples: _g711_bytes(samples, g711)) if g711 else (lambda s: s.tobytes())
     client = AsyncOpenAI(base_url=api_url, api_key="unused")
     got = Received()
     async with client.realtime.connect(model="gpt-4o-transcribe") as connection:
@@ -192,17 +218,17 @@ async def realtime_session(
                     return
 
         reader = asyncio.create_task(read())
-        step, t0 = 2400, time.monotonic()
+        step, t0 = rate // 10, time.monotonic()
         for index, offset in enumerate(range(0, len(pcm), step)):
             if speed is not None:
                 await asyncio.sleep(max(0.0, t0 + index * 0.1 / speed - time.monotonic()))
-            chunk = base64.b64encode(pcm[offset : offset + step].tobytes()).decode()
+            chunk = base64.b64encode(encode(pcm[offset : offset + step])).decode()
             await connection.input_audio_buffer.append(audio=chunk)
         got.audio_end = time.monotonic()
         await connection.input_audio_buffer.commit()
         # Then silence, as a live microphone goes on sending (a session that sends no
         # audio is closed as protocol 1's are), until everything is transcribed.
-        silence = base64.b64encode(bytes(2 * step)).decode()
+        silence = base64.b64encode(encode(np.zeros(step, "<i2"))).decode()
         speech_end = len(audio) / 16000 - 1.0  # the clips end within a second of speech
         give_up = time.monotonic() + deadline(90)
         sent = len(range(0, len(pcm), step))
@@ -213,6 +239,19 @@ async def realtime_session(
                 sent += 1
         reader.cancel()
     return got
+
+
+def _g711_bytes(samples: np.ndarray, law: str) -> bytes:
+    """16-bit samples at 8 kHz as G.711 codes, by FFmpeg's encoder (PyAV), as a telephone
+    bridge sends them."""
+    import av
+
+    codec = av.CodecContext.create(f"pcm_{law}", "w")
+    codec.sample_rate, codec.layout, codec.format = 8000, "mono", "s16"  # type: ignore[attr-defined]
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = 8000
+    packets = [*codec.encode(frame), *codec.encode(None)]  # type: ignore[attr-defined]
+    return b"".join(bytes(p) for p in packets)
 
 
 def _settled(got: Received, speech_end: float) -> bool:
@@ -335,6 +374,27 @@ def test_commits_by_the_client_and_the_model_aliases(server_pool: ModelPool) -> 
     ids = {m["id"]: m for m in models["data"]}
     for alias in ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe"):
         assert ids[alias]["alias_of"] == "tiny.en-q8_0"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("law", ["mulaw", "alaw"])
+def test_telephone_audio_in_g711(server_pool: ModelPool, law: str) -> None:
+    """JFK as a telephone bridge sends it (8 kHz G.711, the current shape's
+    ``audio/pcmu`` / ``audio/pcma``), committed by the client: the words of the 16 kHz
+    clip decoded whole, give or take what the telephone band loses."""
+    audio = read_wav(DATA / "en" / "jfk.flac")
+    offline = server_pool.engine().transcribe(audio, DecodeOptions(language="en")).text
+    name = {"mulaw": "audio/pcmu", "alaw": "audio/pcma"}[law]
+    session = _en(format={"type": name}, turn_detection=None)
+    with running_server(server_pool) as server:
+        got = asyncio.run(
+            realtime_session(server.api_url, audio, session=session, speed=None, g711=law)
+        )
+    assert not got.of_type("error"), got.of_type("error")
+    (text,) = got.completed
+    wer = word_error_rate(reference("jfk"), text)
+    print(f"\n{law}: WER {wer:.3f}: {text} (16 kHz: {offline})")
+    assert wer <= word_error_rate(reference("jfk"), offline) + 2 / 22, (text, offline)
 
 
 def test_errors_are_openai_shaped_and_the_session_goes_on(server_pool: ModelPool) -> None:

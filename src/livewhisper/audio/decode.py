@@ -53,6 +53,7 @@ __all__ = [
     "check_sample_rate",
     "decode_audio",
     "display_name",
+    "g711_to_pcm16",
     "implausible",
     "load_audio",
     "probe",
@@ -491,6 +492,37 @@ def _checked(block: AudioArray, name: str, offset: int) -> AudioArray:
             f"{name}: audio contains NaN or infinite samples (the first at index {first})"
         )
     return block
+
+
+G711_CODECS = {"mulaw": "pcm_mulaw", "alaw": "pcm_alaw"}
+"""FFmpeg's decoders of the two G.711 laws (ITU-T G.711: North America and Japan use
+mu-law, the rest of the world A-law), by law."""
+
+
+def g711_to_pcm16(data: bytes, law: str) -> npt.NDArray[np.int16]:
+    """G.711 audio (one 8-bit code per sample, telephone audio at 8 kHz) as 16-bit PCM,
+    shape ``(len(data),)``, dtype int16, decoded by FFmpeg's ``pcm_mulaw`` / ``pcm_alaw``.
+
+    ``law``: ``"mulaw"`` or ``"alaw"`` (:data:`G711_CODECS`); raises ValueError otherwise.
+
+    Example (the laws' codes for silence and for their largest positive values)::
+
+        >>> g711_to_pcm16(bytes([0xFF, 0x80]), "mulaw").tolist()
+        [0, 32124]
+        >>> g711_to_pcm16(bytes([0xD5, 0xAA]), "alaw").tolist()
+        [8, 32256]
+    """
+    import av
+
+    if law not in G711_CODECS:
+        raise ValueError(f"unknown G.711 law {law!r}: use 'mulaw' or 'alaw'")
+    if not data:
+        return np.zeros(0, np.int16)
+    codec = av.CodecContext.create(G711_CODECS[law], "r")
+    codec.sample_rate = 8000  # type: ignore[attr-defined]
+    codec.layout = "mono"  # type: ignore[attr-defined]
+    frames = codec.decode(av.Packet(data))  # type: ignore[attr-defined]
+    return np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.int16)
 
 
 def load_audio(path: AudioFile) -> AudioArray:

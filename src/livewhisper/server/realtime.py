@@ -14,8 +14,8 @@ Both session shapes are taken, by ``session.update`` and
 ``transcription_session.update`` alike: the current one
 (``session.audio.input.{format, transcription, turn_detection}``) and the beta one
 (``input_audio_format``, ``input_audio_transcription``, ``turn_detection``). Audio is
-PCM16 (24 kHz unless the format says another rate); ``turn_detection: null`` leaves
-commits to the client.
+PCM16 (24 kHz unless the format says another rate), or G.711 mu-law or A-law at 8 kHz
+as telephone bridges send it; ``turn_detection: null`` leaves commits to the client.
 
 Example::
 
@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from livewhisper.audio.decode import g711_to_pcm16
 from livewhisper.deltas import TextDeltas
 from livewhisper.errors import LiveWhisperError
 from livewhisper.events import Final, Partial
@@ -44,6 +45,7 @@ from livewhisper.protocol import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
 __all__ = [
     "DEFAULT_RATE",
+    "G711_RATE",
     "Append",
     "Clear",
     "Commit",
@@ -60,8 +62,14 @@ __all__ = [
 DEFAULT_RATE = 24000
 """The sample rate of OpenAI's ``pcm16`` / ``audio/pcm`` audio."""
 
+G711_RATE = 8000
+"""The sample rate of G.711 audio (``g711_ulaw`` / ``audio/pcmu``, ``g711_alaw`` /
+``audio/pcma``), in Hz."""
+
 _PCM_NAMES = ("pcm16", "audio/pcm")
-_G711_NAMES = ("g711_ulaw", "g711_alaw", "audio/pcmu", "audio/pcma")
+# Each G.711 law's format names, the beta's then the current one.
+_G711_NAMES = {"mulaw": ("g711_ulaw", "audio/pcmu"), "alaw": ("g711_alaw", "audio/pcma")}
+_G711_LAWS = {name: law for law, names in _G711_NAMES.items() for name in names}
 
 
 class RealtimeError(LiveWhisperError):
@@ -82,12 +90,14 @@ class TranscriptionSettings:
     ``model`` as the client named it (``""``: the server's default; OpenAI's names are
     aliases of it); ``language`` a code or None to detect; ``turn_detection`` False for
     commits by the client only; ``silence`` and ``prefix_padding`` in seconds when the
-    client set them (the segmenter's ``pause`` and ``pre_roll``).
+    client set them (the segmenter's ``pause`` and ``pre_roll``); ``g711`` the G.711 law
+    (``"mulaw"``, ``"alaw"``) of 8 kHz telephone audio, or None for PCM16.
 
     Example: ``TranscriptionSettings(rate=24000, language="en", prompt="Zyntrix")``.
     """
 
     rate: int = DEFAULT_RATE
+    g711: str | None = None
     model: str = ""
     language: str | None = None
     prompt: str = ""
@@ -105,8 +115,11 @@ class TranscriptionSettings:
                 "silence_duration_ms": _ms(self.silence),
                 "prefix_padding_ms": _ms(self.prefix_padding),
             }
+        fmt: dict[str, Any] = {"type": "audio/pcm", "rate": self.rate}
+        if self.g711:
+            fmt = {"type": _G711_NAMES[self.g711][1]}
         return {
-            "format": {"type": "audio/pcm", "rate": self.rate},
+            "format": fmt,
             "transcription": {
                 "model": self.model or None,
                 "language": self.language,
@@ -145,11 +158,35 @@ def _text(value: Any, param: str) -> str | None:
     return value
 
 
+def _audio_format(fmt: Any) -> dict[str, Any]:
+    """The ``rate`` and ``g711`` settings of a format: a name (the beta's ``"pcm16"``,
+    ``"g711_ulaw"``...) or an object (``{"type": "audio/pcm", "rate": 16000}``)."""
+    name = fmt.get("type") if isinstance(fmt, dict) else fmt
+    if name in _G711_LAWS:
+        return {"g711": _G711_LAWS[name], "rate": G711_RATE}
+    if name not in _PCM_NAMES:
+        raise RealtimeError(
+            "invalid_value",
+            f"unknown audio format {name!r}: use audio/pcm (PCM16), audio/pcmu or "
+            "audio/pcma (G.711 at 8 kHz)",
+            "format",
+        )
+    rate = fmt.get("rate", DEFAULT_RATE) if isinstance(fmt, dict) else DEFAULT_RATE
+    if not isinstance(rate, int) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise RealtimeError(
+            "invalid_value",
+            f"rate {rate!r}: use a whole number of Hz from {MIN_SAMPLE_RATE} to "
+            f"{MAX_SAMPLE_RATE} (OpenAI sends 24000)",
+            "format.rate",
+        )
+    return {"g711": None, "rate": rate}
+
+
 def parse_session(session: Any, current: TranscriptionSettings) -> TranscriptionSettings:
     """``current`` with what a ``session`` object of an update sets (either shape).
 
-    Raises :class:`RealtimeError` for a value the server cannot take (G.711 audio, a rate
-    outside 8-96 kHz, a malformed field).
+    Raises :class:`RealtimeError` for a value the server cannot take (an unknown audio
+    format, a rate outside 8-96 kHz, a malformed field).
 
     Example::
 
@@ -165,26 +202,7 @@ def parse_session(session: Any, current: TranscriptionSettings) -> Transcription
     # The format: {"type": "audio/pcm", "rate": 24000} now, "pcm16" in the beta.
     fmt = audio_input.get("format", session.get("input_audio_format"))
     if fmt is not None:
-        name = fmt.get("type") if isinstance(fmt, dict) else fmt
-        if name in _G711_NAMES:
-            raise RealtimeError(
-                "unsupported_format",
-                f"{name} audio is not supported here: send PCM16 (audio/pcm)",
-                "input_audio_format",
-            )
-        if name not in _PCM_NAMES:
-            raise RealtimeError(
-                "invalid_value", f"unknown audio format {name!r}: use audio/pcm", "format"
-            )
-        rate = fmt.get("rate", DEFAULT_RATE) if isinstance(fmt, dict) else DEFAULT_RATE
-        if not isinstance(rate, int) or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
-            raise RealtimeError(
-                "invalid_value",
-                f"rate {rate!r}: use a whole number of Hz from {MIN_SAMPLE_RATE} to "
-                f"{MAX_SAMPLE_RATE} (OpenAI sends 24000)",
-                "format.rate",
-            )
-        changes["rate"] = rate
+        changes.update(_audio_format(fmt))
     key = "transcription" if "transcription" in audio_input else None
     transcription = audio_input.get(key) if key else session.get("input_audio_transcription")
     if transcription is not None:
@@ -359,9 +377,13 @@ class RealtimeProtocol:
                 data = base64.b64decode(audio, validate=True)
             except (binascii.Error, ValueError):
                 raise RealtimeError("invalid_value", "'audio' is not base64", "audio") from None
-            if len(data) % 2:
+            law = self.settings.g711
+            if law is not None:
+                samples = g711_to_pcm16(data, law)
+            elif len(data) % 2:
                 raise RealtimeError("invalid_value", "PCM16 audio is whole 2-byte samples", "audio")
-            samples = np.frombuffer(data, dtype="<i2").astype(np.int16)
+            else:
+                samples = np.frombuffer(data, dtype="<i2").astype(np.int16)
             return [Append(samples, self.settings.rate)] if len(samples) else []
         if kind == "input_audio_buffer.commit":
             return [Commit()]
