@@ -397,6 +397,20 @@ def test_telephone_audio_in_g711(server_pool: ModelPool, law: str) -> None:
     assert wer <= word_error_rate(reference("jfk"), offline) + 2 / 22, (text, offline)
 
 
+def test_the_server_s_vocabulary_steers_realtime_sessions_too(server_pool: ModelPool) -> None:
+    """``serve --hotwords`` steers a Realtime session as it does protocol 1's and the
+    uploads, beside the session's own ``prompt`` (JFK's "ask not" with the surname Knott)."""
+    audio = read_wav(DATA / "en" / "jfk.flac")
+    with running_server(server_pool, vocabulary=("Knott",)) as server:
+        got = asyncio.run(
+            realtime_session(
+                server.api_url, audio, session=_en(turn_detection=None), speed=None, tail=0.2
+            )
+        )
+    (text,) = got.completed
+    assert "ask Knott what your country" in text, text
+
+
 def test_errors_are_openai_shaped_and_the_session_goes_on(server_pool: ModelPool) -> None:
     async def run(url: str) -> list[Any]:
         client = AsyncOpenAI(base_url=url, api_key="unused")

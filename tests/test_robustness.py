@@ -215,6 +215,11 @@ def test_a_decoder_loop_is_cut_to_one_copy() -> None:
     phrase = _said("And so am I fellow Americans.", 0.0, 0.4)
     cut = [w.with_offset(2.4) for w in phrase] + [w.with_offset(4.8) for w in phrase[:3]]
     assert drop_loops(phrase + cut, 8.0) == phrase
+    # base on a 4 s Spanish prompt saying "por favor" once (session 24): six copies, timed
+    # as if spoken, then the prompt's own words; the words after the loop stay.
+    loop = _said("Por favor, por favor, Por favor, por favor, por favor, por favor!", 0.0, 0.3)
+    rest = _said("ingrese su contraseña.", 3.6)
+    assert drop_loops(loop + rest, 4.1) == loop[:2] + rest
 
 
 def test_a_speaker_who_repeats_keeps_the_repeats() -> None:
@@ -230,6 +235,9 @@ def test_a_speaker_who_repeats_keeps_the_repeats() -> None:
     # A repeat that goes on after the copies is speech, not a loop cut off.
     again = said_twice + _said("we will meet", 4.0) + _said("then", 5.2)
     assert drop_loops(again, 6.0) == again
+    # A phrase said four times over is still speech.
+    come_on = _said("come on, come on, come on, come on!", 0.0)
+    assert drop_loops(come_on, 3.0) == come_on
 
 
 @pytest.mark.slow

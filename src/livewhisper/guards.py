@@ -24,6 +24,7 @@ from livewhisper.events import Transcription, Word
 from livewhisper.wer import normalize
 
 __all__ = [
+    "MAX_PHRASE_COPIES",
     "PHANTOM_PHRASES",
     "compression_ratio",
     "drop_loops",
@@ -309,6 +310,9 @@ def is_noise(text: str, speech_seconds: float, probabilities: Sequence[float]) -
 # Fast readers say 15 to 18 characters a second (spaces included); text denser than this
 # for the speech the VAD heard was not all said.
 MAX_CHARS_PER_SECOND = 25.0
+MAX_PHRASE_COPIES = 4
+"""The most copies of a phrase of several words in a row that can be speech: people
+say a phrase again two or three times ("come on, come on"); more is a decoder loop."""
 _MAX_LOOP_UNIT = 40  # words in the longest phrase checked for copies
 
 
@@ -321,10 +325,13 @@ def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
     every copy was heard: each starts after the one before ends, lasts at least half as
     long as the first, and the whole text fits in ``speech_seconds`` of speech (the
     VAD's, in seconds) at :data:`MAX_CHARS_PER_SECOND`. Otherwise only the first copy is
-    kept. Copies of a phrase of several words that end the text in the start of one more
-    copy ("And so am I fellow Americans. And so am I fellow Americans. And so am") are
-    a loop the end of the decode cut off, however they are timed: the first copy alone
-    is kept. Word times must be on one clock (any offset).
+    kept. However they are timed, two kinds of copies of a phrase of several words are a
+    loop, and the first copy alone is kept: more than :data:`MAX_PHRASE_COPIES` of them
+    ("Por favor, por favor," six times, from base on a 4 s prompt that says it once and
+    whose word times Whisper spread over the audio), and copies that end the text in the
+    start of one more copy ("And so am I fellow Americans. And so am I fellow Americans.
+    And so am", the end of the decode cutting the loop off). Word times must be on one
+    clock (any offset).
 
     Example::
 
@@ -341,6 +348,13 @@ def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
     dense = sum(len(w.word) for w in kept) > MAX_CHARS_PER_SECOND * max(speech_seconds, 0.0)
     i = 0
     while i < len(kept):
+        run = _long_run(keys, i)
+        if run is not None:  # a loop however it is timed: keep the first copy
+            size, copies = run
+            del kept[i + size : i + copies * size]
+            del keys[i + size : i + copies * size]
+            i += size
+            continue
         for size in range(min(_MAX_LOOP_UNIT, (len(kept) - i) // 2), 0, -1):
             unit = keys[i : i + size]
             if not any(unit):
@@ -365,6 +379,20 @@ def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
             break
         i += 1
     return kept
+
+
+def _long_run(keys: Sequence[str], i: int) -> tuple[int, int] | None:
+    """(size, copies) of the shortest phrase of two or more words at ``keys[i]`` that
+    more than :data:`MAX_PHRASE_COPIES` copies follow back to back, or None."""
+    longest = min(_MAX_LOOP_UNIT, (len(keys) - i) // (MAX_PHRASE_COPIES + 1))
+    for size in range(2, longest + 1):
+        unit = keys[i : i + size]
+        copies = 1
+        while keys[i + copies * size : i + (copies + 1) * size] == unit:
+            copies += 1
+        if copies > MAX_PHRASE_COPIES and any(unit):
+            return size, copies
+    return None
 
 
 def _all_heard(spans: Sequence[tuple[float, float]]) -> bool:

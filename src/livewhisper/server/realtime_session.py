@@ -171,7 +171,11 @@ class RealtimeSession(LiveSession):
         language = settings.language if settings.language else self.settings.config.language
         try:
             language = self.settings.pool.language(language, engine.model_name)
-            decode = DecodeOptions(language=language, initial_prompt=settings.prompt)
+            decode = DecodeOptions(
+                language=language,
+                initial_prompt=settings.prompt,
+                vocabulary=self.settings.config.vocabulary,
+            )
             segmenter = _segmenter(settings)
         except (DecodeOptionsError, ConfigError) as exc:
             engine.close()
