@@ -21,19 +21,21 @@ exercises the Spanish path but is no accuracy figure to tune to):
   before the client sent ``audio-stop``, and the wall time from ``audio-stop`` sent to
   ``transcript``. English with tiny.en-q8_0, Spanish with base-q8_0.
 * **protocol 1** and **Realtime**: one ``livewhisper serve`` process; each client, one
-  after the other, streams the English clips joined into one stream (0.5 s of silence,
-  then each clip followed by ``--gap`` s of silence, then ``--tail`` s more) at real-time
-  pace: :func:`livewhisper.client.listen` in 20 ms int16 frames at 16 kHz and again at
-  24 kHz (``--p1-rates``: Realtime's rate, to tell a difference of protocol from one of
-  resampling), then ``end``; the official ``openai`` client's
-  ``client.realtime.connect`` (a transcription session with server turn detection,
-  language en) in 100 ms appends of 24 kHz PCM16, then a commit and silence until no
-  item is open. Finals (protocol 1) and completed items (Realtime, placed
-  by their ``speech_started``/``speech_stopped`` audio times) belong to the clip their
+  after the other (``--rounds`` times, alternating: one stream's WER moves by points
+  from run to run, and the summary compares the means), streams the English clips joined
+  into one stream (0.5 s of silence, then each clip followed by ``--gap`` s of silence,
+  then ``--tail`` s more) at real-time pace: :func:`livewhisper.client.listen` in 20 ms
+  int16 frames at 16 kHz and again at 24 kHz (``--p1-rates``: Realtime's rate, to tell a
+  difference of protocol from one of resampling), then ``end``; the official ``openai``
+  client's ``client.realtime.connect`` (a transcription session with server turn
+  detection, language en) in 100 ms appends of 24 kHz PCM16, then a commit and silence
+  until no item is open. Finals (protocol 1) and completed items (Realtime, placed by
+  their ``speech_started``/``speech_stopped`` audio times) belong to the clip their
   midpoint falls in (its span plus the gap after it). Per protocol: corpus WER, and per
   clip the wall time from its last sample sent to its last final received (**last audio
   -> final**) and from its last speech sent (WebRTC VAD, strictest mode, as in
-  :mod:`benchmarks.streaming`) to the same final (**EOS -> final**): medians and maximum.
+  :mod:`benchmarks.streaming`) to the same final (**EOS -> final**): medians and
+  maximum.
 
 WER is :func:`livewhisper.wer.corpus_wer` (case, punctuation and tags ignored) of texts
 without accents (:func:`benchmarks.asterisk.fold_accents`: the prompts' listing leaves
