@@ -527,8 +527,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=30,
         metavar="N",
-        help="add N Asterisk prompts from Debian's packages to the Spanish clips, fetched "
-        "once with apt-get download (default 30: about 200 s and 400 words; 0: none)",
+        help="add N Asterisk prompts from Debian's packages to the default Spanish clips, "
+        "fetched once with apt-get download (default 30: about 200 s and 400 words; 0: none)",
     )
     parser.add_argument("--gap", type=float, default=2.0, help="silence after each clip (s)")
     parser.add_argument(
@@ -576,8 +576,11 @@ def run(args: argparse.Namespace) -> list[Row]:
 def _run(args: argparse.Namespace, scratch: Path) -> list[Row]:
     english = clips(args.clips or default_clips())
     spanish = clips(args.spanish) if args.spanish else clips(language="es")
-    if args.spanish is None or args.spanish:
-        spanish += asterisk_prompts(args.spanish_prompts) if args.spanish_prompts > 0 else []
+    if args.spanish is None and args.spanish_prompts > 0 and not args.no_wyoming:
+        try:
+            spanish += asterisk_prompts(args.spanish_prompts)
+        except RuntimeError as exc:
+            print(f"warning: {exc}; Spanish: the repository's clips only", file=sys.stderr)
     if not spanish and args.spanish is None:
         spanish = synthetic_spanish(scratch)
     sets = [(english, EN_MODEL, "en")] + ([(spanish, ES_MODEL, "es")] if spanish else [])

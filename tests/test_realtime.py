@@ -100,6 +100,8 @@ def test_client_events_and_errors() -> None:
         ('{"type": "input_audio_buffer.append", "audio": "@@@"}', "invalid_value"),
         ('{"type": "input_audio_buffer.append"}', "missing_required_parameter"),
         ('{"type": "session.update", "session": {"input_audio_format": "opus"}}', "invalid_value"),
+        (_update({"input_audio_format": ["pcm16"]}), "invalid_type"),
+        (_update({"audio": {"input": {"format": {"type": {}}}}}), "invalid_type"),
         (
             json.dumps({"type": "session.update", "event_id": "e7", "session": _rate(3)}),
             "invalid_value",
@@ -135,6 +137,10 @@ def test_g711_audio_is_taken_at_8_khz_in_either_shape() -> None:
     assert isinstance(configure, Configure)
     protocol.updated(configure)
     assert (protocol.settings.g711, protocol.settings.rate) == (None, 16000)
+
+
+def _update(session: dict[str, Any]) -> str:
+    return json.dumps({"type": "session.update", "session": session})
 
 
 def _rate(rate: int) -> dict[str, Any]:
@@ -397,6 +403,7 @@ def test_telephone_audio_in_g711(server_pool: ModelPool, law: str) -> None:
     assert wer <= word_error_rate(reference("jfk"), offline) + 2 / 22, (text, offline)
 
 
+@pytest.mark.slow
 def test_the_server_s_vocabulary_steers_realtime_sessions_too(server_pool: ModelPool) -> None:
     """``serve --hotwords`` steers a Realtime session as it does protocol 1's and the
     uploads, beside the session's own ``prompt`` (JFK's "ask not" with the surname Knott)."""

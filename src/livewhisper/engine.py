@@ -39,7 +39,7 @@ from livewhisper.errors import (
     LiveWhisperError,
 )
 from livewhisper.events import Segment, Transcription, Word
-from livewhisper.guards import is_repetitive
+from livewhisper.guards import is_phantom, is_repetitive
 from livewhisper.models.ggml import read_ggml
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.models.resolve import model_terms, resolve
@@ -195,10 +195,11 @@ class Engine:
             result = self._decode(ctx.handle, params, samples, cancel, duration, language)
             # Whisper's fallback on text that compresses too well (Radford et al. 2022,
             # section 4.5), which whisper.cpp leaves out: sample at higher temperatures.
-            for temperature in _retry_temperatures(result, opts):
+            for temperature in _retry_temperatures(result, opts, duration):
                 params.temperature = temperature
                 again = self._decode(ctx.handle, params, samples, cancel, duration, language)
-                if not is_repetitive(again.text):
+                text = again.text.strip()
+                if text and not is_phantom(text) and not is_repetitive(text):
                     result = again
                     break
         terms = (*opts.vocabulary, *self.terms)
@@ -407,13 +408,14 @@ LOOP_RETRIES = 2
 """The most decodes again at higher temperatures after one that looped."""
 
 
-def _retry_temperatures(result: Transcription, opts: DecodeOptions) -> list[float]:
-    """The temperatures to decode at again when a decode at ``opts.temperature`` looped
-    (:func:`~livewhisper.guards.is_repetitive`: its text compresses more than 2.4 times,
-    or a phrase comes more than four times in a row): the next :data:`LOOP_RETRIES` steps
-    of ``opts.temperature_increment`` up to 1.0; none when it did not loop."""
+def _retry_temperatures(result: Transcription, opts: DecodeOptions, seconds: float) -> list[float]:
+    """The temperatures to decode ``seconds`` of audio at again when a decode at
+    ``opts.temperature`` looped (:func:`~livewhisper.guards.is_repetitive`): the next
+    :data:`LOOP_RETRIES` steps of ``opts.temperature_increment`` up to 1.0. None when it
+    did not loop, or for audio longer than one 30 s window, whose other windows the
+    check would judge too."""
     step = opts.temperature_increment
-    if step <= 0 or not is_repetitive(result.text):
+    if step <= 0 or seconds > 30.0 or not is_repetitive(result.text):
         return []
     steps = (opts.temperature + step * n for n in range(1, LOOP_RETRIES + 1))
     return [t for t in steps if t <= 1.0 + 1e-9]

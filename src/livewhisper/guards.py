@@ -126,6 +126,12 @@ def is_phantom(text: str) -> bool:
     return False
 
 
+MAX_PHRASE_COPIES = 4
+"""The most copies of a word or phrase in a row that can be speech: people say a phrase
+again two or three times ("come on, come on") and a word four ("no, no, no, no"); more
+is a decoder loop."""
+
+
 def compression_ratio(text: str) -> float:
     """UTF-8 length of ``text`` over its zlib-compressed length; 0.0 for empty text.
 
@@ -145,7 +151,7 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data))
 
 
-def is_repetitive(text: str, max_ratio: float = 2.4, max_repeats: int = 4) -> bool:
+def is_repetitive(text: str, max_ratio: float = 2.4, max_repeats: int = MAX_PHRASE_COPIES) -> bool:
     """Whether ``text`` looks like a decoding loop.
 
     True when its :func:`compression_ratio` exceeds ``max_ratio`` (long loops) or when a
@@ -166,7 +172,7 @@ def is_repetitive(text: str, max_ratio: float = 2.4, max_repeats: int = 4) -> bo
     return any(count > max_repeats for _, _, count in _runs(words, max_repeats))
 
 
-def strip_repeats(text: str, max_repeats: int = 4) -> str:
+def strip_repeats(text: str, max_repeats: int = MAX_PHRASE_COPIES) -> str:
     """``text`` with runs of a repeated word or phrase cut to ``max_repeats`` copies.
 
     Salvages a looping decode: "I see. I see. I see. I see. I see. I see." becomes four
@@ -310,9 +316,6 @@ def is_noise(text: str, speech_seconds: float, probabilities: Sequence[float]) -
 # Fast readers say 15 to 18 characters a second (spaces included); text denser than this
 # for the speech the VAD heard was not all said.
 MAX_CHARS_PER_SECOND = 25.0
-MAX_PHRASE_COPIES = 4
-"""The most copies of a phrase of several words in a row that can be speech: people
-say a phrase again two or three times ("come on, come on"); more is a decoder loop."""
 _MAX_LOOP_UNIT = 40  # words in the longest phrase checked for copies
 
 
@@ -351,8 +354,11 @@ def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
         run = _long_run(keys, i)
         if run is not None:  # a loop however it is timed: keep the first copy
             size, copies = run
-            del kept[i + size : i + copies * size]
-            del keys[i + size : i + copies * size]
+            rest = keys[i + copies * size :]
+            cut_off = len(rest) < size and rest == keys[i : i + len(rest)]
+            end = len(keys) if cut_off else i + copies * size  # and a copy begun at the end
+            del kept[i + size : end]
+            del keys[i + size : end]
             i += size
             continue
         for size in range(min(_MAX_LOOP_UNIT, (len(kept) - i) // 2), 0, -1):
@@ -390,7 +396,7 @@ def _long_run(keys: Sequence[str], i: int) -> tuple[int, int] | None:
         copies = 1
         while keys[i + copies * size : i + (copies + 1) * size] == unit:
             copies += 1
-        if copies > MAX_PHRASE_COPIES and any(unit):
+        if copies > MAX_PHRASE_COPIES and len(set(unit)) > 1:  # not one word over and over
             return size, copies
     return None
 

@@ -90,8 +90,9 @@ class TranscriptionSettings:
     ``model`` as the client named it (``""``: the server's default; OpenAI's names are
     aliases of it); ``language`` a code or None to detect; ``turn_detection`` False for
     commits by the client only; ``silence`` and ``prefix_padding`` in seconds when the
-    client set them (the segmenter's ``pause`` and ``pre_roll``); ``g711`` the G.711 law
-    (``"mulaw"``, ``"alaw"``) of 8 kHz telephone audio, or None for PCM16.
+    client set them (the segmenter's ``pause`` and ``pre_roll``); ``rate`` the audio's
+    sample rate in Hz; ``g711`` the G.711 law (``"mulaw"``, ``"alaw"``) of 8 kHz telephone
+    audio (``rate`` 8000), or None for PCM16.
 
     Example: ``TranscriptionSettings(rate=24000, language="en", prompt="Zyntrix")``.
     """
@@ -162,6 +163,8 @@ def _audio_format(fmt: Any) -> dict[str, Any]:
     """The ``rate`` and ``g711`` settings of a format: a name (the beta's ``"pcm16"``,
     ``"g711_ulaw"``...) or an object (``{"type": "audio/pcm", "rate": 16000}``)."""
     name = fmt.get("type") if isinstance(fmt, dict) else fmt
+    if not isinstance(name, str):
+        raise RealtimeError("invalid_type", "the audio format is a name or an object", "format")
     if name in _G711_LAWS:
         return {"g711": _G711_LAWS[name], "rate": G711_RATE}
     if name not in _PCM_NAMES:
