@@ -220,6 +220,8 @@ def test_a_decoder_loop_is_cut_to_one_copy() -> None:
     loop = _said("Por favor, por favor, Por favor, por favor, por favor, por favor!", 0.0, 0.3)
     rest = _said("ingrese su contraseña.", 3.6)
     assert drop_loops(loop + rest, 4.1) == loop[:2] + rest
+    # A copy begun at the end of the decode goes with the loop.
+    assert drop_loops(loop + _said("por", 3.6), 4.1) == loop[:2]
 
 
 def test_a_speaker_who_repeats_keeps_the_repeats() -> None:
