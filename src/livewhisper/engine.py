@@ -39,7 +39,6 @@ from livewhisper.errors import (
     LiveWhisperError,
 )
 from livewhisper.events import Segment, Transcription, Word
-from livewhisper.guards import is_phantom, is_repetitive
 from livewhisper.models.ggml import read_ggml
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.models.resolve import model_terms, resolve
@@ -192,36 +191,14 @@ class Engine:
                 raise self._closed_error()
             if opts.vocabulary:
                 params.initial_prompt = _vocabulary_prompt(ctx.handle, opts)
-            result = self._decode(ctx.handle, params, samples, cancel, duration, language)
-            # Whisper's fallback on text that compresses too well (Radford et al. 2022,
-            # section 4.5), which whisper.cpp leaves out: sample at higher temperatures.
-            for temperature in _retry_temperatures(result, opts, duration):
-                params.temperature = temperature
-                again = self._decode(ctx.handle, params, samples, cancel, duration, language)
-                text = again.text.strip()
-                if text and not is_phantom(text) and not is_repetitive(text):
-                    result = again
-                    break
+            status = _pw().whisper_full(ctx.handle, params, samples, samples.size)
+            if cancel.is_set():
+                raise DecodeCancelled("the decode was cancelled")
+            if status != 0:
+                raise LiveWhisperError(f"whisper.cpp failed to decode (status {status})")
+            result = self._collect(ctx.handle, duration, language)
         terms = (*opts.vocabulary, *self.terms)
         return spell_transcription(result, terms) if terms else result
-
-    def _decode(
-        self,
-        handle: Any,
-        params: Any,
-        samples: npt.NDArray[np.float32],
-        cancel: threading.Event,
-        duration: float,
-        language: str | None,
-    ) -> Transcription:
-        """One ``whisper_full`` call and its result. Raises DecodeCancelled if ``cancel``
-        was set, LiveWhisperError if whisper.cpp failed."""
-        status = _pw().whisper_full(handle, params, samples, samples.size)
-        if cancel.is_set():
-            raise DecodeCancelled("the decode was cancelled")
-        if status != 0:
-            raise LiveWhisperError(f"whisper.cpp failed to decode (status {status})")
-        return self._collect(handle, duration, language)
 
     def _threads_now(self) -> int:
         """This call's thread count: fixed, or the cores left idle since this thread's
@@ -402,23 +379,6 @@ def _cancel_all_and_wait() -> None:
         for event in _active:
             event.set()
         _active_changed.wait_for(lambda: not _active, _EXIT_WAIT_SECONDS)
-
-
-LOOP_RETRIES = 2
-"""The most decodes again at higher temperatures after one that looped."""
-
-
-def _retry_temperatures(result: Transcription, opts: DecodeOptions, seconds: float) -> list[float]:
-    """The temperatures to decode ``seconds`` of audio at again when a decode at
-    ``opts.temperature`` looped (:func:`~livewhisper.guards.is_repetitive`): the next
-    :data:`LOOP_RETRIES` steps of ``opts.temperature_increment`` up to 1.0. None when it
-    did not loop, or for audio longer than one 30 s window, whose other windows the
-    check would judge too."""
-    step = opts.temperature_increment
-    if step <= 0 or seconds > 30.0 or not is_repetitive(result.text):
-        return []
-    steps = (opts.temperature + step * n for n in range(1, LOOP_RETRIES + 1))
-    return [t for t in steps if t <= 1.0 + 1e-9]
 
 
 def _vocabulary_prompt(handle: Any, opts: DecodeOptions) -> str:

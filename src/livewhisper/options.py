@@ -43,8 +43,7 @@ class DecodeOptions:
     ``language`` is a code or an English name (see :data:`~livewhisper.languages.LANGUAGES`;
     kept as the code); ``None`` or ``"auto"`` detects it (slower). ``beam_size=1`` is
     greedy decoding, the fastest. ``temperature_increment`` > 0 re-decodes at higher
-    temperatures when the text looks wrong (``logprob_threshold``, ``entropy_threshold``,
-    and text that loops: :func:`livewhisper.guards.is_repetitive`, up to two more decodes);
+    temperatures when the text looks wrong (``logprob_threshold``, ``entropy_threshold``);
     ``no_speech_threshold`` lets Whisper skip windows it judges silent. ``audio_ctx=None``
     sizes the encoder context to the chunk for greedy decoding (full 30 s for beam search,
     which loops with a short context); ``0`` always uses the full context.
