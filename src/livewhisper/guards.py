@@ -252,10 +252,7 @@ def _runs(words: Sequence[str], max_repeats: int) -> list[tuple[int, int, int]]:
     for size in range(1, min(8, n // (max_repeats + 1)) + 1):
         start = 0
         while start + size * 2 <= n:
-            unit = words[start : start + size]
-            count = 1
-            while words[start + size * count : start + size * (count + 1)] == unit:
-                count += 1
+            count = _copies(words, start, size)
             if count > max_repeats:
                 found.append((start, size, count))
                 start += size * count
@@ -365,9 +362,7 @@ def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
             unit = keys[i : i + size]
             if not any(unit):
                 continue
-            copies = 1
-            while keys[i + copies * size : i + (copies + 1) * size] == unit:
-                copies += 1
+            copies = _copies(keys, i, size)
             if copies < 2 or (size == 1 and copies == 2):
                 continue  # "bye bye", "no no": a word said twice is how people talk
             spans = [
@@ -387,16 +382,24 @@ def drop_loops(words: Sequence[Word], speech_seconds: float) -> list[Word]:
     return kept
 
 
+def _copies(words: Sequence[str], start: int, size: int) -> int:
+    """How many copies of ``words[start : start + size]`` follow back to back from
+    ``start`` (1: the phrase alone)."""
+    unit = words[start : start + size]
+    count = 1
+    while words[start + size * count : start + size * (count + 1)] == unit:
+        count += 1
+    return count
+
+
 def _long_run(keys: Sequence[str], i: int) -> tuple[int, int] | None:
     """(size, copies) of the shortest phrase of two or more words at ``keys[i]`` that
     more than :data:`MAX_PHRASE_COPIES` copies follow back to back, or None."""
     longest = min(_MAX_LOOP_UNIT, (len(keys) - i) // (MAX_PHRASE_COPIES + 1))
     for size in range(2, longest + 1):
-        unit = keys[i : i + size]
-        copies = 1
-        while keys[i + copies * size : i + (copies + 1) * size] == unit:
-            copies += 1
-        if copies > MAX_PHRASE_COPIES and len(set(unit)) > 1:  # not one word over and over
+        copies = _copies(keys, i, size)
+        # Not one word over and over: that is left to the timing rule.
+        if copies > MAX_PHRASE_COPIES and len(set(keys[i : i + size])) > 1:
             return size, copies
     return None
 
