@@ -47,9 +47,11 @@ def _sentence_worker(engine: Engine, events: list) -> Transcriber:
     )
 
 
-def _signals(audio: np.ndarray, stream: StreamConfig | None = None) -> list:
+def _signals(
+    audio: np.ndarray, stream: StreamConfig | None = None, *, sized_finals: bool = True
+) -> list:
     """What a gate asks of the worker for ``audio`` pushed in 20 ms blocks."""
-    gate = SpeechGate(stream=stream)
+    gate = SpeechGate(stream=stream, sized_finals=sized_finals)
     signals = []
     for i in range(0, len(audio), BLOCK):
         signals += gate.push(audio[i : i + BLOCK], 0.0)
@@ -247,6 +249,39 @@ def test_speech_resuming_after_the_early_decode_is_signalled(jfk: np.ndarray) ->
             waiting = False
 
 
+def test_the_early_decode_waits_for_the_quick_final_pause_where_finals_are_dear(
+    jfk: np.ndarray, tiny_engine: Engine
+) -> None:
+    # A full-context final decode (base and larger) costs seconds: it starts only once
+    # the pause may make a quick final, not at every dip of running speech.
+    detector = SpeechDetector(VadConfig())
+    size = detector.frame_samples
+    speech_ends = [
+        (i + size) / 16000
+        for i in range(0, len(jfk) - size + 1, size)
+        if detector.is_speech(jfk[i : i + size])
+    ]
+    for sized, after in ((True, 0.05), (False, StreamConfig().quick_final_after)):
+        early = [
+            s for s in _signals(jfk, sized_finals=sized) if isinstance(s, PartialJob) and s.early
+        ]
+        assert early
+        for job in early:  # each starts once that much silence followed the last speech
+            silence = job.end - max(t for t in speech_ends if t <= job.end)
+            assert after - 1e-9 <= silence < after + 0.035
+        if sized:
+            cheap = len(early)
+    assert len(early) < cheap  # JFK's dips under 0.3 s get no early decode
+    # A Dictation asks its engine's model: tiny's finals are sized unless told otherwise.
+    for stream, after in ((None, 0.05), (StreamConfig(final_context="full"), 0.3)):
+        d = Dictation(tiny_engine, source="push", stream=stream)
+        assert d.gate.early_decode_after == after
+        d.stop()
+    assert StreamConfig(early_decode_after=0.1).early_decode_delay(sized_finals=False) == 0.1
+    with pytest.raises(ConfigError, match="early_decode_after"):
+        StreamConfig(early_decode_after=0.0)
+
+
 def test_the_first_speech_frame_withdraws_the_early_decode() -> None:
     # Speech back 0.3 s into a pause (shorter than the 1.0 s that ends the utterance):
     # its first frame already withdraws the early decode, so that a decode finishing in
@@ -339,7 +374,7 @@ def test_the_pause_is_held_after_the_early_decode() -> None:
         assert kinds == ["PauseHeld", "PauseHeld", "FinalJob"]  # before the pause runs out
         for signal, silence in zip(held, (stream.quick_final_after, 0.6), strict=True):
             assert signal.at >= early[0].end
-            wait = silence - stream.early_decode_after
+            wait = silence - stream.early_decode_delay(sized_finals=True)
             assert wait - 0.035 <= signal.at - early[0].end <= wait + 0.035
             assert silence <= signal.silence <= silence + 0.035
     # Never later than the early decode itself.

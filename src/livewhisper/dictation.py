@@ -36,7 +36,7 @@ from livewhisper.audio.sources import AudioSource, FileSource, Microphone, PushS
 from livewhisper.engine import DecodeOptions, Engine, SpeechModel, check_options
 from livewhisper.errors import ClosedError, LiveWhisperError
 from livewhisper.events import Event, Final, Partial, Status
-from livewhisper.gate import Signal, SpeechGate, StreamConfig
+from livewhisper.gate import Signal, SpeechGate, StreamConfig, sized_final_decodes
 from livewhisper.lag import LagMonitor
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.segmenter import SegmenterConfig
@@ -203,7 +203,6 @@ class Dictation:
         if language is not None:
             decode = replace(decode, language=language)
         self.stream_config = stream or StreamConfig()
-        self.gate = SpeechGate(vad, segmenter, self.stream_config)
         self.source = _make_source(source)
         self._own_engine = isinstance(model, (str, Path))
         self.engine: SpeechModel = (
@@ -211,6 +210,8 @@ class Dictation:
         )
         try:
             check_options(decode, self.engine.model_name, self.engine.multilingual)
+            sized = sized_final_decodes(self.stream_config, self.engine.encoder_layers)
+            self.gate = SpeechGate(vad, segmenter, self.stream_config, sized_finals=sized)
         except BaseException:
             self._close_engine()
             raise

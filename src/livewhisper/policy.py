@@ -54,7 +54,14 @@ import numpy.typing as npt
 
 from livewhisper.agreement import LocalAgreement
 from livewhisper.events import Event, Final, Partial, Transcription, Word
-from livewhisper.gate import FinalJob, Job, PartialJob, PauseHeld, SpeechResumed, StreamConfig
+from livewhisper.gate import (
+    FinalJob,
+    Job,
+    PartialJob,
+    PauseHeld,
+    SpeechResumed,
+    StreamConfig,
+)
 from livewhisper.guards import (
     drop_loops,
     ends_sentence,
@@ -122,9 +129,6 @@ _PARTIAL_TOKENS_PER_SECOND = 7
 # final's context (0.13 s against 0.52 s for 2 s of audio with tiny.en on 2 threads).
 _PARTIAL_CTX_FLOOR = 256
 _PARTIAL_CTX_MARGIN = 256
-# The decodes that make finals get the partials' sized context on tiny models only (see
-# StreamConfig.final_context).
-_SIZED_FINALS_MAX_LAYERS = 4
 
 
 def commit_count(
@@ -393,14 +397,6 @@ def _after(job: Job, at: float) -> Job:
     )
 
 
-def sized_final_decodes(stream: StreamConfig, encoder_layers: int) -> bool:
-    """Whether the decodes that make finals, for a model with ``encoder_layers``, get the
-    partials' sized context (:attr:`StreamConfig.final_context`). Example: ``True`` for
-    tiny (4)."""
-    context = stream.final_context
-    return context == "sized" or (context == "auto" and encoder_layers <= _SIZED_FINALS_MAX_LAYERS)
-
-
 class StreamPolicy:
     """The decisions of one stream's worker, as a state machine over signals and results.
 
@@ -429,6 +425,7 @@ class StreamPolicy:
         self.stream = stream
         self.decode = decode
         self.sized_finals = sized_finals
+        self._early_after = stream.early_decode_delay(sized_finals)
         history = stream.prompt_history
         self._history: collections.deque[str] = collections.deque(maxlen=max(history, 1))
         self._use_history = history > 0
@@ -608,7 +605,7 @@ class StreamPolicy:
         of the utterance so far) or not (it is shown as a partial)."""
         job, result = wait.job, wait.result
         if held:
-            speech_end = job.end - self.stream.early_decode_after
+            speech_end = job.end - self._early_after
             final = self._final(result, job.start, speech_end, job.arrival, job.utterance, now)
             if final is not None:
                 self._cut = _Cut(job.utterance, job.end, final.words)
@@ -657,9 +654,7 @@ class StreamPolicy:
                 return None
         else:
             # A partial needs some speech after the cut; an early decode, anything new.
-            needed = (
-                self.stream.early_decode_after if job.early else self.stream.first_partial_after
-            )
+            needed = self._early_after if job.early else self.stream.first_partial_after
             if job.end - cut.at <= needed:
                 return None
         return _after(job, cut.at - _SEAM_PAD)

@@ -42,6 +42,7 @@ from livewhisper.gate import (
     Signal,
     SpeechResumed,
     StreamConfig,
+    sized_final_decodes,
 )
 from livewhisper.policy import (
     Commit,
@@ -49,8 +50,8 @@ from livewhisper.policy import (
     Reuse,
     StreamPolicy,
     WaitForPause,
-    sized_final_decodes,
 )
+from livewhisper.segmenter import SAMPLE_RATE
 
 log = logging.getLogger("livewhisper")
 
@@ -316,14 +317,27 @@ class Transcriber:
         """Run ``step``, cancellable through :meth:`submit` if it is interim work."""
         started = time.perf_counter()
         self._inflight = step.job
+        outcome = "cancelled"
         try:
             cancel = self._cancel if step.cancellable else None
-            return self.engine.transcribe(step.job.audio, step.options, cancel=cancel)
+            result = self.engine.transcribe(step.job.audio, step.options, cancel=cancel)
+            outcome = "done"
+            return result
         finally:
             self._inflight = None
             self._cancel.clear()
-            self._busy += time.perf_counter() - started
+            cost = time.perf_counter() - started
+            self._busy += cost
             self._decodes += 1
+            log.debug(
+                "decode %s: utterance %d, %.2f s of audio from %.2f s, %s in %.3f s",
+                _kind(step),
+                step.job.utterance,
+                len(step.job.audio) / SAMPLE_RATE,
+                step.job.start,
+                outcome,
+                cost,
+            )
 
     def _pause_held(self, wait: WaitForPause) -> bool:
         """Wait until the policy knows whether the pause after ``wait``'s early decode
@@ -342,3 +356,13 @@ class Transcriber:
     def _send(self, events: list[Event]) -> None:
         for event in events:
             self._emit(event)
+
+
+def _kind(step: Decode) -> str:
+    """What ``step`` decodes, for the debug log: final, commit, early or partial."""
+    job = step.job
+    if isinstance(job, FinalJob):
+        return "final"
+    if not step.cancellable:
+        return "commit"
+    return "early" if job.early else "partial"
