@@ -317,6 +317,44 @@ def test_a_long_utterance_commits_its_agreed_sentences() -> None:
     assert last.text == "For you ask what you can do." and policy.settled is None
 
 
+def test_a_commit_whose_decode_trails_off_is_not_made() -> None:
+    # A stop's closure inside a word can pass for a pause: the decode of the audio before
+    # such a cut ends cut off ("... the Acoustic Qu..."), and a final there would lose or
+    # repeat the words on both sides of it.
+    from dataclasses import replace
+
+    from livewhisper.events import Final, Partial
+    from livewhisper.policy import Commit
+
+    policy = _policy(commit_after=3.0, commit_span=8.0)
+    text = "Ask not what your country can do. For you ask"
+    policy.partial_done(_partial(1, 4.0), _result(text), 0.2, 101.0)
+
+    def paused(seconds: float, quiet: tuple[float, float] = (2.6, 2.8)):
+        job = _partial(1, seconds)
+        job.audio[round(quiet[0] * RATE) : round(quiet[1] * RATE)] = 0.0
+        return job
+
+    commit = policy.partial_done(paused(4.4), _result(text + " what"), 0.2, 101.4)
+    assert isinstance(commit, Commit)
+    assert policy.commit_done(commit, _result("Ask not what your country can d..."), 102.0) == []
+    assert policy.settled is None and policy.stats.committed == 0
+    # The next decodes agree again, on the same cut: no commit there a second time; the
+    # text stays on screen as a partial.
+    again = policy.partial_done(paused(5.0), _result(text + " what you"), 0.2, 102.5)
+    assert [type(e) for e in again] == [Partial]  # type: ignore[union-attr]
+    # A cut at another pause, later, is made.
+    longer = text + " what you can do. For your"
+    policy.partial_done(paused(6.6, (5.4, 5.6)), _result(longer), 0.2, 103.0)
+    later = policy.partial_done(paused(7.0, (5.4, 5.6)), _result(longer + " country"), 0.2, 103.5)
+    assert isinstance(later, Commit) and later.at > commit.at + 0.5
+    events = policy.commit_done(later, _result(text + " what you can do."), 104.0)
+    assert [type(e) for e in events] == [Final, Partial]
+    # A forced cut, made where no pause was found, stands even if its decode trails off.
+    forced = replace(later, forced=True)
+    assert policy.commit_done(forced, _result("Ask not what your country can d..."), 105.0)
+
+
 def test_interim_work_a_new_job_makes_useless_is_cancelled() -> None:
     policy = _policy()
     partial, early = _partial(1, 3.0), _partial(1, 3.0, early=True)

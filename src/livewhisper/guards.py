@@ -464,6 +464,22 @@ def ends_sentence(text: str) -> bool:
     return True
 
 
+def trails_off(text: str) -> bool:
+    """Whether ``text`` ends cut off: an ellipsis or a dash, which Whisper writes where
+    its audio stops inside a word or phrase ("This is the acoustic Qu...", "... some
+    speech errors, but...").
+
+    Example::
+
+        >>> trails_off("This is the Acoustic Qu..."), trails_off("And so\u2026")
+        (True, True)
+        >>> trails_off("It ended."), trails_off("a well-known")
+        (False, False)
+    """
+    text = text.rstrip(" \"'\u201d\u00bb)")
+    return text.endswith(("..", "\u2026", "-", "\u2014", "\u2013"))
+
+
 def sentence_end_confidence(result: Transcription) -> float:
     """How sure Whisper is of how ``result``'s sentence ends: the lesser of the probability
     of its closing ``.``, ``?`` or ``!`` and that of its last word (which holds the mark);

@@ -71,6 +71,7 @@ from livewhisper.guards import (
     prompt_from_history,
     sentence_end_confidence,
     tidy,
+    trails_off,
 )
 from livewhisper.options import DecodeOptions, audio_ctx_for
 from livewhisper.segmenter import SAMPLE_RATE, quietest
@@ -114,6 +115,8 @@ _SETTLED_AGE = 2.0
 # and a window that starts right at a word's onset often loses that word. What they hear
 # again of the final before the cut is dropped by its text (drop_repeated_start).
 _SEAM_PAD = 0.3
+# A commit whose decode trailed off is not tried again at a cut this close (s) to its own.
+_REFUSED_SPAN = 0.5
 # A repeat of one or two words is only a seam artefact when heard this close to the cut.
 _SEAM = 1.0
 # Longest run of words a seam can repeat.
@@ -345,7 +348,8 @@ class Commit:
     of the decode that prompted the commit: the text keeps up while the commit decodes),
     run ``decode`` (its audio before ``at``, decoded as the early decode at a pause is),
     hand the result to :meth:`StreamPolicy.commit_done`; ``words`` are the partials' words
-    that prompted it (stream times), ``rest`` the partial to show after that final."""
+    that prompted it (stream times), ``rest`` the partial to show after that final;
+    ``forced`` when no pause was found for the cut (the window grew too long to wait)."""
 
     decode: Decode
     at: float
@@ -353,6 +357,7 @@ class Commit:
     words: tuple[Word, ...]
     rest: Partial | None
     shown: tuple[Event, ...] = ()
+    forced: bool = False
 
 
 @dataclass(frozen=True)
@@ -440,6 +445,7 @@ class StreamPolicy:
         )
         self._next_partial = (-1, 0.0)  # (utterance, stream time) before which partials wait
         self._early_queued = (-1, 0.0)  # (utterance, audio end) of the latest early decode
+        self._refused = (-1, 0.0)  # (utterance, stream time) of a cut found inside a word
         self._shown_until = 0.0
         self._final_until = 0.0
         self._over_budget = self._withdrawn_count = self._reused = self._committed = 0
@@ -618,8 +624,15 @@ class StreamPolicy:
 
     def commit_done(self, commit: Commit, result: Transcription, now: float) -> list[Event]:
         """The result of a :class:`Commit`'s decode (the audio before its cut): it becomes
-        a final, then the rest is shown as a partial."""
+        a final, then the rest is shown as a partial. A decode that trails off
+        (:func:`~livewhisper.guards.trails_off`) says that the pause found for the cut
+        was inside a word or phrase (a stop's closure passes for one): no commit there,
+        nor again within ``_REFUSED_SPAN`` of it. A forced cut (no pause found) is made
+        all the same, so that no final waits much past ``commit_span``."""
         job = commit.decode.job
+        if not commit.forced and trails_off(tidy(result.text)):
+            self._refused = (job.utterance, commit.at)
+            return []
         final = self._final(result, job.start, commit.at, commit.arrival, job.utterance, now)
         if final is None:
             return []  # nothing but noise before the cut: no commit
@@ -753,12 +766,16 @@ class StreamPolicy:
         following = hypothesis[n] if len(hypothesis) > n else None
         at = cut_point(job.audio, job.start, hypothesis[n - 1], following)
         waited = job.end - job.start - self.stream.commit_span
-        if not is_pause(job.audio, job.start, at) and waited < _PAUSE_GRACE:
+        forced = not is_pause(job.audio, job.start, at)
+        if forced and waited < _PAUSE_GRACE:
+            return shown
+        utterance, refused = self._refused
+        if utterance == job.utterance and abs(at - refused) < _REFUSED_SPAN:
             return shown
         before = replace(job, audio=_until(job, at + _CUT_TAIL), early=True)
         decode = Decode(before, self.options(before), cancellable=False)
         rest = self._partial(agreed[n:], hypothesis[max(n, len(agreed)) :], job, result)
-        return Commit(decode, at, job.arrival, hypothesis[:n], rest, tuple(shown))
+        return Commit(decode, at, job.arrival, hypothesis[:n], rest, tuple(shown), forced)
 
     def _shown(self, partial: Partial | None, now: float) -> list[Event]:
         """``partial`` emitted at wall-clock time ``now`` (nothing for None)."""
