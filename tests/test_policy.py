@@ -343,6 +343,16 @@ def test_a_commit_whose_decode_trails_off_is_not_made() -> None:
     # text stays on screen as a partial.
     again = policy.partial_done(paused(5.0), _result(text + " what you"), 0.2, 102.5)
     assert [type(e) for e in again] == [Partial]  # type: ignore[union-attr]
+    assert policy.stats.refused == 1
+    # Not for ever: 2 s past commit_span, that cut is made whatever its decode says.
+    overdue = _policy(commit_after=3.0, commit_span=8.0)
+    overdue.partial_done(_partial(1, 4.0), _result(text), 0.2, 101.0)
+    first = overdue.partial_done(paused(4.4), _result(text + " what"), 0.2, 101.4)
+    assert isinstance(first, Commit) and not first.forced
+    overdue.commit_done(first, _result("Ask not what your country can d..."), 102.0)
+    late = overdue.partial_done(paused(10.0), _result(text + " what"), 0.2, 108.0)
+    assert isinstance(late, Commit) and late.forced and abs(late.at - first.at) < 0.5
+    assert overdue.commit_done(late, _result("Ask not what your country can d..."), 109.0)
     # A cut at another pause, later, is made.
     longer = text + " what you can do. For your"
     policy.partial_done(paused(6.6, (5.4, 5.6)), _result(longer), 0.2, 103.0)

@@ -148,9 +148,12 @@ def test_the_final_context_follows_the_model(tiny_engine: Engine) -> None:
         StreamConfig(final_context="small")
     with pytest.raises(ConfigError, match="sentence_confidence"):
         StreamConfig(sentence_confidence=1.5)
-    for name in ("early_decode_after", "quick_final_after"):
+    for name, stream in (
+        ("quick_final_after", StreamConfig(quick_final_after=0.3)),
+        ("early_decode_after", StreamConfig(early_decode_after=0.3, quick_final_after=0.1)),
+    ):
         with pytest.raises(ConfigError, match=f"{name} must be shorter than the pause"):
-            SpeechGate(segmenter=SegmenterConfig(pause=0.3), stream=StreamConfig(**{name: 0.3}))
+            SpeechGate(segmenter=SegmenterConfig(pause=0.3), stream=stream)
     options = DecodeOptions(language="en")
     auto = Transcriber(tiny_engine, options, print)  # tiny: 4 encoder layers, sized
     full = Transcriber(tiny_engine, options, print, stream=StreamConfig(final_context="full"))

@@ -36,7 +36,7 @@ from livewhisper.audio.sources import AudioSource, FileSource, Microphone, PushS
 from livewhisper.engine import DecodeOptions, Engine, SpeechModel, check_options
 from livewhisper.errors import ClosedError, LiveWhisperError
 from livewhisper.events import Event, Final, Partial, Status
-from livewhisper.gate import Signal, SpeechGate, StreamConfig, sized_final_decodes
+from livewhisper.gate import Signal, SpeechGate, StreamConfig
 from livewhisper.lag import LagMonitor
 from livewhisper.models.names import DEFAULT_MODEL
 from livewhisper.segmenter import SegmenterConfig
@@ -210,7 +210,15 @@ class Dictation:
         )
         try:
             check_options(decode, self.engine.model_name, self.engine.multilingual)
-            sized = sized_final_decodes(self.stream_config, self.engine.encoder_layers)
+            self.transcriber = Transcriber(
+                self.engine,
+                decode,
+                self._dispatch,
+                on_error=self._error,
+                stream=self.stream_config,
+            )
+            # The early decode starts by what the worker's finals cost (sized or full).
+            sized = self.transcriber.policy.sized_finals
             self.gate = SpeechGate(vad, segmenter, self.stream_config, sized_finals=sized)
         except BaseException:
             self._close_engine()
@@ -221,13 +229,6 @@ class Dictation:
             self.stream_config.behind_after, partials=self.stream_config.partials
         )
         self._subscribers = _Subscribers()
-        self.transcriber = Transcriber(
-            self.engine,
-            decode,
-            self._dispatch,
-            on_error=self._error,
-            stream=self.stream_config,
-        )
         self._capture = threading.Thread(
             target=self._capture_loop, name="livewhisper-capture", daemon=True
         )

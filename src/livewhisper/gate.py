@@ -4,7 +4,8 @@ Pure bookkeeping, no threads: :class:`SpeechGate` cuts incoming 16 kHz blocks in
 frames, feeds the :class:`~livewhisper.segmenter.Segmenter`, and says what to decode:
 a :class:`FinalJob` for every utterance that ends (never dropped), and a
 :class:`PartialJob` for the open utterance every ``partial_interval`` seconds of stream
-time, plus one as soon as the speaker pauses, so the final can often reuse it.
+time, plus one once the speaker pauses (:meth:`StreamConfig.early_decode_delay`), so
+the final can often reuse it.
 :class:`PauseHeld` says when that pause has lasted long enough for a quick final, and
 :class:`SpeechResumed` when it was not the end after all.
 
@@ -57,12 +58,13 @@ class StreamConfig:
       (:meth:`early_decode_delay`): 0.05 s where finals get a sized context (tiny), so
       the decode is done by the time a quick final may be made; ``quick_final_after``
       where they get the full 30 s context (base and larger), whose decode costs 1.8 s
-      on 2 cores: started at every 0.05 s dip of running speech, the ones that speech
-      then withdrew took 15% of the worker's time on long speech, and base's end of
-      speech -> final went from 3.3 to 2.3 s (median) by waiting for 0.3 s of pause.
+      on 2 cores: started at every 0.05 s dip of running speech, those that speech then
+      withdrew took 42 s of decoding in 279 s of long speech; waiting for 0.3 s of pause
+      took base's caption lag p90 from 3.5-3.6 to 3.1-3.2 s in two runs each
+      (benchmarks/streaming.py, docs/performance.md).
     * ``quick_final_after``: silence the speaker must have kept before the early decode
-      may become a quick final (0.3, and never less than ``early_decode_after``). The
-      decode starts sooner and, when done first, waits for it: the pause is confirmed
+      may become a quick final (0.3, and never less than ``early_decode_after``). On
+      tiny the decode starts sooner and, when done first, waits for it: the pause is confirmed
       while Whisper works, not before. Whether it held is decided by the order of the
       signals alone, never by how long the decode took, so a busy machine makes the
       same finals; 0.3 s passes over the pauses at commas (0.23-0.26 s in the shared
@@ -108,7 +110,8 @@ class StreamConfig:
       streamed WER 15.7% and 16.9% in two runs sized against 18.1% with full-context
       finals; early decodes alone: 11.5% against 14.4% on the shared English clips), and
       not for larger ones (base: 19.4% against 10.8%). Sized decodes go without the
-      history prompt (see ``prompt_history``).
+      history prompt (see ``prompt_history``). Full-context finals also start the early
+      decode later (``early_decode_after``), on tiny too.
     * ``commit_after``: seconds of an utterance still being spoken after which the words
       that partial decodes agree on become a final when they close a sentence (3.0), so
       a reader who never pauses gets a final every sentence (see
@@ -210,7 +213,8 @@ class StreamConfig:
         """
         if self.early_decode_after is not None:
             return self.early_decode_after
-        return _CHEAP_EARLY_DECODE_AFTER if sized_finals else self.quick_final_after
+        cheap = _CHEAP_EARLY_DECODE_AFTER
+        return cheap if sized_finals else max(self.quick_final_after, cheap)
 
 
 def sized_final_decodes(stream: StreamConfig, encoder_layers: int) -> bool:
@@ -226,7 +230,8 @@ class PartialJob:
     """Decode the open utterance ``utterance`` as it stands: ``audio`` starts at ``start``.
 
     ``early`` marks the decode made when the speaker pauses: the final will reuse it if
-    no speech follows, so it is decoded with a final's care.
+    no speech follows, so it is decoded with a final's care. ``silence``: seconds of
+    silence at the end of its audio (the pause heard so far, for an early decode).
     """
 
     utterance: int
@@ -234,6 +239,7 @@ class PartialJob:
     start: float
     arrival: float
     early: bool = False
+    silence: float = 0.0
 
     @property
     def end(self) -> float:
@@ -278,8 +284,9 @@ def pause_levels(
     stream: StreamConfig, pause: float, *, sized_finals: bool = True
 ) -> tuple[float, ...]:
     """The silences (s) after an early decode at which :class:`PauseHeld` is sent, in
-    order: the quick final's (never before the early decode itself) and, when shorter than
-    the ``pause`` that ends the utterance, :attr:`StreamConfig.sentence_final_after`.
+    order: the quick final's (never before the early decode itself, which starts as
+    :meth:`StreamConfig.early_decode_delay` says for ``sized_finals``) and, when shorter
+    than the ``pause`` that ends the utterance, :attr:`StreamConfig.sentence_final_after`.
 
     Example::
 
@@ -321,8 +328,8 @@ class SpeechGate:
         pause = self.segmenter.config.pause
         self._early_after = self.stream.early_decode_delay(sized_finals)
         for name, value in (
-            ("early_decode_after", self._early_after),
             ("quick_final_after", self.stream.quick_final_after),
+            ("early_decode_after", self._early_after),
         ):
             if value >= pause:
                 raise ConfigError(f"StreamConfig.{name} must be shorter than the pause")
@@ -434,9 +441,8 @@ class SpeechGate:
                 self._early_done = True
                 self._held = 0
             self._last_partial = now
-            jobs.append(
-                PartialJob(self._utterance, self.segmenter.current_audio(), start, arrival, early)
-            )
+            audio = self.segmenter.current_audio()
+            jobs.append(PartialJob(self._utterance, audio, start, arrival, early, silent_for))
         holds = self._holds
         if self._early_done and self._held < len(holds) and silent_for >= holds[self._held]:
             self._held += 1

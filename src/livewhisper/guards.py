@@ -414,6 +414,8 @@ def _all_heard(spans: Sequence[tuple[float, float]]) -> bool:
     return True
 
 
+# What may follow the last mark of a text: spaces, closing quotes and brackets.
+_CLOSERS = " \"'\u201d\u00bb)"
 # How a sentence ends in Whisper's punctuation; "..." is a thought trailing off, not an end.
 _SENTENCE_ENDS = (".", "?", "!", "\u3002", "\uff1f", "\uff01")
 
@@ -453,7 +455,7 @@ def ends_sentence(text: str) -> bool:
         >>> ends_sentence("And Mr."), ends_sentence("John F.")
         (False, False)
     """
-    text = text.rstrip(" \"'\u201d\u00bb)")
+    text = text.rstrip(_CLOSERS)
     if not text.endswith(_SENTENCE_ENDS) or text.endswith(".."):
         return False
     last = text.split()[-1] if text.split() else ""
@@ -476,7 +478,7 @@ def trails_off(text: str) -> bool:
         >>> trails_off("It ended."), trails_off("a well-known")
         (False, False)
     """
-    text = text.rstrip(" \"'\u201d\u00bb)")
+    text = text.rstrip(_CLOSERS)
     return text.endswith(("..", "\u2026", "-", "\u2014", "\u2013"))
 
 

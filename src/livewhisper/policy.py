@@ -349,7 +349,8 @@ class Commit:
     run ``decode`` (its audio before ``at``, decoded as the early decode at a pause is),
     hand the result to :meth:`StreamPolicy.commit_done`; ``words`` are the partials' words
     that prompted it (stream times), ``rest`` the partial to show after that final;
-    ``forced`` when no pause was found for the cut (the window grew too long to wait)."""
+    ``forced`` when the cut is made without a pause to be sure of (none was found, or the
+    window grew 2 s past ``commit_span``)."""
 
     decode: Decode
     at: float
@@ -364,12 +365,14 @@ class Commit:
 class PolicyStats:
     """Interim work not done or not used: partials held back by the budget, early decodes
     withdrawn by speech resuming (queued ones not decoded, done ones shown as partials),
-    finals that reused a partial's decode, and commits made inside long utterances."""
+    finals that reused a partial's decode, commits made inside long utterances, and
+    commits not made because their decode trailed off."""
 
     over_budget: int
     withdrawn: int
     reused: int
     committed: int
+    refused: int = 0
 
 
 @dataclass
@@ -406,7 +409,8 @@ class StreamPolicy:
     """The decisions of one stream's worker, as a state machine over signals and results.
 
     ``stream`` and ``decode`` are the stream's options; ``sized_finals`` whether the
-    decodes that make finals get a sized context (:func:`sized_final_decodes`). The worker calls:
+    decodes that make finals get a sized context
+    (:func:`~livewhisper.gate.sized_final_decodes`). The worker calls:
 
     * :meth:`signal` with every :class:`~livewhisper.gate.PauseHeld` and
       :class:`~livewhisper.gate.SpeechResumed`, and :meth:`queued` then :meth:`supersedes`
@@ -430,7 +434,6 @@ class StreamPolicy:
         self.stream = stream
         self.decode = decode
         self.sized_finals = sized_finals
-        self._early_after = stream.early_decode_delay(sized_finals)
         history = stream.prompt_history
         self._history: collections.deque[str] = collections.deque(maxlen=max(history, 1))
         self._use_history = history > 0
@@ -449,12 +452,19 @@ class StreamPolicy:
         self._shown_until = 0.0
         self._final_until = 0.0
         self._over_budget = self._withdrawn_count = self._reused = self._committed = 0
+        self._refused_count = 0
 
     # -- what the worker reads ---------------------------------------------------------
     @property
     def stats(self) -> PolicyStats:
         """Counters for monitoring and benchmarks."""
-        return PolicyStats(self._over_budget, self._withdrawn_count, self._reused, self._committed)
+        return PolicyStats(
+            self._over_budget,
+            self._withdrawn_count,
+            self._reused,
+            self._committed,
+            self._refused_count,
+        )
 
     @property
     def shown_until(self) -> float:
@@ -543,8 +553,9 @@ class StreamPolicy:
     def options(self, job: Job) -> DecodeOptions:
         """The decode options of ``job``: quick and capped for interim work (and for the
         early decodes and commits of tiny models), a final's care otherwise: a context
-        sized to the audio where that keeps accuracy (tiny, :func:`sized_final_decodes`),
-        else the full context and the history prompt."""
+        sized to the audio where that keeps accuracy (tiny,
+        :func:`~livewhisper.gate.sized_final_decodes`), else the full context and the
+        history prompt."""
         options = self.decode
         seconds = len(job.audio) / SAMPLE_RATE
         sized = audio_ctx_for(seconds, _PARTIAL_CTX_FLOOR, _PARTIAL_CTX_MARGIN)
@@ -611,7 +622,7 @@ class StreamPolicy:
         of the utterance so far) or not (it is shown as a partial)."""
         job, result = wait.job, wait.result
         if held:
-            speech_end = job.end - self._early_after
+            speech_end = job.end - job.silence
             final = self._final(result, job.start, speech_end, job.arrival, job.utterance, now)
             if final is not None:
                 self._cut = _Cut(job.utterance, job.end, final.words)
@@ -627,11 +638,13 @@ class StreamPolicy:
         a final, then the rest is shown as a partial. A decode that trails off
         (:func:`~livewhisper.guards.trails_off`) says that the pause found for the cut
         was inside a word or phrase (a stop's closure passes for one): no commit there,
-        nor again within ``_REFUSED_SPAN`` of it. A forced cut (no pause found) is made
-        all the same, so that no final waits much past ``commit_span``."""
+        nor again within 0.5 s of it, until the window is 2 s past ``commit_span``; a
+        forced commit (:attr:`Commit.forced`) is made all the same, so that no final
+        waits much longer."""
         job = commit.decode.job
         if not commit.forced and trails_off(tidy(result.text)):
             self._refused = (job.utterance, commit.at)
+            self._refused_count += 1
             return []
         final = self._final(result, job.start, commit.at, commit.arrival, job.utterance, now)
         if final is None:
@@ -667,7 +680,7 @@ class StreamPolicy:
                 return None
         else:
             # A partial needs some speech after the cut; an early decode, anything new.
-            needed = self._early_after if job.early else self.stream.first_partial_after
+            needed = job.silence if job.early else self.stream.first_partial_after
             if job.end - cut.at <= needed:
                 return None
         return _after(job, cut.at - _SEAM_PAD)
@@ -765,12 +778,14 @@ class StreamPolicy:
         hypothesis = agreed + pending
         following = hypothesis[n] if len(hypothesis) > n else None
         at = cut_point(job.audio, job.start, hypothesis[n - 1], following)
-        waited = job.end - job.start - self.stream.commit_span
-        forced = not is_pause(job.audio, job.start, at)
-        if forced and waited < _PAUSE_GRACE:
+        # Past commit_span and the grace, the commit is made wherever it can be: no
+        # final waits much longer for a pause, nor for one unlike a refused cut.
+        overdue = job.end - job.start - self.stream.commit_span >= _PAUSE_GRACE
+        forced = overdue or not is_pause(job.audio, job.start, at)
+        if forced and not overdue:
             return shown
         utterance, refused = self._refused
-        if utterance == job.utterance and abs(at - refused) < _REFUSED_SPAN:
+        if not forced and utterance == job.utterance and abs(at - refused) < _REFUSED_SPAN:
             return shown
         before = replace(job, audio=_until(job, at + _CUT_TAIL), early=True)
         decode = Decode(before, self.options(before), cancellable=False)

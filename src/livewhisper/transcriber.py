@@ -317,12 +317,15 @@ class Transcriber:
         """Run ``step``, cancellable through :meth:`submit` if it is interim work."""
         started = time.perf_counter()
         self._inflight = step.job
-        outcome = "cancelled"
+        outcome = "failed"
         try:
             cancel = self._cancel if step.cancellable else None
             result = self.engine.transcribe(step.job.audio, step.options, cancel=cancel)
             outcome = "done"
             return result
+        except DecodeCancelled:
+            outcome = "cancelled"
+            raise
         finally:
             self._inflight = None
             self._cancel.clear()
