@@ -364,6 +364,12 @@ def measure(
                 "finals": len(fs),
                 "partials": len(mine),
                 "eos": eos[-1] if fs else None,
+                "text": " | ".join(f.text for f in fs),
+                "wer": (
+                    corpus_wer([(item.reference, " ".join(f.text for f in fs))])
+                    if item.reference
+                    else None
+                ),
                 **caption_lag.figures(trace.between(start, end + gap)),
             }
         )
