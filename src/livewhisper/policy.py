@@ -54,14 +54,7 @@ import numpy.typing as npt
 
 from livewhisper.agreement import LocalAgreement
 from livewhisper.events import Event, Final, Partial, Transcription, Word
-from livewhisper.gate import (
-    FinalJob,
-    Job,
-    PartialJob,
-    PauseHeld,
-    SpeechResumed,
-    StreamConfig,
-)
+from livewhisper.gate import FinalJob, Job, PartialJob, PauseHeld, SpeechResumed, StreamConfig
 from livewhisper.guards import (
     drop_loops,
     ends_sentence,
@@ -349,8 +342,8 @@ class Commit:
     run ``decode`` (its audio before ``at``, decoded as the early decode at a pause is),
     hand the result to :meth:`StreamPolicy.commit_done`; ``words`` are the partials' words
     that prompted it (stream times), ``rest`` the partial to show after that final;
-    ``forced`` when the cut is made without a pause to be sure of (none was found, or the
-    window grew 2 s past ``commit_span``)."""
+    ``forced`` when the window grew 2 s past ``commit_span``: the cut is made whether or
+    not it falls in a pause, and stands whatever its decode says."""
 
     decode: Decode
     at: float
@@ -778,14 +771,13 @@ class StreamPolicy:
         hypothesis = agreed + pending
         following = hypothesis[n] if len(hypothesis) > n else None
         at = cut_point(job.audio, job.start, hypothesis[n - 1], following)
-        # Past commit_span and the grace, the commit is made wherever it can be: no
-        # final waits much longer for a pause, nor for one unlike a refused cut.
-        overdue = job.end - job.start - self.stream.commit_span >= _PAUSE_GRACE
-        forced = overdue or not is_pause(job.audio, job.start, at)
-        if forced and not overdue:
-            return shown
+        # Until the window is the grace past commit_span, a cut waits for a pause unlike
+        # a refused one; then it is made wherever it falls (forced), so no final waits
+        # much longer.
+        forced = job.end - job.start - self.stream.commit_span >= _PAUSE_GRACE
         utterance, refused = self._refused
-        if not forced and utterance == job.utterance and abs(at - refused) < _REFUSED_SPAN:
+        near_refused = utterance == job.utterance and abs(at - refused) < _REFUSED_SPAN
+        if not forced and (near_refused or not is_pause(job.audio, job.start, at)):
             return shown
         before = replace(job, audio=_until(job, at + _CUT_TAIL), early=True)
         decode = Decode(before, self.options(before), cancellable=False)
